@@ -1,0 +1,396 @@
+//! The one implementation of every rule kind.
+//!
+//! [`Check::violated`] is what the mock enforces and what labels a generated
+//! case; [`Check::break_request`] and [`Check::satisfy`] are how the generator
+//! makes a request break exactly one rule or none; [`Check::exercised`] and
+//! the response helpers are what the runner judges with.
+
+use serde_json::{Map, Value};
+
+use super::pointer::{expand, get, is_locked, remove, set};
+use super::rule::{Check, Resource};
+
+/// What a check needs to know of the target's resources.
+pub trait World {
+    /// Whether `id` names an existing `resource`; `server_id` is the server in the request's path.
+    fn exists(&self, resource: Resource, id: &str, server_id: Option<&str>) -> bool;
+    /// The state of a port (`DOWN`, `ACTIVE`), when it exists.
+    fn port_state(&self, id: &str) -> Option<String>;
+    fn fixture(&self, name: &str) -> Option<String>;
+}
+
+/// What the generator also needs: ids it may use.
+pub trait Model: World {
+    /// Existing ids of `resource`, the preferred one first.
+    fn known_ids(&self, resource: Resource) -> Vec<String>;
+    /// An id that names nothing.
+    fn unknown_id(&self) -> String;
+}
+
+/// Makes a minimal valid value for a concrete request-view pointer (from the schemas).
+pub type Sampler<'a> = &'a dyn Fn(&str) -> Option<Value>;
+
+fn join(at: &str, field: &str) -> String {
+    format!("{at}/{field}")
+}
+
+fn present(view: &Value, ptr: &str) -> bool {
+    get(view, ptr).is_some_and(|v| !v.is_null())
+}
+
+fn server_of(view: &Value) -> Option<&str> {
+    view.pointer("/path/server_id").and_then(Value::as_str)
+}
+
+/// The value pointers `field` selects under `obj`, adding the field's first segment when absent.
+fn ensure_field(view: &mut Value, obj: &str, field: &str, sample: Sampler) -> Vec<String> {
+    let found = expand(view, &join(obj, field));
+    if !found.is_empty() {
+        return found;
+    }
+    let first = field.split('/').next().unwrap_or(field);
+    let ptr = join(obj, first);
+    if let Some(v) = sample(&ptr) {
+        set(view, &ptr, v);
+    }
+    expand(view, &join(obj, field))
+}
+
+impl Check {
+    /// Whether the request view `{"path", "body"}` breaks this rule in `world`.
+    /// Only request constraints can be broken by a request.
+    pub fn violated(&self, view: &Value, world: &dyn World) -> bool {
+        match self {
+            Check::MutuallyExclusive { at, fields } => expand(view, at)
+                .iter()
+                .any(|obj| fields.iter().filter(|f| present(view, &join(obj, f))).count() > 1),
+            Check::Requires { at, field, requires } => expand(view, at)
+                .iter()
+                .any(|obj| present(view, &join(obj, field)) && !present(view, &join(obj, requires))),
+            Check::AtLeastOne { at, fields } => expand(view, at)
+                .iter()
+                .any(|obj| !fields.iter().any(|f| present(view, &join(obj, f)))),
+            Check::MaxItems { at, field, max } => expand(view, at).iter().any(|obj| {
+                get(view, &join(obj, field)).and_then(Value::as_array).is_some_and(|a| a.len() > *max)
+            }),
+            Check::ResourceExists { at, field, resource, unless } => {
+                let server = server_of(view);
+                expand(view, at).iter().any(|obj| {
+                    if unless.as_ref().is_some_and(|u| present(view, &join(obj, u))) {
+                        return false;
+                    }
+                    expand(view, &join(obj, field)).iter().any(|p| match get(view, p).and_then(Value::as_str) {
+                        Some(id) => !world.exists(*resource, id, server),
+                        None => false,
+                    })
+                })
+            }
+            Check::ResourceState { at, field, state, .. } => expand(view, at).iter().any(|obj| {
+                expand(view, &join(obj, field)).iter().any(|p| {
+                    let Some(id) = get(view, p).and_then(Value::as_str) else { return false };
+                    // A port that does not exist is another rule's business.
+                    world.port_state(id).is_some_and(|s| &s != state)
+                })
+            }),
+            Check::ForbiddenFixture { at, field, fixture, .. } => {
+                let Some(forbidden) = world.fixture(fixture) else { return false };
+                expand(view, at).iter().any(|obj| {
+                    expand(view, &join(obj, field))
+                        .iter()
+                        .any(|p| get(view, p).and_then(Value::as_str) == Some(forbidden.as_str()))
+                })
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a request touches this rule, so that a run can say which rules it exercised.
+    pub fn exercised(&self, view: &Value) -> bool {
+        let any_obj_has = |at: &str, fields: &[&String]| {
+            expand(view, at).iter().any(|obj| fields.iter().any(|f| !expand(view, &join(obj, f)).is_empty()))
+        };
+        match self {
+            Check::MutuallyExclusive { at, fields } | Check::AtLeastOne { at, fields } => {
+                !expand(view, at).is_empty() && (matches!(self, Check::AtLeastOne { .. }) || any_obj_has(at, &fields.iter().collect::<Vec<_>>()))
+            }
+            Check::Requires { at, field, .. }
+            | Check::MaxItems { at, field, .. }
+            | Check::ResourceExists { at, field, .. }
+            | Check::ResourceState { at, field, .. }
+            | Check::ForbiddenFixture { at, field, .. } => any_obj_has(at, &[field]),
+            Check::Precedence { at, winner, loser } => expand(view, at)
+                .iter()
+                .any(|obj| present(view, &join(obj, winner)) && present(view, &join(obj, loser))),
+            Check::IgnoredWhen { at, field, ignored } => expand(view, at).iter().any(|obj| {
+                present(view, &join(obj, field)) && ignored.iter().any(|i| present(view, &join(obj, i)))
+            }),
+            Check::Echo { request, .. } => !expand(view, request).is_empty(),
+            Check::DryRun { flag } => get(view, flag) == Some(&Value::Bool(true)),
+            Check::AsyncEffect { .. }
+            | Check::NoResponseBody
+            | Check::Status
+            | Check::NoServerError
+            | Check::ContentType => true,
+            Check::JobTerminates | Check::JobFailReason => false,
+        }
+    }
+
+    /// Changes the request so that it breaks this rule; returns the pointers it
+    /// touched (which [`Check::satisfy`] of other rules must leave alone), or
+    /// `None` when the request has no place to break it.
+    pub fn break_request(&self, view: &mut Value, model: &dyn Model, sample: Sampler) -> Option<Vec<String>> {
+        match self {
+            Check::MutuallyExclusive { at, fields } => {
+                let obj = expand(view, at).into_iter().next()?;
+                let mut locks = Vec::new();
+                for f in fields.iter().take(2) {
+                    let ptr = join(&obj, f);
+                    if !present(view, &ptr) {
+                        set(view, &ptr, sample(&ptr)?);
+                    }
+                    locks.push(ptr);
+                }
+                Some(locks)
+            }
+            Check::Requires { at, field, requires } => {
+                let obj = expand(view, at).into_iter().next()?;
+                let (f, r) = (join(&obj, field), join(&obj, requires));
+                if !present(view, &f) {
+                    set(view, &f, sample(&f)?);
+                }
+                remove(view, &r);
+                Some(vec![f, r])
+            }
+            Check::AtLeastOne { at, fields } => {
+                let obj = expand(view, at).into_iter().next()?;
+                let locks: Vec<String> = fields.iter().map(|f| join(&obj, f)).collect();
+                for l in &locks {
+                    remove(view, l);
+                }
+                Some(locks)
+            }
+            Check::MaxItems { at, field, max } => {
+                let obj = expand(view, at).into_iter().next()?;
+                let ptr = join(&obj, field);
+                let item = match get(view, &ptr).and_then(Value::as_array).and_then(|a| a.last()) {
+                    Some(item) => item.clone(),
+                    None => sample(&ptr)?.as_array()?.first()?.clone(),
+                };
+                let mut items = get(view, &ptr).and_then(Value::as_array).cloned().unwrap_or_default();
+                while items.len() <= *max {
+                    items.push(item.clone());
+                }
+                set(view, &ptr, Value::Array(items));
+                Some(vec![ptr])
+            }
+            Check::ResourceExists { at, field, unless, .. } => {
+                let obj = expand(view, at).into_iter().next()?;
+                let mut locks = Vec::new();
+                if let Some(u) = unless {
+                    let up = join(&obj, u);
+                    remove(view, &up);
+                    locks.push(up);
+                }
+                let target = ensure_field(view, &obj, field, sample).into_iter().next()?;
+                set(view, &target, Value::String(model.unknown_id()));
+                locks.push(target);
+                Some(locks)
+            }
+            Check::ResourceState { at, field, resource, state } => {
+                let obj = expand(view, at).into_iter().next()?;
+                let target = ensure_field(view, &obj, field, sample).into_iter().next()?;
+                let id = model.known_ids(*resource).into_iter().find(|id| model.port_state(id).is_some_and(|s| &s != state))?;
+                set(view, &target, Value::String(id));
+                Some(vec![target])
+            }
+            Check::ForbiddenFixture { at, field, fixture, .. } => {
+                let obj = expand(view, at).into_iter().next()?;
+                let target = ensure_field(view, &obj, field, sample).into_iter().next()?;
+                set(view, &target, Value::String(model.fixture(fixture)?));
+                Some(vec![target])
+            }
+            _ => None,
+        }
+    }
+
+    /// Changes the request, outside `locks`, so that it no longer breaks this
+    /// rule. Returns false when it cannot.
+    pub fn satisfy(&self, view: &mut Value, model: &dyn Model, sample: Sampler, locks: &[String]) -> bool {
+        if !self.violated(view, model) {
+            return true;
+        }
+        let server = server_of(view).map(str::to_string);
+        match self {
+            Check::MutuallyExclusive { at, fields } => {
+                for obj in expand(view, at) {
+                    let present_fields: Vec<String> =
+                        fields.iter().map(|f| join(&obj, f)).filter(|p| present(view, p)).collect();
+                    if present_fields.len() < 2 {
+                        continue;
+                    }
+                    let keep = present_fields.iter().position(|p| is_locked(p, locks)).unwrap_or(0);
+                    for (i, p) in present_fields.iter().enumerate() {
+                        if i != keep {
+                            if is_locked(p, locks) {
+                                return false;
+                            }
+                            remove(view, p);
+                        }
+                    }
+                }
+            }
+            Check::Requires { at, field, requires } => {
+                for obj in expand(view, at) {
+                    let (f, r) = (join(&obj, field), join(&obj, requires));
+                    if present(view, &f) && !present(view, &r) {
+                        if !is_locked(&f, locks) {
+                            remove(view, &f);
+                        } else if !is_locked(&r, locks) {
+                            let Some(v) = sample(&r) else { return false };
+                            set(view, &r, v);
+                        } else {
+                            return false;
+                        }
+                    }
+                }
+            }
+            Check::AtLeastOne { at, fields } => {
+                for obj in expand(view, at) {
+                    if fields.iter().any(|f| present(view, &join(&obj, f))) {
+                        continue;
+                    }
+                    let Some(p) = fields.iter().map(|f| join(&obj, f)).find(|p| !is_locked(p, locks)) else {
+                        return false;
+                    };
+                    let Some(v) = sample(&p) else { return false };
+                    set(view, &p, v);
+                }
+            }
+            Check::MaxItems { at, field, max } => {
+                for obj in expand(view, at) {
+                    let ptr = join(&obj, field);
+                    if let Some(mut items) = get(view, &ptr).and_then(Value::as_array).cloned() {
+                        if items.len() > *max {
+                            if is_locked(&ptr, locks) {
+                                return false;
+                            }
+                            items.truncate(*max);
+                            set(view, &ptr, Value::Array(items));
+                        }
+                    }
+                }
+            }
+            Check::ResourceExists { at, field, resource, .. } => {
+                let known = model.known_ids(*resource);
+                for obj in expand(view, at) {
+                    for p in expand(view, &join(&obj, field)) {
+                        let ok = get(view, &p).and_then(Value::as_str).is_some_and(|id| model.exists(*resource, id, server.as_deref()));
+                        if !ok {
+                            if is_locked(&p, locks) {
+                                return false;
+                            }
+                            let Some(id) = known.first() else { return false };
+                            set(view, &p, Value::String(id.clone()));
+                        }
+                    }
+                }
+            }
+            Check::ResourceState { at, field, resource, state } => {
+                let Some(good) = model.known_ids(*resource).into_iter().find(|id| model.port_state(id).as_ref() == Some(state)) else {
+                    return false;
+                };
+                for obj in expand(view, at) {
+                    for p in expand(view, &join(&obj, field)) {
+                        let bad = get(view, &p).and_then(Value::as_str).and_then(|id| model.port_state(id)).is_some_and(|s| &s != state);
+                        if bad {
+                            if is_locked(&p, locks) {
+                                return false;
+                            }
+                            set(view, &p, Value::String(good.clone()));
+                        }
+                    }
+                }
+            }
+            Check::ForbiddenFixture { at, field, resource, fixture } => {
+                let forbidden = model.fixture(fixture);
+                let Some(other) = model.known_ids(*resource).into_iter().find(|id| Some(id) != forbidden.as_ref()) else {
+                    return false;
+                };
+                for obj in expand(view, at) {
+                    for p in expand(view, &join(&obj, field)) {
+                        if get(view, &p).and_then(Value::as_str).map(str::to_string) == forbidden {
+                            if is_locked(&p, locks) {
+                                return false;
+                            }
+                            set(view, &p, Value::String(other.clone()));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        !self.violated(view, model)
+    }
+
+    /// For an echo rule: the request's values and the response's, when they differ.
+    pub fn echo_mismatch(&self, view: &Value, response: &Value) -> Option<(Value, Value)> {
+        let Check::Echo { request, response: at } = self else { return None };
+        let sent: Vec<Value> = expand(view, request).iter().filter_map(|p| get(view, p).cloned()).collect();
+        if sent.is_empty() {
+            return None;
+        }
+        let wrapped = Value::Object(Map::from_iter([("r".to_string(), response.clone())]));
+        let got: Vec<Value> =
+            expand(&wrapped, &format!("/r{at}")).iter().filter_map(|p| get(&wrapped, p).cloned()).collect();
+        let normalise = |mut v: Vec<Value>| {
+            // Arrays of ids (security groups) are sets: order is not part of the contract.
+            for item in &mut v {
+                if let Value::Array(a) = item {
+                    a.sort_by_key(|x| x.to_string());
+                }
+            }
+            v
+        };
+        let (sent, got) = (normalise(sent), normalise(got));
+        (sent != got).then(|| (collapse(sent), collapse(got)))
+    }
+
+    /// The port ids an attach or detach is about (the ids given in the request).
+    pub fn effect_ports(&self, view: &Value) -> Vec<String> {
+        let Check::AsyncEffect { at, field, .. } = self else { return Vec::new() };
+        expand(view, at)
+            .iter()
+            .flat_map(|obj| expand(view, &join(obj, field)))
+            .filter_map(|p| get(view, &p).and_then(Value::as_str).map(str::to_string))
+            .collect()
+    }
+
+    /// For an ignored-when rule: (port id, ignored value) pairs the response state must not reflect.
+    pub fn ignored_values(&self, view: &Value) -> Vec<(String, String, Value)> {
+        let Check::IgnoredWhen { at, field, ignored } = self else { return Vec::new() };
+        let mut out = Vec::new();
+        for obj in expand(view, at) {
+            let Some(id) = get(view, &join(&obj, field)).and_then(Value::as_str) else { continue };
+            for i in ignored {
+                if let Some(v) = get(view, &join(&obj, i)) {
+                    out.push((id.to_string(), i.clone(), v.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// For a precedence rule: the winners given together with a loser.
+    pub fn precedence_winners(&self, view: &Value) -> Vec<String> {
+        let Check::Precedence { at, winner, loser } = self else { return Vec::new() };
+        expand(view, at)
+            .iter()
+            .filter(|obj| present(view, &join(obj, loser)))
+            .filter_map(|obj| get(view, &join(obj, winner)).and_then(Value::as_str).map(str::to_string))
+            .collect()
+    }
+}
+
+fn collapse(mut v: Vec<Value>) -> Value {
+    if v.len() == 1 { v.pop().unwrap_or(Value::Null) } else { Value::Array(v) }
+}

@@ -1,0 +1,433 @@
+//! The contract as data: operations, JSON Schemas, rules and documentation conflicts.
+//!
+//! Everything is read from `schemas/` (embedded in the binary at build time, or
+//! from a directory given at run time) and checked at load: every schema
+//! compiles, every rule names an operation and fields that exist, ids are unique.
+//! A broken file is an error naming the file and the JSON pointer.
+
+mod check;
+mod conflict;
+pub mod formats;
+mod operation;
+pub mod pointer;
+mod rule;
+mod sample;
+mod schema;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+pub use check::{Model, Sampler, World};
+pub use conflict::DocConflict;
+pub use operation::{BodyPresence, ErrorFamily, Operation, ResponseSpec, Service, Setup};
+pub use rule::{Check, Effect, Expect, Resource, Rule, Severity, Source, StatusClass};
+pub use schema::{Keyword, Schema, SchemaViolation};
+
+/// A problem in the contract files.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{}: {kind}", if pointer.is_empty() { String::new() } else { format!(" at {pointer}") })]
+pub struct ContractError {
+    pub file: String,
+    /// JSON pointer into the file.
+    pub pointer: String,
+    pub kind: ContractErrorKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContractErrorKind {
+    #[error("cannot read: {0}")]
+    Read(String),
+    #[error("not valid JSON: {0}")]
+    Json(String),
+    #[error("does not match the catalogue format: {0}")]
+    Shape(String),
+    #[error("schema does not compile: {0}")]
+    Compile(String),
+    #[error("not a schema object")]
+    NotASchema,
+    #[error("unknown format `{0}`\n  (use one of uuid, ipv4, ipv6, date-time, mac-address, ip-address, ip-or-cidr, utc-seconds)")]
+    UnknownFormat(String),
+    #[error("required property {0} is not declared under `properties`")]
+    RequiredNotDeclared(String),
+    #[error("schema `{0}` is referenced but there is no file `{0}.json`")]
+    MissingSchema(String),
+    #[error("unknown operation `{0}`")]
+    UnknownOperation(String),
+    #[error("duplicate id `{0}`")]
+    DuplicateId(String),
+    #[error("field `{0}` does not exist in the operation's schemas")]
+    UnknownField(String),
+    #[error("a request constraint needs `expect` (the status a conforming server answers)")]
+    MissingExpect,
+}
+
+macro_rules! embedded_files {
+    ($($name:literal),* $(,)?) => {
+        [$(($name, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/", $name)))),*]
+    };
+}
+
+/// The schema files compiled into the binary, so a run needs no checkout.
+pub const EMBEDDED: &[(&str, &str)] = &embedded_files![
+    "operations.json",
+    "rules.json",
+    "doc-conflicts.json",
+    "batch-add-nics.path.json",
+    "batch-add-nics.request.json",
+    "batch-add-nics.response.200.json",
+    "nova-attach-interface.path.json",
+    "nova-attach-interface.request.json",
+    "nova-attach-interface.response.200.json",
+    "batch-delete-nics.path.json",
+    "batch-delete-nics.request.json",
+    "batch-delete-nics.response.200.json",
+    "update-interface-attachment.path.json",
+    "update-interface-attachment.request.json",
+    "update-sub-network-interface.path.json",
+    "update-sub-network-interface.request.json",
+    "update-sub-network-interface.response.200.json",
+    "update-sub-network-interface.response.202.json",
+    "show-job.path.json",
+    "show-job.response.200.json",
+    "list-interfaces.path.json",
+    "list-interfaces.response.200.json",
+    "error.ecs-v1.json",
+    "error.nova.json",
+    "error.vpc-v3.json",
+    "error.apigw.json",
+    "redactions.json",
+];
+
+
+/// What a conforming server does with a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Valid: the operation's success (or, for a dry run, 202 and no change).
+    Accept { dry_run: bool },
+    /// Breaks `id` (a schema keyword or a rule): answered with `expect`.
+    Reject { id: String, expect: Expect, message: String },
+}
+
+#[derive(Debug)]
+pub struct Contract {
+    pub operations: Vec<Operation>,
+    pub schemas: BTreeMap<String, Schema>,
+    pub rules: Vec<Rule>,
+    pub doc_conflicts: Vec<DocConflict>,
+    pub error_schemas: BTreeMap<String, String>,
+    /// Redaction rules for snapshots (`schemas/redactions.json`).
+    pub redactions: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperationsFile {
+    operations: Vec<Operation>,
+    error_schemas: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    rules: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConflictsFile {
+    doc_conflicts: Vec<DocConflict>,
+}
+
+fn shape_error(file: &str, e: serde_json::Error) -> ContractError {
+    ContractError { file: file.into(), pointer: String::new(), kind: ContractErrorKind::Shape(e.to_string()) }
+}
+
+impl Contract {
+    /// The contract compiled into the binary.
+    pub fn builtin() -> Result<Contract, ContractError> {
+        Contract::from_files(|name| {
+            EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, text)| text.to_string()).ok_or_else(|| ContractError {
+                file: name.to_string(),
+                pointer: String::new(),
+                kind: ContractErrorKind::Read("not embedded".into()),
+            })
+        })
+    }
+
+    /// The contract in `dir` (a copy of `schemas/`).
+    pub fn load_dir(dir: &Path) -> Result<Contract, ContractError> {
+        Contract::from_files(|name| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path).map_err(|e| ContractError {
+                file: path.display().to_string(),
+                pointer: String::new(),
+                kind: ContractErrorKind::Read(e.to_string()),
+            })
+        })
+    }
+
+    /// Loads and checks the contract from a source of named files.
+    pub fn from_files(read: impl Fn(&str) -> Result<String, ContractError>) -> Result<Contract, ContractError> {
+        let parse = |name: &str| -> Result<Value, ContractError> {
+            let text = read(name)?;
+            serde_json::from_str(&text).map_err(|e| ContractError {
+                file: name.into(),
+                pointer: String::new(),
+                kind: ContractErrorKind::Json(e.to_string()),
+            })
+        };
+        let ops: OperationsFile =
+            serde_json::from_value(parse("operations.json")?).map_err(|e| shape_error("operations.json", e))?;
+        let mut schemas = BTreeMap::new();
+        let mut ids = HashSet::new();
+        for (i, op) in ops.operations.iter().enumerate() {
+            if !ids.insert(op.id.clone()) {
+                return Err(ContractError {
+                    file: "operations.json".into(),
+                    pointer: format!("/operations/{i}/id"),
+                    kind: ContractErrorKind::DuplicateId(op.id.clone()),
+                });
+            }
+            let mut names = vec![op.path_schema.clone()];
+            names.extend(op.request_schema.clone());
+            names.extend(op.responses.iter().filter_map(|r| r.schema.clone()));
+            for name in names {
+                load_schema(&mut schemas, &name, &read, &parse)?;
+            }
+        }
+        for name in ops.error_schemas.values() {
+            load_schema(&mut schemas, name, &read, &parse)?;
+        }
+
+        let rules_file: RulesFile =
+            serde_json::from_value(parse("rules.json")?).map_err(|e| shape_error("rules.json", e))?;
+        let mut rules = Vec::new();
+        let mut rule_ids = HashSet::new();
+        for (i, raw) in rules_file.rules.into_iter().enumerate() {
+            let at = |suffix: &str| format!("/rules/{i}{suffix}");
+            let rule: Rule = serde_json::from_value(raw).map_err(|e| ContractError {
+                file: "rules.json".into(),
+                pointer: at(""),
+                kind: ContractErrorKind::Shape(e.to_string()),
+            })?;
+            let fail = |suffix: &str, kind| ContractError { file: "rules.json".into(), pointer: at(suffix), kind };
+            if !rule_ids.insert(rule.id.clone()) {
+                return Err(fail("/id", ContractErrorKind::DuplicateId(rule.id.clone())));
+            }
+            if rule.operation != "*" {
+                let Some(op) = ops.operations.iter().find(|o| o.id == rule.operation) else {
+                    return Err(fail("/operation", ContractErrorKind::UnknownOperation(rule.operation.clone())));
+                };
+                for (at_pattern, field) in rule.check.named_fields() {
+                    let full = if field.is_empty() { at_pattern.clone() } else { format!("{at_pattern}/{field}") };
+                    if !field_exists(op, &schemas, &full) {
+                        return Err(fail("/check", ContractErrorKind::UnknownField(full)));
+                    }
+                }
+            }
+            if rule.check.is_request_constraint() && rule.expect.is_none() {
+                return Err(fail("/expect", ContractErrorKind::MissingExpect));
+            }
+            rules.push(rule);
+        }
+
+        let conflicts: ConflictsFile =
+            serde_json::from_value(parse("doc-conflicts.json")?).map_err(|e| shape_error("doc-conflicts.json", e))?;
+        let mut conflict_ids = HashSet::new();
+        for (i, c) in conflicts.doc_conflicts.iter().enumerate() {
+            if !conflict_ids.insert(c.id.clone()) {
+                return Err(ContractError {
+                    file: "doc-conflicts.json".into(),
+                    pointer: format!("/doc_conflicts/{i}/id"),
+                    kind: ContractErrorKind::DuplicateId(c.id.clone()),
+                });
+            }
+        }
+        let redactions = parse("redactions.json")?;
+        Ok(Contract {
+            operations: ops.operations,
+            schemas,
+            rules,
+            doc_conflicts: conflicts.doc_conflicts,
+            error_schemas: ops.error_schemas,
+            redactions,
+        })
+    }
+
+    pub fn operation(&self, id: &str) -> Option<&Operation> {
+        self.operations.iter().find(|o| o.id == id)
+    }
+
+    /// The five documented operations (not the auxiliary job and list queries).
+    pub fn documented_operations(&self) -> impl Iterator<Item = &Operation> {
+        self.operations.iter().filter(|o| !o.auxiliary)
+    }
+
+    pub fn schema(&self, name: &str) -> Option<&Schema> {
+        self.schemas.get(name)
+    }
+
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    pub fn rules_for<'a>(&'a self, operation: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules.iter().filter(move |r| r.applies_to(operation))
+    }
+
+    pub fn error_schema(&self, family: ErrorFamily) -> Option<&Schema> {
+        self.error_schemas.get(family.key()).and_then(|n| self.schemas.get(n))
+    }
+
+    /// Every keyword of the operation's path and request schemas.
+    pub fn request_keywords<'a>(&'a self, op: &'a Operation) -> impl Iterator<Item = &'a Keyword> + 'a {
+        [Some(&op.path_schema), op.request_schema.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|n| self.schemas.get(n))
+            .flat_map(|s| s.keywords.iter())
+    }
+
+    /// Every keyword id of every schema, with its keyword.
+    pub fn all_keywords(&self) -> impl Iterator<Item = &Keyword> {
+        self.schemas.values().flat_map(|s| s.keywords.iter())
+    }
+
+    /// Where an id (schema keyword or rule) comes from, for reports.
+    pub fn source_of(&self, id: &str) -> String {
+        if let Some(rule) = self.rule(id) {
+            return rule.source.to_string();
+        }
+        if let Some((schema, _)) = id.split_once('#') {
+            if let Some(s) = self.schemas.get(schema) {
+                let page = s.document.pointer("/x-source/page").and_then(Value::as_str).unwrap_or("?");
+                let row = s.keywords.iter().find(|k| k.id == id).map(|k| k.source.as_str()).unwrap_or("");
+                return format!("{page} · {row}");
+            }
+        }
+        String::new()
+    }
+
+    /// Severity of an id: rules carry theirs; schema keywords are `must`,
+    /// except undocumented response fields (`additionalProperties`), which
+    /// real clouds add and which are reported at `should`.
+    pub fn severity_of(&self, id: &str) -> Severity {
+        if let Some(rule) = self.rule(id) {
+            return rule.severity;
+        }
+        if id.ends_with("/additionalProperties") && !id.contains(".request#") {
+            return Severity::Should;
+        }
+        Severity::Must
+    }
+
+    /// The request view the rules read: `{"path": {...}, "body": ...}`.
+    pub fn view(path: Map<String, Value>, body: Value) -> Value {
+        json!({"path": Value::Object(path), "body": body})
+    }
+
+    /// What a conforming server answers to this request in `world`: the one
+    /// evaluation the mock enforces, the generator labels with and the
+    /// runner expects. `skip` leaves rules or keywords unenforced (mock faults).
+    pub fn judge(&self, op: &Operation, view: &Value, world: &dyn World, skip: &dyn Fn(&str) -> bool) -> Verdict {
+        let client_error = |v: SchemaViolation| Verdict::Reject { id: v.id, expect: Expect::CLIENT_ERROR, message: v.message };
+        let path = view.get("path").cloned().unwrap_or(Value::Null);
+        if let Some(v) = self.schemas.get(&op.path_schema).into_iter().flat_map(|s| s.violations(&path)).find(|v| !skip(&v.id)) {
+            return client_error(v);
+        }
+        if let Some(schema) = op.request_schema.as_ref().and_then(|n| self.schemas.get(n)) {
+            let body = view.get("body").cloned().unwrap_or(Value::Null);
+            if let Some(v) = schema.violations(&body).into_iter().find(|v| !skip(&v.id)) {
+                return client_error(v);
+            }
+        }
+        // Path resources first: an unknown server is a 404 whatever the body says.
+        let constraints = self.rules_for(&op.id).filter(|r| r.check.is_request_constraint());
+        let (path_rules, body_rules): (Vec<&Rule>, Vec<&Rule>) =
+            constraints.partition(|r| matches!(&r.check, Check::ResourceExists { at, .. } if at == "/path"));
+        for rule in path_rules.into_iter().chain(body_rules) {
+            if !skip(&rule.id) && rule.check.violated(view, world) {
+                return Verdict::Reject {
+                    id: rule.id.clone(),
+                    expect: rule.expect.unwrap_or(Expect::CLIENT_ERROR),
+                    message: rule.statement.clone(),
+                };
+            }
+        }
+        let dry_run = self.rules_for(&op.id).any(|r| matches!(r.check, Check::DryRun { .. }) && r.check.exercised(view));
+        Verdict::Accept { dry_run }
+    }
+
+    /// Every schema keyword and rule the request breaks (for tests and labels).
+    pub fn all_violations(&self, op: &Operation, view: &Value, world: &dyn World) -> Vec<String> {
+        let mut out = Vec::new();
+        let path = view.get("path").cloned().unwrap_or(Value::Null);
+        if let Some(s) = self.schemas.get(&op.path_schema) {
+            out.extend(s.violations(&path).into_iter().map(|v| v.id));
+        }
+        if let Some(schema) = op.request_schema.as_ref().and_then(|n| self.schemas.get(n)) {
+            out.extend(schema.violations(view.get("body").unwrap_or(&Value::Null)).into_iter().map(|v| v.id));
+        }
+        if out.is_empty() {
+            for rule in self.rules_for(&op.id).filter(|r| r.check.is_request_constraint()) {
+                if rule.check.violated(view, world) {
+                    out.push(rule.id.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// A minimal valid value for a concrete request-view pointer
+    /// (`/body/interfaceAttachment/net_id`), from the operation's schemas.
+    pub fn sample(&self, op: &Operation, view_pointer: &str) -> Option<Value> {
+        let (schema_name, rest) = if let Some(rest) = view_pointer.strip_prefix("/body") {
+            (op.request_schema.as_ref()?, rest)
+        } else {
+            (&op.path_schema, view_pointer.strip_prefix("/path")?)
+        };
+        let (_, sub) = self.schemas.get(schema_name)?.subschema_for_instance(rest)?;
+        Some(sample::minimal(sub))
+    }
+}
+
+fn load_schema(
+    schemas: &mut BTreeMap<String, Schema>,
+    name: &str,
+    read: &impl Fn(&str) -> Result<String, ContractError>,
+    parse: &impl Fn(&str) -> Result<Value, ContractError>,
+) -> Result<(), ContractError> {
+    if schemas.contains_key(name) {
+        return Ok(());
+    }
+    let file = format!("{name}.json");
+    let doc = match read(&file) {
+        Ok(_) => parse(&file)?,
+        Err(e) if matches!(e.kind, ContractErrorKind::Read(_)) => {
+            return Err(ContractError { file, pointer: String::new(), kind: ContractErrorKind::MissingSchema(name.into()) });
+        }
+        Err(e) => return Err(e),
+    };
+    schemas.insert(name.to_string(), Schema::compile(name, &file, doc)?);
+    Ok(())
+}
+
+/// Whether a request-view pattern names a field the operation's schemas declare.
+fn field_exists(op: &Operation, schemas: &BTreeMap<String, Schema>, pattern: &str) -> bool {
+    let (schema_name, rest) = if let Some(rest) = pattern.strip_prefix("/body") {
+        match &op.request_schema {
+            Some(n) => (n, rest),
+            None => return false,
+        }
+    } else if let Some(rest) = pattern.strip_prefix("/path") {
+        (&op.path_schema, rest)
+    } else {
+        return false;
+    };
+    let Some(schema) = schemas.get(schema_name) else { return false };
+    rest.is_empty() || schema.subschema_for_instance(rest).is_some()
+}

@@ -1,0 +1,156 @@
+//! The operations catalogue (`schemas/operations.json`).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    /// Elastic Cloud Server endpoint.
+    Ecs,
+    /// Virtual Private Cloud endpoint.
+    Vpc,
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Service::Ecs => "ecs",
+            Service::Vpc => "vpc",
+        })
+    }
+}
+
+/// The error body shapes of the API families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorFamily {
+    /// `{"error": {"code", "message"}}`
+    #[serde(rename = "ecs-v1")]
+    EcsV1,
+    /// `{"badRequest": {"code", "message"}}` and siblings.
+    #[serde(rename = "nova")]
+    Nova,
+    /// `{"request_id", "error_code", "error_msg"}`
+    #[serde(rename = "vpc-v3")]
+    VpcV3,
+    /// The API gateway's answer to failed authentication.
+    #[serde(rename = "apigw")]
+    ApiGateway,
+}
+
+impl ErrorFamily {
+    pub fn key(self) -> &'static str {
+        match self {
+            ErrorFamily::EcsV1 => "ecs-v1",
+            ErrorFamily::Nova => "nova",
+            ErrorFamily::VpcV3 => "vpc-v3",
+            ErrorFamily::ApiGateway => "apigw",
+        }
+    }
+}
+
+/// Whether a documented response has a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyPresence {
+    #[default]
+    Json,
+    /// The page says there is no body.
+    None,
+    /// The page does not say; a JSON body or none.
+    Optional,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseSpec {
+    pub status: u16,
+    pub schema: Option<String>,
+    #[serde(default)]
+    pub body: BodyPresence,
+}
+
+/// State a case of the operation needs before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Setup {
+    /// The spare port is attached to the server first (so it can be deleted).
+    SparePortAttached,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operation {
+    pub id: String,
+    pub title: String,
+    pub page: String,
+    pub service: Service,
+    pub method: String,
+    /// Template with `{name}` path parameters.
+    pub path: String,
+    pub path_schema: String,
+    pub request_schema: Option<String>,
+    pub responses: Vec<ResponseSpec>,
+    pub success_status: u16,
+    #[serde(rename = "async")]
+    pub is_async: bool,
+    pub error_family: ErrorFamily,
+    /// Not one of the five documented operations; used to observe state.
+    #[serde(default)]
+    pub auxiliary: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<Setup>,
+}
+
+impl Operation {
+    /// The names of the path parameters, in order.
+    pub fn path_params(&self) -> Vec<&str> {
+        self.path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect()
+    }
+
+    /// The path with every parameter filled in, percent-encoded as a path segment.
+    pub fn render_path(&self, params: &serde_json::Map<String, serde_json::Value>) -> String {
+        self.path
+            .split('/')
+            .map(|seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => {
+                    let value = match params.get(name) {
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(other) => other.to_string(),
+                        None => String::new(),
+                    };
+                    crate::signing::encode_segment(&value)
+                }
+                None => seg.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// Matches a concrete path against the template, returning the parameters.
+    pub fn match_path(&self, path: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let template: Vec<&str> = self.path.split('/').collect();
+        let actual: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        if template.len() != actual.len() {
+            return None;
+        }
+        let mut params = serde_json::Map::new();
+        for (t, a) in template.iter().zip(&actual) {
+            match t.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => {
+                    let decoded = percent_encoding::percent_decode_str(a).decode_utf8().ok()?;
+                    params.insert(name.to_string(), serde_json::Value::String(decoded.into_owned()));
+                }
+                None if t == a => {}
+                None => return None,
+            }
+        }
+        Some(params)
+    }
+
+    pub fn response(&self, status: u16) -> Option<&ResponseSpec> {
+        self.responses.iter().find(|r| r.status == status)
+    }
+}

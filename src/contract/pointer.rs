@@ -1,0 +1,128 @@
+//! JSON pointers with `*` for "every element", and edits at a pointer.
+
+use serde_json::{Map, Value};
+
+fn unescape(token: &str) -> String {
+    token.replace("~1", "/").replace("~0", "~")
+}
+
+/// The concrete pointers that `pattern` selects in `root` (only those that exist).
+pub fn expand(root: &Value, pattern: &str) -> Vec<String> {
+    let mut found = vec![(String::new(), root)];
+    for token in pattern.split('/').skip(1) {
+        let mut next = Vec::new();
+        for (ptr, node) in found {
+            if token == "*" {
+                if let Value::Array(items) = node {
+                    for (i, item) in items.iter().enumerate() {
+                        next.push((format!("{ptr}/{i}"), item));
+                    }
+                }
+            } else {
+                let child = match node {
+                    Value::Object(map) => map.get(&unescape(token)),
+                    Value::Array(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
+                    _ => None,
+                };
+                if let Some(child) = child {
+                    next.push((format!("{ptr}/{token}"), child));
+                }
+            }
+        }
+        found = next;
+    }
+    found.into_iter().map(|(p, _)| p).collect()
+}
+
+pub fn get<'v>(root: &'v Value, ptr: &str) -> Option<&'v Value> {
+    root.pointer(ptr)
+}
+
+/// Sets the value at `ptr`, creating missing objects on the way.
+pub fn set(root: &mut Value, ptr: &str, value: Value) {
+    let tokens: Vec<String> = ptr.split('/').skip(1).map(unescape).collect();
+    let Some((last, parents)) = tokens.split_last() else {
+        *root = value;
+        return;
+    };
+    let mut node = root;
+    for token in parents {
+        if node.is_null() {
+            *node = Value::Object(Map::new());
+        }
+        node = match node {
+            Value::Object(map) => map.entry(token.clone()).or_insert(Value::Null),
+            Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                Some(item) => item,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    if node.is_null() {
+        *node = Value::Object(Map::new());
+    }
+    match node {
+        Value::Object(map) => {
+            map.insert(last.clone(), value);
+        }
+        Value::Array(items) => {
+            if let Some(slot) = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                *slot = value;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Removes the value at `ptr` (an object member or an array element).
+pub fn remove(root: &mut Value, ptr: &str) -> Option<Value> {
+    let (parent, last) = ptr.rsplit_once('/')?;
+    let last = unescape(last);
+    match root.pointer_mut(parent)? {
+        Value::Object(map) => map.shift_remove(&last),
+        Value::Array(items) => {
+            let i = last.parse::<usize>().ok()?;
+            (i < items.len()).then(|| items.remove(i))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `ptr` is inside, or contains, one of `locks`.
+pub fn is_locked(ptr: &str, locks: &[String]) -> bool {
+    locks.iter().any(|l| {
+        ptr == l || ptr.starts_with(&format!("{l}/")) || l.starts_with(&format!("{ptr}/"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn expands_wildcards() {
+        let v = json!({"body": {"nics": [{"a": 1}, {"b": 2}, {"a": 3}]}});
+        assert_eq!(expand(&v, "/body/nics/*"), ["/body/nics/0", "/body/nics/1", "/body/nics/2"]);
+        assert_eq!(expand(&v, "/body/nics/*/a"), ["/body/nics/0/a", "/body/nics/2/a"]);
+        assert!(expand(&v, "/body/x/*").is_empty());
+    }
+
+    #[test]
+    fn set_creates_parents_and_remove_deletes() {
+        let mut v = json!({"body": null});
+        set(&mut v, "/body/a/b", json!(1));
+        assert_eq!(v, json!({"body": {"a": {"b": 1}}}));
+        assert_eq!(remove(&mut v, "/body/a/b"), Some(json!(1)));
+        assert_eq!(v, json!({"body": {"a": {}}}));
+    }
+
+    #[test]
+    fn locks_cover_parents_and_children() {
+        let locks = vec!["/body/x".to_string()];
+        assert!(is_locked("/body/x/0", &locks));
+        assert!(is_locked("/body", &locks));
+        assert!(!is_locked("/body/xy", &locks));
+    }
+}

@@ -1,0 +1,277 @@
+//! The rules catalogue: documented behaviour a JSON Schema cannot say.
+//!
+//! Each rule is data (`schemas/rules.json`): an id, the operation, the page,
+//! table and parameter it comes from, a severity and a [`Check`]. The check's
+//! kind is implemented once, in [`super::check`], and used three ways: the mock
+//! enforces it, the generator breaks or satisfies it, the runner judges by it.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Implied by a page.
+    Should,
+    /// Stated by a page.
+    Must,
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Severity::Must => "must",
+            Severity::Should => "should",
+        })
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "must" => Ok(Severity::Must),
+            "should" => Ok(Severity::Should),
+            other => Err(format!("unknown severity `{other}` (expected `must` or `should`)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub page: String,
+    pub table: String,
+    pub parameter: String,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} · {} · {}", self.page, self.table, self.parameter)
+    }
+}
+
+/// Kinds of resource a fixture or the mock's state holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    Server,
+    Subnet,
+    Network,
+    SecurityGroup,
+    Port,
+    /// A port attached to the server named in the path.
+    AttachedPort,
+    SubNic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    Attach,
+    Detach,
+}
+
+/// What a rule says, in a form the mock, the generator and the checker evaluate.
+///
+/// `at` is a pattern of JSON pointers into the request view
+/// `{"path": {...}, "body": ...}`, with `*` for every array element;
+/// `field` is relative to each object `at` selects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Check {
+    /// No two of `fields` together.
+    MutuallyExclusive { at: String, fields: Vec<String> },
+    /// `field` only together with `requires`.
+    Requires { at: String, field: String, requires: String },
+    /// At least one of `fields`.
+    AtLeastOne { at: String, fields: Vec<String> },
+    /// The array `field` has at most `max` elements.
+    MaxItems { at: String, field: String, max: usize },
+    /// Every id at `field` names an existing `resource` (not checked when `unless` is present).
+    ResourceExists {
+        at: String,
+        field: String,
+        resource: Resource,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unless: Option<String>,
+    },
+    /// Every id at `field` names a `resource` in `state`.
+    ResourceState { at: String, field: String, resource: Resource, state: String },
+    /// `field`, a `resource` id, never equals the fixture named `fixture`.
+    ForbiddenFixture { at: String, field: String, resource: Resource, fixture: String },
+    /// With both present, `winner` is used and `loser` is not.
+    Precedence { at: String, winner: String, loser: String },
+    /// With `field` present, `ignored` take no effect.
+    IgnoredWhen { at: String, field: String, ignored: Vec<String> },
+    /// The response carries at `response` what the request had at `request`.
+    Echo { request: String, response: String },
+    /// With `flag` true, a valid request is only checked.
+    DryRun { flag: String },
+    /// A successful (job of the) request attaches or detaches the ports at `field`.
+    AsyncEffect { effect: Effect, at: String, field: String },
+    /// A success has no body.
+    NoResponseBody,
+    /// A job ends in SUCCESS or FAIL.
+    JobTerminates,
+    /// A failed job has a fail_reason.
+    JobFailReason,
+    /// The documented status.
+    Status,
+    /// Never a 5xx.
+    NoServerError,
+    /// A JSON Content-Type on every body.
+    ContentType,
+}
+
+impl Check {
+    /// Constraints on requests: a request can break them, the generator
+    /// makes negative cases for them, the mock rejects what breaks them.
+    pub fn is_request_constraint(&self) -> bool {
+        matches!(
+            self,
+            Check::MutuallyExclusive { .. }
+                | Check::Requires { .. }
+                | Check::AtLeastOne { .. }
+                | Check::MaxItems { .. }
+                | Check::ResourceExists { .. }
+                | Check::ResourceState { .. }
+                | Check::ForbiddenFixture { .. }
+        )
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Check::MutuallyExclusive { .. } => "mutually_exclusive",
+            Check::Requires { .. } => "requires",
+            Check::AtLeastOne { .. } => "at_least_one",
+            Check::MaxItems { .. } => "max_items",
+            Check::ResourceExists { .. } => "resource_exists",
+            Check::ResourceState { .. } => "resource_state",
+            Check::ForbiddenFixture { .. } => "forbidden_fixture",
+            Check::Precedence { .. } => "precedence",
+            Check::IgnoredWhen { .. } => "ignored_when",
+            Check::Echo { .. } => "echo",
+            Check::DryRun { .. } => "dry_run",
+            Check::AsyncEffect { .. } => "async_effect",
+            Check::NoResponseBody => "no_response_body",
+            Check::JobTerminates => "job_terminates",
+            Check::JobFailReason => "job_fail_reason",
+            Check::Status => "status",
+            Check::NoServerError => "no_server_error",
+            Check::ContentType => "content_type",
+        }
+    }
+
+    /// The request fields the check names, relative to the request view, for the loader to verify.
+    pub fn named_fields(&self) -> Vec<(String, String)> {
+        let join = |at: &str, f: &str| (at.to_string(), f.to_string());
+        match self {
+            Check::MutuallyExclusive { at, fields } | Check::AtLeastOne { at, fields } => {
+                fields.iter().map(|f| join(at, f)).collect()
+            }
+            Check::Requires { at, field, requires } => vec![join(at, field), join(at, requires)],
+            Check::MaxItems { at, field, .. }
+            | Check::ResourceState { at, field, .. }
+            | Check::ForbiddenFixture { at, field, .. }
+            | Check::AsyncEffect { at, field, .. } => vec![join(at, field)],
+            Check::ResourceExists { at, field, unless, .. } => {
+                let mut v = vec![join(at, field)];
+                v.extend(unless.iter().map(|u| join(at, u)));
+                v
+            }
+            Check::Precedence { at, winner, loser } => vec![join(at, winner), join(at, loser)],
+            Check::IgnoredWhen { at, field, ignored } => {
+                let mut v = vec![join(at, field)];
+                v.extend(ignored.iter().map(|i| join(at, i)));
+                v
+            }
+            Check::Echo { request, .. } => vec![(request.clone(), String::new())],
+            Check::DryRun { flag } => vec![(flag.clone(), String::new())],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// What a conforming server answers to a request that breaks a rule or keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The exact status a page gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The status class when no page gives the exact status ("4xx").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<StatusClass>,
+    /// The status the reference mock uses within the class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mock_status: Option<u16>,
+    /// An asynchronous operation may instead accept and let the job end FAIL, changing nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub async_fail_ok: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StatusClass {
+    #[serde(rename = "2xx")]
+    Success,
+    #[serde(rename = "4xx")]
+    ClientError,
+}
+
+impl Expect {
+    pub const CLIENT_ERROR: Expect =
+        Expect { status: None, class: Some(StatusClass::ClientError), mock_status: Some(400), async_fail_ok: false };
+
+    pub fn exact(status: u16) -> Expect {
+        Expect { status: Some(status), class: None, mock_status: None, async_fail_ok: false }
+    }
+
+    /// The status the mock answers with.
+    pub fn mock_status(&self) -> u16 {
+        self.status.or(self.mock_status).unwrap_or(400)
+    }
+
+    pub fn matches(&self, status: u16) -> bool {
+        match (self.status, self.class) {
+            (Some(s), _) => s == status,
+            (None, Some(StatusClass::ClientError)) => (400..500).contains(&status),
+            (None, Some(StatusClass::Success)) => (200..300).contains(&status),
+            (None, None) => true,
+        }
+    }
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.status, self.class) {
+            (Some(s), _) => write!(f, "{s}"),
+            (None, Some(StatusClass::ClientError)) => f.write_str("4xx"),
+            (None, Some(StatusClass::Success)) => f.write_str("2xx"),
+            (None, None) => f.write_str("any"),
+        }?;
+        if self.async_fail_ok {
+            f.write_str(" or a FAIL job")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub id: String,
+    /// An operation id, or `*` for every operation.
+    pub operation: String,
+    pub source: Source,
+    pub statement: String,
+    pub severity: Severity,
+    pub check: Check,
+    /// For request constraints: the answer to a request that breaks the rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expect>,
+}
+
+impl Rule {
+    pub fn applies_to(&self, operation: &str) -> bool {
+        self.operation == "*" || self.operation == operation
+    }
+}

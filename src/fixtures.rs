@@ -1,0 +1,124 @@
+//! The existing resources a run may use, and the world they imply for the
+//! generator: which ids exist, which port is DOWN, which NIC is primary.
+
+use serde::{Deserialize, Serialize};
+
+use crate::contract::{Model, Resource, Setup, World};
+
+/// `[fixtures]` of a target file; the mock prints the same names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fixtures {
+    pub server_id: String,
+    /// The server's primary NIC (cannot be deleted).
+    pub primary_port_id: String,
+    /// A DOWN port that can be attached (and is detached again by the run).
+    pub spare_port_id: String,
+    pub network_id: String,
+    pub subnet_id: String,
+    pub security_group_id: String,
+    pub sub_network_interface_id: String,
+}
+
+impl Fixtures {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        Some(match name {
+            "server_id" => &self.server_id,
+            "primary_port_id" => &self.primary_port_id,
+            "spare_port_id" => &self.spare_port_id,
+            "network_id" => &self.network_id,
+            "subnet_id" => &self.subnet_id,
+            "security_group_id" => &self.security_group_id,
+            "sub_network_interface_id" => &self.sub_network_interface_id,
+            _ => return None,
+        })
+    }
+
+    pub const NAMES: [&'static str; 7] = [
+        "server_id",
+        "primary_port_id",
+        "spare_port_id",
+        "network_id",
+        "subnet_id",
+        "security_group_id",
+        "sub_network_interface_id",
+    ];
+}
+
+/// The world as the generator assumes it before a case runs: only the fixtures exist.
+#[derive(Debug, Clone)]
+pub struct FixtureWorld<'f> {
+    pub fixtures: &'f Fixtures,
+    pub project_id: &'f str,
+    /// State the runner sets up before the case (e.g. the spare port attached).
+    pub setup: Option<Setup>,
+    /// Deterministic source of unknown ids.
+    pub unknown: String,
+}
+
+impl<'f> FixtureWorld<'f> {
+    pub fn new(fixtures: &'f Fixtures, project_id: &'f str, setup: Option<Setup>) -> Self {
+        FixtureWorld { fixtures, project_id, setup, unknown: "00000000-0000-4000-8000-00000000dead".to_string() }
+    }
+
+    fn spare_attached(&self) -> bool {
+        self.setup == Some(Setup::SparePortAttached)
+    }
+}
+
+impl World for FixtureWorld<'_> {
+    fn exists(&self, resource: Resource, id: &str, server_id: Option<&str>) -> bool {
+        self.known_ids(resource).iter().any(|k| k == id)
+            && (resource != Resource::AttachedPort || server_id.is_none_or(|s| s == self.fixtures.server_id))
+    }
+
+    fn port_state(&self, id: &str) -> Option<String> {
+        if id == self.fixtures.primary_port_id || (id == self.fixtures.spare_port_id && self.spare_attached()) {
+            Some("ACTIVE".into())
+        } else if id == self.fixtures.spare_port_id {
+            Some("DOWN".into())
+        } else {
+            None
+        }
+    }
+
+    fn fixture(&self, name: &str) -> Option<String> {
+        self.fixtures.get(name).map(str::to_string)
+    }
+}
+
+impl Model for FixtureWorld<'_> {
+    fn known_ids(&self, resource: Resource) -> Vec<String> {
+        let f = self.fixtures;
+        let ids: Vec<&str> = match resource {
+            Resource::Server => vec![&f.server_id],
+            Resource::Subnet => vec![&f.subnet_id],
+            Resource::Network => vec![&f.network_id],
+            Resource::SecurityGroup => vec![&f.security_group_id],
+            Resource::Port => vec![&f.spare_port_id, &f.primary_port_id],
+            Resource::AttachedPort if self.spare_attached() => vec![&f.spare_port_id, &f.primary_port_id],
+            Resource::AttachedPort => vec![&f.primary_port_id],
+            Resource::SubNic => vec![&f.sub_network_interface_id],
+        };
+        ids.into_iter().map(str::to_string).collect()
+    }
+
+    fn unknown_id(&self) -> String {
+        self.unknown.clone()
+    }
+}
+
+/// Fixture ids for examples and tests (the same ids the mock makes by default).
+pub fn example_fixtures() -> Fixtures {
+    Fixtures {
+        server_id: "6e2f4c1a-8f0b-4a7e-9b52-1d3c0e9a7f10".into(),
+        primary_port_id: "a1d0f6b2-3c4e-4f5a-8b6c-7d8e9f0a1b2c".into(),
+        spare_port_id: "ce531f90-199f-48c0-816c-13e38010b442".into(),
+        network_id: "3cb9bc59-5699-4588-a4b1-b87f96708bc6".into(),
+        subnet_id: "d32019d3-bc6e-4319-9c1d-6722fc136a23".into(),
+        security_group_id: "f0ac4394-7e4a-4409-9701-ba8be283dbc3".into(),
+        sub_network_interface_id: "2be868f2-f7c9-48db-abc0-eea0b9105b0d".into(),
+    }
+}
+
+pub const EXAMPLE_PROJECT_ID: &str = "0605767a3300d5762fb7c0186d9e1779";

@@ -1,0 +1,567 @@
+//! The reference mock: all five operations, the job query and the nova list of
+//! attachments, with state in memory, enforcing the contract through
+//! [`Contract::judge`] (the same evaluation the generator and runner use).
+//!
+//! [`Mock::respond`] is the whole behaviour, synchronous and independent of
+//! HTTP; [`serve`] puts axum in front of it.
+
+mod errors;
+pub mod faults;
+mod state;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use crate::contract::pointer::{expand, remove, set};
+use crate::contract::{Check, Contract, ErrorFamily, Operation, Verdict, World};
+use crate::fixtures::Fixtures;
+use crate::signing;
+pub use errors::error_body;
+pub use faults::{Fault, FaultKind, FaultSet};
+use state::{Job, JobStatus, State, random_hex, random_id, utc_now};
+
+/// The largest request body the mock reads; larger ones get 413.
+pub const BODY_LIMIT: usize = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct MockConfig {
+    pub project_id: String,
+    pub fixtures: Fixtures,
+    pub faults: FaultSet,
+    /// Refuse requests without a token or a valid AK/SK signature (401).
+    pub require_auth: bool,
+    /// How long a job stays INIT/RUNNING before it ends.
+    pub job_duration: Duration,
+    /// Access key → secret key accepted for AK/SK signatures.
+    pub credentials: Vec<(String, String)>,
+}
+
+impl MockConfig {
+    pub fn new(project_id: &str, fixtures: Fixtures) -> MockConfig {
+        MockConfig {
+            project_id: project_id.to_string(),
+            fixtures,
+            faults: FaultSet::default(),
+            require_auth: false,
+            job_duration: Duration::from_millis(20),
+            credentials: Vec::new(),
+        }
+    }
+}
+
+/// An answer before it becomes HTTP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Option<Value>,
+}
+
+impl Reply {
+    fn json(status: u16, body: Value) -> Reply {
+        Reply { status, body: Some(body) }
+    }
+}
+
+pub struct Mock {
+    contract: Arc<Contract>,
+    config: MockConfig,
+    state: Arc<Mutex<State>>,
+    /// (server, port) pairs deleted but still listed (fault `deleted-nic-stays-listed`).
+    ghosts: Arc<Mutex<HashSet<(String, String)>>>,
+}
+
+/// A request as the mock receives it.
+pub struct Incoming<'a> {
+    pub method: &'a str,
+    /// Percent-encoded, as on the wire.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves consistent data (every change is one assignment batch).
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Mock {
+    pub fn new(contract: Arc<Contract>, config: MockConfig) -> Mock {
+        let state = State::new(&config.project_id, &config.fixtures);
+        Mock { contract, config, state: Arc::new(Mutex::new(state)), ghosts: Arc::default() }
+    }
+
+    pub fn config(&self) -> &MockConfig {
+        &self.config
+    }
+
+    /// The whole behaviour of the mock for one request.
+    pub fn respond(&self, req: &Incoming) -> Reply {
+        let family = errors::family_of_path(req.path);
+        if self.config.require_auth {
+            if let Err(e) = self.authenticate(req) {
+                return Reply::json(401, error_body(ErrorFamily::ApiGateway, 401, &e.to_string()));
+            }
+        }
+        let path = req.path;
+        let matched = self.contract.operations.iter().find_map(|op| op.match_path(path).map(|p| (op, p)));
+        let Some((op, params)) = matched else {
+            return Reply::json(404, error_body(family, 404, &format!("no such resource: {path}")));
+        };
+        let op = self.contract.operations.iter().find(|o| o.method == req.method && o.match_path(path).is_some()).unwrap_or(op);
+        if op.method != req.method {
+            return Reply::json(405, error_body(op.error_family, 405, &format!("method {} not allowed", req.method)));
+        }
+        let mut reply = self.dispatch(op, params, req);
+        self.apply_response_faults(op, &mut reply);
+        reply
+    }
+
+    fn authenticate(&self, req: &Incoming) -> Result<(), signing::VerifyError> {
+        let token = req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-auth-token"));
+        if token.is_some_and(|(_, v)| !v.trim().is_empty()) {
+            return Ok(());
+        }
+        let received = signing::ReceivedRequest {
+            method: req.method,
+            raw_path: req.path,
+            raw_query: req.query,
+            headers: req.headers,
+            body: req.body,
+        };
+        signing::verify(&received, |ak| self.config.credentials.iter().find(|(a, _)| a == ak).map(|(_, s)| s.clone()))
+    }
+
+    fn reject(&self, op: &Operation, status: u16, message: &str) -> Reply {
+        let status = if self.config.faults.has(&FaultKind::ServerErrorOnReject) { 500 } else { status };
+        Reply::json(status, error_body(op.error_family, status, message))
+    }
+
+    fn dispatch(&self, op: &Operation, params: Map<String, Value>, req: &Incoming) -> Reply {
+        if params.get("project_id").and_then(Value::as_str) != Some(self.config.project_id.as_str()) {
+            return Reply::json(404, error_body(op.error_family, 404, "project not found"));
+        }
+        let body = if op.request_schema.is_some() {
+            let content_type = req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.to_ascii_lowercase());
+            if !content_type.is_some_and(|ct| ct.trim_start().starts_with("application/json")) {
+                return self.reject(op, 415, "Content-Type must be application/json");
+            }
+            match serde_json::from_slice::<Value>(req.body) {
+                Ok(v) => v,
+                Err(e) => return self.reject(op, 400, &format!("request body is not valid JSON: {e}")),
+            }
+        } else {
+            Value::Null
+        };
+        let view = Contract::view(params, body);
+        let mut state = lock(&self.state);
+        let verdict = self.contract.judge(op, &view, &*state, &|_| false);
+        let dry_run_applied = matches!(verdict, Verdict::Accept { dry_run: true });
+        let fake = match verdict {
+            Verdict::Reject { id, .. } if self.config.faults.accepts(&id) => true,
+            Verdict::Reject { id, expect, message } => {
+                return self.reject(op, expect.mock_status(), &format!("{message} [{id}]"));
+            }
+            Verdict::Accept { dry_run } => {
+                if dry_run && !self.config.faults.has(&FaultKind::DryRunApplies) {
+                    return Reply::json(202, json!({"request_id": random_hex()}));
+                }
+                false
+            }
+        };
+        let mut reply = match op.id.as_str() {
+            "batch-add-nics" => self.batch_add(&mut state, &view, fake),
+            "nova-attach-interface" => self.nova_attach(&mut state, &view, fake),
+            "batch-delete-nics" => self.batch_delete(&mut state, &view, fake),
+            "update-interface-attachment" => self.update_attachment(&mut state, &view, fake),
+            "update-sub-network-interface" => self.update_sub_nic(&mut state, &view, fake),
+            "show-job" => self.show_job(&state, &view),
+            "list-interfaces" => self.list_interfaces(&state, &view),
+            other => Reply::json(501, error_body(op.error_family, 501, &format!("operation {other} not served"))),
+        };
+        if dry_run_applied && reply.status == 200 {
+            reply.status = 202;
+        }
+        drop(state);
+        self.apply_echo_drift(op, &mut reply);
+        reply
+    }
+
+    fn new_job(&self, state: &mut State, job_type: &str) -> String {
+        let id = random_hex();
+        state.jobs.insert(
+            id.clone(),
+            Job { id: id.clone(), job_type: job_type.into(), created: std::time::Instant::now(), begin_time: utc_now(), outcome: None, end_time: None, nic_ids: Vec::new() },
+        );
+        id
+    }
+
+    /// Ends the job after the configured duration, applying `apply` to the state then.
+    fn finish_job_later(&self, job_id: String, apply: impl FnOnce(&mut State, &mut HashSet<(String, String)>) -> Result<Vec<String>, String> + Send + 'static) {
+        if self.config.faults.has(&FaultKind::JobNeverEnds) {
+            return;
+        }
+        let state = self.state.clone();
+        let ghosts = self.ghosts.clone();
+        let duration = self.config.job_duration;
+        let fail_all = self.config.faults.has(&FaultKind::JobFailNoReason);
+        let finish = move || {
+            let mut state = lock(&state);
+            let result = if fail_all { Err(String::new()) } else { apply(&mut state, &mut lock(&ghosts)) };
+            if let Some(job) = state.jobs.get_mut(&job_id) {
+                job.end_time = Some(utc_now());
+                match result {
+                    Ok(nics) => {
+                        job.nic_ids = nics;
+                        job.outcome = Some((JobStatus::Success, None));
+                    }
+                    Err(reason) => job.outcome = Some((JobStatus::Fail, (!reason.is_empty()).then_some(reason))),
+                }
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    tokio::time::sleep(duration).await;
+                    finish();
+                });
+            }
+            Err(_) => finish(),
+        }
+    }
+
+    fn batch_add(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
+        let job_id = self.new_job(state, "attachNics");
+        let server_id = view.pointer("/path/server_id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let nics: Vec<Value> = view.pointer("/body/nics").and_then(Value::as_array).cloned().unwrap_or_default();
+        let faults = self.config.faults.clone();
+        let fixture_subnet = self.config.fixtures.subnet_id.clone();
+        self.finish_job_later(job_id.clone(), move |state, _| {
+            if fake {
+                return Ok(Vec::new());
+            }
+            if faults.has(&FaultKind::AddJobFails) {
+                return Err("NIC attachment failed (fault add-job-fails)".into());
+            }
+            let mut ids = Vec::new();
+            for nic in &nics {
+                let port_id = nic.get("port_id").and_then(Value::as_str);
+                let subnet_id = nic.get("subnet_id").and_then(Value::as_str);
+                let subnet_wins = faults.has(&FaultKind::SubnetWins) && subnet_id.is_some();
+                match port_id {
+                    Some(port_id) if !subnet_wins => {
+                        if state.port_state(port_id).as_deref() != Some("DOWN") {
+                            return Err(format!("port {port_id} is not DOWN"));
+                        }
+                        if faults.has(&FaultKind::PortTakesIp) {
+                            if let (Some(ip), Some(port)) = (nic.get("ip_address").and_then(Value::as_str), state.ports.get_mut(port_id)) {
+                                port.ip_address = ip.to_string();
+                            }
+                        }
+                        state.attach(&server_id, port_id);
+                        ids.push(port_id.to_string());
+                    }
+                    _ => {
+                        let subnet = subnet_id.unwrap_or(&fixture_subnet);
+                        let port = state.new_port(&random_id(), subnet, nic.get("ip_address").and_then(Value::as_str));
+                        let id = port.id.clone();
+                        state.ports.insert(id.clone(), port);
+                        state.attach(&server_id, &id);
+                        ids.push(id);
+                    }
+                }
+            }
+            Ok(ids)
+        });
+        Reply::json(200, json!({"job_id": job_id}))
+    }
+
+    fn batch_delete(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
+        let job_id = self.new_job(state, "detachNics");
+        let server_id = view.pointer("/path/server_id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let ids: Vec<String> = expand(view, "/body/nics/*/id").iter().filter_map(|p| view.pointer(p).and_then(Value::as_str).map(str::to_string)).collect();
+        let stays_listed = self.config.faults.has(&FaultKind::DeletedNicStaysListed);
+        self.finish_job_later(job_id.clone(), move |state, ghosts| {
+            if fake {
+                return Ok(Vec::new());
+            }
+            for id in &ids {
+                state.detach(&server_id, id);
+                if stays_listed {
+                    ghosts.insert((server_id.clone(), id.clone()));
+                }
+            }
+            Ok(ids)
+        });
+        Reply::json(200, json!({"job_id": job_id}))
+    }
+
+    fn nova_attach(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
+        let server_id = view.pointer("/path/server_id").and_then(Value::as_str).unwrap_or_default();
+        let port_id = view.pointer("/body/interfaceAttachment/port_id").and_then(Value::as_str);
+        let net_id = view.pointer("/body/interfaceAttachment/net_id").and_then(Value::as_str);
+        let ip = view.pointer("/body/interfaceAttachment/fixed_ips/0/ip_address").and_then(Value::as_str);
+        if fake {
+            return Reply::json(200, json!({"interfaceAttachment": {
+                "port_state": "ACTIVE",
+                "fixed_ips": [{"subnet_id": self.config.fixtures.subnet_id, "ip_address": ip.unwrap_or("192.168.0.250")}],
+                "port_id": port_id.map(str::to_string).unwrap_or_else(random_id),
+                "net_id": net_id.unwrap_or(&self.config.fixtures.network_id),
+                "mac_addr": "fa:16:3e:00:00:fe",
+            }}));
+        }
+        let id = match port_id {
+            Some(p) => p.to_string(),
+            None => {
+                let network = net_id.unwrap_or(&self.config.fixtures.network_id);
+                let subnet = state.networks.get(network).cloned().unwrap_or_default();
+                let port = state.new_port(&random_id(), &subnet, ip);
+                let id = port.id.clone();
+                state.ports.insert(id.clone(), port);
+                id
+            }
+        };
+        state.attach(server_id, &id);
+        Reply::json(200, json!({"interfaceAttachment": state.attachment(&id)}))
+    }
+
+    fn update_attachment(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
+        let port_id = view.pointer("/path/port_id").and_then(Value::as_str).unwrap_or_default();
+        let value = view.pointer("/body/interface_attachment/delete_on_termination").and_then(Value::as_bool).unwrap_or(false);
+        if !fake {
+            if let Some(port) = state.ports.get_mut(port_id) {
+                port.delete_on_termination = value;
+            }
+        }
+        if self.config.faults.has(&FaultKind::BodyOnUpdateAttachment) {
+            return Reply::json(200, json!({"interface_attachment": {"port_id": port_id, "delete_on_termination": value}}));
+        }
+        Reply { status: 200, body: None }
+    }
+
+    fn update_sub_nic(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
+        let id = view.pointer("/path/sub_network_interface_id").and_then(Value::as_str).unwrap_or_default();
+        let Some(current) = state.sub_nics.get(id).cloned() else {
+            return Reply::json(404, error_body(ErrorFamily::VpcV3, 404, "supplementary network interface not found"));
+        };
+        let mut updated = current.clone();
+        let changes = view.pointer("/body/sub_network_interface").cloned().unwrap_or(Value::Null);
+        for field in ["description", "security_groups"] {
+            if let Some(v) = changes.get(field) {
+                updated[field] = v.clone();
+            }
+        }
+        if let Some(pairs) = changes.get("allowed_address_pairs").and_then(Value::as_array) {
+            let mac = current["mac_address"].clone();
+            updated["allowed_address_pairs"] = pairs
+                .iter()
+                .map(|p| {
+                    let mut p = p.clone();
+                    if p.get("mac_address").is_none() {
+                        p["mac_address"] = mac.clone();
+                    }
+                    p
+                })
+                .collect();
+        }
+        if !fake {
+            state.sub_nics.insert(id.to_string(), updated.clone());
+        }
+        let mut shown = updated;
+        if self.config.faults.has(&FaultKind::ValueDrift) {
+            shown["scope"] = json!("az-drift-1");
+            shown["instance_type"] = json!("drifted");
+        }
+        Reply::json(200, json!({"sub_network_interface": shown, "request_id": random_hex()}))
+    }
+
+    fn show_job(&self, state: &State, view: &Value) -> Reply {
+        let id = view.pointer("/path/job_id").and_then(Value::as_str).unwrap_or_default();
+        let Some(job) = state.jobs.get(id) else {
+            return Reply::json(404, error_body(ErrorFamily::EcsV1, 404, &format!("job {id} not found")));
+        };
+        let (status, reason) = match &job.outcome {
+            Some((s, r)) => (*s, r.clone()),
+            None if job.created.elapsed() < self.config.job_duration / 3 => (JobStatus::Init, None),
+            None => (JobStatus::Running, None),
+        };
+        let sub_jobs: Vec<Value> = job.nic_ids.iter().map(|n| json!({"status": status.as_str(), "entities": {"nic_id": n}})).collect();
+        Reply::json(200, json!({
+            "job_id": job.id,
+            "job_type": job.job_type,
+            "status": status.as_str(),
+            "begin_time": job.begin_time,
+            "end_time": job.end_time,
+            "entities": {"sub_jobs": sub_jobs},
+            "error_code": if status == JobStatus::Fail { json!("Ecs.0000") } else { Value::Null },
+            "fail_reason": reason,
+        }))
+    }
+
+    fn list_interfaces(&self, state: &State, view: &Value) -> Reply {
+        let server_id = view.pointer("/path/server_id").and_then(Value::as_str).unwrap_or_default();
+        let Some(server) = state.servers.get(server_id) else {
+            return Reply::json(404, error_body(ErrorFamily::Nova, 404, &format!("server {server_id} not found")));
+        };
+        let mut list: Vec<Value> = server.ports.iter().filter_map(|p| state.attachment(p)).collect();
+        let drift = self.config.faults.has(&FaultKind::ValueDrift);
+        for (s, p) in lock(&self.ghosts).iter() {
+            if s == server_id && !server.ports.contains(p) {
+                list.push(json!({"port_state": "ACTIVE", "fixed_ips": [], "port_id": p, "net_id": self.config.fixtures.network_id, "mac_addr": "fa:16:3e:00:00:ff"}));
+            }
+        }
+        if drift {
+            for item in &mut list {
+                item["port_state"] = json!("BUILD");
+            }
+        }
+        Reply::json(200, json!({"interfaceAttachments": list}))
+    }
+
+    fn apply_echo_drift(&self, op: &Operation, reply: &mut Reply) {
+        let Some(body) = reply.body.as_mut() else { return };
+        if !(200..300).contains(&reply.status) {
+            return;
+        }
+        for rule in self.contract.rules_for(&op.id) {
+            let Check::Echo { response, .. } = &rule.check else { continue };
+            if !self.config.faults.drifts(&rule.id) {
+                continue;
+            }
+            for ptr in expand(body, response) {
+                let drifted = match body.pointer(&ptr) {
+                    Some(Value::String(s)) if uuid::Uuid::parse_str(s).is_ok() => json!(random_id()),
+                    Some(Value::String(s)) if s.parse::<std::net::IpAddr>().is_ok() || s.contains('/') => json!("192.0.2.254"),
+                    Some(Value::String(_)) => json!("drifted"),
+                    Some(Value::Array(a)) if !a.is_empty() => json!(a[..a.len() - 1]),
+                    Some(Value::Array(_)) => json!([self.config.fixtures.security_group_id]),
+                    _ => continue,
+                };
+                set(body, &ptr, drifted);
+            }
+        }
+    }
+
+    fn apply_response_faults(&self, op: &Operation, reply: &mut Reply) {
+        for (operation, pointer, value) in self.config.faults.response_faults() {
+            if operation != op.id {
+                continue;
+            }
+            let Some(body) = reply.body.as_mut() else { continue };
+            if pointer == "error-shape" {
+                if reply.status >= 400 {
+                    *body = error_body(ErrorFamily::EcsV1, reply.status, "error in the wrong family's shape");
+                }
+                continue;
+            }
+            if !(200..300).contains(&reply.status) || reply.status == 202 {
+                continue;
+            }
+            match value {
+                Some(v) => set(body, pointer, serde_json::from_str(v).unwrap_or(Value::Null)),
+                None => {
+                    remove(body, pointer);
+                }
+            }
+        }
+    }
+
+    /// The nova list of attachments of the fixture server (for tests).
+    pub fn attached_ports(&self) -> Vec<String> {
+        let state = lock(&self.state);
+        state.servers.get(&self.config.fixtures.server_id).map(|s| s.ports.clone()).unwrap_or_default()
+    }
+}
+
+/// A mock listening on a socket.
+pub struct RunningMock {
+    pub base_url: String,
+    pub addr: SocketAddr,
+    pub mock: Arc<Mock>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningMock {
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningMock {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Serves the mock on `listener` until stopped.
+pub async fn serve(mock: Arc<Mock>, listener: tokio::net::TcpListener) -> std::io::Result<RunningMock> {
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().fallback(handle).with_state(mock.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = rx.await;
+        }).await;
+    });
+    Ok(RunningMock { base_url: format!("http://{addr}"), addr, mock, shutdown: Some(tx), task: Some(task) })
+}
+
+/// Starts a mock on an ephemeral loopback port.
+pub async fn start_local(contract: Arc<Contract>, config: MockConfig) -> std::io::Result<RunningMock> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    serve(Arc::new(Mock::new(contract, config)), listener).await
+}
+
+async fn handle(axum::extract::State(mock): axum::extract::State<Arc<Mock>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let family = errors::family_of_path(&path);
+    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => return to_response(&mock, Reply::json(413, error_body(family, 413, "request body too large"))),
+    };
+    let mut headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    if !headers.iter().any(|(k, _)| k == "host") {
+        if let Some(authority) = parts.uri.authority() {
+            headers.push(("host".into(), authority.to_string()));
+        }
+    }
+    let incoming = Incoming { method: parts.method.as_str(), path: &path, query: parts.uri.query(), headers: &headers, body: &bytes };
+    let reply = mock.respond(&incoming);
+    to_response(&mock, reply)
+}
+
+fn to_response(mock: &Mock, reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = match reply.body {
+        Some(body) => {
+            let mut r = Response::new(Body::from(serde_json::to_vec(&body).unwrap_or_default()));
+            let ct = if mock.config.faults.has(&FaultKind::WrongContentType) { "text/plain" } else { "application/json;charset=UTF-8" };
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            r
+        }
+        None => Response::new(Body::empty()),
+    };
+    *response.status_mut() = status;
+    response
+}

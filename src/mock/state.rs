@@ -1,0 +1,227 @@
+//! The mock's resources in memory: servers, ports, networks, subnets,
+//! security groups, supplementary NICs and jobs. One mutex guards it all:
+//! requests hold it only to read or apply a change, so no update is lost.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::contract::{Resource, World};
+use crate::fixtures::Fixtures;
+
+#[derive(Debug, Clone)]
+pub struct Port {
+    pub id: String,
+    /// `DOWN` when free, `ACTIVE` when attached.
+    pub state: String,
+    pub network_id: String,
+    pub subnet_id: String,
+    pub ip_address: String,
+    pub mac: String,
+    pub server_id: Option<String>,
+    pub delete_on_termination: bool,
+    /// Made by an attach (deleted with its NIC) rather than pre-existing.
+    pub created: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub primary_port_id: String,
+    /// Attached ports, in attach order.
+    pub ports: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Init,
+    Running,
+    Success,
+    Fail,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Init => "INIT",
+            JobStatus::Running => "RUNNING",
+            JobStatus::Success => "SUCCESS",
+            JobStatus::Fail => "FAIL",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub job_type: String,
+    pub created: Instant,
+    pub begin_time: String,
+    /// Set when the job ends.
+    pub outcome: Option<(JobStatus, Option<String>)>,
+    pub end_time: Option<String>,
+    pub nic_ids: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct State {
+    pub servers: HashMap<String, Server>,
+    pub ports: HashMap<String, Port>,
+    /// network id → its subnet id
+    pub networks: HashMap<String, String>,
+    /// subnet id → (network id, next host number)
+    pub subnets: HashMap<String, (String, u32)>,
+    pub security_groups: Vec<String>,
+    /// Supplementary NICs, kept as their documented response object.
+    pub sub_nics: HashMap<String, Value>,
+    pub jobs: HashMap<String, Job>,
+    mac_counter: u32,
+}
+
+pub fn random_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub fn random_hex() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+pub fn utc_now() -> String {
+    let d = crate::signing::sdk_date_now(); // 20250101T000000Z
+    format!("{}-{}-{}T{}:{}:{}Z", &d[0..4], &d[4..6], &d[6..8], &d[9..11], &d[11..13], &d[13..15])
+}
+
+impl State {
+    pub fn new(project_id: &str, f: &Fixtures) -> State {
+        let mut state = State {
+            servers: HashMap::new(),
+            ports: HashMap::new(),
+            networks: HashMap::from([(f.network_id.clone(), f.subnet_id.clone())]),
+            subnets: HashMap::from([(f.subnet_id.clone(), (f.network_id.clone(), 10))]),
+            security_groups: vec![f.security_group_id.clone()],
+            sub_nics: HashMap::new(),
+            jobs: HashMap::new(),
+            mac_counter: 0,
+        };
+        let primary = state.new_port(&f.primary_port_id, &f.subnet_id, None);
+        state.ports.insert(primary.id.clone(), primary);
+        let spare = state.new_port(&f.spare_port_id, &f.subnet_id, None);
+        state.ports.insert(spare.id.clone(), spare);
+        state.ports.get_mut(&f.spare_port_id).map(|p| p.created = false);
+        state.servers.insert(f.server_id.clone(), Server { primary_port_id: f.primary_port_id.clone(), ports: vec![] });
+        state.attach(&f.server_id, &f.primary_port_id);
+        state.sub_nics.insert(
+            f.sub_network_interface_id.clone(),
+            json!({
+                "id": f.sub_network_interface_id,
+                "virsubnet_id": f.subnet_id,
+                "private_ip_address": "192.168.0.160",
+                "ipv6_ip_address": null,
+                "mac_address": "fa:16:3e:26:7e:1e",
+                "parent_device_id": f.server_id,
+                "parent_id": f.primary_port_id,
+                "description": "",
+                "vpc_id": "c10e1e02-9db2-4bd0-89ef-52536952627e",
+                "vlan_id": 3413,
+                "security_groups": [f.security_group_id],
+                "tags": [],
+                "project_id": project_id,
+                "created_at": "2025-02-10T08:21:16Z",
+                "allowed_address_pairs": [],
+                "state": "NORMAL",
+                "instance_id": "",
+                "instance_type": "",
+                "scope": "center",
+                "security_enabled": true
+            }),
+        );
+        state
+    }
+
+    /// A new DOWN port on `subnet_id` (not inserted).
+    pub fn new_port(&mut self, id: &str, subnet_id: &str, ip: Option<&str>) -> Port {
+        self.mac_counter += 1;
+        let (network_id, next) = self.subnets.get_mut(subnet_id).map(|(n, next)| {
+            *next += 1;
+            (n.clone(), *next)
+        }).unwrap_or_default();
+        let ip = ip.map(str::to_string).unwrap_or_else(|| format!("192.168.{}.{}", (next / 250) % 250, next % 250 + 2));
+        let c = self.mac_counter;
+        Port {
+            id: id.to_string(),
+            state: "DOWN".into(),
+            network_id,
+            subnet_id: subnet_id.to_string(),
+            ip_address: ip,
+            mac: format!("fa:16:3e:{:02x}:{:02x}:{:02x}", (c >> 16) & 0xff, (c >> 8) & 0xff, c & 0xff),
+            server_id: None,
+            delete_on_termination: false,
+            created: true,
+        }
+    }
+
+    pub fn attach(&mut self, server_id: &str, port_id: &str) {
+        if let Some(port) = self.ports.get_mut(port_id) {
+            port.state = "ACTIVE".into();
+            port.server_id = Some(server_id.to_string());
+        }
+        if let Some(server) = self.servers.get_mut(server_id) {
+            if !server.ports.iter().any(|p| p == port_id) {
+                server.ports.push(port_id.to_string());
+            }
+        }
+    }
+
+    pub fn detach(&mut self, server_id: &str, port_id: &str) {
+        if let Some(server) = self.servers.get_mut(server_id) {
+            server.ports.retain(|p| p != port_id);
+        }
+        let created = self.ports.get(port_id).is_some_and(|p| p.created);
+        if created {
+            self.ports.remove(port_id);
+        } else if let Some(port) = self.ports.get_mut(port_id) {
+            port.state = "DOWN".into();
+            port.server_id = None;
+        }
+    }
+
+    /// The nova interfaceAttachment object of a port.
+    pub fn attachment(&self, port_id: &str) -> Option<Value> {
+        let p = self.ports.get(port_id)?;
+        Some(json!({
+            "port_state": p.state,
+            "fixed_ips": [{"subnet_id": p.subnet_id, "ip_address": p.ip_address}],
+            "port_id": p.id,
+            "net_id": p.network_id,
+            "mac_addr": p.mac,
+        }))
+    }
+}
+
+impl World for State {
+    fn exists(&self, resource: Resource, id: &str, server_id: Option<&str>) -> bool {
+        match resource {
+            Resource::Server => self.servers.contains_key(id),
+            Resource::Subnet => self.subnets.contains_key(id),
+            Resource::Network => self.networks.contains_key(id),
+            Resource::SecurityGroup => self.security_groups.iter().any(|s| s == id),
+            Resource::Port => self.ports.contains_key(id),
+            Resource::AttachedPort => server_id
+                .and_then(|s| self.servers.get(s))
+                .is_some_and(|s| s.ports.iter().any(|p| p == id)),
+            Resource::SubNic => self.sub_nics.contains_key(id),
+        }
+    }
+
+    fn port_state(&self, id: &str) -> Option<String> {
+        self.ports.get(id).map(|p| p.state.clone())
+    }
+
+    fn fixture(&self, name: &str) -> Option<String> {
+        match name {
+            // The only fixture rules name: the primary NIC of the server.
+            "primary_port_id" => self.servers.values().next().map(|s| s.primary_port_id.clone()),
+            _ => None,
+        }
+    }
+}
