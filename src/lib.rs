@@ -22,3 +22,5 @@ pub mod contract;
 pub mod signing;
 pub mod fixtures;
 pub mod mock;
+pub mod case;
+pub mod generate;

@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use super::pointer::{expand, get, is_locked, remove, set};
+use super::pointer::{expand, get, is_locked, is_value_locked, remove, set};
 use super::rule::{Check, Resource};
 
 /// What a check needs to know of the target's resources.
@@ -193,7 +193,7 @@ impl Check {
                 }
                 let target = ensure_field(view, &obj, field, sample).into_iter().next()?;
                 set(view, &target, Value::String(model.unknown_id()));
-                locks.push(target);
+                locks.push(format!("={target}"));
                 Some(locks)
             }
             Check::ResourceState { at, field, resource, state } => {
@@ -201,13 +201,13 @@ impl Check {
                 let target = ensure_field(view, &obj, field, sample).into_iter().next()?;
                 let id = model.known_ids(*resource).into_iter().find(|id| model.port_state(id).is_some_and(|s| &s != state))?;
                 set(view, &target, Value::String(id));
-                Some(vec![target])
+                Some(vec![format!("={target}")])
             }
             Check::ForbiddenFixture { at, field, fixture, .. } => {
                 let obj = expand(view, at).into_iter().next()?;
                 let target = ensure_field(view, &obj, field, sample).into_iter().next()?;
                 set(view, &target, Value::String(model.fixture(fixture)?));
-                Some(vec![target])
+                Some(vec![format!("={target}")])
             }
             _ => None,
         }
@@ -286,7 +286,7 @@ impl Check {
                     for p in expand(view, &join(&obj, field)) {
                         let ok = get(view, &p).and_then(Value::as_str).is_some_and(|id| model.exists(*resource, id, server.as_deref()));
                         if !ok {
-                            if is_locked(&p, locks) {
+                            if is_value_locked(&p, locks) {
                                 return false;
                             }
                             let Some(id) = known.first() else { return false };
@@ -303,7 +303,7 @@ impl Check {
                     for p in expand(view, &join(&obj, field)) {
                         let bad = get(view, &p).and_then(Value::as_str).and_then(|id| model.port_state(id)).is_some_and(|s| &s != state);
                         if bad {
-                            if is_locked(&p, locks) {
+                            if is_value_locked(&p, locks) {
                                 return false;
                             }
                             set(view, &p, Value::String(good.clone()));
@@ -319,7 +319,7 @@ impl Check {
                 for obj in expand(view, at) {
                     for p in expand(view, &join(&obj, field)) {
                         if get(view, &p).and_then(Value::as_str).map(str::to_string) == forbidden {
-                            if is_locked(&p, locks) {
+                            if is_value_locked(&p, locks) {
                                 return false;
                             }
                             set(view, &p, Value::String(other.clone()));

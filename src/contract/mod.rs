@@ -345,10 +345,7 @@ impl Contract {
                 return client_error(v);
             }
         }
-        // Path resources first: an unknown server is a 404 whatever the body says.
-        let constraints = self.rules_for(&op.id).filter(|r| r.check.is_request_constraint());
-        let (path_rules, body_rules): (Vec<&Rule>, Vec<&Rule>) =
-            constraints.partition(|r| matches!(&r.check, Check::ResourceExists { at, .. } if at == "/path"));
+        let (path_rules, body_rules) = self.constraints_in_order(op);
         for rule in path_rules.into_iter().chain(body_rules) {
             if !skip(&rule.id) && rule.check.violated(view, world) {
                 return Verdict::Reject {
@@ -362,6 +359,16 @@ impl Contract {
         Verdict::Accept { dry_run }
     }
 
+    /// Request constraints in the order a server checks them: path resources
+    /// (the server first: without it nothing else can be found), then the body's rules.
+    pub fn constraints_in_order<'a>(&'a self, op: &Operation) -> (Vec<&'a Rule>, Vec<&'a Rule>) {
+        let constraints = self.rules.iter().filter(|r| r.applies_to(&op.id) && r.check.is_request_constraint());
+        let (mut path_rules, body_rules): (Vec<&Rule>, Vec<&Rule>) =
+            constraints.partition(|r| matches!(&r.check, Check::ResourceExists { at, .. } if at == "/path"));
+        path_rules.sort_by_key(|r| !matches!(&r.check, Check::ResourceExists { resource: Resource::Server, .. }));
+        (path_rules, body_rules)
+    }
+
     /// Every schema keyword and rule the request breaks (for tests and labels).
     pub fn all_violations(&self, op: &Operation, view: &Value, world: &dyn World) -> Vec<String> {
         let mut out = Vec::new();
@@ -373,10 +380,11 @@ impl Contract {
             out.extend(schema.violations(view.get("body").unwrap_or(&Value::Null)).into_iter().map(|v| v.id));
         }
         if out.is_empty() {
-            for rule in self.rules_for(&op.id).filter(|r| r.check.is_request_constraint()) {
-                if rule.check.violated(view, world) {
-                    out.push(rule.id.clone());
-                }
+            // As in `judge`: a missing path resource answers 404 before anything else is looked at.
+            let (path_rules, body_rules) = self.constraints_in_order(op);
+            out.extend(path_rules.iter().find(|r| r.check.violated(view, world)).map(|r| r.id.clone()));
+            if out.is_empty() {
+                out.extend(body_rules.iter().filter(|r| r.check.violated(view, world)).map(|r| r.id.clone()));
             }
         }
         out

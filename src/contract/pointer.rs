@@ -89,11 +89,18 @@ pub fn remove(root: &mut Value, ptr: &str) -> Option<Value> {
     }
 }
 
-/// Whether `ptr` is inside, or contains, one of `locks`.
+/// Whether `ptr` is inside, or contains, one of `locks` (a field whose presence a break fixed).
 pub fn is_locked(ptr: &str, locks: &[String]) -> bool {
     locks.iter().any(|l| {
+        let l = l.strip_prefix('=').unwrap_or(l);
         ptr == l || ptr.starts_with(&format!("{l}/")) || l.starts_with(&format!("{ptr}/"))
     })
+}
+
+/// Whether the value at `ptr` was fixed by a break (locks written `=pointer`).
+/// Presence locks leave the value free, so an added field can still get a valid id.
+pub fn is_value_locked(ptr: &str, locks: &[String]) -> bool {
+    locks.iter().any(|l| l.strip_prefix('=') == Some(ptr))
 }
 
 #[cfg(test)]

@@ -268,6 +268,9 @@ pub struct Rule {
     /// For request constraints: the answer to a request that breaks the rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expect>,
+    /// Rules that every request breaking this one also breaks (the page's rules overlap).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_breaks: Vec<String>,
 }
 
 impl Rule {

@@ -1,0 +1,227 @@
+//! A case: one request with the outcome the pages promise for it.
+//! Generated cases and curated ones (`cases/*.json`) share this type.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::contract::{Contract, Expect, Operation, Setup, Verdict};
+use crate::fixtures::{FixtureWorld, Fixtures};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseKind {
+    Curated,
+    Valid,
+    Boundary,
+    Negative,
+}
+
+impl CaseKind {
+    pub const GENERATED: [CaseKind; 3] = [CaseKind::Valid, CaseKind::Boundary, CaseKind::Negative];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseKind::Curated => "curated",
+            CaseKind::Valid => "valid",
+            CaseKind::Boundary => "boundary",
+            CaseKind::Negative => "negative",
+        }
+    }
+}
+
+impl std::str::FromStr for CaseKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "valid" => Ok(CaseKind::Valid),
+            "boundary" => Ok(CaseKind::Boundary),
+            "negative" => Ok(CaseKind::Negative),
+            "curated" => Ok(CaseKind::Curated),
+            other => Err(format!("unknown kind `{other}` (expected valid, boundary or negative)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    /// `operation::kind::index` for generated cases, `operation::name` for curated ones.
+    pub id: String,
+    pub operation: String,
+    pub kind: CaseKind,
+    /// The promised status (exact or class).
+    pub expect: Expect,
+    /// The schema keyword or rule the case breaks (negative cases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaks: Option<String>,
+    /// Schema keyword and rule ids the case exercises.
+    pub exercises: Vec<String>,
+    pub path_params: Map<String, Value>,
+    pub body: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<Setup>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+}
+
+impl Case {
+    pub fn view(&self) -> Value {
+        Contract::view(self.path_params.clone(), self.body.clone().unwrap_or(Value::Null))
+    }
+
+    /// Labels a request with the verdict of the contract: what it promises and what it exercises.
+    pub fn label(contract: &Contract, op: &Operation, view: &Value, world: &FixtureWorld) -> (Expect, Option<String>, Vec<String>) {
+        let mut exercises: Vec<String> =
+            contract.rules_for(&op.id).filter(|r| r.check.exercised(view)).map(|r| r.id.clone()).collect();
+        match contract.judge(op, view, world, &|_| false) {
+            Verdict::Accept { dry_run } => {
+                let status = if dry_run { 202 } else { op.success_status };
+                (Expect::exact(status), None, exercises)
+            }
+            Verdict::Reject { id, expect, .. } => {
+                if !exercises.contains(&id) {
+                    exercises.insert(0, id.clone());
+                }
+                (expect, Some(id), exercises)
+            }
+        }
+    }
+}
+
+/// Default path parameters: the project and the fixtures a path names.
+pub fn default_path_params(op: &Operation, project_id: &str, fixtures: &Fixtures) -> Map<String, Value> {
+    op.path_params()
+        .into_iter()
+        .map(|name| {
+            let value = match name {
+                "project_id" => project_id.to_string(),
+                "port_id" => fixtures.primary_port_id.clone(),
+                other => fixtures.get(other).unwrap_or_default().to_string(),
+            };
+            (name.to_string(), Value::String(value))
+        })
+        .collect()
+}
+
+/// A problem in a curated case file.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{}: {message}", if pointer.is_empty() { String::new() } else { format!(" at {pointer}") })]
+pub struct CaseFileError {
+    pub file: String,
+    pub pointer: String,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseFile {
+    operation: String,
+    cases: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CuratedCase {
+    name: String,
+    #[serde(default)]
+    description: String,
+    /// Overrides of the default path parameters.
+    #[serde(default)]
+    path: Map<String, Value>,
+    body: Option<Value>,
+    /// The promised status: "200", "202", "403", "4xx".
+    expect: String,
+    /// The id the case breaks, if any.
+    #[serde(default)]
+    breaks: Option<String>,
+}
+
+/// Replaces `{fixture_name}`, `{project_id}` and `{unknown_id}` in every string.
+fn substitute(value: &mut Value, project_id: &str, fixtures: &Fixtures) {
+    match value {
+        Value::String(s) if s.contains('{') => {
+            let mut out = s.replace("{project_id}", project_id).replace("{unknown_id}", "00000000-0000-4000-8000-00000000dead");
+            for name in Fixtures::NAMES {
+                out = out.replace(&format!("{{{name}}}"), fixtures.get(name).unwrap_or_default());
+            }
+            *s = out;
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| substitute(v, project_id, fixtures)),
+        Value::Object(map) => map.values_mut().for_each(|v| substitute(v, project_id, fixtures)),
+        _ => {}
+    }
+}
+
+fn parse_expect(s: &str) -> Option<Expect> {
+    match s {
+        "4xx" => Some(Expect::CLIENT_ERROR),
+        _ => s.parse::<u16>().ok().filter(|s| (100..600).contains(s)).map(Expect::exact),
+    }
+}
+
+/// Loads every `*.json` in `dir` as curated cases, with ids filled from the fixtures.
+pub fn load_curated(dir: &Path, contract: &Contract, project_id: &str, fixtures: &Fixtures) -> Result<Vec<Case>, CaseFileError> {
+    let mut files: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect(),
+        Err(e) => return Err(CaseFileError { file: dir.display().to_string(), pointer: String::new(), message: format!("cannot read the cases folder: {e}") }),
+    };
+    files.sort();
+    let mut cases = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|e| CaseFileError { file: path.display().to_string(), pointer: String::new(), message: e.to_string() })?;
+        cases.extend(parse_curated(&path.display().to_string(), &text, contract, project_id, fixtures)?);
+    }
+    Ok(cases)
+}
+
+pub fn parse_curated(file: &str, text: &str, contract: &Contract, project_id: &str, fixtures: &Fixtures) -> Result<Vec<Case>, CaseFileError> {
+    let err = |pointer: String, message: String| CaseFileError { file: file.to_string(), pointer, message };
+    let parsed: CaseFile = serde_json::from_str(text).map_err(|e| err(String::new(), format!("not a case file: {e}")))?;
+    let op = contract.operation(&parsed.operation).ok_or_else(|| err("/operation".into(), format!("unknown operation `{}`", parsed.operation)))?;
+    let mut out = Vec::new();
+    for (i, raw) in parsed.cases.into_iter().enumerate() {
+        let at = |s: &str| format!("/cases/{i}{s}");
+        let mut c: CuratedCase = serde_json::from_value(raw).map_err(|e| err(at(""), e.to_string()))?;
+        let mut expect = parse_expect(&c.expect).ok_or_else(|| err(at("/expect"), format!("`{}` is not a status or `4xx`", c.expect)))?;
+        if let Some(rule_expect) = c.breaks.as_deref().and_then(|b| contract.rule(b)).and_then(|r| r.expect) {
+            expect.async_fail_ok = rule_expect.async_fail_ok;
+        }
+        if let Some(b) = &c.breaks {
+            let known = contract.rule(b).is_some() || contract.all_keywords().any(|k| &k.id == b);
+            if !known {
+                return Err(err(at("/breaks"), format!("`{b}` is neither a rule nor a schema keyword id")));
+            }
+        }
+        let mut path_params = default_path_params(op, project_id, fixtures);
+        for (k, v) in std::mem::take(&mut c.path) {
+            if !path_params.contains_key(&k) {
+                return Err(err(at(&format!("/path/{k}")), format!("the path of {} has no parameter `{k}`", op.id)));
+            }
+            path_params.insert(k, v);
+        }
+        let mut body = c.body;
+        for v in path_params.values_mut().chain(body.iter_mut()) {
+            substitute(v, project_id, fixtures);
+        }
+        let view = Contract::view(path_params.clone(), body.clone().unwrap_or(Value::Null));
+        let exercises = contract.rules_for(&op.id).filter(|r| r.check.exercised(&view)).map(|r| r.id.clone());
+        let mut exercises: Vec<String> = exercises.collect();
+        if let Some(b) = &c.breaks {
+            exercises.insert(0, b.clone());
+        }
+        out.push(Case {
+            id: format!("{}::{}", op.id, c.name),
+            operation: op.id.clone(),
+            kind: CaseKind::Curated,
+            expect,
+            breaks: c.breaks,
+            exercises,
+            path_params,
+            body,
+            setup: op.setup,
+            description: c.description,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,321 @@
+//! Schema- and rule-driven generation of cases with proptest.
+//!
+//! Three kinds: `valid` (accepted by the pages), `boundary` (valid at an exact
+//! edge), `negative` (breaks exactly one schema keyword or one rule). Every
+//! case is labelled by [`Case::label`], i.e. by the same evaluation the mock
+//! enforces. One seed reproduces a run: case `op::kind::i` is drawn from an
+//! RNG seeded by (seed, op, kind, i), so a case can be replayed alone.
+
+pub mod strategy;
+
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use serde_json::{Map, Value};
+
+use crate::case::{Case, CaseKind, default_path_params};
+use crate::contract::{Check, Contract, Operation, pointer};
+use crate::fixtures::{FixtureWorld, Fixtures};
+use strategy::{Mode, Target, ValueStrategy, arb, boundaries, can_break};
+
+/// Which part of the request a plan targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Path,
+    Body,
+}
+
+/// What one case is made to show.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    Valid,
+    /// A value at an edge: the keyword id (or rule id) and the target.
+    Boundary { id: String, side: Side, target: Target },
+    /// Breaks one schema keyword.
+    BreakKeyword { id: String, side: Side, target: Target },
+    /// Breaks one rule.
+    BreakRule { id: String },
+}
+
+impl Plan {
+    pub fn describe(&self) -> String {
+        match self {
+            Plan::Valid => "a valid request".into(),
+            Plan::Boundary { id, .. } => format!("valid at the edge of {id}"),
+            Plan::BreakKeyword { id, .. } | Plan::BreakRule { id } => format!("breaks only {id}"),
+        }
+    }
+}
+
+pub struct Generator<'c> {
+    pub contract: &'c Contract,
+    pub fixtures: &'c Fixtures,
+    pub project_id: &'c str,
+    pub seed: u64,
+}
+
+/// Attempts at drawing a request a plan can use before giving up on the case.
+const ATTEMPTS: usize = 32;
+
+fn fnv(seed: u64, parts: &[&str]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
+    for p in parts {
+        for b in p.bytes().chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+fn runner_for(seed: u64, op: &str, kind: CaseKind, index: usize) -> TestRunner {
+    let mut bytes = [0u8; 32];
+    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&fnv(seed, &[op, kind.as_str(), &index.to_string(), &i.to_string()]).to_le_bytes());
+    }
+    TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
+}
+
+impl<'c> Generator<'c> {
+    pub fn new(contract: &'c Contract, fixtures: &'c Fixtures, project_id: &'c str, seed: u64) -> Self {
+        Generator { contract, fixtures, project_id, seed }
+    }
+
+    fn world(&self, op: &Operation) -> FixtureWorld<'c> {
+        FixtureWorld::new(self.fixtures, self.project_id, op.setup)
+    }
+
+    /// Every plan of a kind for an operation, in a stable order.
+    pub fn plans(&self, op: &Operation, kind: CaseKind) -> Vec<Plan> {
+        let sides = [(Side::Path, Some(&op.path_schema)), (Side::Body, op.request_schema.as_ref())];
+        let mut plans = Vec::new();
+        match kind {
+            CaseKind::Valid | CaseKind::Curated => plans.push(Plan::Valid),
+            CaseKind::Negative => {
+                for (side, name) in sides {
+                    let Some(schema) = name.and_then(|n| self.contract.schema(n)) else { continue };
+                    for k in &schema.keywords {
+                        // A path parameter is always a present string on the wire.
+                        if side == Side::Path && (k.keyword == "type" || k.keyword == "required") {
+                            continue;
+                        }
+                        let node = schema.subschema(&k.subschema).unwrap_or(&Value::Null);
+                        if can_break(node, &k.keyword) {
+                            let target = Target { node: k.subschema.clone(), mode: Mode::Break(k.keyword.clone()) };
+                            plans.push(Plan::BreakKeyword { id: k.id.clone(), side, target });
+                        }
+                    }
+                }
+                for rule in self.contract.rules_for(&op.id).filter(|r| r.operation != "*" && r.check.is_request_constraint()) {
+                    plans.push(Plan::BreakRule { id: rule.id.clone() });
+                }
+            }
+            CaseKind::Boundary => {
+                for (side, name) in sides {
+                    let Some(schema) = name.and_then(|n| self.contract.schema(n)) else { continue };
+                    let mut nodes: Vec<&str> = schema.keywords.iter().map(|k| k.subschema.as_str()).collect();
+                    nodes.dedup();
+                    for node_ptr in nodes {
+                        let node = schema.subschema(node_ptr).unwrap_or(&Value::Null);
+                        for mode in boundaries(node) {
+                            if side == Side::Path && matches!(mode, Mode::Edge(ref k) if k == "minLength") {
+                                // An empty path segment is not a request to this operation; skip.
+                            }
+                            let keyword = match &mode {
+                                Mode::Edge(k) => k.clone(),
+                                _ => "items".to_string(),
+                            };
+                            let id = format!("{}#{node_ptr}/{keyword}", schema.name);
+                            plans.push(Plan::Boundary { id, side, target: Target { node: node_ptr.to_string(), mode } });
+                        }
+                    }
+                }
+                // Rule edges: exactly `max` items where a rule allows at most `max`.
+                for rule in self.contract.rules_for(&op.id) {
+                    if let Check::MaxItems { at, field, max } = &rule.check {
+                        let instance = format!("{}/{field}", at.trim_start_matches("/body"));
+                        let schema = op.request_schema.as_ref().and_then(|n| self.contract.schema(n));
+                        if let Some((node, _)) = schema.and_then(|s| s.subschema_for_instance(&instance)) {
+                            plans.push(Plan::Boundary { id: rule.id.clone(), side: Side::Body, target: Target { node, mode: Mode::Items(*max) } });
+                        }
+                    }
+                }
+            }
+        }
+        plans
+    }
+
+    fn strategy(&self, op: &Operation, plan: &Plan) -> (ValueStrategy, Option<ValueStrategy>) {
+        let body_schema = op.request_schema.as_ref().and_then(|n| self.contract.schema(n));
+        let path_schema = self.contract.schema(&op.path_schema);
+        let (body_target, path_target) = match plan {
+            Plan::Boundary { side: Side::Body, target, .. } | Plan::BreakKeyword { side: Side::Body, target, .. } => (Some(target), None),
+            Plan::Boundary { side: Side::Path, target, .. } | Plan::BreakKeyword { side: Side::Path, target, .. } => (None, Some(target)),
+            _ => (None, None),
+        };
+        let body = match body_schema {
+            Some(s) => arb(&s.document, "", body_target),
+            None => proptest::strategy::Just(Value::Null).boxed(),
+        };
+        let path = path_target.and_then(|t| {
+            let node = path_schema?.subschema(&t.node)?;
+            Some(arb(node, &t.node, Some(t)))
+        });
+        (body, path)
+    }
+
+    fn path_params(&self, op: &Operation, plan: &Plan, drawn: Option<Value>) -> Map<String, Value> {
+        let mut params = default_path_params(op, self.project_id, self.fixtures);
+        if let (Some(v), Plan::Boundary { target, .. } | Plan::BreakKeyword { target, .. }) = (drawn, plan) {
+            if let Some(name) = target.node.strip_prefix("/properties/") {
+                params.insert(name.to_string(), match v {
+                    Value::String(s) => Value::String(s),
+                    other => Value::String(other.to_string()),
+                });
+            }
+        }
+        params
+    }
+
+    /// Turns a drawn request into the plan's case, or `None` when the draw does not fit.
+    fn finish(&self, op: &Operation, kind: CaseKind, index: usize, plan: &Plan, params: Map<String, Value>, body: Value) -> Option<Case> {
+        let world = self.world(op);
+        let sample = |p: &str| self.contract.sample(op, p);
+        let constraints: Vec<_> = self.contract.rules_for(&op.id).filter(|r| r.check.is_request_constraint()).collect();
+        let mut view = Contract::view(params, body);
+        let satisfy_all = |view: &mut Value, locks: &[String], except: &[String]| {
+            for _ in 0..6 {
+                let mut ok = true;
+                for r in &constraints {
+                    if !except.contains(&r.id) && !r.check.satisfy(view, &world, &sample, locks) {
+                        ok = false;
+                    }
+                }
+                if ok {
+                    return true;
+                }
+            }
+            false
+        };
+        match plan {
+            Plan::Valid | Plan::Boundary { .. } => {
+                if !satisfy_all(&mut view, &[], &[]) {
+                    return None;
+                }
+            }
+            Plan::BreakKeyword { .. } => {}
+            Plan::BreakRule { id } => {
+                if !satisfy_all(&mut view, &[], &[]) {
+                    return None;
+                }
+                let rule = self.contract.rule(id)?;
+                let locks = rule.check.break_request(&mut view, &world, &sample)?;
+                // Other rules may be moot now (an unknown server); the check below decides.
+                let mut except = rule.also_breaks.clone();
+                except.push(id.clone());
+                satisfy_all(&mut view, &locks, &except);
+            }
+        }
+        let violations = self.contract.all_violations(op, &view, &world);
+        let fits = match plan {
+            Plan::Valid | Plan::Boundary { .. } => violations.is_empty(),
+            Plan::BreakKeyword { id, .. } => !violations.is_empty() && violations.iter().all(|v| v == id),
+            Plan::BreakRule { id } => {
+                let also = self.contract.rule(id).map(|r| r.also_breaks.as_slice()).unwrap_or_default();
+                violations.first() == Some(id) && violations.iter().all(|v| v == id || also.contains(v))
+            }
+        };
+        if !fits {
+            return None;
+        }
+        let (expect, breaks, mut exercises) = Case::label(self.contract, op, &view, &world);
+        if let Plan::Boundary { id, .. } = plan {
+            exercises.insert(0, id.clone());
+        }
+        let path_params = match view.get("path") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        let body = view.get("body").cloned().filter(|_| op.request_schema.is_some());
+        Some(Case {
+            id: format!("{}::{}::{index}", op.id, kind.as_str()),
+            operation: op.id.clone(),
+            kind,
+            expect,
+            breaks,
+            exercises,
+            path_params,
+            body,
+            setup: op.setup,
+            description: plan.describe(),
+        })
+    }
+
+    /// The plan case `index` of a kind follows (plans cycle; valid cases are all `Valid`).
+    pub fn plan_for(&self, op: &Operation, kind: CaseKind, index: usize) -> Option<Plan> {
+        let plans = self.plans(op, kind);
+        (!plans.is_empty()).then(|| plans[index % plans.len()].clone())
+    }
+
+    /// Case `index` of `kind` for `op`; the same seed always gives the same case.
+    pub fn case(&self, op: &Operation, kind: CaseKind, index: usize) -> Option<Case> {
+        let plan = self.plan_for(op, kind, index)?;
+        let mut runner = runner_for(self.seed, &op.id, kind, index);
+        let (body_s, path_s) = self.strategy(op, &plan);
+        for _ in 0..ATTEMPTS {
+            let body = body_s.new_tree(&mut runner).ok()?.current();
+            let drawn = match &path_s {
+                Some(s) => Some(s.new_tree(&mut runner).ok()?.current()),
+                None => None,
+            };
+            let params = self.path_params(op, &plan, drawn);
+            if let Some(case) = self.finish(op, kind, index, &plan, params, body) {
+                return Some(case);
+            }
+        }
+        None
+    }
+
+    /// `count` cases of a kind.
+    pub fn cases<'g>(&'g self, op: &'g Operation, kind: CaseKind, count: usize) -> impl Iterator<Item = Case> + 'g {
+        (0..count).filter_map(move |i| self.case(op, kind, i))
+    }
+
+    /// Shrinks case `index` to the smallest request for which `still_fails` holds,
+    /// walking proptest's value tree (the body; path parameters are fixed).
+    pub fn shrink(&self, op: &Operation, kind: CaseKind, index: usize, mut still_fails: impl FnMut(&Case) -> bool) -> Option<Case> {
+        let plan = self.plan_for(op, kind, index)?;
+        let mut runner = runner_for(self.seed, &op.id, kind, index);
+        let (body_s, path_s) = self.strategy(op, &plan);
+        for _ in 0..ATTEMPTS {
+            let mut tree = body_s.new_tree(&mut runner).ok()?;
+            let drawn = match &path_s {
+                Some(s) => Some(s.new_tree(&mut runner).ok()?.current()),
+                None => None,
+            };
+            let params = self.path_params(op, &plan, drawn);
+            let Some(mut best) = self.finish(op, kind, index, &plan, params.clone(), tree.current()) else { continue };
+            let mut steps = 0;
+            while steps < 256 && tree.simplify() {
+                steps += 1;
+                loop {
+                    match self.finish(op, kind, index, &plan, params.clone(), tree.current()) {
+                        Some(c) if still_fails(&c) => {
+                            best = c;
+                            break;
+                        }
+                        _ => {
+                            if !tree.complicate() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            return Some(best);
+        }
+        None
+    }
+}
+
+/// Concrete request-view pointers are handy for tests.
+pub use pointer::expand;
