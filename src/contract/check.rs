@@ -130,8 +130,10 @@ impl Check {
             | Check::NoResponseBody
             | Check::Status
             | Check::NoServerError
-            | Check::ContentType => true,
-            Check::JobTerminates | Check::JobFailReason => false,
+            | Check::ContentType
+            | Check::JsonBody
+            | Check::Transport => true,
+            Check::JobTerminates | Check::JobFailReason | Check::Snapshot => false,
         }
     }
 

@@ -120,6 +120,12 @@ pub enum Check {
     NoServerError,
     /// A JSON Content-Type on every body.
     ContentType,
+    /// Bodies parse as JSON.
+    JsonBody,
+    /// A complete HTTP answer in time.
+    Transport,
+    /// A curated response equals its accepted snapshot.
+    Snapshot,
 }
 
 impl Check {
@@ -158,6 +164,9 @@ impl Check {
             Check::Status => "status",
             Check::NoServerError => "no_server_error",
             Check::ContentType => "content_type",
+            Check::JsonBody => "json_body",
+            Check::Transport => "transport",
+            Check::Snapshot => "snapshot",
         }
     }
 

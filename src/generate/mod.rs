@@ -110,16 +110,15 @@ impl<'c> Generator<'c> {
                 }
             }
             CaseKind::Boundary => {
-                for (side, name) in sides {
+                // Path parameters name fixtures: an id at a length edge names nothing.
+                for (_, name) in sides.into_iter().filter(|(side, _)| *side == Side::Body) {
+                    let side = Side::Body;
                     let Some(schema) = name.and_then(|n| self.contract.schema(n)) else { continue };
                     let mut nodes: Vec<&str> = schema.keywords.iter().map(|k| k.subschema.as_str()).collect();
                     nodes.dedup();
                     for node_ptr in nodes {
                         let node = schema.subschema(node_ptr).unwrap_or(&Value::Null);
                         for mode in boundaries(node) {
-                            if side == Side::Path && matches!(mode, Mode::Edge(ref k) if k == "minLength") {
-                                // An empty path segment is not a request to this operation; skip.
-                            }
                             let keyword = match &mode {
                                 Mode::Edge(k) => k.clone(),
                                 _ => "items".to_string(),
@@ -214,6 +213,14 @@ impl<'c> Generator<'c> {
                 except.push(id.clone());
                 satisfy_all(&mut view, &locks, &except);
             }
+        }
+        // The pages do not say what naming one port twice in a request means; stay out of it.
+        let mut named: Vec<String> = self.contract.rules_for(&op.id).flat_map(|r| r.check.effect_ports(&view)).collect();
+        let count = named.len();
+        named.sort();
+        named.dedup();
+        if named.len() != count {
+            return None;
         }
         let violations = self.contract.all_violations(op, &view, &world);
         let fits = match plan {

@@ -1,0 +1,185 @@
+//! Checks on one response, each a small function named for the property it
+//! holds the target to. They run in a fixed order (status first, then the
+//! body's form, then its content) and return findings; preconditions (is
+//! there a body? is it a success?) are kept out of the check bodies.
+
+use serde_json::Value;
+
+use crate::case::Case;
+use crate::contract::{BodyPresence, Check, Contract, Operation, Severity};
+use crate::report::Finding;
+use crate::runner::client::Exchange;
+
+/// One response and what it answers.
+pub struct Judged<'a> {
+    pub contract: &'a Contract,
+    pub op: &'a Operation,
+    pub case: &'a Case,
+    pub exchange: &'a Exchange,
+    pub reproduce: &'a str,
+}
+
+impl Judged<'_> {
+    pub fn finding(&self, id: &str, expected: impl Into<String>, actual: impl Into<String>) -> Finding {
+        Finding {
+            case: self.case.id.clone(),
+            operation: self.op.id.clone(),
+            id: id.to_string(),
+            source: self.contract.source_of(id),
+            severity: self.contract.severity_of(id),
+            expected: expected.into(),
+            actual: actual.into(),
+            reproduce: self.reproduce.to_string(),
+        }
+    }
+
+    fn status(&self) -> u16 {
+        self.exchange.status
+    }
+
+    fn is_success(&self) -> bool {
+        (200..300).contains(&self.status())
+    }
+
+    /// The rule whose promised status a valid case checks (a dry run), or the generic one.
+    fn status_rule(&self) -> String {
+        if let Some(b) = &self.case.breaks {
+            return b.clone();
+        }
+        self.contract
+            .rules_for(&self.op.id)
+            .find(|r| matches!(r.check, Check::DryRun { .. }) && self.case.exercises.contains(&r.id))
+            .map(|r| r.id.clone())
+            .unwrap_or_else(|| "response.status".into())
+    }
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+    if body.len() > 200 { format!("{s}…") } else { s }
+}
+
+/// A 5xx is never a conforming answer.
+pub fn no_server_error(j: &Judged) -> Option<Finding> {
+    (j.status() >= 500).then(|| j.finding("response.no-server-error", format!("{} (documented)", j.case.expect), format!("{}: {}", j.status(), excerpt(&j.exchange.body))))
+}
+
+/// Outcome of the status check: a finding, or acceptance that must be confirmed by the job.
+pub enum StatusOutcome {
+    Conforms,
+    /// Accepted where a rejection was due; conforming only if the job ends FAIL and changes nothing.
+    PendingJobFail,
+    Finding(Finding),
+}
+
+/// The documented status: exact where the page gives one, the class otherwise.
+pub fn status_conformance(j: &Judged) -> StatusOutcome {
+    let status = j.status();
+    if status >= 500 || j.case.expect.matches(status) {
+        return StatusOutcome::Conforms;
+    }
+    if j.case.breaks.is_some() && j.case.expect.async_fail_ok && j.op.is_async && j.is_success() {
+        return StatusOutcome::PendingJobFail;
+    }
+    let body = excerpt(&j.exchange.body);
+    StatusOutcome::Finding(j.finding(&j.status_rule(), j.case.expect.to_string(), format!("{status} {body}")))
+}
+
+/// A body is declared as JSON.
+pub fn content_type_conformance(j: &Judged) -> Option<Finding> {
+    if j.exchange.body.is_empty() {
+        return None;
+    }
+    let ct = j.exchange.content_type.as_deref().unwrap_or("");
+    let json = ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json");
+    (!json).then(|| j.finding("response.content-type", "application/json", if ct.is_empty() { "no Content-Type".to_string() } else { ct.to_string() }))
+}
+
+/// The body parses as JSON (when there is one); returns it.
+pub fn json_body(j: &Judged) -> Result<Option<Value>, Finding> {
+    if j.exchange.body.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_slice(&j.exchange.body).map(Some).map_err(|e| j.finding("response.json-body", "a JSON body", format!("{e}: {}", excerpt(&j.exchange.body))))
+}
+
+/// A success body matches the documented response schema, and is absent where the page says none.
+pub fn response_schema_conformance(j: &Judged, body: Option<&Value>) -> Vec<Finding> {
+    if !j.is_success() {
+        return Vec::new();
+    }
+    let Some(spec) = j.op.response(j.status()) else { return Vec::new() };
+    match (spec.body, body) {
+        (BodyPresence::None, Some(_)) => {
+            let id = j
+                .contract
+                .rules_for(&j.op.id)
+                .find(|r| matches!(r.check, Check::NoResponseBody))
+                .map(|r| r.id.clone())
+                .unwrap_or_else(|| "response.status".into());
+            vec![j.finding(&id, "no body", excerpt(&j.exchange.body))]
+        }
+        (BodyPresence::Json, None) => {
+            let id = spec.schema.as_deref().map(|s| format!("{s}#/type")).unwrap_or_else(|| "response.json-body".into());
+            vec![j.finding(&id, "a JSON body", "no body")]
+        }
+        (_, Some(body)) => schema_findings(j, spec.schema.as_deref(), body),
+        _ => Vec::new(),
+    }
+}
+
+fn schema_findings(j: &Judged, schema: Option<&str>, body: &Value) -> Vec<Finding> {
+    let Some(schema) = schema.and_then(|s| j.contract.schema(s)) else { return Vec::new() };
+    schema
+        .violations(body)
+        .into_iter()
+        .map(|v| {
+            let at = if v.instance_path.is_empty() { "/".to_string() } else { v.instance_path.clone() };
+            let actual = body.pointer(&v.instance_path).map(|x| x.to_string()).unwrap_or_else(|| "(absent)".into());
+            let keyword = v.id.rsplit('/').next().unwrap_or("").to_string();
+            let documented = schema_rule_text(schema.subschema(v.id.split_once('#').map(|x| x.1).unwrap_or("")), &keyword);
+            j.finding(&v.id, format!("{documented} at {at}"), format!("{actual}: {}", v.message))
+        })
+        .collect()
+}
+
+/// What a keyword demands, in words, from its value in the schema.
+fn schema_rule_text(value: Option<&Value>, keyword: &str) -> String {
+    match value {
+        Some(v) => format!("{keyword} {v}"),
+        None => keyword.to_string(),
+    }
+}
+
+/// An error body has the shape of the operation's API family.
+pub fn error_shape_conformance(j: &Judged, body: Option<&Value>) -> Vec<Finding> {
+    if j.status() < 400 {
+        return Vec::new();
+    }
+    let Some(body) = body else { return Vec::new() };
+    let family = if j.status() == 401 { crate::contract::ErrorFamily::ApiGateway } else { j.op.error_family };
+    let name = j.contract.error_schema(family).map(|s| s.name.clone());
+    schema_findings(j, name.as_deref(), body)
+}
+
+/// Updated and requested fields come back as they were sent.
+pub fn echo_conformance(j: &Judged, body: Option<&Value>) -> Vec<Finding> {
+    let (Some(body), true) = (body, j.is_success()) else { return Vec::new() };
+    if j.status() == 202 {
+        return Vec::new(); // a dry run echoes nothing
+    }
+    let view = j.case.view();
+    j.contract
+        .rules_for(&j.op.id)
+        .filter_map(|r| r.check.echo_mismatch(&view, body).map(|(sent, got)| j.finding(&r.id, format!("{sent} (as sent)"), got.to_string())))
+        .collect()
+}
+
+/// Findings at `should` never hide `must` ones; sorted for stable output.
+pub fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
+}
+
+pub fn is_blocking(f: &Finding, fail_on: Severity) -> bool {
+    f.severity >= fail_on
+}

@@ -1,0 +1,270 @@
+//! HTTP to a target: URLs per service, authentication (token or AK/SK
+//! signing), a requests-per-second limit, retries on 429 and connection
+//! errors, bounded response bodies. Secrets are masked in everything it prints.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use crate::contract::Operation;
+use crate::signing;
+use crate::target::{Auth, Target};
+
+/// A request ready to send (or to print with `--dry-run`).
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+const SECRET_HEADERS: [&str; 2] = ["authorization", "x-auth-token"];
+
+impl PreparedRequest {
+    /// Headers with secrets replaced by `***`.
+    pub fn masked_headers(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| {
+                if SECRET_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
+                    (k.clone(), "***".to_string())
+                } else {
+                    (k.clone(), v.clone())
+                }
+            })
+            .collect()
+    }
+
+    /// A one-line curl reproduction with secrets masked.
+    pub fn curl(&self) -> String {
+        let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut out = format!("curl -sS -X {} {}", self.method, q(&self.url));
+        for (k, v) in self.masked_headers() {
+            if k.eq_ignore_ascii_case("host") {
+                continue;
+            }
+            out.push_str(&format!(" -H {}", q(&format!("{k}: {v}"))));
+        }
+        if let Some(body) = &self.body {
+            out.push_str(&format!(" --data-raw {}", q(&String::from_utf8_lossy(body))));
+        }
+        out
+    }
+}
+
+/// What came back.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+    pub retries: u32,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportErrorKind {
+    Connect,
+    Timeout,
+    Redirect,
+    BodyTooLarge,
+    Other,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct TransportError {
+    pub kind: TransportErrorKind,
+    pub message: String,
+    pub retries: u32,
+}
+
+struct RateLimiter {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl RateLimiter {
+    async fn acquire(&self) {
+        let at = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let at = (*next).max(now);
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    target: Target,
+    limiter: Option<RateLimiter>,
+    requests: std::sync::atomic::AtomicU64,
+    retries: std::sync::atomic::AtomicU64,
+}
+
+impl Client {
+    pub fn new(target: Target) -> Result<Client, String> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(target.limits.timeout)
+            .connect_timeout(target.limits.connect_timeout)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true);
+        if let Some(ca) = &target.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| format!("{}: cannot read: {e}", ca.display()))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{}: not a PEM certificate: {e}", ca.display()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        if target.insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let limiter = (target.limits.rate_per_second > 0.0).then(|| RateLimiter {
+            interval: Duration::from_secs_f64(1.0 / target.limits.rate_per_second),
+            next: Mutex::new(Instant::now()),
+        });
+        Ok(Client { http, target, limiter, requests: 0.into(), retries: 0.into() })
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Requests sent and retries made so far.
+    pub fn counters(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.requests.load(Relaxed), self.retries.load(Relaxed))
+    }
+
+    /// Builds, authenticates and signs a request.
+    pub fn prepare(&self, op: &Operation, params: &Map<String, Value>, body: Option<&Value>) -> PreparedRequest {
+        let path = op.render_path(params);
+        let base = self.target.base_url(op.service);
+        let url = format!("{base}{path}");
+        let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        let mut headers = vec![("X-Project-Id".to_string(), self.target.project_id.clone())];
+        if body.is_some() {
+            headers.push(("Content-Type".into(), "application/json;charset=UTF-8".into()));
+        }
+        match &self.target.auth {
+            Auth::None => {}
+            Auth::Token(token) => headers.push(("X-Auth-Token".into(), token.expose().to_string())),
+            Auth::AkSk { ak, sk } => {
+                headers.push((signing::DATE_HEADER.into(), signing::sdk_date_now()));
+                let host = reqwest::Url::parse(&url)
+                    .ok()
+                    .map(|u| match (u.host_str(), u.port()) {
+                        (Some(h), Some(p)) => format!("{h}:{p}"),
+                        (Some(h), None) => h.to_string(),
+                        _ => String::new(),
+                    })
+                    .unwrap_or_default();
+                // The signer sees the decoded path; it encodes each segment itself.
+                let decoded: Vec<String> = path
+                    .split('/')
+                    .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+                    .collect();
+                let decoded = decoded.join("/");
+                let req = signing::SignableRequest {
+                    method: &op.method,
+                    host: &host,
+                    path: &decoded,
+                    query: &[],
+                    headers: &headers,
+                    body: body.as_deref().unwrap_or_default(),
+                };
+                let sig = signing::sign(&req, ak.expose(), sk.expose());
+                headers.extend(sig.added_headers);
+                headers.push(("Authorization".into(), sig.authorization));
+            }
+        }
+        PreparedRequest { method: op.method.clone(), url, headers, body }
+    }
+
+    /// Sends with retries on 429 (honouring Retry-After) and on connection errors.
+    pub async fn send(&self, op: &Operation, params: &Map<String, Value>, body: Option<&Value>) -> Result<Exchange, TransportError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let started = Instant::now();
+        let mut retries = 0u32;
+        loop {
+            if let Some(l) = &self.limiter {
+                l.acquire().await;
+            }
+            self.requests.fetch_add(1, Relaxed);
+            let prepared = self.prepare(op, params, body);
+            let outcome = self.send_once(&prepared).await;
+            let backoff = Duration::from_millis(100u64 << retries.min(6));
+            match outcome {
+                Ok((status, retry_after, _, _)) if status == 429 && retries < self.target.limits.max_retries => {
+                    retries += 1;
+                    self.retries.fetch_add(1, Relaxed);
+                    tokio::time::sleep(retry_after.unwrap_or(backoff).min(Duration::from_secs(60))).await;
+                }
+                Ok((status, _, content_type, body)) => {
+                    return Ok(Exchange { status, content_type, body, retries, elapsed: started.elapsed() });
+                }
+                Err(e) if e.kind == TransportErrorKind::Connect && retries < self.target.limits.max_retries => {
+                    retries += 1;
+                    self.retries.fetch_add(1, Relaxed);
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(mut e) => {
+                    e.retries = retries;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    async fn send_once(&self, req: &PreparedRequest) -> Result<(u16, Option<Duration>, Option<String>, Bytes), TransportError> {
+        let method = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut builder = self.http.request(method, &req.url);
+        for (k, v) in &req.headers {
+            builder = builder.header(k, v);
+        }
+        if let Some(body) = &req.body {
+            builder = builder.body(body.clone());
+        }
+        let classify = |e: reqwest::Error| {
+            let kind = if e.is_timeout() {
+                TransportErrorKind::Timeout
+            } else if e.is_redirect() {
+                TransportErrorKind::Redirect
+            } else if e.is_connect() {
+                TransportErrorKind::Connect
+            } else {
+                TransportErrorKind::Other
+            };
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                message.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            TransportError { kind, message, retries: 0 }
+        };
+        let mut response = builder.send().await.map_err(classify)?;
+        let status = response.status().as_u16();
+        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let content_type = header(reqwest::header::CONTENT_TYPE);
+        let retry_after = header(reqwest::header::RETRY_AFTER).and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+        let limit = self.target.limits.max_body_bytes;
+        if response.content_length().is_some_and(|n| n as usize > limit) {
+            return Err(TransportError { kind: TransportErrorKind::BodyTooLarge, message: format!("response body of {} bytes exceeds the {limit}-byte limit", response.content_length().unwrap_or(0)), retries: 0 });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > limit {
+                return Err(TransportError { kind: TransportErrorKind::BodyTooLarge, message: format!("response body exceeds the {limit}-byte limit"), retries: 0 });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, retry_after, content_type, Bytes::from(body)))
+    }
+}

@@ -1,0 +1,819 @@
+//! The main job: fire cases at a target, judge every response, follow jobs,
+//! observe state, clean up, and stream results into a [`Summary`].
+//!
+//! A case runs as: take the fixture locks it needs → set up (e.g. attach the
+//! spare port) → observe → send → check the response → follow the job →
+//! check the resulting state → clean up what it attached. Cases that touch
+//! the same mutable fixture (the spare port, the supplementary NIC) hold its
+//! lock, so any concurrency gives the same verdicts as a serial run.
+
+pub mod client;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{Map, Value, json};
+
+use crate::case::{Case, CaseKind, load_curated};
+use crate::checks::{self, Judged, StatusOutcome};
+use crate::contract::{Check, Contract, Effect, Operation, Setup, Severity};
+use crate::generate::Generator;
+use crate::report::{CaseResult, Finding, Summary};
+use crate::snapshot::SnapshotStore;
+use client::{Client, Exchange, TransportErrorKind};
+
+/// How progress is shown while a run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// An indicatif bar on standard error.
+    Bar,
+    /// One line per failing case and a line every 10% (not a terminal).
+    Lines,
+    Quiet,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub seed: u64,
+    /// Generated cases per operation and kind; `None`: 25, and never fewer than
+    /// the plans of a kind (so every keyword and rule gets a case).
+    pub budget: Option<usize>,
+    pub kinds: Vec<CaseKind>,
+    pub include_curated: bool,
+    pub cases_dir: Option<PathBuf>,
+    /// Only these operations (empty: all five).
+    pub operations: Vec<String>,
+    pub skip: Vec<String>,
+    /// Only the case with this id.
+    pub case_filter: Option<String>,
+    /// (K, N): run the K-th of N shards (1-based).
+    pub shard: Option<(usize, usize)>,
+    pub max_requests: Option<u64>,
+    pub dry_run: bool,
+    pub progress: Progress,
+    pub keep_junit: bool,
+    /// How a failing case can be replayed (`--target FILE` is added when there is one).
+    pub replay_prefix: String,
+}
+
+impl RunOptions {
+    pub fn new(seed: u64) -> RunOptions {
+        RunOptions {
+            seed,
+            budget: None,
+            kinds: CaseKind::GENERATED.to_vec(),
+            include_curated: true,
+            cases_dir: Some(PathBuf::from("cases")),
+            operations: Vec::new(),
+            skip: Vec::new(),
+            case_filter: None,
+            shard: None,
+            max_requests: None,
+            dry_run: false,
+            progress: Progress::Quiet,
+            keep_junit: false,
+            replay_prefix: "nic-conformance run".into(),
+        }
+    }
+}
+
+/// A case to run: curated ones are loaded, generated ones made when their turn comes.
+#[derive(Debug, Clone)]
+enum Planned {
+    Curated(Box<Case>),
+    Generated { op: usize, kind: CaseKind, index: usize },
+}
+
+pub struct Runner {
+    contract: Arc<Contract>,
+    client: Arc<Client>,
+    opts: RunOptions,
+    locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Ports the run attached and has not detached yet.
+    attached: Mutex<HashSet<String>>,
+    leftovers: Mutex<Vec<String>>,
+    cancelled: Arc<AtomicBool>,
+    snapshots: Option<Arc<SnapshotStore>>,
+}
+
+/// What a finished job said.
+struct JobOutcome {
+    status: String,
+    nic_ids: Vec<String>,
+}
+
+impl Runner {
+    pub fn new(contract: Arc<Contract>, client: Arc<Client>, opts: RunOptions) -> Runner {
+        let f = &client.target().fixtures;
+        let locks = [&f.spare_port_id, &f.sub_network_interface_id]
+            .into_iter()
+            .map(|id| (id.clone(), Arc::new(tokio::sync::Mutex::new(()))))
+            .collect();
+        Runner {
+            contract,
+            client,
+            opts,
+            locks,
+            attached: Mutex::default(),
+            leftovers: Mutex::default(),
+            cancelled: Arc::new(AtomicBool::new(false)),
+            snapshots: None,
+        }
+    }
+
+    pub fn with_snapshots(mut self, store: Arc<SnapshotStore>) -> Runner {
+        self.snapshots = Some(store);
+        self
+    }
+
+    /// Set to stop dispatching cases (Ctrl-C); running cases finish and clean up.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancelled.clone()
+    }
+
+    fn selected_ops(&self) -> Vec<usize> {
+        self.contract
+            .operations
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| !op.auxiliary)
+            .filter(|(_, op)| self.opts.operations.is_empty() || self.opts.operations.contains(&op.id))
+            .filter(|(_, op)| !self.opts.skip.contains(&op.id))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn generator(&self) -> Generator<'_> {
+        let t = self.client.target();
+        Generator::new(&self.contract, &t.fixtures, &t.project_id, self.opts.seed)
+    }
+
+    /// The whole suite in its stable order, filtered by `--case` and `--shard`.
+    fn plan(&self) -> Result<Vec<Planned>, String> {
+        let t = self.client.target();
+        let ops = self.selected_ops();
+        let mut planned = Vec::new();
+        if self.opts.include_curated {
+            if let Some(dir) = &self.opts.cases_dir {
+                if dir.exists() {
+                    let cases = load_curated(dir, &self.contract, &t.project_id, &t.fixtures).map_err(|e| e.to_string())?;
+                    planned.extend(
+                        cases.into_iter().filter(|c| ops.iter().any(|&i| self.contract.operations[i].id == c.operation)).map(|c| Planned::Curated(Box::new(c))),
+                    );
+                }
+            }
+        }
+        let generator = self.generator();
+        for &i in &ops {
+            let op = &self.contract.operations[i];
+            for &kind in &self.opts.kinds {
+                let plans = generator.plans(op, kind).len();
+                if plans == 0 {
+                    continue; // e.g. no boundary in a body of one boolean
+                }
+                let count = match self.opts.budget {
+                    Some(n) => n,
+                    None if kind == CaseKind::Valid => 25,
+                    None => plans.max(25),
+                };
+                planned.extend((0..count).map(|index| Planned::Generated { op: i, kind, index }));
+            }
+        }
+        if let Some(id) = &self.opts.case_filter {
+            planned.retain(|p| self.planned_id(p) == *id);
+        }
+        if let Some((k, n)) = self.opts.shard {
+            planned = planned.into_iter().enumerate().filter(|(i, _)| i % n == k - 1).map(|(_, p)| p).collect();
+        }
+        Ok(planned)
+    }
+
+    fn planned_id(&self, p: &Planned) -> String {
+        match p {
+            Planned::Curated(c) => c.id.clone(),
+            Planned::Generated { op, kind, index } => format!("{}::{}::{index}", self.contract.operations[*op].id, kind.as_str()),
+        }
+    }
+
+    /// The ids of the cases the options select, without sending anything.
+    pub fn list(&self) -> Result<Vec<String>, String> {
+        Ok(self.plan()?.iter().map(|p| self.planned_id(p)).collect())
+    }
+
+    fn replay(&self, case: &Case) -> String {
+        format!("{} --seed {} --case {}", self.opts.replay_prefix, self.opts.seed, case.id)
+    }
+
+    /// Checks that the target answers at all; an unreachable target stops the run (exit 2).
+    async fn preflight(&self) -> Result<(), String> {
+        let t = self.client.target();
+        let Some(list) = self.contract.operation("list-interfaces") else { return Ok(()) };
+        let params = self.params(list, &[]);
+        match self.client.send(list, &params, None).await {
+            Ok(x) if x.status == 401 || x.status == 403 => Err(format!(
+                "the target refused the credentials ({} on {}{})\n  (check [auth] in the target file and the environment variables it names)",
+                x.status,
+                t.ecs_url,
+                list.render_path(&params)
+            )),
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.kind, TransportErrorKind::Connect | TransportErrorKind::Timeout) => {
+                Err(format!("target unreachable at {}: {e}\n  (check target.ecs_url and the network or proxy settings)", t.ecs_url))
+            }
+            Err(_) => Ok(()), // a misbehaving target is judged case by case
+        }
+    }
+
+    fn params(&self, op: &Operation, extra: &[(&str, &str)]) -> Map<String, Value> {
+        let t = self.client.target();
+        let mut p = crate::case::default_path_params(op, &t.project_id, &t.fixtures);
+        for (k, v) in extra {
+            p.insert((*k).to_string(), Value::String((*v).to_string()));
+        }
+        p
+    }
+
+    /// Runs the suite; never panics on a bad target, and always returns a summary.
+    pub async fn run(&self) -> Summary {
+        let started = Instant::now();
+        let t = self.client.target();
+        let mut summary = Summary::new(&self.contract, &t.name, self.opts.seed, self.opts.keep_junit);
+        let planned = match self.plan() {
+            Ok(p) => p,
+            Err(e) => {
+                summary.fatal = Some(e);
+                return summary;
+            }
+        };
+        if self.opts.dry_run {
+            self.print_dry_run(&planned);
+            summary.elapsed = started.elapsed();
+            return summary;
+        }
+        if let Err(e) = self.preflight().await {
+            summary.fatal = Some(e);
+            return summary;
+        }
+        let total = planned.len() as u64;
+        let bar = match self.opts.progress {
+            Progress::Bar => {
+                let bar = indicatif::ProgressBar::new(total);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} cases {msg}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                Some(bar)
+            }
+            _ => None,
+        };
+        let concurrency = t.limits.concurrency.max(1);
+        // Curated cases first, one at a time in file order, so the state they
+        // see (and so their snapshots) is the same in every run.
+        let (curated, generated): (Vec<Planned>, Vec<Planned>) = planned.into_iter().partition(|p| matches!(p, Planned::Curated(_)));
+        let mut done = 0u64;
+        for (batch, width) in [(curated, 1), (generated, concurrency)] {
+            self.run_batch(batch, width, &mut summary, bar.as_ref(), &mut done, total).await;
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        summary.interrupted = self.cancelled.load(Ordering::Relaxed);
+        self.final_cleanup().await;
+        summary.leftovers = self.leftovers.lock().map(|l| l.clone()).unwrap_or_default();
+        let (requests, retries) = self.client.counters();
+        summary.requests = requests;
+        summary.retries = retries;
+        summary.elapsed = started.elapsed();
+        summary
+    }
+
+    async fn run_batch(&self, planned: Vec<Planned>, width: usize, summary: &mut Summary, bar: Option<&indicatif::ProgressBar>, done: &mut u64, total: u64) {
+        let generator = self.generator();
+        let mut stream = futures::stream::iter(planned)
+            .take_while(|_| {
+                let stop = self.cancelled.load(Ordering::Relaxed) || self.opts.max_requests.is_some_and(|m| self.client.counters().0 >= m);
+                futures::future::ready(!stop)
+            })
+            .map(|p| {
+                let generator = &generator;
+                async move {
+                    match p {
+                        Planned::Curated(c) => self.run_case(&c).await,
+                        Planned::Generated { op, kind, index } => {
+                            let operation = &self.contract.operations[op];
+                            match generator.case(operation, kind, index) {
+                                Some(case) => self.run_case(&case).await,
+                                None => CaseResult {
+                                    case_id: format!("{}::{}::{index}", operation.id, kind.as_str()),
+                                    operation: operation.id.clone(),
+                                    kind: Some(kind),
+                                    error: Some("could not generate a request for this plan (report this as a harness bug)".into()),
+                                    ..Default::default()
+                                },
+                            }
+                        }
+                    }
+                }
+            })
+            .buffer_unordered(width.max(1));
+        while let Some(result) = stream.next().await {
+            *done += 1;
+            match self.opts.progress {
+                Progress::Bar => {
+                    if let Some(bar) = bar {
+                        bar.inc(1);
+                        if !result.findings.is_empty() {
+                            bar.set_message(format!("last finding: {}", result.findings[0].id));
+                        }
+                    }
+                }
+                Progress::Lines => {
+                    if !result.findings.is_empty() || result.error.is_some() {
+                        let ids: Vec<&str> = result.findings.iter().map(|f| f.id.as_str()).collect();
+                        eprintln!("FAIL {} [{}]{}", result.case_id, ids.join(", "), result.error.as_deref().map(|e| format!(" error: {e}")).unwrap_or_default());
+                    }
+                    if total >= 10 && *done % (total / 10).max(1) == 0 {
+                        eprintln!("{done}/{total} cases");
+                    }
+                }
+                Progress::Quiet => {}
+            }
+            summary.record(result);
+        }
+    }
+
+    fn print_dry_run(&self, planned: &[Planned]) {
+        let generator = self.generator();
+        for p in planned {
+            let case = match p {
+                Planned::Curated(c) => Some((**c).clone()),
+                Planned::Generated { op, kind, index } => generator.case(&self.contract.operations[*op], *kind, *index),
+            };
+            let Some(case) = case else { continue };
+            let Some(op) = self.contract.operation(&case.operation) else { continue };
+            let req = self.client.prepare(op, &case.path_params, case.body.as_ref());
+            println!("# {} (expect {}){}", case.id, case.expect, case.breaks.as_deref().map(|b| format!(", breaks {b}")).unwrap_or_default());
+            if case.setup == Some(Setup::SparePortAttached) {
+                println!("# setup: attach the spare port {} first (batch-add-nics), detach it after", self.client.target().fixtures.spare_port_id);
+            }
+            println!("{} {}", req.method, req.url);
+            for (k, v) in req.masked_headers() {
+                println!("{k}: {v}");
+            }
+            if let Some(body) = &req.body {
+                println!("\n{}", String::from_utf8_lossy(body));
+            }
+            println!();
+        }
+    }
+
+    async fn lock_for(&self, case: &Case) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+        let text = format!("{} {}", Value::Object(case.path_params.clone()), case.body.as_ref().map(|b| b.to_string()).unwrap_or_default());
+        let f = &self.client.target().fixtures;
+        let mut ids: BTreeSet<&String> = self.locks.keys().filter(|id| text.contains(id.as_str())).collect();
+        if case.setup == Some(Setup::SparePortAttached) {
+            ids.insert(&f.spare_port_id);
+        }
+        let mut guards = Vec::new();
+        for id in ids {
+            if let Some(l) = self.locks.get(id) {
+                guards.push(l.clone().lock_owned().await);
+            }
+        }
+        guards
+    }
+
+    fn finding(&self, case: &Case, id: &str, expected: impl Into<String>, actual: impl Into<String>, reproduce: &str) -> Finding {
+        Finding {
+            case: case.id.clone(),
+            operation: case.operation.clone(),
+            id: id.into(),
+            source: self.contract.source_of(id),
+            severity: self.contract.severity_of(id),
+            expected: expected.into(),
+            actual: actual.into(),
+            reproduce: reproduce.into(),
+        }
+    }
+
+    async fn run_case(&self, case: &Case) -> CaseResult {
+        let started = Instant::now();
+        let mut result = CaseResult {
+            case_id: case.id.clone(),
+            operation: case.operation.clone(),
+            kind: Some(case.kind),
+            exercised: case.exercises.clone(),
+            replay: self.replay(case),
+            ..Default::default()
+        };
+        let Some(op) = self.contract.operation(&case.operation) else {
+            result.error = Some(format!("unknown operation {}", case.operation));
+            return result;
+        };
+        let _guards = self.lock_for(case).await;
+        let mut to_detach: Vec<String> = Vec::new();
+        let replay = self.replay(case);
+        if case.setup == Some(Setup::SparePortAttached) {
+            let spare = self.client.target().fixtures.spare_port_id.clone();
+            match self.attach_port(&spare).await {
+                Ok(()) => to_detach.push(spare),
+                Err(f) => {
+                    result.findings.push(Finding { case: case.id.clone(), reproduce: replay.clone(), ..f });
+                    result.elapsed = started.elapsed();
+                    return result;
+                }
+            }
+        }
+        let named_ports = self.named_ports(op, case);
+        let before = if case.breaks.is_some() && !named_ports.is_empty() { self.listed_ports().await.ok() } else { None };
+        let dry_run_before = if case.expect.status == Some(202) { self.observe_sub_nic().await } else { None };
+
+        let request = self.client.prepare(op, &case.path_params, case.body.as_ref());
+        let curl = request.curl();
+        let exchange = match self.client.send(op, &case.path_params, case.body.as_ref()).await {
+            Ok(x) => x,
+            Err(e) => {
+                result.findings.push(self.finding(case, "response.transport", format!("{} (documented)", case.expect), format!("{:?}: {e}", e.kind), &curl));
+                self.cleanup(&mut to_detach).await;
+                result.elapsed = started.elapsed();
+                return result;
+            }
+        };
+        let (findings, body, pending_fail) = self.judge_response(op, case, &exchange, &curl);
+        result.findings.extend(findings);
+
+        // Asynchronous operations: follow the job, then look at the state.
+        let mut job: Option<JobOutcome> = None;
+        if op.is_async && (200..300).contains(&exchange.status) {
+            if let Some(job_id) = body.as_ref().and_then(|b| b.get("job_id")).and_then(Value::as_str) {
+                result.exercised.extend(["job.completes".to_string(), "job.fail-reason".to_string()]);
+                match self.follow_job(job_id, case, &curl).await {
+                    Ok((outcome, findings)) => {
+                        result.findings.extend(findings);
+                        job = Some(outcome);
+                    }
+                    Err(findings) => result.findings.extend(findings),
+                }
+            }
+        }
+        if let Some(job) = &job {
+            to_detach.extend(job.nic_ids.iter().filter(|_| op.id == "batch-add-nics").cloned());
+            if pending_fail && job.status == "SUCCESS" {
+                let id = case.breaks.clone().unwrap_or_default();
+                result.findings.push(self.finding(case, &id, format!("{} or a job that ends FAIL", case.expect), format!("{} and a job that ended SUCCESS", exchange.status), &curl));
+            }
+        }
+        if op.id == "nova-attach-interface" && exchange.status == 200 {
+            if let Some(p) = body.as_ref().and_then(|b| b.pointer("/interfaceAttachment/port_id")).and_then(Value::as_str) {
+                to_detach.push(p.trim().to_string());
+            }
+        }
+        if op.id == "batch-add-nics" && (200..300).contains(&exchange.status) {
+            to_detach.extend(named_ports.iter().cloned());
+        }
+
+        let accepted = case.breaks.is_none() && case.expect.matches(exchange.status);
+        let state_findings = if accepted && exchange.status != 202 {
+            self.check_effects(op, case, body.as_ref(), job.as_ref(), &curl).await
+        } else if let (Some(before), Some(id)) = (&before, &case.breaks) {
+            self.check_unchanged(op, case, id, before, &named_ports, &curl).await
+        } else {
+            Vec::new()
+        };
+        result.findings.extend(state_findings);
+        if op.id == "batch-delete-nics" && accepted && job.as_ref().is_some_and(|j| j.status == "SUCCESS") {
+            // The case itself detached them; what it could not is a leftover via cleanup below.
+            let listed = self.listed_ports().await.unwrap_or_default();
+            to_detach.retain(|p| listed.contains(p));
+            let mut attached = self.attached.lock().unwrap_or_else(|e| e.into_inner());
+            for p in &named_ports {
+                if !listed.contains(p) {
+                    attached.remove(p);
+                }
+            }
+        }
+        if let Some(before) = dry_run_before {
+            let after = self.observe_sub_nic().await;
+            if after.as_ref().is_some_and(|a| a != &before) {
+                result.findings.push(self.finding(case, "update-subnic.dry-run", format!("no change ({before})"), after.map(|a| a.to_string()).unwrap_or_default(), &curl));
+            }
+        }
+        if let (Some(store), CaseKind::Curated) = (&self.snapshots, case.kind) {
+            match store.compare(&self.contract, case, &exchange, body.as_ref(), &curl) {
+                Ok(Some(f)) => result.findings.push(f),
+                Ok(None) => {}
+                Err(e) => result.error = Some(e),
+            }
+            result.exercised.push("snapshot.drift".into());
+        }
+        self.cleanup(&mut to_detach).await;
+        checks::sort(&mut result.findings);
+        result.elapsed = started.elapsed();
+        result
+    }
+
+    /// Response checks in their fixed order.
+    fn judge_response(&self, op: &Operation, case: &Case, exchange: &Exchange, curl: &str) -> (Vec<Finding>, Option<Value>, bool) {
+        let j = Judged { contract: &self.contract, op, case, exchange, reproduce: curl };
+        let mut findings = Vec::new();
+        findings.extend(checks::no_server_error(&j));
+        let mut pending_fail = false;
+        match checks::status_conformance(&j) {
+            StatusOutcome::Conforms => {}
+            StatusOutcome::PendingJobFail => pending_fail = true,
+            StatusOutcome::Finding(f) => findings.push(f),
+        }
+        findings.extend(checks::content_type_conformance(&j));
+        let body = match checks::json_body(&j) {
+            Ok(b) => b,
+            Err(f) => {
+                findings.push(f);
+                None
+            }
+        };
+        findings.extend(checks::response_schema_conformance(&j, body.as_ref()));
+        findings.extend(checks::error_shape_conformance(&j, body.as_ref()));
+        findings.extend(checks::echo_conformance(&j, body.as_ref()));
+        (findings, body, pending_fail)
+    }
+
+    /// Port ids the request names in its attach/detach field.
+    fn named_ports(&self, op: &Operation, case: &Case) -> Vec<String> {
+        let view = case.view();
+        self.contract.rules_for(&op.id).flat_map(|r| r.check.effect_ports(&view)).collect()
+    }
+
+    async fn listed_ports(&self) -> Result<Vec<String>, String> {
+        let list = self.contract.operation("list-interfaces").ok_or("no list-interfaces operation")?;
+        let x = self.client.send(list, &self.params(list, &[]), None).await.map_err(|e| e.to_string())?;
+        if x.status != 200 {
+            return Err(format!("listing attachments answered {}", x.status));
+        }
+        let body: Value = serde_json::from_slice(&x.body).map_err(|e| e.to_string())?;
+        Ok(body
+            .get("interfaceAttachments")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.get("port_id").and_then(Value::as_str).map(|s| s.trim().to_string()))
+            .collect())
+    }
+
+    async fn listed_attachment(&self, port_id: &str) -> Option<Value> {
+        let list = self.contract.operation("list-interfaces")?;
+        let x = self.client.send(list, &self.params(list, &[]), None).await.ok()?;
+        let body: Value = serde_json::from_slice(&x.body).ok()?;
+        body.get("interfaceAttachments")?.as_array()?.iter().find(|a| a.get("port_id").and_then(Value::as_str) == Some(port_id)).cloned()
+    }
+
+    /// The supplementary NIC as it is now: an update that changes nothing returns it whole.
+    async fn observe_sub_nic(&self) -> Option<Value> {
+        let op = self.contract.operation("update-sub-network-interface")?;
+        let x = self.client.send(op, &self.params(op, &[]), Some(&json!({"sub_network_interface": {}}))).await.ok()?;
+        let body: Value = serde_json::from_slice(&x.body).ok()?;
+        let nic = body.get("sub_network_interface")?;
+        Some(json!({
+            "description": nic.get("description"),
+            "security_groups": nic.get("security_groups"),
+            "allowed_address_pairs": nic.get("allowed_address_pairs"),
+        }))
+    }
+
+    /// Follows a job until it ends or the timeout; checks every job response.
+    async fn follow_job(&self, job_id: &str, case: &Case, curl: &str) -> Result<(JobOutcome, Vec<Finding>), Vec<Finding>> {
+        let Some(op) = self.contract.operation("show-job") else { return Err(Vec::new()) };
+        let limits = &self.client.target().limits;
+        let deadline = Instant::now() + limits.job_timeout;
+        let mut interval = limits.job_poll;
+        let params = self.params(op, &[("job_id", job_id)]);
+        let mut findings = Vec::new();
+        let job_case = Case { operation: op.id.clone(), breaks: None, expect: crate::contract::Expect::exact(200), ..case.clone() };
+        let mut last = String::from("no answer");
+        loop {
+            tokio::time::sleep(interval).await;
+            interval = (interval * 2).min(limits.job_poll * 8);
+            match self.client.send(op, &params, None).await {
+                Ok(x) => {
+                    let (f, body, _) = self.judge_response(op, &job_case, &x, curl);
+                    for f in f {
+                        if !findings.iter().any(|g: &Finding| g.id == f.id) {
+                            findings.push(f);
+                        }
+                    }
+                    if let Some(body) = body {
+                        let status = body.get("status").and_then(Value::as_str).unwrap_or("").to_string();
+                        last = status.clone();
+                        if status == "SUCCESS" || status == "FAIL" {
+                            if status == "FAIL" && body.get("fail_reason").and_then(Value::as_str).is_none_or(|r| r.trim().is_empty()) {
+                                findings.push(self.finding(case, "job.fail-reason", "a fail_reason for a FAIL job", body.get("fail_reason").map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into()), curl));
+                            }
+                            let nic_ids = body
+                                .pointer("/entities/sub_jobs")
+                                .and_then(Value::as_array)
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|s| s.pointer("/entities/nic_id").and_then(Value::as_str).map(str::to_string))
+                                .collect();
+                            return Ok((JobOutcome { status, nic_ids }, findings));
+                        }
+                    }
+                }
+                Err(e) => last = e.to_string(),
+            }
+            if Instant::now() >= deadline {
+                findings.push(self.finding(case, "job.completes", format!("SUCCESS or FAIL within {:?}", limits.job_timeout), format!("job {job_id} still {last}"), curl));
+                return Err(findings);
+            }
+        }
+    }
+
+    /// After an accepted request: the promised state change happened.
+    async fn check_effects(&self, op: &Operation, case: &Case, body: Option<&Value>, job: Option<&JobOutcome>, curl: &str) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let view = case.view();
+        for rule in self.contract.rules_for(&op.id) {
+            let Check::AsyncEffect { effect, .. } = &rule.check else { continue };
+            let mut ports = rule.check.effect_ports(&view);
+            if op.id == "nova-attach-interface" {
+                ports = body.and_then(|b| b.pointer("/interfaceAttachment/port_id")).and_then(Value::as_str).map(|p| vec![p.trim().to_string()]).unwrap_or_default();
+            }
+            if op.is_async {
+                match job {
+                    Some(j) if j.status == "SUCCESS" => ports.extend(j.nic_ids.iter().filter(|_| *effect == Effect::Attach).cloned()),
+                    Some(j) => {
+                        findings.push(self.finding(case, &rule.id, "job SUCCESS", format!("job {}", j.status), curl));
+                        continue;
+                    }
+                    None => continue, // job.completes already reported
+                }
+            }
+            let Ok(listed) = self.listed_ports().await else { continue };
+            let winners: Vec<String> = self.contract.rules_for(&op.id).flat_map(|r| r.check.precedence_winners(&view)).collect();
+            for p in ports.iter().collect::<BTreeSet<_>>() {
+                let is_listed = listed.contains(p);
+                match effect {
+                    Effect::Attach if !is_listed => {
+                        let id = if winners.contains(p) { self.contract.rules_for(&op.id).find(|r| matches!(r.check, Check::Precedence { .. })).map(|r| r.id.clone()).unwrap_or(rule.id.clone()) } else { rule.id.clone() };
+                        findings.push(self.finding(case, &id, format!("port {p} listed among the server's interfaces"), "not listed", curl));
+                    }
+                    Effect::Detach if is_listed => findings.push(self.finding(case, &rule.id, format!("port {p} no longer listed"), "still listed", curl)),
+                    _ => {}
+                }
+            }
+            if *effect == Effect::Attach {
+                if let Some(attached) = self.attached.lock().ok().as_mut() {
+                    attached.extend(ports.iter().filter(|p| listed.contains(p)).cloned());
+                }
+            }
+        }
+        for rule in self.contract.rules_for(&op.id) {
+            for (port, field, value) in rule.check.ignored_values(&view) {
+                if field != "ip_address" || job.is_none_or(|j| j.status != "SUCCESS") {
+                    continue;
+                }
+                if let Some(att) = self.listed_attachment(&port).await {
+                    let ips: Vec<&Value> = att.get("fixed_ips").and_then(Value::as_array).into_iter().flatten().filter_map(|f| f.get("ip_address")).collect();
+                    if ips.contains(&&value) {
+                        findings.push(self.finding(case, &rule.id, format!("port {port} keeps its own address ({field} {value} ignored)"), format!("port has {value}"), curl));
+                    }
+                }
+            }
+        }
+        findings
+    }
+
+    /// After a rejected request: the ports it named are as they were.
+    async fn check_unchanged(&self, _op: &Operation, case: &Case, id: &str, before: &[String], named: &[String], curl: &str) -> Vec<Finding> {
+        let Ok(after) = self.listed_ports().await else { return Vec::new() };
+        named
+            .iter()
+            .filter(|p| before.contains(p) != after.contains(p))
+            .map(|p| {
+                let was = if before.contains(p) { "attached" } else { "not attached" };
+                let now = if after.contains(p) { "attached" } else { "not attached" };
+                self.finding(case, id, format!("a rejected request changes nothing (port {p} {was})"), format!("port {p} {now}"), curl)
+            })
+            .collect()
+    }
+
+    /// Attaches a port through batch-add-nics and waits for the job (case setup).
+    async fn attach_port(&self, port: &str) -> Result<(), Finding> {
+        let op = self.contract.operation("batch-add-nics").ok_or_else(|| self.setup_finding("no batch-add-nics operation"))?;
+        let body = json!({"nics": [{"port_id": port}]});
+        let x = self.client.send(op, &self.params(op, &[]), Some(&body)).await.map_err(|e| self.setup_finding(&e.to_string()))?;
+        let job_id = serde_json::from_slice::<Value>(&x.body).ok().and_then(|b| b.get("job_id").and_then(Value::as_str).map(str::to_string));
+        let Some(job_id) = job_id.filter(|_| x.status == 200) else {
+            return Err(self.setup_finding(&format!("setup attach answered {}", x.status)));
+        };
+        let setup_case = Case {
+            id: "setup".into(),
+            operation: op.id.clone(),
+            kind: CaseKind::Valid,
+            expect: crate::contract::Expect::exact(200),
+            breaks: None,
+            exercises: vec![],
+            path_params: Map::new(),
+            body: None,
+            setup: None,
+            description: String::new(),
+        };
+        match self.follow_job(&job_id, &setup_case, "").await {
+            Ok((j, _)) if j.status == "SUCCESS" => {
+                self.attached.lock().unwrap_or_else(|e| e.into_inner()).insert(port.to_string());
+                Ok(())
+            }
+            Ok((j, _)) => Err(self.setup_finding(&format!("setup attach job ended {}", j.status))),
+            Err(f) => Err(f.into_iter().next().unwrap_or_else(|| self.setup_finding("setup attach job did not end"))),
+        }
+    }
+
+    fn setup_finding(&self, actual: &str) -> Finding {
+        let id = "batch-add.job-attaches";
+        Finding {
+            case: String::new(),
+            operation: "batch-add-nics".into(),
+            id: id.into(),
+            source: self.contract.source_of(id),
+            severity: Severity::Must,
+            expected: "the spare port attached (case setup)".into(),
+            actual: actual.into(),
+            reproduce: String::new(),
+        }
+    }
+
+    /// Detaches ports through batch-delete-nics; what fails is listed as a leftover.
+    async fn detach_ports(&self, ports: &[String]) -> Result<(), String> {
+        let op = self.contract.operation("batch-delete-nics").ok_or("no batch-delete-nics operation")?;
+        let body = json!({"nics": ports.iter().map(|p| json!({"id": p})).collect::<Vec<_>>()});
+        let x = self.client.send(op, &self.params(op, &[]), Some(&body)).await.map_err(|e| e.to_string())?;
+        let job_id = serde_json::from_slice::<Value>(&x.body).ok().and_then(|b| b.get("job_id").and_then(Value::as_str).map(str::to_string));
+        let Some(job_id) = job_id.filter(|_| x.status == 200) else {
+            return Err(format!("detach answered {}", x.status));
+        };
+        let limits = &self.client.target().limits;
+        let show = self.contract.operation("show-job").ok_or("no show-job operation")?;
+        let deadline = Instant::now() + limits.job_timeout;
+        let mut interval = limits.job_poll;
+        while Instant::now() < deadline {
+            tokio::time::sleep(interval).await;
+            interval = (interval * 2).min(limits.job_poll * 8);
+            if let Ok(x) = self.client.send(show, &self.params(show, &[("job_id", &job_id)]), None).await {
+                let status = serde_json::from_slice::<Value>(&x.body).ok().and_then(|b| b.get("status").and_then(Value::as_str).map(str::to_string));
+                match status.as_deref() {
+                    Some("SUCCESS") => return Ok(()),
+                    Some("FAIL") => return Err(format!("detach job {job_id} ended FAIL")),
+                    _ => {}
+                }
+            }
+        }
+        Err(format!("detach job {job_id} did not end in {:?}", limits.job_timeout))
+    }
+
+    async fn cleanup(&self, ports: &mut Vec<String>) {
+        let primary = &self.client.target().fixtures.primary_port_id;
+        ports.retain(|p| p != primary);
+        ports.sort();
+        ports.dedup();
+        if ports.is_empty() {
+            return;
+        }
+        let listed = self.listed_ports().await.unwrap_or_else(|_| ports.clone());
+        let still: Vec<String> = ports.iter().filter(|p| listed.contains(p)).cloned().collect();
+        let outcome = if still.is_empty() { Ok(()) } else { self.detach_ports(&still).await };
+        let mut attached = self.attached.lock().unwrap_or_else(|e| e.into_inner());
+        match outcome {
+            Ok(()) => {
+                for p in ports.iter() {
+                    attached.remove(p);
+                }
+            }
+            Err(e) => {
+                for p in &still {
+                    attached.remove(p);
+                    self.leftovers.lock().unwrap_or_else(|e| e.into_inner()).push(format!("port {p} attached to server {} ({e})", self.client.target().fixtures.server_id));
+                }
+            }
+        }
+        ports.clear();
+    }
+
+    /// Anything still attached at the end (an interrupted case) is detached or listed.
+    async fn final_cleanup(&self) {
+        let mut left: Vec<String> = self.attached.lock().map(|a| a.iter().cloned().collect()).unwrap_or_default();
+        self.cleanup(&mut left).await;
+    }
+}
+
+/// The deterministic seed used when none is given: time-based, printed in the summary.
+pub fn fresh_seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64 % 1_000_000_000).unwrap_or(1)
+}
+
+/// Waits for the job duration of the built-in mock to elapse (tests).
+pub async fn settle() {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}

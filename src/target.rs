@@ -1,0 +1,366 @@
+//! The target file (`--target TARGET.toml`): where to send, as whom, with
+//! which fixtures and limits. Secrets come from the environment only.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::contract::Service;
+use crate::fixtures::Fixtures;
+
+/// A secret from the environment; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Auth {
+    None,
+    Token(Secret),
+    AkSk { ak: Secret, sk: Secret },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Requests per second (0: unlimited).
+    pub rate_per_second: f64,
+    pub concurrency: usize,
+    pub max_retries: u32,
+    /// How long a job may take to end.
+    pub job_timeout: Duration,
+    /// First interval between job polls (doubles up to 8×).
+    pub job_poll: Duration,
+    /// Largest response body read.
+    pub max_body_bytes: usize,
+}
+
+impl Limits {
+    /// Limits for a real cloud: polite and patient.
+    pub fn cloud() -> Limits {
+        Limits {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            rate_per_second: 10.0,
+            concurrency: 4,
+            max_retries: 3,
+            job_timeout: Duration::from_secs(300),
+            job_poll: Duration::from_millis(1000),
+            max_body_bytes: 10 << 20,
+        }
+    }
+
+    /// Limits for the in-process mock: as fast as it goes.
+    pub fn local() -> Limits {
+        Limits {
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(2),
+            rate_per_second: 0.0,
+            concurrency: 16,
+            max_retries: 2,
+            job_timeout: Duration::from_secs(3),
+            job_poll: Duration::from_millis(1),
+            max_body_bytes: 10 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub ecs_url: String,
+    pub vpc_url: String,
+    pub project_id: String,
+    pub fixtures: Fixtures,
+    pub auth: Auth,
+    /// PEM file of a CA to trust in addition to the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (explicit opt-in).
+    pub insecure: bool,
+    pub limits: Limits,
+    /// Where the file was read from (for messages).
+    pub file: Option<PathBuf>,
+}
+
+impl Target {
+    pub fn base_url(&self, service: Service) -> &str {
+        match service {
+            Service::Ecs => &self.ecs_url,
+            Service::Vpc => &self.vpc_url,
+        }
+    }
+}
+
+/// A problem in the target file or its environment: file, key and fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {message}\n  (fix: {fix})")]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub message: String,
+    pub fix: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetFile {
+    target: TargetSection,
+    fixtures: Fixtures,
+    #[serde(default)]
+    auth: AuthSection,
+    #[serde(default)]
+    tls: TlsSection,
+    #[serde(default)]
+    limits: LimitsSection,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetSection {
+    name: String,
+    ecs_url: String,
+    vpc_url: String,
+    project_id: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AuthSection {
+    #[serde(default)]
+    kind: Option<String>,
+    ak_env: Option<String>,
+    sk_env: Option<String>,
+    token_env: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    insecure: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    timeout_secs: Option<f64>,
+    connect_timeout_secs: Option<f64>,
+    rate_per_second: Option<f64>,
+    concurrency: Option<usize>,
+    max_retries: Option<u32>,
+    job_timeout_secs: Option<f64>,
+    job_poll_ms: Option<u64>,
+    max_body_mb: Option<usize>,
+}
+
+impl Target {
+    /// Reads a target file; `env` looks up environment variables (secrets).
+    pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Target, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            key: "-".into(),
+            message: format!("cannot read the target file: {e}"),
+            fix: "pass the path of a TOML target file (see the README's `Target file` section)".into(),
+        })?;
+        Target::parse(&file, &text, env)
+    }
+
+    pub fn parse(file: &str, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target, ConfigError> {
+        let err = |key: &str, message: String, fix: &str| ConfigError { file: file.to_string(), key: key.into(), message, fix: fix.into() };
+        let raw: TargetFile = toml::from_str(text).map_err(|e| {
+            let message = e.message().to_string();
+            let key = e.span().map(|s| {
+                let line = text[..s.start].lines().count().max(1);
+                format!("line {line}")
+            });
+            err(key.as_deref().unwrap_or("-"), message, "compare with the example target file in the README; keys are [target], [fixtures], [auth], [tls], [limits]")
+        })?;
+        for (key, url) in [("target.ecs_url", &raw.target.ecs_url), ("target.vpc_url", &raw.target.vpc_url)] {
+            let parsed = reqwest::Url::parse(url).map_err(|e| err(key, format!("`{url}` is not a URL: {e}"), "write the endpoint as https://host[:port]"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(err(key, format!("`{url}` is not an http(s) URL"), "write the endpoint as https://host[:port]"));
+            }
+        }
+        if raw.target.project_id.trim().is_empty() {
+            return Err(err("target.project_id", "is empty".into(), "set the project ID the fixtures belong to"));
+        }
+        for name in Fixtures::NAMES {
+            if raw.fixtures.get(name).is_none_or(|v| v.trim().is_empty()) {
+                return Err(err(&format!("fixtures.{name}"), "is empty".into(), "set the id of an existing resource (see the README's fixtures list)"));
+            }
+        }
+        let var = |key: &str, name: &Option<String>, default: &str| -> Result<Secret, ConfigError> {
+            let name = name.clone().unwrap_or_else(|| default.to_string());
+            match env(&name) {
+                Some(v) if !v.is_empty() => Ok(Secret::new(v)),
+                _ => Err(err(key, format!("environment variable `{name}` is not set"), &format!("export {name}=... before the run (secrets are read from the environment only)"))),
+            }
+        };
+        let auth = match raw.auth.kind.as_deref().unwrap_or("none") {
+            "none" => Auth::None,
+            "token" => Auth::Token(var("auth.token_env", &raw.auth.token_env, "NIC_TOKEN")?),
+            "aksk" => Auth::AkSk { ak: var("auth.ak_env", &raw.auth.ak_env, "NIC_AK")?, sk: var("auth.sk_env", &raw.auth.sk_env, "NIC_SK")? },
+            other => return Err(err("auth.kind", format!("unknown kind `{other}`"), "use \"aksk\", \"token\" or \"none\"")),
+        };
+        if let Some(ca) = &raw.tls.ca_file {
+            if !ca.exists() {
+                return Err(err("tls.ca_file", format!("`{}` does not exist", ca.display()), "point at a PEM file with the CA certificate"));
+            }
+        }
+        let mut limits = Limits::cloud();
+        let l = &raw.limits;
+        let secs = |key: &str, v: Option<f64>, d: Duration| -> Result<Duration, ConfigError> {
+            match v {
+                None => Ok(d),
+                Some(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+                Some(s) => Err(err(key, format!("{s} is not a positive number of seconds"), "use a number above 0")),
+            }
+        };
+        limits.timeout = secs("limits.timeout_secs", l.timeout_secs, limits.timeout)?;
+        limits.connect_timeout = secs("limits.connect_timeout_secs", l.connect_timeout_secs, limits.connect_timeout)?;
+        limits.job_timeout = secs("limits.job_timeout_secs", l.job_timeout_secs, limits.job_timeout)?;
+        if let Some(r) = l.rate_per_second {
+            if !(r >= 0.0 && r.is_finite()) {
+                return Err(err("limits.rate_per_second", format!("{r} is not a rate"), "use 0 (no limit) or a positive number"));
+            }
+            limits.rate_per_second = r;
+        }
+        if let Some(c) = l.concurrency {
+            if c == 0 {
+                return Err(err("limits.concurrency", "0 would send nothing".into(), "use 1 or more"));
+            }
+            limits.concurrency = c;
+        }
+        limits.max_retries = l.max_retries.unwrap_or(limits.max_retries);
+        if let Some(ms) = l.job_poll_ms {
+            limits.job_poll = Duration::from_millis(ms.max(1));
+        }
+        if let Some(mb) = l.max_body_mb {
+            limits.max_body_bytes = mb.max(1) << 20;
+        }
+        Ok(Target {
+            name: raw.target.name,
+            ecs_url: raw.target.ecs_url.trim_end_matches('/').to_string(),
+            vpc_url: raw.target.vpc_url.trim_end_matches('/').to_string(),
+            project_id: raw.target.project_id,
+            fixtures: raw.fixtures,
+            auth,
+            ca_file: raw.tls.ca_file,
+            insecure: raw.tls.insecure,
+            limits,
+            file: Some(PathBuf::from(file)),
+        })
+    }
+
+    /// The built-in mock as a target.
+    pub fn builtin(base_url: &str) -> Target {
+        Target {
+            name: "builtin-mock".into(),
+            ecs_url: base_url.to_string(),
+            vpc_url: base_url.to_string(),
+            project_id: crate::fixtures::EXAMPLE_PROJECT_ID.into(),
+            fixtures: crate::fixtures::example_fixtures(),
+            auth: Auth::None,
+            ca_file: None,
+            insecure: false,
+            limits: Limits::local(),
+            file: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[target]
+name = "r1"
+ecs_url = "https://ecs.example.com"
+vpc_url = "https://vpc.example.com"
+project_id = "p1"
+[fixtures]
+server_id = "s"
+primary_port_id = "pp"
+spare_port_id = "sp"
+network_id = "n"
+subnet_id = "sn"
+security_group_id = "sg"
+sub_network_interface_id = "sni"
+[auth]
+kind = "aksk"
+ak_env = "MY_AK"
+sk_env = "MY_SK"
+"#;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "MY_AK" => Some("ak-value".into()),
+            "MY_SK" => Some("sk-value".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn parses_a_full_target_and_hides_secrets() {
+        let t = Target::parse("t.toml", GOOD, env).unwrap();
+        assert_eq!(t.vpc_url, "https://vpc.example.com");
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("sk-value") && !shown.contains("ak-value"), "{shown}");
+    }
+
+    #[test]
+    fn missing_secret_names_key_and_fix() {
+        let e = Target::parse("t.toml", GOOD, |_| None).unwrap_err();
+        assert_eq!(e.key, "auth.ak_env");
+        let msg = e.to_string();
+        assert!(msg.contains("t.toml") && msg.contains("MY_AK") && msg.contains("export MY_AK"), "{msg}");
+    }
+
+    #[test]
+    fn bad_url_names_the_key() {
+        let text = GOOD.replace("https://vpc.example.com", "vpc.example.com");
+        let e = Target::parse("t.toml", &text, env).unwrap_err();
+        assert_eq!(e.key, "target.vpc_url");
+    }
+
+    #[test]
+    fn unknown_key_names_the_line() {
+        let text = GOOD.replace("[auth]", "[auth]\nkidn = \"x\"");
+        let e = Target::parse("t.toml", &text, env).unwrap_err();
+        assert!(e.key.starts_with("line "), "{e}");
+        assert!(e.message.contains("kidn"), "{e}");
+    }
+
+    #[test]
+    fn empty_fixture_is_refused() {
+        let text = GOOD.replace("spare_port_id = \"sp\"", "spare_port_id = \"\"");
+        let e = Target::parse("t.toml", &text, env).unwrap_err();
+        assert_eq!(e.key, "fixtures.spare_port_id");
+    }
+}
