@@ -8,10 +8,20 @@ fn main() {
             let plans = g.plans(op, kind);
             let mut missing = vec![];
             for (i, p) in plans.iter().enumerate() {
-                if g.case(op, kind, i).is_none() { missing.push(p.describe()); }
+                if g.case(op, kind, i).is_none() {
+                    missing.push(p.describe());
+                }
             }
-            println!("{} {:?}: {} plans, missing {:?}", op.id, kind, plans.len(), missing);
+            println!(
+                "{} {:?}: {} plans, missing {:?}",
+                op.id,
+                kind,
+                plans.len(),
+                missing
+            );
         }
-        if let Some(c) = g.case(op, CaseKind::Valid, 0) { println!("{}", serde_json::to_string(&c).unwrap()); }
+        if let Some(c) = g.case(op, CaseKind::Valid, 0) {
+            println!("{}", serde_json::to_string(&c).unwrap());
+        }
     }
 }

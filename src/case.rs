@@ -39,7 +39,9 @@ impl std::str::FromStr for CaseKind {
             "boundary" => Ok(CaseKind::Boundary),
             "negative" => Ok(CaseKind::Negative),
             "curated" => Ok(CaseKind::Curated),
-            other => Err(format!("unknown kind `{other}` (expected valid, boundary or negative)")),
+            other => Err(format!(
+                "unknown kind `{other}` (expected valid, boundary or negative)"
+            )),
         }
     }
 }
@@ -67,13 +69,24 @@ pub struct Case {
 
 impl Case {
     pub fn view(&self) -> Value {
-        Contract::view(self.path_params.clone(), self.body.clone().unwrap_or(Value::Null))
+        Contract::view(
+            self.path_params.clone(),
+            self.body.clone().unwrap_or(Value::Null),
+        )
     }
 
     /// Labels a request with the verdict of the contract: what it promises and what it exercises.
-    pub fn label(contract: &Contract, op: &Operation, view: &Value, world: &FixtureWorld) -> (Expect, Option<String>, Vec<String>) {
-        let mut exercises: Vec<String> =
-            contract.rules_for(&op.id).filter(|r| r.check.exercised(view)).map(|r| r.id.clone()).collect();
+    pub fn label(
+        contract: &Contract,
+        op: &Operation,
+        view: &Value,
+        world: &FixtureWorld,
+    ) -> (Expect, Option<String>, Vec<String>) {
+        let mut exercises: Vec<String> = contract
+            .rules_for(&op.id)
+            .filter(|r| r.check.exercised(view))
+            .map(|r| r.id.clone())
+            .collect();
         match contract.judge(op, view, world, &|_| false) {
             Verdict::Accept { dry_run } => {
                 let status = if dry_run { 202 } else { op.success_status };
@@ -90,7 +103,11 @@ impl Case {
 }
 
 /// Default path parameters: the project and the fixtures a path names.
-pub fn default_path_params(op: &Operation, project_id: &str, fixtures: &Fixtures) -> Map<String, Value> {
+pub fn default_path_params(
+    op: &Operation,
+    project_id: &str,
+    fixtures: &Fixtures,
+) -> Map<String, Value> {
     op.path_params()
         .into_iter()
         .map(|name| {
@@ -141,14 +158,23 @@ struct CuratedCase {
 fn substitute(value: &mut Value, project_id: &str, fixtures: &Fixtures) {
     match value {
         Value::String(s) if s.contains('{') => {
-            let mut out = s.replace("{project_id}", project_id).replace("{unknown_id}", "00000000-0000-4000-8000-00000000dead");
+            let mut out = s
+                .replace("{project_id}", project_id)
+                .replace("{unknown_id}", "00000000-0000-4000-8000-00000000dead");
             for name in Fixtures::NAMES {
-                out = out.replace(&format!("{{{name}}}"), fixtures.get(name).unwrap_or_default());
+                out = out.replace(
+                    &format!("{{{name}}}"),
+                    fixtures.get(name).unwrap_or_default(),
+                );
             }
             *s = out;
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| substitute(v, project_id, fixtures)),
-        Value::Object(map) => map.values_mut().for_each(|v| substitute(v, project_id, fixtures)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| substitute(v, project_id, fixtures)),
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|v| substitute(v, project_id, fixtures)),
         _ => {}
     }
 }
@@ -156,47 +182,109 @@ fn substitute(value: &mut Value, project_id: &str, fixtures: &Fixtures) {
 fn parse_expect(s: &str) -> Option<Expect> {
     match s {
         "4xx" => Some(Expect::CLIENT_ERROR),
-        _ => s.parse::<u16>().ok().filter(|s| (100..600).contains(s)).map(Expect::exact),
+        _ => s
+            .parse::<u16>()
+            .ok()
+            .filter(|s| (100..600).contains(s))
+            .map(Expect::exact),
     }
 }
 
 /// Loads every `*.json` in `dir` as curated cases, with ids filled from the fixtures.
-pub fn load_curated(dir: &Path, contract: &Contract, project_id: &str, fixtures: &Fixtures) -> Result<Vec<Case>, CaseFileError> {
+pub fn load_curated(
+    dir: &Path,
+    contract: &Contract,
+    project_id: &str,
+    fixtures: &Fixtures,
+) -> Result<Vec<Case>, CaseFileError> {
     let mut files: Vec<_> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect(),
-        Err(e) => return Err(CaseFileError { file: dir.display().to_string(), pointer: String::new(), message: format!("cannot read the cases folder: {e}") }),
+        Ok(rd) => rd
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect(),
+        Err(e) => {
+            return Err(CaseFileError {
+                file: dir.display().to_string(),
+                pointer: String::new(),
+                message: format!("cannot read the cases folder: {e}"),
+            });
+        }
     };
     files.sort();
     let mut cases = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|e| CaseFileError { file: path.display().to_string(), pointer: String::new(), message: e.to_string() })?;
-        cases.extend(parse_curated(&path.display().to_string(), &text, contract, project_id, fixtures)?);
+        let text = std::fs::read_to_string(&path).map_err(|e| CaseFileError {
+            file: path.display().to_string(),
+            pointer: String::new(),
+            message: e.to_string(),
+        })?;
+        cases.extend(parse_curated(
+            &path.display().to_string(),
+            &text,
+            contract,
+            project_id,
+            fixtures,
+        )?);
     }
     Ok(cases)
 }
 
-pub fn parse_curated(file: &str, text: &str, contract: &Contract, project_id: &str, fixtures: &Fixtures) -> Result<Vec<Case>, CaseFileError> {
-    let err = |pointer: String, message: String| CaseFileError { file: file.to_string(), pointer, message };
-    let parsed: CaseFile = serde_json::from_str(text).map_err(|e| err(String::new(), format!("not a case file: {e}")))?;
-    let op = contract.operation(&parsed.operation).ok_or_else(|| err("/operation".into(), format!("unknown operation `{}`", parsed.operation)))?;
+pub fn parse_curated(
+    file: &str,
+    text: &str,
+    contract: &Contract,
+    project_id: &str,
+    fixtures: &Fixtures,
+) -> Result<Vec<Case>, CaseFileError> {
+    let err = |pointer: String, message: String| CaseFileError {
+        file: file.to_string(),
+        pointer,
+        message,
+    };
+    let parsed: CaseFile = serde_json::from_str(text)
+        .map_err(|e| err(String::new(), format!("not a case file: {e}")))?;
+    let op = contract.operation(&parsed.operation).ok_or_else(|| {
+        err(
+            "/operation".into(),
+            format!("unknown operation `{}`", parsed.operation),
+        )
+    })?;
     let mut out = Vec::new();
     for (i, raw) in parsed.cases.into_iter().enumerate() {
         let at = |s: &str| format!("/cases/{i}{s}");
-        let mut c: CuratedCase = serde_json::from_value(raw).map_err(|e| err(at(""), e.to_string()))?;
-        let mut expect = parse_expect(&c.expect).ok_or_else(|| err(at("/expect"), format!("`{}` is not a status or `4xx`", c.expect)))?;
-        if let Some(rule_expect) = c.breaks.as_deref().and_then(|b| contract.rule(b)).and_then(|r| r.expect) {
+        let mut c: CuratedCase =
+            serde_json::from_value(raw).map_err(|e| err(at(""), e.to_string()))?;
+        let mut expect = parse_expect(&c.expect).ok_or_else(|| {
+            err(
+                at("/expect"),
+                format!("`{}` is not a status or `4xx`", c.expect),
+            )
+        })?;
+        if let Some(rule_expect) = c
+            .breaks
+            .as_deref()
+            .and_then(|b| contract.rule(b))
+            .and_then(|r| r.expect)
+        {
             expect.async_fail_ok = rule_expect.async_fail_ok;
         }
         if let Some(b) = &c.breaks {
             let known = contract.rule(b).is_some() || contract.all_keywords().any(|k| &k.id == b);
             if !known {
-                return Err(err(at("/breaks"), format!("`{b}` is neither a rule nor a schema keyword id")));
+                return Err(err(
+                    at("/breaks"),
+                    format!("`{b}` is neither a rule nor a schema keyword id"),
+                ));
             }
         }
         let mut path_params = default_path_params(op, project_id, fixtures);
         for (k, v) in std::mem::take(&mut c.path) {
             if !path_params.contains_key(&k) {
-                return Err(err(at(&format!("/path/{k}")), format!("the path of {} has no parameter `{k}`", op.id)));
+                return Err(err(
+                    at(&format!("/path/{k}")),
+                    format!("the path of {} has no parameter `{k}`", op.id),
+                ));
             }
             path_params.insert(k, v);
         }
@@ -205,7 +293,10 @@ pub fn parse_curated(file: &str, text: &str, contract: &Contract, project_id: &s
             substitute(v, project_id, fixtures);
         }
         let view = Contract::view(path_params.clone(), body.clone().unwrap_or(Value::Null));
-        let exercises = contract.rules_for(&op.id).filter(|r| r.check.exercised(&view)).map(|r| r.id.clone());
+        let exercises = contract
+            .rules_for(&op.id)
+            .filter(|r| r.check.exercised(&view))
+            .map(|r| r.id.clone());
         let mut exercises: Vec<String> = exercises.collect();
         if let Some(b) = &c.breaks {
             exercises.insert(0, b.clone());

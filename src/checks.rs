@@ -20,7 +20,12 @@ pub struct Judged<'a> {
 }
 
 impl Judged<'_> {
-    pub fn finding(&self, id: &str, expected: impl Into<String>, actual: impl Into<String>) -> Finding {
+    pub fn finding(
+        &self,
+        id: &str,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Finding {
         Finding {
             case: self.case.id.clone(),
             operation: self.op.id.clone(),
@@ -48,7 +53,9 @@ impl Judged<'_> {
         }
         self.contract
             .rules_for(&self.op.id)
-            .find(|r| matches!(r.check, Check::DryRun { .. }) && self.case.exercises.contains(&r.id))
+            .find(|r| {
+                matches!(r.check, Check::DryRun { .. }) && self.case.exercises.contains(&r.id)
+            })
             .map(|r| r.id.clone())
             .unwrap_or_else(|| "response.status".into())
     }
@@ -56,12 +63,22 @@ impl Judged<'_> {
 
 fn excerpt(body: &[u8]) -> String {
     let s = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-    if body.len() > 200 { format!("{s}…") } else { s }
+    if body.len() > 200 {
+        format!("{s}…")
+    } else {
+        s
+    }
 }
 
 /// A 5xx is never a conforming answer.
 pub fn no_server_error(j: &Judged) -> Option<Finding> {
-    (j.status() >= 500).then(|| j.finding("response.no-server-error", format!("{} (documented)", j.case.expect), format!("{}: {}", j.status(), excerpt(&j.exchange.body))))
+    (j.status() >= 500).then(|| {
+        j.finding(
+            "response.no-server-error",
+            format!("{} (documented)", j.case.expect),
+            format!("{}: {}", j.status(), excerpt(&j.exchange.body)),
+        )
+    })
 }
 
 /// Outcome of the status check: a finding, or acceptance that must be confirmed by the job.
@@ -82,7 +99,11 @@ pub fn status_conformance(j: &Judged) -> StatusOutcome {
         return StatusOutcome::PendingJobFail;
     }
     let body = excerpt(&j.exchange.body);
-    StatusOutcome::Finding(j.finding(&j.status_rule(), j.case.expect.to_string(), format!("{status} {body}")))
+    StatusOutcome::Finding(j.finding(
+        &j.status_rule(),
+        j.case.expect.to_string(),
+        format!("{status} {body}"),
+    ))
 }
 
 /// A body is declared as JSON.
@@ -91,8 +112,23 @@ pub fn content_type_conformance(j: &Judged) -> Option<Finding> {
         return None;
     }
     let ct = j.exchange.content_type.as_deref().unwrap_or("");
-    let json = ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json");
-    (!json).then(|| j.finding("response.content-type", "application/json", if ct.is_empty() { "no Content-Type".to_string() } else { ct.to_string() }))
+    let json = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json");
+    (!json).then(|| {
+        j.finding(
+            "response.content-type",
+            "application/json",
+            if ct.is_empty() {
+                "no Content-Type".to_string()
+            } else {
+                ct.to_string()
+            },
+        )
+    })
 }
 
 /// The body parses as JSON (when there is one); returns it.
@@ -100,7 +136,15 @@ pub fn json_body(j: &Judged) -> Result<Option<Value>, Finding> {
     if j.exchange.body.is_empty() {
         return Ok(None);
     }
-    serde_json::from_slice(&j.exchange.body).map(Some).map_err(|e| j.finding("response.json-body", "a JSON body", format!("{e}: {}", excerpt(&j.exchange.body))))
+    serde_json::from_slice(&j.exchange.body)
+        .map(Some)
+        .map_err(|e| {
+            j.finding(
+                "response.json-body",
+                "a JSON body",
+                format!("{e}: {}", excerpt(&j.exchange.body)),
+            )
+        })
 }
 
 /// A success body matches the documented response schema, and is absent where the page says none.
@@ -108,7 +152,9 @@ pub fn response_schema_conformance(j: &Judged, body: Option<&Value>) -> Vec<Find
     if !j.is_success() {
         return Vec::new();
     }
-    let Some(spec) = j.op.response(j.status()) else { return Vec::new() };
+    let Some(spec) = j.op.response(j.status()) else {
+        return Vec::new();
+    };
     match (spec.body, body) {
         (BodyPresence::None, Some(_)) => {
             let id = j
@@ -120,7 +166,11 @@ pub fn response_schema_conformance(j: &Judged, body: Option<&Value>) -> Vec<Find
             vec![j.finding(&id, "no body", excerpt(&j.exchange.body))]
         }
         (BodyPresence::Json, None) => {
-            let id = spec.schema.as_deref().map(|s| format!("{s}#/type")).unwrap_or_else(|| "response.json-body".into());
+            let id = spec
+                .schema
+                .as_deref()
+                .map(|s| format!("{s}#/type"))
+                .unwrap_or_else(|| "response.json-body".into());
             vec![j.finding(&id, "a JSON body", "no body")]
         }
         (_, Some(body)) => schema_findings(j, spec.schema.as_deref(), body),
@@ -129,16 +179,32 @@ pub fn response_schema_conformance(j: &Judged, body: Option<&Value>) -> Vec<Find
 }
 
 fn schema_findings(j: &Judged, schema: Option<&str>, body: &Value) -> Vec<Finding> {
-    let Some(schema) = schema.and_then(|s| j.contract.schema(s)) else { return Vec::new() };
+    let Some(schema) = schema.and_then(|s| j.contract.schema(s)) else {
+        return Vec::new();
+    };
     schema
         .violations(body)
         .into_iter()
         .map(|v| {
-            let at = if v.instance_path.is_empty() { "/".to_string() } else { v.instance_path.clone() };
-            let actual = body.pointer(&v.instance_path).map(|x| x.to_string()).unwrap_or_else(|| "(absent)".into());
+            let at = if v.instance_path.is_empty() {
+                "/".to_string()
+            } else {
+                v.instance_path.clone()
+            };
+            let actual = body
+                .pointer(&v.instance_path)
+                .map(|x| x.to_string())
+                .unwrap_or_else(|| "(absent)".into());
             let keyword = v.id.rsplit('/').next().unwrap_or("").to_string();
-            let documented = schema_rule_text(schema.subschema(v.id.split_once('#').map(|x| x.1).unwrap_or("")), &keyword);
-            j.finding(&v.id, format!("{documented} at {at}"), format!("{actual}: {}", v.message))
+            let documented = schema_rule_text(
+                schema.subschema(v.id.split_once('#').map(|x| x.1).unwrap_or("")),
+                &keyword,
+            );
+            j.finding(
+                &v.id,
+                format!("{documented} at {at}"),
+                format!("{actual}: {}", v.message),
+            )
         })
         .collect()
 }
@@ -157,21 +223,31 @@ pub fn error_shape_conformance(j: &Judged, body: Option<&Value>) -> Vec<Finding>
         return Vec::new();
     }
     let Some(body) = body else { return Vec::new() };
-    let family = if j.status() == 401 { crate::contract::ErrorFamily::ApiGateway } else { j.op.error_family };
+    let family = if j.status() == 401 {
+        crate::contract::ErrorFamily::ApiGateway
+    } else {
+        j.op.error_family
+    };
     let name = j.contract.error_schema(family).map(|s| s.name.clone());
     schema_findings(j, name.as_deref(), body)
 }
 
 /// Updated and requested fields come back as they were sent.
 pub fn echo_conformance(j: &Judged, body: Option<&Value>) -> Vec<Finding> {
-    let (Some(body), true) = (body, j.is_success()) else { return Vec::new() };
+    let (Some(body), true) = (body, j.is_success()) else {
+        return Vec::new();
+    };
     if j.status() == 202 {
         return Vec::new(); // a dry run echoes nothing
     }
     let view = j.case.view();
     j.contract
         .rules_for(&j.op.id)
-        .filter_map(|r| r.check.echo_mismatch(&view, body).map(|(sent, got)| j.finding(&r.id, format!("{sent} (as sent)"), got.to_string())))
+        .filter_map(|r| {
+            r.check
+                .echo_mismatch(&view, body)
+                .map(|(sent, got)| j.finding(&r.id, format!("{sent} (as sent)"), got.to_string()))
+        })
         .collect()
 }
 

@@ -27,7 +27,11 @@ pub mod exit {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "nic-conformance", version, about = "Contract and conformance tests for the cloud NIC-management APIs")]
+#[command(
+    name = "nic-conformance",
+    version,
+    about = "Contract and conformance tests for the cloud NIC-management APIs"
+)]
 pub struct Cli {
     /// Read the contract from this folder instead of the copy built into the binary.
     #[arg(long, global = true, value_name = "DIR")]
@@ -180,8 +184,13 @@ pub enum SnapshotAction {
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let (k, n) = s.split_once('/').ok_or("write the shard as K/N, e.g. 1/4")?;
-    let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| "K is not a number")?, n.trim().parse().map_err(|_| "N is not a number")?);
+    let (k, n) = s
+        .split_once('/')
+        .ok_or("write the shard as K/N, e.g. 1/4")?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| "K is not a number")?,
+        n.trim().parse().map_err(|_| "N is not a number")?,
+    );
     if n == 0 || k == 0 || k > n {
         return Err(format!("shard {k}/{n} is out of range (1 <= K <= N)"));
     }
@@ -204,7 +213,10 @@ pub fn main_impl(cli: Cli) -> i32 {
             return exit::ERROR;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -233,7 +245,11 @@ fn env_var(name: &str) -> Option<String> {
 
 fn spec(contract: &Contract, json: bool) -> Result<i32, String> {
     let mut out = std::io::stdout().lock();
-    let text = if json { serde_json::to_string_pretty(&crate::spec::as_json(contract)).map_err(|e| e.to_string())? } else { crate::spec::as_tables(contract) };
+    let text = if json {
+        serde_json::to_string_pretty(&crate::spec::as_json(contract)).map_err(|e| e.to_string())?
+    } else {
+        crate::spec::as_tables(contract)
+    };
     writeln!(out, "{text}").map_err(|e| e.to_string())?;
     Ok(exit::OK)
 }
@@ -243,11 +259,24 @@ fn generate(contract: &Contract, args: &GenerateArgs) -> Result<i32, String> {
         Some(path) => Some(Target::load(path, env_var).map_err(|e| e.to_string())?),
         None => None,
     };
-    let fixtures = target.as_ref().map(|t| t.fixtures.clone()).unwrap_or_else(example_fixtures);
-    let project = target.as_ref().map(|t| t.project_id.clone()).unwrap_or_else(|| EXAMPLE_PROJECT_ID.to_string());
+    let fixtures = target
+        .as_ref()
+        .map(|t| t.fixtures.clone())
+        .unwrap_or_else(example_fixtures);
+    let project = target
+        .as_ref()
+        .map(|t| t.project_id.clone())
+        .unwrap_or_else(|| EXAMPLE_PROJECT_ID.to_string());
     let op = contract.operation(&args.operation).ok_or_else(|| {
-        let ids: Vec<&str> = contract.documented_operations().map(|o| o.id.as_str()).collect();
-        format!("unknown operation `{}`\n  (one of: {})", args.operation, ids.join(", "))
+        let ids: Vec<&str> = contract
+            .documented_operations()
+            .map(|o| o.id.as_str())
+            .collect();
+        format!(
+            "unknown operation `{}`\n  (one of: {})",
+            args.operation,
+            ids.join(", ")
+        )
     })?;
     let generator = Generator::new(contract, &fixtures, &project, args.seed);
     let mut out = std::io::stdout().lock();
@@ -277,10 +306,15 @@ async fn serve_mock(contract: Arc<Contract>, args: MockArgs) -> Result<i32, Stri
     config.require_auth = args.require_auth;
     config.job_duration = std::time::Duration::from_millis(args.job_ms);
     let ak = env_var("NIC_MOCK_AK").unwrap_or_else(|| "TESTAKEXAMPLE0000000".into());
-    let sk = env_var("NIC_MOCK_SK").unwrap_or_else(|| "testskexample00000000000000000000000000".into());
+    let sk =
+        env_var("NIC_MOCK_SK").unwrap_or_else(|| "testskexample00000000000000000000000000".into());
     config.credentials = vec![(ak, sk)];
-    let listener = tokio::net::TcpListener::bind(&args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let running = mock::serve(Arc::new(mock::Mock::new(contract, config)), listener).await.map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let running = mock::serve(Arc::new(mock::Mock::new(contract, config)), listener)
+        .await
+        .map_err(|e| e.to_string())?;
     println!("{}", running.base_url);
     println!("project_id = \"{project}\"");
     for name in Fixtures::NAMES {
@@ -303,7 +337,9 @@ async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, String> {
             let mut config = MockConfig::new(EXAMPLE_PROJECT_ID, example_fixtures());
             config.faults = FaultSet::from_names(&contract, &args.mock_faults)?;
             config.job_duration = std::time::Duration::from_millis(1);
-            let running = mock::start_local(contract.clone(), config).await.map_err(|e| format!("cannot start the built-in mock: {e}"))?;
+            let running = mock::start_local(contract.clone(), config)
+                .await
+                .map_err(|e| format!("cannot start the built-in mock: {e}"))?;
             let t = Target::builtin(&running.base_url);
             builtin = Some(running);
             t
@@ -328,7 +364,9 @@ async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, String> {
     opts.skip = args.skip.clone();
     for id in opts.operations.iter().chain(&opts.skip) {
         if contract.documented_operations().all(|o| &o.id != id) {
-            return Err(format!("unknown operation `{id}`\n  (see `nic-conformance spec`)"));
+            return Err(format!(
+                "unknown operation `{id}`\n  (see `nic-conformance spec`)"
+            ));
         }
     }
     opts.case_filter = args.case.clone();
@@ -336,7 +374,11 @@ async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, String> {
     opts.max_requests = args.max_requests;
     opts.dry_run = args.dry_run;
     opts.keep_junit = args.junit.is_some();
-    opts.progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) { Progress::Bar } else { Progress::Lines };
+    opts.progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        Progress::Bar
+    } else {
+        Progress::Lines
+    };
     opts.replay_prefix = match &args.target {
         Some(p) => format!("nic-conformance run --target {}", p.display()),
         None => "nic-conformance run".into(),
@@ -350,13 +392,20 @@ async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, String> {
     }
     if !args.no_snapshots {
         let mode = crate::snapshot::Mode::from_flags(args.record, args.update_snapshots);
-        let store = crate::snapshot::SnapshotStore::open(&args.snapshot_dir, &target.name, mode, &contract)?;
+        let store = crate::snapshot::SnapshotStore::open(
+            &args.snapshot_dir,
+            &target.name,
+            mode,
+            &contract,
+        )?;
         runner = runner.with_snapshots(Arc::new(store));
     }
     let cancel = runner.cancel_flag();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: finishing the cases in flight and cleaning up (Ctrl-C again to quit now)");
+            eprintln!(
+                "\ninterrupted: finishing the cases in flight and cleaning up (Ctrl-C again to quit now)"
+            );
             cancel.store(true, std::sync::atomic::Ordering::Relaxed);
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(130);
@@ -368,12 +417,15 @@ async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, String> {
         print!("{}", summary.render(&contract));
     }
     if let Some(path) = &args.report_json {
-        let text = serde_json::to_vec_pretty(&summary.to_json(&contract)).map_err(|e| e.to_string())?;
-        crate::report::write_atomic(path, &text).map_err(|e| format!("{}: cannot write the report: {e}", path.display()))?;
+        let text =
+            serde_json::to_vec_pretty(&summary.to_json(&contract)).map_err(|e| e.to_string())?;
+        crate::report::write_atomic(path, &text)
+            .map_err(|e| format!("{}: cannot write the report: {e}", path.display()))?;
     }
     if let Some(path) = &args.junit {
         let xml = summary.to_junit()?;
-        crate::report::write_atomic(path, xml.as_bytes()).map_err(|e| format!("{}: cannot write the JUnit report: {e}", path.display()))?;
+        crate::report::write_atomic(path, xml.as_bytes())
+            .map_err(|e| format!("{}: cannot write the JUnit report: {e}", path.display()))?;
     }
     if let Some(m) = builtin {
         m.stop().await;

@@ -58,7 +58,12 @@ pub struct FixtureWorld<'f> {
 
 impl<'f> FixtureWorld<'f> {
     pub fn new(fixtures: &'f Fixtures, project_id: &'f str, setup: Option<Setup>) -> Self {
-        FixtureWorld { fixtures, project_id, setup, unknown: "00000000-0000-4000-8000-00000000dead".to_string() }
+        FixtureWorld {
+            fixtures,
+            project_id,
+            setup,
+            unknown: "00000000-0000-4000-8000-00000000dead".to_string(),
+        }
     }
 
     fn spare_attached(&self) -> bool {
@@ -69,11 +74,14 @@ impl<'f> FixtureWorld<'f> {
 impl World for FixtureWorld<'_> {
     fn exists(&self, resource: Resource, id: &str, server_id: Option<&str>) -> bool {
         self.known_ids(resource).iter().any(|k| k == id)
-            && (resource != Resource::AttachedPort || server_id.is_none_or(|s| s == self.fixtures.server_id))
+            && (resource != Resource::AttachedPort
+                || server_id.is_none_or(|s| s == self.fixtures.server_id))
     }
 
     fn port_state(&self, id: &str) -> Option<String> {
-        if id == self.fixtures.primary_port_id || (id == self.fixtures.spare_port_id && self.spare_attached()) {
+        if id == self.fixtures.primary_port_id
+            || (id == self.fixtures.spare_port_id && self.spare_attached())
+        {
             Some("ACTIVE".into())
         } else if id == self.fixtures.spare_port_id {
             Some("DOWN".into())
@@ -96,7 +104,9 @@ impl Model for FixtureWorld<'_> {
             Resource::Network => vec![&f.network_id],
             Resource::SecurityGroup => vec![&f.security_group_id],
             Resource::Port => vec![&f.spare_port_id, &f.primary_port_id],
-            Resource::AttachedPort if self.spare_attached() => vec![&f.spare_port_id, &f.primary_port_id],
+            Resource::AttachedPort if self.spare_attached() => {
+                vec![&f.spare_port_id, &f.primary_port_id]
+            }
             Resource::AttachedPort => vec![&f.primary_port_id],
             Resource::SubNic => vec![&f.sub_network_interface_id],
         };

@@ -18,16 +18,16 @@
 //! 5. [`report`] streams results into the console summary, JSON and JUnit.
 //! 6. [`snapshot`] compares redacted responses with the stored baselines.
 
-pub mod contract;
-pub mod signing;
-pub mod fixtures;
-pub mod mock;
 pub mod case;
-pub mod generate;
-pub mod target;
-pub mod report;
 pub mod checks;
-pub mod runner;
-pub mod snapshot;
 pub mod cli;
+pub mod contract;
+pub mod fixtures;
+pub mod generate;
+pub mod mock;
+pub mod report;
+pub mod runner;
+pub mod signing;
+pub mod snapshot;
 pub mod spec;
+pub mod target;

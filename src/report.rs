@@ -31,7 +31,11 @@ pub struct Finding {
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "[{}] {} in {} ({})", self.severity, self.id, self.case, self.source)?;
+        writeln!(
+            f,
+            "[{}] {} in {} ({})",
+            self.severity, self.id, self.case, self.source
+        )?;
         writeln!(f, "    documented: {}", self.expected)?;
         writeln!(f, "    received:   {}", self.actual)?;
         write!(f, "    reproduce:  {}", self.reproduce)
@@ -107,8 +111,18 @@ pub struct Summary {
 
 impl Summary {
     pub fn new(contract: &Contract, target: &str, seed: u64, keep_junit: bool) -> Summary {
-        let rules = contract.rules.iter().map(|r| (r.id.clone(), RuleStats::default())).collect();
-        Summary { target: target.into(), seed, rules, junit: keep_junit.then(Vec::new), ..Default::default() }
+        let rules = contract
+            .rules
+            .iter()
+            .map(|r| (r.id.clone(), RuleStats::default()))
+            .collect();
+        Summary {
+            target: target.into(),
+            seed,
+            rules,
+            junit: keep_junit.then(Vec::new),
+            ..Default::default()
+        }
     }
 
     pub fn record(&mut self, result: CaseResult) {
@@ -145,8 +159,21 @@ impl Summary {
             }
         }
         if let Some(lines) = &mut self.junit {
-            let failure = (!result.findings.is_empty()).then(|| result.findings.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n"));
-            lines.push(JunitLine { operation: result.operation.clone(), name: result.case_id.clone(), failure, error: result.error.clone(), secs: result.elapsed.as_secs_f64() });
+            let failure = (!result.findings.is_empty()).then(|| {
+                result
+                    .findings
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            lines.push(JunitLine {
+                operation: result.operation.clone(),
+                name: result.case_id.clone(),
+                failure,
+                error: result.error.clone(),
+                secs: result.elapsed.as_secs_f64(),
+            });
         }
         for f in result.findings {
             self.findings
@@ -164,7 +191,9 @@ impl Summary {
     pub fn exit_code(&self, fail_on: Severity) -> i32 {
         if self.fatal.is_some() {
             2
-        } else if self.findings.values().any(|f| f.first.severity >= fail_on) || self.operations.values().any(|o| o.errors > 0) {
+        } else if self.findings.values().any(|f| f.first.severity >= fail_on)
+            || self.operations.values().any(|o| o.errors > 0)
+        {
             1
         } else {
             0
@@ -188,16 +217,37 @@ impl Summary {
         if !self.findings.is_empty() {
             push(&mut out, "Findings".into());
             for d in self.findings.values() {
-                push(&mut out, format!("{}\n    seen in {} case(s)", d.first, d.count));
+                push(
+                    &mut out,
+                    format!("{}\n    seen in {} case(s)", d.first, d.count),
+                );
             }
             out.push('\n');
         }
-        push(&mut out, format!("{:<30} {:>7} {:>7} {:>6} {:>7} {:>7}", "operation", "cases", "passed", "must", "should", "errors"));
+        push(
+            &mut out,
+            format!(
+                "{:<30} {:>7} {:>7} {:>6} {:>7} {:>7}",
+                "operation", "cases", "passed", "must", "should", "errors"
+            ),
+        );
         for (op, s) in &self.operations {
-            push(&mut out, format!("{op:<30} {:>7} {:>7} {:>6} {:>7} {:>7}", s.cases, s.passed, s.must, s.should, s.errors));
+            push(
+                &mut out,
+                format!(
+                    "{op:<30} {:>7} {:>7} {:>6} {:>7} {:>7}",
+                    s.cases, s.passed, s.must, s.should, s.errors
+                ),
+            );
         }
         out.push('\n');
-        push(&mut out, format!("{:<42} {:>7} {:>10} {:>9}  status", "rule", "sev", "exercised", "violated"));
+        push(
+            &mut out,
+            format!(
+                "{:<42} {:>7} {:>10} {:>9}  status",
+                "rule", "sev", "exercised", "violated"
+            ),
+        );
         for (id, s) in &self.rules {
             let severity = contract.severity_of(id);
             let status = if s.violated > 0 {
@@ -207,11 +257,20 @@ impl Summary {
             } else {
                 "ok"
             };
-            push(&mut out, format!("{id:<42} {severity:>7} {:>10} {:>9}  {status}", s.exercised, s.violated));
+            push(
+                &mut out,
+                format!(
+                    "{id:<42} {severity:>7} {:>10} {:>9}  {status}",
+                    s.exercised, s.violated
+                ),
+            );
         }
         out.push('\n');
         if !self.leftovers.is_empty() {
-            push(&mut out, "Could not clean up (remove these by hand):".into());
+            push(
+                &mut out,
+                "Could not clean up (remove these by hand):".into(),
+            );
             for l in &self.leftovers {
                 push(&mut out, format!("  {l}"));
             }
@@ -282,19 +341,25 @@ impl Summary {
             let status = match (&line.failure, &line.error) {
                 (_, Some(e)) => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-                    s.set_message(e.lines().next().unwrap_or_default().to_string()).set_description(e.clone());
+                    s.set_message(e.lines().next().unwrap_or_default().to_string())
+                        .set_description(e.clone());
                     s
                 }
                 (Some(f), None) => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                    s.set_message(f.lines().next().unwrap_or_default().to_string()).set_description(f.clone());
+                    s.set_message(f.lines().next().unwrap_or_default().to_string())
+                        .set_description(f.clone());
                     s
                 }
                 (None, None) => TestCaseStatus::success(),
             };
             let mut tc = TestCase::new(line.name.clone(), status);
-            tc.set_classname(line.operation.clone()).set_time(Duration::from_secs_f64(line.secs));
-            suites.entry(&line.operation).or_insert_with(|| TestSuite::new(line.operation.clone())).add_test_case(tc);
+            tc.set_classname(line.operation.clone())
+                .set_time(Duration::from_secs_f64(line.secs));
+            suites
+                .entry(&line.operation)
+                .or_insert_with(|| TestSuite::new(line.operation.clone()))
+                .add_test_case(tc);
         }
         report.add_test_suites(suites.into_values());
         report.to_string().map_err(|e| e.to_string())
@@ -303,9 +368,16 @@ impl Summary {
 
 /// Writes a file atomically: a temporary file beside it, then a rename.
 pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
     std::fs::write(&tmp, contents)?;
     std::fs::rename(&tmp, path)
 }

@@ -16,7 +16,11 @@ pub const CONTENT_SHA_HEADER: &str = "X-Sdk-Content-Sha256";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
 /// RFC 3986 unreserved characters stay; everything else is percent-encoded.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 pub fn encode_segment(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
@@ -57,7 +61,10 @@ fn hmac_hex(key: &[u8], data: &[u8]) -> String {
 }
 
 fn canonical_uri(segments: impl Iterator<Item = String>) -> String {
-    let mut uri: String = segments.map(|s| encode_segment(&s)).collect::<Vec<_>>().join("/");
+    let mut uri: String = segments
+        .map(|s| encode_segment(&s))
+        .collect::<Vec<_>>()
+        .join("/");
     if !uri.ends_with('/') {
         uri.push('/');
     }
@@ -65,18 +72,31 @@ fn canonical_uri(segments: impl Iterator<Item = String>) -> String {
 }
 
 fn canonical_query(query: &[(String, String)]) -> String {
-    let mut pairs: Vec<(String, String)> =
-        query.iter().map(|(k, v)| (encode_segment(k), encode_segment(v))).collect();
+    let mut pairs: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| (encode_segment(k), encode_segment(v)))
+        .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn is_json(content_type: Option<&str>) -> bool {
-    content_type.is_none_or(|ct| ct.trim().to_ascii_lowercase().starts_with("application/json"))
+    content_type.is_none_or(|ct| {
+        ct.trim()
+            .to_ascii_lowercase()
+            .starts_with("application/json")
+    })
 }
 
 fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// Builds the canonical request and signature from headers that are all signed.
@@ -89,19 +109,34 @@ fn compute(
     ak: &str,
     sk: &str,
 ) -> Signature {
-    let mut lower: Vec<(String, String)> =
-        headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string())).collect();
+    let mut lower: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
     lower.sort();
     let canonical_headers: String = lower.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    let signed_headers = lower.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
+    let signed_headers = lower
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(";");
     let canonical_request =
         format!("{method}\n{uri}\n{query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}");
     let date = header(headers, DATE_HEADER).unwrap_or_default();
-    let string_to_sign = format!("{ALGORITHM}\n{date}\n{}", hex_sha256(canonical_request.as_bytes()));
+    let string_to_sign = format!(
+        "{ALGORITHM}\n{date}\n{}",
+        hex_sha256(canonical_request.as_bytes())
+    );
     let signature = hmac_hex(sk.as_bytes(), string_to_sign.as_bytes());
     let authorization =
         format!("{ALGORITHM} Access={ak}, SignedHeaders={signed_headers}, Signature={signature}");
-    Signature { signed_headers, canonical_request, string_to_sign, authorization, added_headers: Vec::new() }
+    Signature {
+        signed_headers,
+        canonical_request,
+        string_to_sign,
+        authorization,
+        added_headers: Vec::new(),
+    }
 }
 
 /// Signs a request as the vendor SDK does.
@@ -119,17 +154,33 @@ pub fn sign(req: &SignableRequest, ak: &str, sk: &str) -> Signature {
     }
     headers.extend(added.iter().cloned());
     let uri = canonical_uri(req.path.split('/').map(str::to_string));
-    let mut sig = compute(req.method, &uri, &canonical_query(req.query), &headers, &payload_hash, ak, sk);
+    let mut sig = compute(
+        req.method,
+        &uri,
+        &canonical_query(req.query),
+        &headers,
+        &payload_hash,
+        ak,
+        sk,
+    );
     sig.added_headers = added;
     sig
 }
 
 /// The current time in the `X-Sdk-Date` format.
 pub fn sdk_date_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
@@ -170,9 +221,15 @@ pub struct ReceivedRequest<'a> {
 }
 
 /// Checks an SDK-HMAC-SHA256 signature; `secret_for` maps an access key to its secret.
-pub fn verify(req: &ReceivedRequest, secret_for: impl Fn(&str) -> Option<String>) -> Result<(), VerifyError> {
+pub fn verify(
+    req: &ReceivedRequest,
+    secret_for: impl Fn(&str) -> Option<String>,
+) -> Result<(), VerifyError> {
     let auth = header(req.headers, "Authorization").ok_or(VerifyError::Missing)?;
-    let rest = auth.strip_prefix(ALGORITHM).ok_or(VerifyError::Malformed)?.trim();
+    let rest = auth
+        .strip_prefix(ALGORITHM)
+        .ok_or(VerifyError::Malformed)?
+        .trim();
     let mut access = None;
     let mut signed = None;
     let mut given = None;
@@ -185,16 +242,24 @@ pub fn verify(req: &ReceivedRequest, secret_for: impl Fn(&str) -> Option<String>
             _ => return Err(VerifyError::Malformed),
         }
     }
-    let (access, signed, given) =
-        (access.ok_or(VerifyError::Malformed)?, signed.ok_or(VerifyError::Malformed)?, given.ok_or(VerifyError::Malformed)?);
+    let (access, signed, given) = (
+        access.ok_or(VerifyError::Malformed)?,
+        signed.ok_or(VerifyError::Malformed)?,
+        given.ok_or(VerifyError::Malformed)?,
+    );
     let sk = secret_for(access).ok_or(VerifyError::UnknownKey)?;
     let mut headers = Vec::new();
     for name in signed.split(';') {
-        let value = header(req.headers, name).ok_or_else(|| VerifyError::MissingSignedHeader(name.to_string()))?;
+        let value = header(req.headers, name)
+            .ok_or_else(|| VerifyError::MissingSignedHeader(name.to_string()))?;
         headers.push((name.to_string(), value.to_string()));
     }
     let payload_hash = match header(req.headers, CONTENT_SHA_HEADER) {
-        Some(v) if v == UNSIGNED_PAYLOAD && signed.split(';').any(|h| h == "x-sdk-content-sha256") => v.to_string(),
+        Some(v)
+            if v == UNSIGNED_PAYLOAD && signed.split(';').any(|h| h == "x-sdk-content-sha256") =>
+        {
+            v.to_string()
+        }
         _ => hex_sha256(req.body),
     };
     let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
@@ -209,12 +274,32 @@ pub fn verify(req: &ReceivedRequest, secret_for: impl Fn(&str) -> Option<String>
             (decode(&k.replace('+', " ")), decode(&v.replace('+', " ")))
         })
         .collect();
-    let expected = compute(req.method, &uri, &canonical_query(&query), &headers, &payload_hash, access, &sk);
-    let expected_sig = expected.authorization.rsplit("Signature=").next().unwrap_or_default();
+    let expected = compute(
+        req.method,
+        &uri,
+        &canonical_query(&query),
+        &headers,
+        &payload_hash,
+        access,
+        &sk,
+    );
+    let expected_sig = expected
+        .authorization
+        .rsplit("Signature=")
+        .next()
+        .unwrap_or_default();
     // Constant-time comparison of the hex signatures.
     let same = expected_sig.len() == given.len()
-        && expected_sig.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if same { Ok(()) } else { Err(VerifyError::Mismatch) }
+        && expected_sig
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(VerifyError::Mismatch)
+    }
 }
 
 #[cfg(test)]

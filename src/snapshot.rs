@@ -64,18 +64,37 @@ pub struct Redactions {
 
 impl Redactions {
     pub fn from_contract(contract: &Contract) -> Result<Redactions, String> {
-        let file: RedactionFile = serde_json::from_value(contract.redactions.clone()).map_err(|e| format!("redactions.json: {e}"))?;
-        Ok(Redactions { headers_kept: file.headers_kept.iter().map(|h| h.to_ascii_lowercase()).collect(), rules: file.redactions })
+        let file: RedactionFile = serde_json::from_value(contract.redactions.clone())
+            .map_err(|e| format!("redactions.json: {e}"))?;
+        Ok(Redactions {
+            headers_kept: file
+                .headers_kept
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            rules: file.redactions,
+        })
     }
 
     /// The snapshot text of one response: sorted keys, volatile values replaced.
-    pub fn render(&self, operation: &str, status: u16, content_type: Option<&str>, body: Option<&Value>, raw: &[u8]) -> String {
+    pub fn render(
+        &self,
+        operation: &str,
+        status: u16,
+        content_type: Option<&str>,
+        body: Option<&Value>,
+        raw: &[u8],
+    ) -> String {
         let mut body = match body {
             Some(b) => b.clone(),
             None if raw.is_empty() => Value::Null,
             None => Value::String(String::from_utf8_lossy(raw).into_owned()),
         };
-        for r in self.rules.iter().filter(|r| r.operation == "*" || r.operation == operation) {
+        for r in self
+            .rules
+            .iter()
+            .filter(|r| r.operation == "*" || r.operation == operation)
+        {
             for ptr in expand(&body, &r.pointer) {
                 if body.pointer(&ptr).is_some_and(|v| !v.is_null()) {
                     set(&mut body, &ptr, Value::String(r.placeholder.clone()));
@@ -85,7 +104,10 @@ impl Redactions {
         let mut headers = Map::new();
         if self.headers_kept.iter().any(|h| h == "content-type") {
             if let Some(ct) = content_type {
-                headers.insert("content-type".into(), json!(ct.to_ascii_lowercase().replace(' ', "")));
+                headers.insert(
+                    "content-type".into(),
+                    json!(ct.to_ascii_lowercase().replace(' ', "")),
+                );
             }
         }
         let value = json!({"status": status, "headers": headers, "body": sorted(body)});
@@ -112,12 +134,21 @@ pub fn snapshot_name(case_id: &str) -> String {
 
 /// A folder name for a target name.
 pub fn target_folder(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The contents of a `.snap` file (insta's format: a metadata header, then the snapshot).
 pub fn read_snap(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read the snapshot: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read the snapshot: {e}", path.display()))?;
     let rest = text.strip_prefix("---\n").ok_or_else(|| format!("{}: not a snapshot file (no `---` header)\n  (restore it from version control, or delete it and run with --record)", path.display()))?;
     let end = rest.find("\n---\n").ok_or_else(|| format!("{}: not a snapshot file (unterminated header)\n  (restore it from version control, or delete it and run with --record)", path.display()))?;
     Ok(rest[end + 5..].trim_end().to_string())
@@ -135,7 +166,11 @@ pub fn write_snap(path: &Path, case: &Case, contents: &str) -> std::io::Result<(
 
 /// A unified diff of only what changed, with a few lines of context.
 pub fn diff(old: &str, new: &str) -> String {
-    similar::TextDiff::from_lines(old, new).unified_diff().context_radius(2).header("accepted", "received").to_string()
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(2)
+        .header("accepted", "received")
+        .to_string()
 }
 
 /// Colours a unified diff for a terminal.
@@ -161,8 +196,17 @@ pub struct SnapshotStore {
 }
 
 impl SnapshotStore {
-    pub fn open(root: &Path, target: &str, mode: Mode, contract: &Contract) -> Result<SnapshotStore, String> {
-        Ok(SnapshotStore { dir: root.join(target_folder(target)), mode, redactions: Redactions::from_contract(contract)? })
+    pub fn open(
+        root: &Path,
+        target: &str,
+        mode: Mode,
+        contract: &Contract,
+    ) -> Result<SnapshotStore, String> {
+        Ok(SnapshotStore {
+            dir: root.join(target_folder(target)),
+            mode,
+            redactions: Redactions::from_contract(contract)?,
+        })
     }
 
     pub fn path(&self, case: &Case) -> PathBuf {
@@ -171,11 +215,27 @@ impl SnapshotStore {
 
     /// Compares a curated case's response with its accepted snapshot.
     /// `Err` is a harness error (an unreadable snapshot), never a silent re-record.
-    pub fn compare(&self, contract: &Contract, case: &Case, exchange: &Exchange, body: Option<&Value>, reproduce: &str) -> Result<Option<Finding>, String> {
-        let received = self.redactions.render(&case.operation, exchange.status, exchange.content_type.as_deref(), body, &exchange.body);
+    pub fn compare(
+        &self,
+        contract: &Contract,
+        case: &Case,
+        exchange: &Exchange,
+        body: Option<&Value>,
+        reproduce: &str,
+    ) -> Result<Option<Finding>, String> {
+        let received = self.redactions.render(
+            &case.operation,
+            exchange.status,
+            exchange.content_type.as_deref(),
+            body,
+            &exchange.body,
+        );
         let path = self.path(case);
         let pending = PathBuf::from(format!("{}.new", path.display()));
-        let write = |p: &Path| write_snap(p, case, &received).map_err(|e| format!("{}: cannot write the snapshot: {e}", p.display()));
+        let write = |p: &Path| {
+            write_snap(p, case, &received)
+                .map_err(|e| format!("{}: cannot write the snapshot: {e}", p.display()))
+        };
         let finding = |id: &str, expected: String, actual: String| Finding {
             case: case.id.clone(),
             operation: case.operation.clone(),
@@ -191,7 +251,11 @@ impl SnapshotStore {
                 Mode::Record => write(&path).map(|_| None),
                 _ => {
                     write(&pending)?;
-                    Ok(Some(finding("snapshot.missing", format!("an accepted snapshot at {}", path.display()), format!("none; pending one written to {}", pending.display()))))
+                    Ok(Some(finding(
+                        "snapshot.missing",
+                        format!("an accepted snapshot at {}", path.display()),
+                        format!("none; pending one written to {}", pending.display()),
+                    )))
                 }
             };
         }
@@ -206,9 +270,17 @@ impl SnapshotStore {
             Mode::Record => write(&path).map(|_| None),
             Mode::Update => {
                 write(&pending)?;
-                Ok(Some(finding("snapshot.drift", format!("the accepted snapshot {}", path.display()), diff(&accepted, received.trim_end()))))
+                Ok(Some(finding(
+                    "snapshot.drift",
+                    format!("the accepted snapshot {}", path.display()),
+                    diff(&accepted, received.trim_end()),
+                )))
             }
-            Mode::Compare => Ok(Some(finding("snapshot.drift", format!("the accepted snapshot {}", path.display()), diff(&accepted, received.trim_end())))),
+            Mode::Compare => Ok(Some(finding(
+                "snapshot.drift",
+                format!("the accepted snapshot {}", path.display()),
+                diff(&accepted, received.trim_end()),
+            ))),
         }
     }
 }
@@ -218,7 +290,9 @@ pub fn pending(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -233,13 +307,19 @@ pub fn pending(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn accepted_path(pending: &Path) -> PathBuf {
-    PathBuf::from(pending.to_string_lossy().trim_end_matches(".new").to_string())
+    PathBuf::from(
+        pending
+            .to_string_lossy()
+            .trim_end_matches(".new")
+            .to_string(),
+    )
 }
 
 /// Accepts a pending snapshot: an atomic rename over the accepted one.
 pub fn accept(pending: &Path) -> Result<(), String> {
     read_snap(pending)?;
-    std::fs::rename(pending, accepted_path(pending)).map_err(|e| format!("{}: cannot accept: {e}", pending.display()))
+    std::fs::rename(pending, accepted_path(pending))
+        .map_err(|e| format!("{}: cannot accept: {e}", pending.display()))
 }
 
 pub fn reject(pending: &Path) -> Result<(), String> {
@@ -273,7 +353,11 @@ pub fn command(action: &crate::cli::SnapshotAction, dir: &Path) -> Result<i32, S
             for p in &list {
                 let new = read_snap(p)?;
                 let old_path = accepted_path(p);
-                let old = if old_path.exists() { read_snap(&old_path)? } else { String::new() };
+                let old = if old_path.exists() {
+                    read_snap(&old_path)?
+                } else {
+                    String::new()
+                };
                 println!("\n{}", old_path.display());
                 let d = diff(&old, &new);
                 println!("{}", if tty { colour(&d) } else { d });
@@ -305,9 +389,23 @@ mod tests {
         let contract = Contract::builtin().unwrap();
         let r = Redactions::from_contract(&contract).unwrap();
         let body = json!({"sub_network_interface": {"id": "x", "ipv6_ip_address": null, "scope": "center", "created_at": "2025-01-01T00:00:00Z"}, "request_id": "abc"});
-        let text = r.render("update-sub-network-interface", 200, Some("application/json; charset=UTF-8"), Some(&body), b"");
-        assert!(text.contains("\"[sub_network_interface_id]\"") && text.contains("\"[timestamp]\"") && text.contains("\"[request_id]\""), "{text}");
-        assert!(text.contains("\"ipv6_ip_address\": null") && text.contains("\"center\""), "{text}");
+        let text = r.render(
+            "update-sub-network-interface",
+            200,
+            Some("application/json; charset=UTF-8"),
+            Some(&body),
+            b"",
+        );
+        assert!(
+            text.contains("\"[sub_network_interface_id]\"")
+                && text.contains("\"[timestamp]\"")
+                && text.contains("\"[request_id]\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"ipv6_ip_address\": null") && text.contains("\"center\""),
+            "{text}"
+        );
         assert!(text.contains("application/json;charset=utf-8"), "{text}");
     }
 

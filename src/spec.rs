@@ -13,7 +13,11 @@ pub fn as_json(contract: &Contract) -> Value {
         .iter()
         .map(|op| {
             let mut v = serde_json::to_value(op).unwrap_or(Value::Null);
-            v["rules"] = contract.rules_for(&op.id).filter(|r| r.operation != "*").map(|r| json!(r.id)).collect();
+            v["rules"] = contract
+                .rules_for(&op.id)
+                .filter(|r| r.operation != "*")
+                .map(|r| json!(r.id))
+                .collect();
             v["request_keywords"] = contract.request_keywords(op).map(|k| json!(k.id)).collect();
             v
         })
@@ -52,7 +56,10 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
 /// The catalogue as readable tables.
 pub fn as_tables(contract: &Contract) -> String {
     let mut out = String::from("OPERATIONS\n");
-    out.push_str(&format!("{:<30} {:<4} {:<6} {:<70} {:>7} {:<5}\n", "id", "svc", "method", "path", "success", "async"));
+    out.push_str(&format!(
+        "{:<30} {:<4} {:<6} {:<70} {:>7} {:<5}\n",
+        "id", "svc", "method", "path", "success", "async"
+    ));
     for op in &contract.operations {
         out.push_str(&format!(
             "{:<30} {:<4} {:<6} {:<70} {:>7} {:<5}{}\n",
@@ -67,22 +74,43 @@ pub fn as_tables(contract: &Contract) -> String {
         let mut schemas = vec![format!("path {}", op.path_schema)];
         schemas.extend(op.request_schema.iter().map(|s| format!("request {s}")));
         for r in &op.responses {
-            schemas.push(format!("{} {}", r.status, r.schema.as_deref().unwrap_or("(no body)")));
+            schemas.push(format!(
+                "{} {}",
+                r.status,
+                r.schema.as_deref().unwrap_or("(no body)")
+            ));
         }
-        out.push_str(&format!("    schemas: {}\n    page: {}\n", schemas.join(", "), op.page));
+        out.push_str(&format!(
+            "    schemas: {}\n    page: {}\n",
+            schemas.join(", "),
+            op.page
+        ));
     }
     out.push_str("\nRULES\n");
     let mut ops: Vec<&str> = contract.operations.iter().map(|o| o.id.as_str()).collect();
     ops.push("*");
     for op in ops {
-        let rules: Vec<_> = contract.rules.iter().filter(|r| r.operation == op).collect();
+        let rules: Vec<_> = contract
+            .rules
+            .iter()
+            .filter(|r| r.operation == op)
+            .collect();
         if rules.is_empty() {
             continue;
         }
-        out.push_str(&format!("\n  {}\n", if op == "*" { "every operation" } else { op }));
+        out.push_str(&format!(
+            "\n  {}\n",
+            if op == "*" { "every operation" } else { op }
+        ));
         for r in rules {
             let expect = r.expect.map(|e| format!(" → {e}")).unwrap_or_default();
-            out.push_str(&format!("  {:<40} {:<6} {:<18}{}\n", r.id, r.severity.to_string(), r.check.kind(), expect));
+            out.push_str(&format!(
+                "  {:<40} {:<6} {:<18}{}\n",
+                r.id,
+                r.severity.to_string(),
+                r.check.kind(),
+                expect
+            ));
             out.push_str(&wrap(&r.statement, 90, "      "));
             out.push_str(&format!("      from {}\n", r.source));
         }
@@ -103,9 +131,20 @@ pub fn as_tables(contract: &Contract) -> String {
 }
 
 /// One case as a JSON line: what `generate` prints.
-pub fn case_line(contract: &Contract, op: &Operation, case: &Case, target: Option<&Target>) -> Value {
-    let headers = if case.body.is_some() { json!({"Content-Type": "application/json;charset=UTF-8"}) } else { json!({}) };
-    let base = target.map(|t| t.base_url(op.service).to_string()).unwrap_or_default();
+pub fn case_line(
+    contract: &Contract,
+    op: &Operation,
+    case: &Case,
+    target: Option<&Target>,
+) -> Value {
+    let headers = if case.body.is_some() {
+        json!({"Content-Type": "application/json;charset=UTF-8"})
+    } else {
+        json!({})
+    };
+    let base = target
+        .map(|t| t.base_url(op.service).to_string())
+        .unwrap_or_default();
     json!({
         "id": case.id,
         "operation": case.operation,

@@ -185,13 +185,23 @@ impl Target {
             file: file.clone(),
             key: "-".into(),
             message: format!("cannot read the target file: {e}"),
-            fix: "pass the path of a TOML target file (see the README's `Target file` section)".into(),
+            fix: "pass the path of a TOML target file (see the README's `Target file` section)"
+                .into(),
         })?;
         Target::parse(&file, &text, env)
     }
 
-    pub fn parse(file: &str, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target, ConfigError> {
-        let err = |key: &str, message: String, fix: &str| ConfigError { file: file.to_string(), key: key.into(), message, fix: fix.into() };
+    pub fn parse(
+        file: &str,
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Target, ConfigError> {
+        let err = |key: &str, message: String, fix: &str| ConfigError {
+            file: file.to_string(),
+            key: key.into(),
+            message,
+            fix: fix.into(),
+        };
         let raw: TargetFile = toml::from_str(text).map_err(|e| {
             let message = e.message().to_string();
             let key = e.span().map(|s| {
@@ -200,36 +210,79 @@ impl Target {
             });
             err(key.as_deref().unwrap_or("-"), message, "compare with the example target file in the README; keys are [target], [fixtures], [auth], [tls], [limits]")
         })?;
-        for (key, url) in [("target.ecs_url", &raw.target.ecs_url), ("target.vpc_url", &raw.target.vpc_url)] {
-            let parsed = reqwest::Url::parse(url).map_err(|e| err(key, format!("`{url}` is not a URL: {e}"), "write the endpoint as https://host[:port]"))?;
+        for (key, url) in [
+            ("target.ecs_url", &raw.target.ecs_url),
+            ("target.vpc_url", &raw.target.vpc_url),
+        ] {
+            let parsed = reqwest::Url::parse(url).map_err(|e| {
+                err(
+                    key,
+                    format!("`{url}` is not a URL: {e}"),
+                    "write the endpoint as https://host[:port]",
+                )
+            })?;
             if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(err(key, format!("`{url}` is not an http(s) URL"), "write the endpoint as https://host[:port]"));
+                return Err(err(
+                    key,
+                    format!("`{url}` is not an http(s) URL"),
+                    "write the endpoint as https://host[:port]",
+                ));
             }
         }
         if raw.target.project_id.trim().is_empty() {
-            return Err(err("target.project_id", "is empty".into(), "set the project ID the fixtures belong to"));
+            return Err(err(
+                "target.project_id",
+                "is empty".into(),
+                "set the project ID the fixtures belong to",
+            ));
         }
         for name in Fixtures::NAMES {
             if raw.fixtures.get(name).is_none_or(|v| v.trim().is_empty()) {
-                return Err(err(&format!("fixtures.{name}"), "is empty".into(), "set the id of an existing resource (see the README's fixtures list)"));
+                return Err(err(
+                    &format!("fixtures.{name}"),
+                    "is empty".into(),
+                    "set the id of an existing resource (see the README's fixtures list)",
+                ));
             }
         }
-        let var = |key: &str, name: &Option<String>, default: &str| -> Result<Secret, ConfigError> {
+        let var = |key: &str,
+                   name: &Option<String>,
+                   default: &str|
+         -> Result<Secret, ConfigError> {
             let name = name.clone().unwrap_or_else(|| default.to_string());
             match env(&name) {
                 Some(v) if !v.is_empty() => Ok(Secret::new(v)),
-                _ => Err(err(key, format!("environment variable `{name}` is not set"), &format!("export {name}=... before the run (secrets are read from the environment only)"))),
+                _ => Err(err(
+                    key,
+                    format!("environment variable `{name}` is not set"),
+                    &format!(
+                        "export {name}=... before the run (secrets are read from the environment only)"
+                    ),
+                )),
             }
         };
         let auth = match raw.auth.kind.as_deref().unwrap_or("none") {
             "none" => Auth::None,
             "token" => Auth::Token(var("auth.token_env", &raw.auth.token_env, "NIC_TOKEN")?),
-            "aksk" => Auth::AkSk { ak: var("auth.ak_env", &raw.auth.ak_env, "NIC_AK")?, sk: var("auth.sk_env", &raw.auth.sk_env, "NIC_SK")? },
-            other => return Err(err("auth.kind", format!("unknown kind `{other}`"), "use \"aksk\", \"token\" or \"none\"")),
+            "aksk" => Auth::AkSk {
+                ak: var("auth.ak_env", &raw.auth.ak_env, "NIC_AK")?,
+                sk: var("auth.sk_env", &raw.auth.sk_env, "NIC_SK")?,
+            },
+            other => {
+                return Err(err(
+                    "auth.kind",
+                    format!("unknown kind `{other}`"),
+                    "use \"aksk\", \"token\" or \"none\"",
+                ));
+            }
         };
         if let Some(ca) = &raw.tls.ca_file {
             if !ca.exists() {
-                return Err(err("tls.ca_file", format!("`{}` does not exist", ca.display()), "point at a PEM file with the CA certificate"));
+                return Err(err(
+                    "tls.ca_file",
+                    format!("`{}` does not exist", ca.display()),
+                    "point at a PEM file with the CA certificate",
+                ));
             }
         }
         let mut limits = Limits::cloud();
@@ -238,21 +291,41 @@ impl Target {
             match v {
                 None => Ok(d),
                 Some(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
-                Some(s) => Err(err(key, format!("{s} is not a positive number of seconds"), "use a number above 0")),
+                Some(s) => Err(err(
+                    key,
+                    format!("{s} is not a positive number of seconds"),
+                    "use a number above 0",
+                )),
             }
         };
         limits.timeout = secs("limits.timeout_secs", l.timeout_secs, limits.timeout)?;
-        limits.connect_timeout = secs("limits.connect_timeout_secs", l.connect_timeout_secs, limits.connect_timeout)?;
-        limits.job_timeout = secs("limits.job_timeout_secs", l.job_timeout_secs, limits.job_timeout)?;
+        limits.connect_timeout = secs(
+            "limits.connect_timeout_secs",
+            l.connect_timeout_secs,
+            limits.connect_timeout,
+        )?;
+        limits.job_timeout = secs(
+            "limits.job_timeout_secs",
+            l.job_timeout_secs,
+            limits.job_timeout,
+        )?;
         if let Some(r) = l.rate_per_second {
             if !(r >= 0.0 && r.is_finite()) {
-                return Err(err("limits.rate_per_second", format!("{r} is not a rate"), "use 0 (no limit) or a positive number"));
+                return Err(err(
+                    "limits.rate_per_second",
+                    format!("{r} is not a rate"),
+                    "use 0 (no limit) or a positive number",
+                ));
             }
             limits.rate_per_second = r;
         }
         if let Some(c) = l.concurrency {
             if c == 0 {
-                return Err(err("limits.concurrency", "0 would send nothing".into(), "use 1 or more"));
+                return Err(err(
+                    "limits.concurrency",
+                    "0 would send nothing".into(),
+                    "use 1 or more",
+                ));
             }
             limits.concurrency = c;
         }
@@ -331,7 +404,10 @@ sk_env = "MY_SK"
         let t = Target::parse("t.toml", GOOD, env).unwrap();
         assert_eq!(t.vpc_url, "https://vpc.example.com");
         let shown = format!("{t:?}");
-        assert!(!shown.contains("sk-value") && !shown.contains("ak-value"), "{shown}");
+        assert!(
+            !shown.contains("sk-value") && !shown.contains("ak-value"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -339,7 +415,10 @@ sk_env = "MY_SK"
         let e = Target::parse("t.toml", GOOD, |_| None).unwrap_err();
         assert_eq!(e.key, "auth.ak_env");
         let msg = e.to_string();
-        assert!(msg.contains("t.toml") && msg.contains("MY_AK") && msg.contains("export MY_AK"), "{msg}");
+        assert!(
+            msg.contains("t.toml") && msg.contains("MY_AK") && msg.contains("export MY_AK"),
+            "{msg}"
+        );
     }
 
     #[test]

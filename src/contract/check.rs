@@ -61,39 +61,67 @@ impl Check {
     /// Only request constraints can be broken by a request.
     pub fn violated(&self, view: &Value, world: &dyn World) -> bool {
         match self {
-            Check::MutuallyExclusive { at, fields } => expand(view, at)
-                .iter()
-                .any(|obj| fields.iter().filter(|f| present(view, &join(obj, f))).count() > 1),
-            Check::Requires { at, field, requires } => expand(view, at)
-                .iter()
-                .any(|obj| present(view, &join(obj, field)) && !present(view, &join(obj, requires))),
+            Check::MutuallyExclusive { at, fields } => expand(view, at).iter().any(|obj| {
+                fields
+                    .iter()
+                    .filter(|f| present(view, &join(obj, f)))
+                    .count()
+                    > 1
+            }),
+            Check::Requires {
+                at,
+                field,
+                requires,
+            } => expand(view, at).iter().any(|obj| {
+                present(view, &join(obj, field)) && !present(view, &join(obj, requires))
+            }),
             Check::AtLeastOne { at, fields } => expand(view, at)
                 .iter()
                 .any(|obj| !fields.iter().any(|f| present(view, &join(obj, f)))),
             Check::MaxItems { at, field, max } => expand(view, at).iter().any(|obj| {
-                get(view, &join(obj, field)).and_then(Value::as_array).is_some_and(|a| a.len() > *max)
+                get(view, &join(obj, field))
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.len() > *max)
             }),
-            Check::ResourceExists { at, field, resource, unless } => {
+            Check::ResourceExists {
+                at,
+                field,
+                resource,
+                unless,
+            } => {
                 let server = server_of(view);
                 expand(view, at).iter().any(|obj| {
-                    if unless.as_ref().is_some_and(|u| present(view, &join(obj, u))) {
+                    if unless
+                        .as_ref()
+                        .is_some_and(|u| present(view, &join(obj, u)))
+                    {
                         return false;
                     }
-                    expand(view, &join(obj, field)).iter().any(|p| match get(view, p).and_then(Value::as_str) {
-                        Some(id) => !world.exists(*resource, id, server),
-                        None => false,
+                    expand(view, &join(obj, field)).iter().any(|p| {
+                        match get(view, p).and_then(Value::as_str) {
+                            Some(id) => !world.exists(*resource, id, server),
+                            None => false,
+                        }
                     })
                 })
             }
-            Check::ResourceState { at, field, state, .. } => expand(view, at).iter().any(|obj| {
+            Check::ResourceState {
+                at, field, state, ..
+            } => expand(view, at).iter().any(|obj| {
                 expand(view, &join(obj, field)).iter().any(|p| {
-                    let Some(id) = get(view, p).and_then(Value::as_str) else { return false };
+                    let Some(id) = get(view, p).and_then(Value::as_str) else {
+                        return false;
+                    };
                     // A port that does not exist is another rule's business.
                     world.port_state(id).is_some_and(|s| &s != state)
                 })
             }),
-            Check::ForbiddenFixture { at, field, fixture, .. } => {
-                let Some(forbidden) = world.fixture(fixture) else { return false };
+            Check::ForbiddenFixture {
+                at, field, fixture, ..
+            } => {
+                let Some(forbidden) = world.fixture(fixture) else {
+                    return false;
+                };
                 expand(view, at).iter().any(|obj| {
                     expand(view, &join(obj, field))
                         .iter()
@@ -107,11 +135,17 @@ impl Check {
     /// Whether a request touches this rule, so that a run can say which rules it exercised.
     pub fn exercised(&self, view: &Value) -> bool {
         let any_obj_has = |at: &str, fields: &[&String]| {
-            expand(view, at).iter().any(|obj| fields.iter().any(|f| !expand(view, &join(obj, f)).is_empty()))
+            expand(view, at).iter().any(|obj| {
+                fields
+                    .iter()
+                    .any(|f| !expand(view, &join(obj, f)).is_empty())
+            })
         };
         match self {
             Check::MutuallyExclusive { at, fields } | Check::AtLeastOne { at, fields } => {
-                !expand(view, at).is_empty() && (matches!(self, Check::AtLeastOne { .. }) || any_obj_has(at, &fields.iter().collect::<Vec<_>>()))
+                !expand(view, at).is_empty()
+                    && (matches!(self, Check::AtLeastOne { .. })
+                        || any_obj_has(at, &fields.iter().collect::<Vec<_>>()))
             }
             Check::Requires { at, field, .. }
             | Check::MaxItems { at, field, .. }
@@ -122,7 +156,8 @@ impl Check {
                 .iter()
                 .any(|obj| present(view, &join(obj, winner)) && present(view, &join(obj, loser))),
             Check::IgnoredWhen { at, field, ignored } => expand(view, at).iter().any(|obj| {
-                present(view, &join(obj, field)) && ignored.iter().any(|i| present(view, &join(obj, i)))
+                present(view, &join(obj, field))
+                    && ignored.iter().any(|i| present(view, &join(obj, i)))
             }),
             Check::Echo { request, .. } => !expand(view, request).is_empty(),
             Check::DryRun { flag } => get(view, flag) == Some(&Value::Bool(true)),
@@ -140,7 +175,12 @@ impl Check {
     /// Changes the request so that it breaks this rule; returns the pointers it
     /// touched (which [`Check::satisfy`] of other rules must leave alone), or
     /// `None` when the request has no place to break it.
-    pub fn break_request(&self, view: &mut Value, model: &dyn Model, sample: Sampler) -> Option<Vec<String>> {
+    pub fn break_request(
+        &self,
+        view: &mut Value,
+        model: &dyn Model,
+        sample: Sampler,
+    ) -> Option<Vec<String>> {
         match self {
             Check::MutuallyExclusive { at, fields } => {
                 let obj = expand(view, at).into_iter().next()?;
@@ -154,7 +194,11 @@ impl Check {
                 }
                 Some(locks)
             }
-            Check::Requires { at, field, requires } => {
+            Check::Requires {
+                at,
+                field,
+                requires,
+            } => {
                 let obj = expand(view, at).into_iter().next()?;
                 let (f, r) = (join(&obj, field), join(&obj, requires));
                 if !present(view, &f) {
@@ -174,18 +218,26 @@ impl Check {
             Check::MaxItems { at, field, max } => {
                 let obj = expand(view, at).into_iter().next()?;
                 let ptr = join(&obj, field);
-                let item = match get(view, &ptr).and_then(Value::as_array).and_then(|a| a.last()) {
+                let item = match get(view, &ptr)
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.last())
+                {
                     Some(item) => item.clone(),
                     None => sample(&ptr)?.as_array()?.first()?.clone(),
                 };
-                let mut items = get(view, &ptr).and_then(Value::as_array).cloned().unwrap_or_default();
+                let mut items = get(view, &ptr)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 while items.len() <= *max {
                     items.push(item.clone());
                 }
                 set(view, &ptr, Value::Array(items));
                 Some(vec![ptr])
             }
-            Check::ResourceExists { at, field, unless, .. } => {
+            Check::ResourceExists {
+                at, field, unless, ..
+            } => {
                 let obj = expand(view, at).into_iter().next()?;
                 let mut locks = Vec::new();
                 if let Some(u) = unless {
@@ -198,14 +250,24 @@ impl Check {
                 locks.push(format!("={target}"));
                 Some(locks)
             }
-            Check::ResourceState { at, field, resource, state } => {
+            Check::ResourceState {
+                at,
+                field,
+                resource,
+                state,
+            } => {
                 let obj = expand(view, at).into_iter().next()?;
                 let target = ensure_field(view, &obj, field, sample).into_iter().next()?;
-                let id = model.known_ids(*resource).into_iter().find(|id| model.port_state(id).is_some_and(|s| &s != state))?;
+                let id = model
+                    .known_ids(*resource)
+                    .into_iter()
+                    .find(|id| model.port_state(id).is_some_and(|s| &s != state))?;
                 set(view, &target, Value::String(id));
                 Some(vec![format!("={target}")])
             }
-            Check::ForbiddenFixture { at, field, fixture, .. } => {
+            Check::ForbiddenFixture {
+                at, field, fixture, ..
+            } => {
                 let obj = expand(view, at).into_iter().next()?;
                 let target = ensure_field(view, &obj, field, sample).into_iter().next()?;
                 set(view, &target, Value::String(model.fixture(fixture)?));
@@ -217,7 +279,13 @@ impl Check {
 
     /// Changes the request, outside `locks`, so that it no longer breaks this
     /// rule. Returns false when it cannot.
-    pub fn satisfy(&self, view: &mut Value, model: &dyn Model, sample: Sampler, locks: &[String]) -> bool {
+    pub fn satisfy(
+        &self,
+        view: &mut Value,
+        model: &dyn Model,
+        sample: Sampler,
+        locks: &[String],
+    ) -> bool {
         if !self.violated(view, model) {
             return true;
         }
@@ -225,12 +293,18 @@ impl Check {
         match self {
             Check::MutuallyExclusive { at, fields } => {
                 for obj in expand(view, at) {
-                    let present_fields: Vec<String> =
-                        fields.iter().map(|f| join(&obj, f)).filter(|p| present(view, p)).collect();
+                    let present_fields: Vec<String> = fields
+                        .iter()
+                        .map(|f| join(&obj, f))
+                        .filter(|p| present(view, p))
+                        .collect();
                     if present_fields.len() < 2 {
                         continue;
                     }
-                    let keep = present_fields.iter().position(|p| is_locked(p, locks)).unwrap_or(0);
+                    let keep = present_fields
+                        .iter()
+                        .position(|p| is_locked(p, locks))
+                        .unwrap_or(0);
                     for (i, p) in present_fields.iter().enumerate() {
                         if i != keep {
                             if is_locked(p, locks) {
@@ -241,7 +315,11 @@ impl Check {
                     }
                 }
             }
-            Check::Requires { at, field, requires } => {
+            Check::Requires {
+                at,
+                field,
+                requires,
+            } => {
                 for obj in expand(view, at) {
                     let (f, r) = (join(&obj, field), join(&obj, requires));
                     if present(view, &f) && !present(view, &r) {
@@ -261,7 +339,11 @@ impl Check {
                     if fields.iter().any(|f| present(view, &join(&obj, f))) {
                         continue;
                     }
-                    let Some(p) = fields.iter().map(|f| join(&obj, f)).find(|p| !is_locked(p, locks)) else {
+                    let Some(p) = fields
+                        .iter()
+                        .map(|f| join(&obj, f))
+                        .find(|p| !is_locked(p, locks))
+                    else {
                         return false;
                     };
                     let Some(v) = sample(&p) else { return false };
@@ -282,28 +364,49 @@ impl Check {
                     }
                 }
             }
-            Check::ResourceExists { at, field, resource, .. } => {
+            Check::ResourceExists {
+                at,
+                field,
+                resource,
+                ..
+            } => {
                 let known = model.known_ids(*resource);
                 for obj in expand(view, at) {
                     for p in expand(view, &join(&obj, field)) {
-                        let ok = get(view, &p).and_then(Value::as_str).is_some_and(|id| model.exists(*resource, id, server.as_deref()));
+                        let ok = get(view, &p)
+                            .and_then(Value::as_str)
+                            .is_some_and(|id| model.exists(*resource, id, server.as_deref()));
                         if !ok {
                             if is_value_locked(&p, locks) {
                                 return false;
                             }
-                            let Some(id) = known.first() else { return false };
+                            let Some(id) = known.first() else {
+                                return false;
+                            };
                             set(view, &p, Value::String(id.clone()));
                         }
                     }
                 }
             }
-            Check::ResourceState { at, field, resource, state } => {
-                let Some(good) = model.known_ids(*resource).into_iter().find(|id| model.port_state(id).as_ref() == Some(state)) else {
+            Check::ResourceState {
+                at,
+                field,
+                resource,
+                state,
+            } => {
+                let Some(good) = model
+                    .known_ids(*resource)
+                    .into_iter()
+                    .find(|id| model.port_state(id).as_ref() == Some(state))
+                else {
                     return false;
                 };
                 for obj in expand(view, at) {
                     for p in expand(view, &join(&obj, field)) {
-                        let bad = get(view, &p).and_then(Value::as_str).and_then(|id| model.port_state(id)).is_some_and(|s| &s != state);
+                        let bad = get(view, &p)
+                            .and_then(Value::as_str)
+                            .and_then(|id| model.port_state(id))
+                            .is_some_and(|s| &s != state);
                         if bad {
                             if is_value_locked(&p, locks) {
                                 return false;
@@ -313,9 +416,18 @@ impl Check {
                     }
                 }
             }
-            Check::ForbiddenFixture { at, field, resource, fixture } => {
+            Check::ForbiddenFixture {
+                at,
+                field,
+                resource,
+                fixture,
+            } => {
                 let forbidden = model.fixture(fixture);
-                let Some(other) = model.known_ids(*resource).into_iter().find(|id| Some(id) != forbidden.as_ref()) else {
+                let Some(other) = model
+                    .known_ids(*resource)
+                    .into_iter()
+                    .find(|id| Some(id) != forbidden.as_ref())
+                else {
                     return false;
                 };
                 for obj in expand(view, at) {
@@ -336,14 +448,25 @@ impl Check {
 
     /// For an echo rule: the request's values and the response's, when they differ.
     pub fn echo_mismatch(&self, view: &Value, response: &Value) -> Option<(Value, Value)> {
-        let Check::Echo { request, response: at } = self else { return None };
-        let sent: Vec<Value> = expand(view, request).iter().filter_map(|p| get(view, p).cloned()).collect();
+        let Check::Echo {
+            request,
+            response: at,
+        } = self
+        else {
+            return None;
+        };
+        let sent: Vec<Value> = expand(view, request)
+            .iter()
+            .filter_map(|p| get(view, p).cloned())
+            .collect();
         if sent.is_empty() {
             return None;
         }
         let wrapped = Value::Object(Map::from_iter([("r".to_string(), response.clone())]));
-        let got: Vec<Value> =
-            expand(&wrapped, &format!("/r{at}")).iter().filter_map(|p| get(&wrapped, p).cloned()).collect();
+        let got: Vec<Value> = expand(&wrapped, &format!("/r{at}"))
+            .iter()
+            .filter_map(|p| get(&wrapped, p).cloned())
+            .collect();
         let normalise = |mut v: Vec<Value>| {
             // Arrays of ids (security groups) are sets: order is not part of the contract.
             for item in &mut v {
@@ -359,7 +482,9 @@ impl Check {
 
     /// The port ids an attach or detach is about (the ids given in the request).
     pub fn effect_ports(&self, view: &Value) -> Vec<String> {
-        let Check::AsyncEffect { at, field, .. } = self else { return Vec::new() };
+        let Check::AsyncEffect { at, field, .. } = self else {
+            return Vec::new();
+        };
         expand(view, at)
             .iter()
             .flat_map(|obj| expand(view, &join(obj, field)))
@@ -369,10 +494,14 @@ impl Check {
 
     /// For an ignored-when rule: (port id, ignored value) pairs the response state must not reflect.
     pub fn ignored_values(&self, view: &Value) -> Vec<(String, String, Value)> {
-        let Check::IgnoredWhen { at, field, ignored } = self else { return Vec::new() };
+        let Check::IgnoredWhen { at, field, ignored } = self else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for obj in expand(view, at) {
-            let Some(id) = get(view, &join(&obj, field)).and_then(Value::as_str) else { continue };
+            let Some(id) = get(view, &join(&obj, field)).and_then(Value::as_str) else {
+                continue;
+            };
             for i in ignored {
                 if let Some(v) = get(view, &join(&obj, i)) {
                     out.push((id.to_string(), i.clone(), v.clone()));
@@ -384,15 +513,25 @@ impl Check {
 
     /// For a precedence rule: the winners given together with a loser.
     pub fn precedence_winners(&self, view: &Value) -> Vec<String> {
-        let Check::Precedence { at, winner, loser } = self else { return Vec::new() };
+        let Check::Precedence { at, winner, loser } = self else {
+            return Vec::new();
+        };
         expand(view, at)
             .iter()
             .filter(|obj| present(view, &join(obj, loser)))
-            .filter_map(|obj| get(view, &join(obj, winner)).and_then(Value::as_str).map(str::to_string))
+            .filter_map(|obj| {
+                get(view, &join(obj, winner))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .collect()
     }
 }
 
 fn collapse(mut v: Vec<Value>) -> Value {
-    if v.len() == 1 { v.pop().unwrap_or(Value::Null) } else { Value::Array(v) }
+    if v.len() == 1 {
+        v.pop().unwrap_or(Value::Null)
+    } else {
+        Value::Array(v)
+    }
 }

@@ -11,7 +11,7 @@ pub mod formats;
 mod operation;
 pub mod pointer;
 mod rule;
-mod sample;
+pub mod sample;
 mod schema;
 
 use std::collections::{BTreeMap, HashSet};
@@ -49,7 +49,9 @@ pub enum ContractErrorKind {
     Compile(String),
     #[error("not a schema object")]
     NotASchema,
-    #[error("unknown format `{0}`\n  (use one of uuid, ipv4, ipv6, date-time, mac-address, ip-address, ip-or-cidr, utc-seconds)")]
+    #[error(
+        "unknown format `{0}`\n  (use one of uuid, ipv4, ipv6, date-time, mac-address, ip-address, ip-or-cidr, utc-seconds)"
+    )]
     UnknownFormat(String),
     #[error("required property {0} is not declared under `properties`")]
     RequiredNotDeclared(String),
@@ -102,14 +104,17 @@ pub const EMBEDDED: &[(&str, &str)] = &embedded_files![
     "redactions.json",
 ];
 
-
 /// What a conforming server does with a request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     /// Valid: the operation's success (or, for a dry run, 202 and no change).
     Accept { dry_run: bool },
     /// Breaks `id` (a schema keyword or a rule): answered with `expect`.
-    Reject { id: String, expect: Expect, message: String },
+    Reject {
+        id: String,
+        expect: Expect,
+        message: String,
+    },
 }
 
 #[derive(Debug)]
@@ -143,18 +148,26 @@ struct ConflictsFile {
 }
 
 fn shape_error(file: &str, e: serde_json::Error) -> ContractError {
-    ContractError { file: file.into(), pointer: String::new(), kind: ContractErrorKind::Shape(e.to_string()) }
+    ContractError {
+        file: file.into(),
+        pointer: String::new(),
+        kind: ContractErrorKind::Shape(e.to_string()),
+    }
 }
 
 impl Contract {
     /// The contract compiled into the binary.
     pub fn builtin() -> Result<Contract, ContractError> {
         Contract::from_files(|name| {
-            EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, text)| text.to_string()).ok_or_else(|| ContractError {
-                file: name.to_string(),
-                pointer: String::new(),
-                kind: ContractErrorKind::Read("not embedded".into()),
-            })
+            EMBEDDED
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, text)| text.to_string())
+                .ok_or_else(|| ContractError {
+                    file: name.to_string(),
+                    pointer: String::new(),
+                    kind: ContractErrorKind::Read("not embedded".into()),
+                })
         })
     }
 
@@ -171,7 +184,9 @@ impl Contract {
     }
 
     /// Loads and checks the contract from a source of named files.
-    pub fn from_files(read: impl Fn(&str) -> Result<String, ContractError>) -> Result<Contract, ContractError> {
+    pub fn from_files(
+        read: impl Fn(&str) -> Result<String, ContractError>,
+    ) -> Result<Contract, ContractError> {
         let parse = |name: &str| -> Result<Value, ContractError> {
             let text = read(name)?;
             serde_json::from_str(&text).map_err(|e| ContractError {
@@ -180,8 +195,8 @@ impl Contract {
                 kind: ContractErrorKind::Json(e.to_string()),
             })
         };
-        let ops: OperationsFile =
-            serde_json::from_value(parse("operations.json")?).map_err(|e| shape_error("operations.json", e))?;
+        let ops: OperationsFile = serde_json::from_value(parse("operations.json")?)
+            .map_err(|e| shape_error("operations.json", e))?;
         let mut schemas = BTreeMap::new();
         let mut ids = HashSet::new();
         for (i, op) in ops.operations.iter().enumerate() {
@@ -203,8 +218,8 @@ impl Contract {
             load_schema(&mut schemas, name, &read, &parse)?;
         }
 
-        let rules_file: RulesFile =
-            serde_json::from_value(parse("rules.json")?).map_err(|e| shape_error("rules.json", e))?;
+        let rules_file: RulesFile = serde_json::from_value(parse("rules.json")?)
+            .map_err(|e| shape_error("rules.json", e))?;
         let mut rules = Vec::new();
         let mut rule_ids = HashSet::new();
         for (i, raw) in rules_file.rules.into_iter().enumerate() {
@@ -214,16 +229,27 @@ impl Contract {
                 pointer: at(""),
                 kind: ContractErrorKind::Shape(e.to_string()),
             })?;
-            let fail = |suffix: &str, kind| ContractError { file: "rules.json".into(), pointer: at(suffix), kind };
+            let fail = |suffix: &str, kind| ContractError {
+                file: "rules.json".into(),
+                pointer: at(suffix),
+                kind,
+            };
             if !rule_ids.insert(rule.id.clone()) {
                 return Err(fail("/id", ContractErrorKind::DuplicateId(rule.id.clone())));
             }
             if rule.operation != "*" {
                 let Some(op) = ops.operations.iter().find(|o| o.id == rule.operation) else {
-                    return Err(fail("/operation", ContractErrorKind::UnknownOperation(rule.operation.clone())));
+                    return Err(fail(
+                        "/operation",
+                        ContractErrorKind::UnknownOperation(rule.operation.clone()),
+                    ));
                 };
                 for (at_pattern, field) in rule.check.named_fields() {
-                    let full = if field.is_empty() { at_pattern.clone() } else { format!("{at_pattern}/{field}") };
+                    let full = if field.is_empty() {
+                        at_pattern.clone()
+                    } else {
+                        format!("{at_pattern}/{field}")
+                    };
                     if !field_exists(op, &schemas, &full) {
                         return Err(fail("/check", ContractErrorKind::UnknownField(full)));
                     }
@@ -235,8 +261,8 @@ impl Contract {
             rules.push(rule);
         }
 
-        let conflicts: ConflictsFile =
-            serde_json::from_value(parse("doc-conflicts.json")?).map_err(|e| shape_error("doc-conflicts.json", e))?;
+        let conflicts: ConflictsFile = serde_json::from_value(parse("doc-conflicts.json")?)
+            .map_err(|e| shape_error("doc-conflicts.json", e))?;
         let mut conflict_ids = HashSet::new();
         for (i, c) in conflicts.doc_conflicts.iter().enumerate() {
             if !conflict_ids.insert(c.id.clone()) {
@@ -280,11 +306,16 @@ impl Contract {
     }
 
     pub fn error_schema(&self, family: ErrorFamily) -> Option<&Schema> {
-        self.error_schemas.get(family.key()).and_then(|n| self.schemas.get(n))
+        self.error_schemas
+            .get(family.key())
+            .and_then(|n| self.schemas.get(n))
     }
 
     /// Every keyword of the operation's path and request schemas.
-    pub fn request_keywords<'a>(&'a self, op: &'a Operation) -> impl Iterator<Item = &'a Keyword> + 'a {
+    pub fn request_keywords<'a>(
+        &'a self,
+        op: &'a Operation,
+    ) -> impl Iterator<Item = &'a Keyword> + 'a {
         [Some(&op.path_schema), op.request_schema.as_ref()]
             .into_iter()
             .flatten()
@@ -304,8 +335,17 @@ impl Contract {
         }
         if let Some((schema, _)) = id.split_once('#') {
             if let Some(s) = self.schemas.get(schema) {
-                let page = s.document.pointer("/x-source/page").and_then(Value::as_str).unwrap_or("?");
-                let row = s.keywords.iter().find(|k| k.id == id).map(|k| k.source.as_str()).unwrap_or("");
+                let page = s
+                    .document
+                    .pointer("/x-source/page")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                let row = s
+                    .keywords
+                    .iter()
+                    .find(|k| k.id == id)
+                    .map(|k| k.source.as_str())
+                    .unwrap_or("");
                 return format!("{page} · {row}");
             }
         }
@@ -333,10 +373,26 @@ impl Contract {
     /// What a conforming server answers to this request in `world`: the one
     /// evaluation the mock enforces, the generator labels with and the
     /// runner expects. `skip` leaves rules or keywords unenforced (mock faults).
-    pub fn judge(&self, op: &Operation, view: &Value, world: &dyn World, skip: &dyn Fn(&str) -> bool) -> Verdict {
-        let client_error = |v: SchemaViolation| Verdict::Reject { id: v.id, expect: Expect::CLIENT_ERROR, message: v.message };
+    pub fn judge(
+        &self,
+        op: &Operation,
+        view: &Value,
+        world: &dyn World,
+        skip: &dyn Fn(&str) -> bool,
+    ) -> Verdict {
+        let client_error = |v: SchemaViolation| Verdict::Reject {
+            id: v.id,
+            expect: Expect::CLIENT_ERROR,
+            message: v.message,
+        };
         let path = view.get("path").cloned().unwrap_or(Value::Null);
-        if let Some(v) = self.schemas.get(&op.path_schema).into_iter().flat_map(|s| s.violations(&path)).find(|v| !skip(&v.id)) {
+        if let Some(v) = self
+            .schemas
+            .get(&op.path_schema)
+            .into_iter()
+            .flat_map(|s| s.violations(&path))
+            .find(|v| !skip(&v.id))
+        {
             return client_error(v);
         }
         if let Some(schema) = op.request_schema.as_ref().and_then(|n| self.schemas.get(n)) {
@@ -355,17 +411,30 @@ impl Contract {
                 };
             }
         }
-        let dry_run = self.rules_for(&op.id).any(|r| matches!(r.check, Check::DryRun { .. }) && r.check.exercised(view));
+        let dry_run = self
+            .rules_for(&op.id)
+            .any(|r| matches!(r.check, Check::DryRun { .. }) && r.check.exercised(view));
         Verdict::Accept { dry_run }
     }
 
     /// Request constraints in the order a server checks them: path resources
     /// (the server first: without it nothing else can be found), then the body's rules.
     pub fn constraints_in_order<'a>(&'a self, op: &Operation) -> (Vec<&'a Rule>, Vec<&'a Rule>) {
-        let constraints = self.rules.iter().filter(|r| r.applies_to(&op.id) && r.check.is_request_constraint());
-        let (mut path_rules, body_rules): (Vec<&Rule>, Vec<&Rule>) =
-            constraints.partition(|r| matches!(&r.check, Check::ResourceExists { at, .. } if at == "/path"));
-        path_rules.sort_by_key(|r| !matches!(&r.check, Check::ResourceExists { resource: Resource::Server, .. }));
+        let constraints = self
+            .rules
+            .iter()
+            .filter(|r| r.applies_to(&op.id) && r.check.is_request_constraint());
+        let (mut path_rules, body_rules): (Vec<&Rule>, Vec<&Rule>) = constraints
+            .partition(|r| matches!(&r.check, Check::ResourceExists { at, .. } if at == "/path"));
+        path_rules.sort_by_key(|r| {
+            !matches!(
+                &r.check,
+                Check::ResourceExists {
+                    resource: Resource::Server,
+                    ..
+                }
+            )
+        });
         (path_rules, body_rules)
     }
 
@@ -377,14 +446,29 @@ impl Contract {
             out.extend(s.violations(&path).into_iter().map(|v| v.id));
         }
         if let Some(schema) = op.request_schema.as_ref().and_then(|n| self.schemas.get(n)) {
-            out.extend(schema.violations(view.get("body").unwrap_or(&Value::Null)).into_iter().map(|v| v.id));
+            out.extend(
+                schema
+                    .violations(view.get("body").unwrap_or(&Value::Null))
+                    .into_iter()
+                    .map(|v| v.id),
+            );
         }
         if out.is_empty() {
             // As in `judge`: a missing path resource answers 404 before anything else is looked at.
             let (path_rules, body_rules) = self.constraints_in_order(op);
-            out.extend(path_rules.iter().find(|r| r.check.violated(view, world)).map(|r| r.id.clone()));
+            out.extend(
+                path_rules
+                    .iter()
+                    .find(|r| r.check.violated(view, world))
+                    .map(|r| r.id.clone()),
+            );
             if out.is_empty() {
-                out.extend(body_rules.iter().filter(|r| r.check.violated(view, world)).map(|r| r.id.clone()));
+                out.extend(
+                    body_rules
+                        .iter()
+                        .filter(|r| r.check.violated(view, world))
+                        .map(|r| r.id.clone()),
+                );
             }
         }
         out
@@ -398,7 +482,10 @@ impl Contract {
         } else {
             (&op.path_schema, view_pointer.strip_prefix("/path")?)
         };
-        let (_, sub) = self.schemas.get(schema_name)?.subschema_for_instance(rest)?;
+        let (_, sub) = self
+            .schemas
+            .get(schema_name)?
+            .subschema_for_instance(rest)?;
         Some(sample::minimal(sub))
     }
 }
@@ -416,7 +503,11 @@ fn load_schema(
     let doc = match read(&file) {
         Ok(_) => parse(&file)?,
         Err(e) if matches!(e.kind, ContractErrorKind::Read(_)) => {
-            return Err(ContractError { file, pointer: String::new(), kind: ContractErrorKind::MissingSchema(name.into()) });
+            return Err(ContractError {
+                file,
+                pointer: String::new(),
+                kind: ContractErrorKind::MissingSchema(name.into()),
+            });
         }
         Err(e) => return Err(e),
     };
@@ -436,6 +527,8 @@ fn field_exists(op: &Operation, schemas: &BTreeMap<String, Schema>, pattern: &st
     } else {
         return false;
     };
-    let Some(schema) = schemas.get(schema_name) else { return false };
+    let Some(schema) = schemas.get(schema_name) else {
+        return false;
+    };
     rest.is_empty() || schema.subschema_for_instance(rest).is_some()
 }

@@ -114,17 +114,19 @@ impl Operation {
     pub fn render_path(&self, params: &serde_json::Map<String, serde_json::Value>) -> String {
         self.path
             .split('/')
-            .map(|seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => {
-                    let value = match params.get(name) {
-                        Some(serde_json::Value::String(s)) => s.clone(),
-                        Some(other) => other.to_string(),
-                        None => String::new(),
-                    };
-                    crate::signing::encode_segment(&value)
-                }
-                None => seg.to_string(),
-            })
+            .map(
+                |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => {
+                        let value = match params.get(name) {
+                            Some(serde_json::Value::String(s)) => s.clone(),
+                            Some(other) => other.to_string(),
+                            None => String::new(),
+                        };
+                        crate::signing::encode_segment(&value)
+                    }
+                    None => seg.to_string(),
+                },
+            )
             .collect::<Vec<_>>()
             .join("/")
     }
@@ -141,7 +143,10 @@ impl Operation {
             match t.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
                 Some(name) => {
                     let decoded = percent_encoding::percent_decode_str(a).decode_utf8().ok()?;
-                    params.insert(name.to_string(), serde_json::Value::String(decoded.into_owned()));
+                    params.insert(
+                        name.to_string(),
+                        serde_json::Value::String(decoded.into_owned()),
+                    );
                 }
                 None if t == a => {}
                 None => return None,

@@ -52,7 +52,8 @@ pub fn set(root: &mut Value, ptr: &str, value: Value) {
         }
         node = match node {
             Value::Object(map) => map.entry(token.clone()).or_insert(Value::Null),
-            Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+            Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i))
+            {
                 Some(item) => item,
                 None => return,
             },
@@ -111,8 +112,14 @@ mod tests {
     #[test]
     fn expands_wildcards() {
         let v = json!({"body": {"nics": [{"a": 1}, {"b": 2}, {"a": 3}]}});
-        assert_eq!(expand(&v, "/body/nics/*"), ["/body/nics/0", "/body/nics/1", "/body/nics/2"]);
-        assert_eq!(expand(&v, "/body/nics/*/a"), ["/body/nics/0/a", "/body/nics/2/a"]);
+        assert_eq!(
+            expand(&v, "/body/nics/*"),
+            ["/body/nics/0", "/body/nics/1", "/body/nics/2"]
+        );
+        assert_eq!(
+            expand(&v, "/body/nics/*/a"),
+            ["/body/nics/0/a", "/body/nics/2/a"]
+        );
         assert!(expand(&v, "/body/x/*").is_empty());
     }
 

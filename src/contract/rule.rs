@@ -31,7 +31,9 @@ impl std::str::FromStr for Severity {
         match s {
             "must" => Ok(Severity::Must),
             "should" => Ok(Severity::Should),
-            other => Err(format!("unknown severity `{other}` (expected `must` or `should`)")),
+            other => Err(format!(
+                "unknown severity `{other}` (expected `must` or `should`)"
+            )),
         }
     }
 }
@@ -81,11 +83,19 @@ pub enum Check {
     /// No two of `fields` together.
     MutuallyExclusive { at: String, fields: Vec<String> },
     /// `field` only together with `requires`.
-    Requires { at: String, field: String, requires: String },
+    Requires {
+        at: String,
+        field: String,
+        requires: String,
+    },
     /// At least one of `fields`.
     AtLeastOne { at: String, fields: Vec<String> },
     /// The array `field` has at most `max` elements.
-    MaxItems { at: String, field: String, max: usize },
+    MaxItems {
+        at: String,
+        field: String,
+        max: usize,
+    },
     /// Every id at `field` names an existing `resource` (not checked when `unless` is present).
     ResourceExists {
         at: String,
@@ -95,19 +105,41 @@ pub enum Check {
         unless: Option<String>,
     },
     /// Every id at `field` names a `resource` in `state`.
-    ResourceState { at: String, field: String, resource: Resource, state: String },
+    ResourceState {
+        at: String,
+        field: String,
+        resource: Resource,
+        state: String,
+    },
     /// `field`, a `resource` id, never equals the fixture named `fixture`.
-    ForbiddenFixture { at: String, field: String, resource: Resource, fixture: String },
+    ForbiddenFixture {
+        at: String,
+        field: String,
+        resource: Resource,
+        fixture: String,
+    },
     /// With both present, `winner` is used and `loser` is not.
-    Precedence { at: String, winner: String, loser: String },
+    Precedence {
+        at: String,
+        winner: String,
+        loser: String,
+    },
     /// With `field` present, `ignored` take no effect.
-    IgnoredWhen { at: String, field: String, ignored: Vec<String> },
+    IgnoredWhen {
+        at: String,
+        field: String,
+        ignored: Vec<String>,
+    },
     /// The response carries at `response` what the request had at `request`.
     Echo { request: String, response: String },
     /// With `flag` true, a valid request is only checked.
     DryRun { flag: String },
     /// A successful (job of the) request attaches or detaches the ports at `field`.
-    AsyncEffect { effect: Effect, at: String, field: String },
+    AsyncEffect {
+        effect: Effect,
+        at: String,
+        field: String,
+    },
     /// A success has no body.
     NoResponseBody,
     /// A job ends in SUCCESS or FAIL.
@@ -177,12 +209,18 @@ impl Check {
             Check::MutuallyExclusive { at, fields } | Check::AtLeastOne { at, fields } => {
                 fields.iter().map(|f| join(at, f)).collect()
             }
-            Check::Requires { at, field, requires } => vec![join(at, field), join(at, requires)],
+            Check::Requires {
+                at,
+                field,
+                requires,
+            } => vec![join(at, field), join(at, requires)],
             Check::MaxItems { at, field, .. }
             | Check::ResourceState { at, field, .. }
             | Check::ForbiddenFixture { at, field, .. }
             | Check::AsyncEffect { at, field, .. } => vec![join(at, field)],
-            Check::ResourceExists { at, field, unless, .. } => {
+            Check::ResourceExists {
+                at, field, unless, ..
+            } => {
                 let mut v = vec![join(at, field)];
                 v.extend(unless.iter().map(|u| join(at, u)));
                 v
@@ -227,11 +265,20 @@ pub enum StatusClass {
 }
 
 impl Expect {
-    pub const CLIENT_ERROR: Expect =
-        Expect { status: None, class: Some(StatusClass::ClientError), mock_status: Some(400), async_fail_ok: false };
+    pub const CLIENT_ERROR: Expect = Expect {
+        status: None,
+        class: Some(StatusClass::ClientError),
+        mock_status: Some(400),
+        async_fail_ok: false,
+    };
 
     pub fn exact(status: u16) -> Expect {
-        Expect { status: Some(status), class: None, mock_status: None, async_fail_ok: false }
+        Expect {
+            status: Some(status),
+            class: None,
+            mock_status: None,
+            async_fail_ok: false,
+        }
     }
 
     /// The status the mock answers with.

@@ -31,7 +31,12 @@ pub fn minimal(schema: &Value) -> Value {
         "object" => {
             let mut map = Map::new();
             let props = schema.get("properties").and_then(Value::as_object);
-            for name in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+            for name in schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let (Some(name), Some(props)) = (name.as_str(), props) {
                     if let Some(sub) = props.get(name) {
                         map.insert(name.to_string(), minimal(sub));
@@ -42,10 +47,18 @@ pub fn minimal(schema: &Value) -> Value {
         }
         "array" => Value::Array(schema.get("items").map(minimal).into_iter().collect()),
         "string" => {
-            if let Some(example) = schema.get("format").and_then(Value::as_str).and_then(format_example) {
+            if let Some(example) = schema
+                .get("format")
+                .and_then(Value::as_str)
+                .and_then(format_example)
+            {
                 return Value::String(example.to_string());
             }
-            let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(1).max(1) as usize;
+            let min = schema
+                .get("minLength")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .max(1) as usize;
             Value::String("x".repeat(min))
         }
         "integer" | "number" => schema.get("minimum").cloned().unwrap_or(Value::from(1)),

@@ -28,11 +28,15 @@ pub const VALIDATION_KEYWORDS: &[&str] = &[
     "additionalProperties",
     "minProperties",
     "maxProperties",
-    "propertyNames",
 ];
 
 /// Keywords that hold subschemas the walker descends into.
-const APPLICATOR_KEYWORDS: &[&str] = &["properties", "items", "additionalProperties", "propertyNames"];
+const APPLICATOR_KEYWORDS: &[&str] = &[
+    "properties",
+    "items",
+    "additionalProperties",
+    "propertyNames",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Keyword {
@@ -65,13 +69,19 @@ pub struct Schema {
 
 impl std::fmt::Debug for Schema {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Schema").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Schema")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
 impl Schema {
     pub fn compile(name: &str, file: &str, document: Value) -> Result<Self, ContractError> {
-        let err = |pointer: String, kind| ContractError { file: file.to_string(), pointer, kind };
+        let err = |pointer: String, kind| ContractError {
+            file: file.to_string(),
+            pointer,
+            kind,
+        };
         let mut keywords = Vec::new();
         collect_keywords(name, &document, String::new(), "", &mut keywords)
             .map_err(|(pointer, kind)| err(pointer, kind))?;
@@ -82,9 +92,18 @@ impl Schema {
             options = options.with_format(*format, *check);
         }
         let validator = options.build(&document).map_err(|e| {
-            err(e.schema_path.as_str().to_string(), ContractErrorKind::Compile(e.to_string()))
+            err(
+                e.schema_path.as_str().to_string(),
+                ContractErrorKind::Compile(e.to_string()),
+            )
         })?;
-        Ok(Schema { name: name.to_string(), file: file.to_string(), document, keywords, validator })
+        Ok(Schema {
+            name: name.to_string(),
+            file: file.to_string(),
+            document,
+            keywords,
+            validator,
+        })
     }
 
     pub fn is_valid(&self, instance: &Value) -> bool {
@@ -143,15 +162,23 @@ fn collect_keywords(
         }
         return Err((pointer, ContractErrorKind::NotASchema));
     };
-    let source = map.get("description").and_then(Value::as_str).unwrap_or(source);
+    let source = map
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or(source);
     for (key, value) in map {
-        if VALIDATION_KEYWORDS.contains(&key.as_str()) && !(key == "additionalProperties" && value.is_object()) {
+        if VALIDATION_KEYWORDS.contains(&key.as_str())
+            && !(key == "additionalProperties" && value.is_object())
+        {
             if key == "format" {
                 let format = value.as_str().unwrap_or_default();
                 let known = STANDARD_FORMATS.contains(&format)
                     || CUSTOM_FORMATS.iter().any(|(name, _)| *name == format);
                 if !known {
-                    return Err((format!("{pointer}/format"), ContractErrorKind::UnknownFormat(format.to_string())));
+                    return Err((
+                        format!("{pointer}/format"),
+                        ContractErrorKind::UnknownFormat(format.to_string()),
+                    ));
                 }
             }
             out.push(Keyword {
@@ -166,10 +193,19 @@ fn collect_keywords(
         let Some(child) = map.get(*key) else { continue };
         if *key == "properties" {
             let Some(props) = child.as_object() else {
-                return Err((format!("{pointer}/properties"), ContractErrorKind::NotASchema));
+                return Err((
+                    format!("{pointer}/properties"),
+                    ContractErrorKind::NotASchema,
+                ));
             };
             for (name, sub) in props {
-                collect_keywords(schema_name, sub, format!("{pointer}/properties/{name}"), source, out)?;
+                collect_keywords(
+                    schema_name,
+                    sub,
+                    format!("{pointer}/properties/{name}"),
+                    source,
+                    out,
+                )?;
             }
         } else if child.is_object() {
             collect_keywords(schema_name, child, format!("{pointer}/{key}"), source, out)?;
@@ -178,9 +214,14 @@ fn collect_keywords(
     if let Some(required) = map.get("required").and_then(Value::as_array) {
         let props = map.get("properties").and_then(Value::as_object);
         for (i, name) in required.iter().enumerate() {
-            let known = name.as_str().is_some_and(|n| props.is_some_and(|p| p.contains_key(n)));
+            let known = name
+                .as_str()
+                .is_some_and(|n| props.is_some_and(|p| p.contains_key(n)));
             if !known {
-                return Err((format!("{pointer}/required/{i}"), ContractErrorKind::RequiredNotDeclared(name.to_string())));
+                return Err((
+                    format!("{pointer}/required/{i}"),
+                    ContractErrorKind::RequiredNotDeclared(name.to_string()),
+                ));
             }
         }
     }
@@ -201,7 +242,15 @@ mod tests {
         )
         .unwrap();
         let ids: Vec<_> = schema.keywords.iter().map(|k| k.id.as_str()).collect();
-        assert_eq!(ids, ["t.request#/type", "t.request#/required", "t.request#/properties/a/type", "t.request#/properties/a/maxLength"]);
+        assert_eq!(
+            ids,
+            [
+                "t.request#/type",
+                "t.request#/required",
+                "t.request#/properties/a/type",
+                "t.request#/properties/a/maxLength"
+            ]
+        );
         let v = schema.violations(&json!({"a": "abc"}));
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].id, "t.request#/properties/a/maxLength");
@@ -210,14 +259,24 @@ mod tests {
 
     #[test]
     fn unknown_format_names_the_pointer() {
-        let e = Schema::compile("t", "t.json", json!({"properties": {"a": {"format": "uuuid"}}})).unwrap_err();
+        let e = Schema::compile(
+            "t",
+            "t.json",
+            json!({"properties": {"a": {"format": "uuuid"}}}),
+        )
+        .unwrap_err();
         assert_eq!(e.pointer, "/properties/a/format");
         assert!(e.to_string().contains("t.json"), "{e}");
     }
 
     #[test]
     fn required_property_must_be_declared() {
-        let e = Schema::compile("t", "t.json", json!({"required": ["b"], "properties": {"a": {}}})).unwrap_err();
+        let e = Schema::compile(
+            "t",
+            "t.json",
+            json!({"required": ["b"], "properties": {"a": {}}}),
+        )
+        .unwrap_err();
         assert_eq!(e.pointer, "/required/0");
     }
 }

@@ -29,11 +29,21 @@ pub enum Side {
 pub enum Plan {
     Valid,
     /// A value at an edge: the keyword id (or rule id) and the target.
-    Boundary { id: String, side: Side, target: Target },
+    Boundary {
+        id: String,
+        side: Side,
+        target: Target,
+    },
     /// Breaks one schema keyword.
-    BreakKeyword { id: String, side: Side, target: Target },
+    BreakKeyword {
+        id: String,
+        side: Side,
+        target: Target,
+    },
     /// Breaks one rule.
-    BreakRule { id: String },
+    BreakRule {
+        id: String,
+    },
 }
 
 impl Plan {
@@ -70,14 +80,33 @@ fn fnv(seed: u64, parts: &[&str]) -> u64 {
 fn runner_for(seed: u64, op: &str, kind: CaseKind, index: usize) -> TestRunner {
     let mut bytes = [0u8; 32];
     for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&fnv(seed, &[op, kind.as_str(), &index.to_string(), &i.to_string()]).to_le_bytes());
+        chunk.copy_from_slice(
+            &fnv(
+                seed,
+                &[op, kind.as_str(), &index.to_string(), &i.to_string()],
+            )
+            .to_le_bytes(),
+        );
     }
-    TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
+    TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+    )
 }
 
 impl<'c> Generator<'c> {
-    pub fn new(contract: &'c Contract, fixtures: &'c Fixtures, project_id: &'c str, seed: u64) -> Self {
-        Generator { contract, fixtures, project_id, seed }
+    pub fn new(
+        contract: &'c Contract,
+        fixtures: &'c Fixtures,
+        project_id: &'c str,
+        seed: u64,
+    ) -> Self {
+        Generator {
+            contract,
+            fixtures,
+            project_id,
+            seed,
+        }
     }
 
     fn world(&self, op: &Operation) -> FixtureWorld<'c> {
@@ -86,13 +115,18 @@ impl<'c> Generator<'c> {
 
     /// Every plan of a kind for an operation, in a stable order.
     pub fn plans(&self, op: &Operation, kind: CaseKind) -> Vec<Plan> {
-        let sides = [(Side::Path, Some(&op.path_schema)), (Side::Body, op.request_schema.as_ref())];
+        let sides = [
+            (Side::Path, Some(&op.path_schema)),
+            (Side::Body, op.request_schema.as_ref()),
+        ];
         let mut plans = Vec::new();
         match kind {
             CaseKind::Valid | CaseKind::Curated => plans.push(Plan::Valid),
             CaseKind::Negative => {
                 for (side, name) in sides {
-                    let Some(schema) = name.and_then(|n| self.contract.schema(n)) else { continue };
+                    let Some(schema) = name.and_then(|n| self.contract.schema(n)) else {
+                        continue;
+                    };
                     for k in &schema.keywords {
                         // A path parameter is always a present string on the wire.
                         if side == Side::Path && (k.keyword == "type" || k.keyword == "required") {
@@ -100,21 +134,40 @@ impl<'c> Generator<'c> {
                         }
                         let node = schema.subschema(&k.subschema).unwrap_or(&Value::Null);
                         if can_break(node, &k.keyword) {
-                            let target = Target { node: k.subschema.clone(), mode: Mode::Break(k.keyword.clone()) };
-                            plans.push(Plan::BreakKeyword { id: k.id.clone(), side, target });
+                            let target = Target {
+                                node: k.subschema.clone(),
+                                mode: Mode::Break(k.keyword.clone()),
+                            };
+                            plans.push(Plan::BreakKeyword {
+                                id: k.id.clone(),
+                                side,
+                                target,
+                            });
                         }
                     }
                 }
-                for rule in self.contract.rules_for(&op.id).filter(|r| r.operation != "*" && r.check.is_request_constraint()) {
-                    plans.push(Plan::BreakRule { id: rule.id.clone() });
+                for rule in self
+                    .contract
+                    .rules_for(&op.id)
+                    .filter(|r| r.operation != "*" && r.check.is_request_constraint())
+                {
+                    plans.push(Plan::BreakRule {
+                        id: rule.id.clone(),
+                    });
                 }
             }
             CaseKind::Boundary => {
                 // Path parameters name fixtures: an id at a length edge names nothing.
                 for (_, name) in sides.into_iter().filter(|(side, _)| *side == Side::Body) {
                     let side = Side::Body;
-                    let Some(schema) = name.and_then(|n| self.contract.schema(n)) else { continue };
-                    let mut nodes: Vec<&str> = schema.keywords.iter().map(|k| k.subschema.as_str()).collect();
+                    let Some(schema) = name.and_then(|n| self.contract.schema(n)) else {
+                        continue;
+                    };
+                    let mut nodes: Vec<&str> = schema
+                        .keywords
+                        .iter()
+                        .map(|k| k.subschema.as_str())
+                        .collect();
                     nodes.dedup();
                     for node_ptr in nodes {
                         let node = schema.subschema(node_ptr).unwrap_or(&Value::Null);
@@ -124,7 +177,14 @@ impl<'c> Generator<'c> {
                                 _ => "items".to_string(),
                             };
                             let id = format!("{}#{node_ptr}/{keyword}", schema.name);
-                            plans.push(Plan::Boundary { id, side, target: Target { node: node_ptr.to_string(), mode } });
+                            plans.push(Plan::Boundary {
+                                id,
+                                side,
+                                target: Target {
+                                    node: node_ptr.to_string(),
+                                    mode,
+                                },
+                            });
                         }
                     }
                 }
@@ -132,9 +192,21 @@ impl<'c> Generator<'c> {
                 for rule in self.contract.rules_for(&op.id) {
                     if let Check::MaxItems { at, field, max } = &rule.check {
                         let instance = format!("{}/{field}", at.trim_start_matches("/body"));
-                        let schema = op.request_schema.as_ref().and_then(|n| self.contract.schema(n));
-                        if let Some((node, _)) = schema.and_then(|s| s.subschema_for_instance(&instance)) {
-                            plans.push(Plan::Boundary { id: rule.id.clone(), side: Side::Body, target: Target { node, mode: Mode::Items(*max) } });
+                        let schema = op
+                            .request_schema
+                            .as_ref()
+                            .and_then(|n| self.contract.schema(n));
+                        if let Some((node, _)) =
+                            schema.and_then(|s| s.subschema_for_instance(&instance))
+                        {
+                            plans.push(Plan::Boundary {
+                                id: rule.id.clone(),
+                                side: Side::Body,
+                                target: Target {
+                                    node,
+                                    mode: Mode::Items(*max),
+                                },
+                            });
                         }
                     }
                 }
@@ -144,11 +216,32 @@ impl<'c> Generator<'c> {
     }
 
     fn strategy(&self, op: &Operation, plan: &Plan) -> (ValueStrategy, Option<ValueStrategy>) {
-        let body_schema = op.request_schema.as_ref().and_then(|n| self.contract.schema(n));
+        let body_schema = op
+            .request_schema
+            .as_ref()
+            .and_then(|n| self.contract.schema(n));
         let path_schema = self.contract.schema(&op.path_schema);
         let (body_target, path_target) = match plan {
-            Plan::Boundary { side: Side::Body, target, .. } | Plan::BreakKeyword { side: Side::Body, target, .. } => (Some(target), None),
-            Plan::Boundary { side: Side::Path, target, .. } | Plan::BreakKeyword { side: Side::Path, target, .. } => (None, Some(target)),
+            Plan::Boundary {
+                side: Side::Body,
+                target,
+                ..
+            }
+            | Plan::BreakKeyword {
+                side: Side::Body,
+                target,
+                ..
+            } => (Some(target), None),
+            Plan::Boundary {
+                side: Side::Path,
+                target,
+                ..
+            }
+            | Plan::BreakKeyword {
+                side: Side::Path,
+                target,
+                ..
+            } => (None, Some(target)),
             _ => (None, None),
         };
         let body = match body_schema {
@@ -164,22 +257,39 @@ impl<'c> Generator<'c> {
 
     fn path_params(&self, op: &Operation, plan: &Plan, drawn: Option<Value>) -> Map<String, Value> {
         let mut params = default_path_params(op, self.project_id, self.fixtures);
-        if let (Some(v), Plan::Boundary { target, .. } | Plan::BreakKeyword { target, .. }) = (drawn, plan) {
+        if let (Some(v), Plan::Boundary { target, .. } | Plan::BreakKeyword { target, .. }) =
+            (drawn, plan)
+        {
             if let Some(name) = target.node.strip_prefix("/properties/") {
-                params.insert(name.to_string(), match v {
-                    Value::String(s) => Value::String(s),
-                    other => Value::String(other.to_string()),
-                });
+                params.insert(
+                    name.to_string(),
+                    match v {
+                        Value::String(s) => Value::String(s),
+                        other => Value::String(other.to_string()),
+                    },
+                );
             }
         }
         params
     }
 
     /// Turns a drawn request into the plan's case, or `None` when the draw does not fit.
-    fn finish(&self, op: &Operation, kind: CaseKind, index: usize, plan: &Plan, params: Map<String, Value>, body: Value) -> Option<Case> {
+    fn finish(
+        &self,
+        op: &Operation,
+        kind: CaseKind,
+        index: usize,
+        plan: &Plan,
+        params: Map<String, Value>,
+        body: Value,
+    ) -> Option<Case> {
         let world = self.world(op);
         let sample = |p: &str| self.contract.sample(op, p);
-        let constraints: Vec<_> = self.contract.rules_for(&op.id).filter(|r| r.check.is_request_constraint()).collect();
+        let constraints: Vec<_> = self
+            .contract
+            .rules_for(&op.id)
+            .filter(|r| r.check.is_request_constraint())
+            .collect();
         let mut view = Contract::view(params, body);
         let satisfy_all = |view: &mut Value, locks: &[String], except: &[String]| {
             for _ in 0..6 {
@@ -215,7 +325,11 @@ impl<'c> Generator<'c> {
             }
         }
         // The pages do not say what naming one port twice in a request means; stay out of it.
-        let mut named: Vec<String> = self.contract.rules_for(&op.id).flat_map(|r| r.check.effect_ports(&view)).collect();
+        let mut named: Vec<String> = self
+            .contract
+            .rules_for(&op.id)
+            .flat_map(|r| r.check.effect_ports(&view))
+            .collect();
         let count = named.len();
         named.sort();
         named.dedup();
@@ -225,10 +339,17 @@ impl<'c> Generator<'c> {
         let violations = self.contract.all_violations(op, &view, &world);
         let fits = match plan {
             Plan::Valid | Plan::Boundary { .. } => violations.is_empty(),
-            Plan::BreakKeyword { id, .. } => !violations.is_empty() && violations.iter().all(|v| v == id),
+            Plan::BreakKeyword { id, .. } => {
+                !violations.is_empty() && violations.iter().all(|v| v == id)
+            }
             Plan::BreakRule { id } => {
-                let also = self.contract.rule(id).map(|r| r.also_breaks.as_slice()).unwrap_or_default();
-                violations.first() == Some(id) && violations.iter().all(|v| v == id || also.contains(v))
+                let also = self
+                    .contract
+                    .rule(id)
+                    .map(|r| r.also_breaks.as_slice())
+                    .unwrap_or_default();
+                violations.first() == Some(id)
+                    && violations.iter().all(|v| v == id || also.contains(v))
             }
         };
         if !fits {
@@ -242,7 +363,10 @@ impl<'c> Generator<'c> {
             Some(Value::Object(m)) => m.clone(),
             _ => Map::new(),
         };
-        let body = view.get("body").cloned().filter(|_| op.request_schema.is_some());
+        let body = view
+            .get("body")
+            .cloned()
+            .filter(|_| op.request_schema.is_some());
         Some(Case {
             id: format!("{}::{}::{index}", op.id, kind.as_str()),
             operation: op.id.clone(),
@@ -283,13 +407,24 @@ impl<'c> Generator<'c> {
     }
 
     /// `count` cases of a kind.
-    pub fn cases<'g>(&'g self, op: &'g Operation, kind: CaseKind, count: usize) -> impl Iterator<Item = Case> + 'g {
+    pub fn cases<'g>(
+        &'g self,
+        op: &'g Operation,
+        kind: CaseKind,
+        count: usize,
+    ) -> impl Iterator<Item = Case> + 'g {
         (0..count).filter_map(move |i| self.case(op, kind, i))
     }
 
     /// Shrinks case `index` to the smallest request for which `still_fails` holds,
     /// walking proptest's value tree (the body; path parameters are fixed).
-    pub fn shrink(&self, op: &Operation, kind: CaseKind, index: usize, mut still_fails: impl FnMut(&Case) -> bool) -> Option<Case> {
+    pub fn shrink(
+        &self,
+        op: &Operation,
+        kind: CaseKind,
+        index: usize,
+        mut still_fails: impl FnMut(&Case) -> bool,
+    ) -> Option<Case> {
         let plan = self.plan_for(op, kind, index)?;
         let mut runner = runner_for(self.seed, &op.id, kind, index);
         let (body_s, path_s) = self.strategy(op, &plan);
@@ -300,7 +435,11 @@ impl<'c> Generator<'c> {
                 None => None,
             };
             let params = self.path_params(op, &plan, drawn);
-            let Some(mut best) = self.finish(op, kind, index, &plan, params.clone(), tree.current()) else { continue };
+            let Some(mut best) =
+                self.finish(op, kind, index, &plan, params.clone(), tree.current())
+            else {
+                continue;
+            };
             let mut steps = 0;
             while steps < 256 && tree.simplify() {
                 steps += 1;

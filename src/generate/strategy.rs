@@ -35,9 +35,15 @@ pub struct Target {
 pub fn can_break(node: &Value, keyword: &str) -> bool {
     match keyword {
         "type" | "required" | "enum" | "format" => true,
-        "minLength" => node.get("minLength").and_then(Value::as_u64).is_some_and(|m| m > 0),
+        "minLength" => node
+            .get("minLength")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| m > 0),
         "maxLength" | "maxItems" | "minimum" | "maximum" => true,
-        "minItems" => node.get("minItems").and_then(Value::as_u64).is_some_and(|m| m > 0),
+        "minItems" => node
+            .get("minItems")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| m > 0),
         "pattern" => excluded_chars(node).is_some(),
         _ => false,
     }
@@ -46,7 +52,14 @@ pub fn can_break(node: &Value, keyword: &str) -> bool {
 /// Boundaries a node has: (keyword, mode).
 pub fn boundaries(node: &Value) -> Vec<Mode> {
     let mut out = Vec::new();
-    for k in ["minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems"] {
+    for k in [
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "minItems",
+        "maxItems",
+    ] {
         if node.get(k).is_some() {
             out.push(Mode::Edge(k.to_string()));
         }
@@ -85,11 +98,17 @@ fn arb_char(excluded: Vec<char>) -> impl Strategy<Value = char> {
 }
 
 fn arb_text(min: usize, max: usize, excluded: Vec<char>) -> ValueStrategy {
-    proptest::collection::vec(arb_char(excluded), min..=max).prop_map(|cs| Value::String(cs.into_iter().collect())).boxed()
+    proptest::collection::vec(arb_char(excluded), min..=max)
+        .prop_map(|cs| Value::String(cs.into_iter().collect()))
+        .boxed()
 }
 
 pub fn arb_uuid() -> impl Strategy<Value = String> {
-    any::<u128>().prop_map(|n| uuid::Builder::from_random_bytes(n.to_le_bytes()).into_uuid().to_string())
+    any::<u128>().prop_map(|n| {
+        uuid::Builder::from_random_bytes(n.to_le_bytes())
+            .into_uuid()
+            .to_string()
+    })
 }
 
 fn arb_ipv4() -> impl Strategy<Value = String> {
@@ -112,9 +131,25 @@ fn arb_format(format: &str) -> ValueStrategy {
             1 => (arb_ipv6(), 0u8..=128).prop_map(|(ip, b)| format!("{ip}/{b}")),
         ]
         .boxed(),
-        "mac-address" => any::<[u8; 6]>().prop_map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")).boxed(),
-        "utc-seconds" | "date-time" => (2000u32..2100, 1u32..=12, 1u32..=28, 0u32..24, 0u32..60, 0u32..60)
-            .prop_map(|(y, mo, d, h, mi, s)| format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"))
+        "mac-address" => any::<[u8; 6]>()
+            .prop_map(|b| {
+                b.iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+            })
+            .boxed(),
+        "utc-seconds" | "date-time" => (
+            2000u32..2100,
+            1u32..=12,
+            1u32..=28,
+            0u32..24,
+            0u32..60,
+            0u32..60,
+        )
+            .prop_map(|(y, mo, d, h, mi, s)| {
+                format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+            })
             .boxed(),
         _ => "[a-z]{1,8}".boxed(),
     };
@@ -124,15 +159,26 @@ fn arb_format(format: &str) -> ValueStrategy {
 /// Strings that break a format, kept realistic (what a client might send by mistake).
 fn bad_format(format: &str) -> ValueStrategy {
     let options: Vec<&'static str> = match format {
-        "uuid" => vec!["not-a-uuid", "2be868f22f7c948dbabc0eea0b9105b0d", "2be868f2-f7c9-48db-abc0-eea0b9105b0", " ce531f90-199f-48c0-816c-13e38010b442"],
+        "uuid" => vec![
+            "not-a-uuid",
+            "2be868f22f7c948dbabc0eea0b9105b0d",
+            "2be868f2-f7c9-48db-abc0-eea0b9105b0",
+            " ce531f90-199f-48c0-816c-13e38010b442",
+        ],
         "ipv4" => vec!["256.1.1.1", "192.168.1", "192.168.1.1/24"],
         "ipv6" => vec!["2001:db8:::1", "192.168.1.1", "gggg::1"],
         "ip-address" => vec!["256.1.1.1", "192.168.1", "not-an-ip", "10.0.0.1/8"],
         "ip-or-cidr" => vec!["10.0.0.0/33", "256.0.0.0/8", "10.0.0/8", "10.0.0.0/"],
         "mac-address" => vec!["fa:16:3e:zz:00:01", "fa-16-3e-63-75-b2", "fa:16:3e:63:75"],
-        _ => vec!["2025-02-10 08:21:16", "2025-13-01T00:00:00Z", "2025-02-10T08:21:16.000Z"],
+        _ => vec![
+            "2025-02-10 08:21:16",
+            "2025-13-01T00:00:00Z",
+            "2025-02-10T08:21:16.000Z",
+        ],
     };
-    select(options).prop_map(|s| Value::String(s.to_string())).boxed()
+    select(options)
+        .prop_map(|s| Value::String(s.to_string()))
+        .boxed()
 }
 
 fn wrong_type(node: &Value) -> ValueStrategy {
@@ -158,7 +204,9 @@ pub fn arb(node: &Value, ptr: &str, target: Option<&Target>) -> ValueStrategy {
     if let Some(t) = here {
         match &t.mode {
             Mode::Break(k) if k == "type" => return wrong_type(node),
-            Mode::Break(k) if k == "format" => return bad_format(node.get("format").and_then(Value::as_str).unwrap_or("")),
+            Mode::Break(k) if k == "format" => {
+                return bad_format(node.get("format").and_then(Value::as_str).unwrap_or(""));
+            }
             Mode::Break(k) if k == "enum" => return Just(json!("NOT_A_DOCUMENTED_VALUE")).boxed(),
             _ => {}
         }
@@ -172,7 +220,10 @@ pub fn arb(node: &Value, ptr: &str, target: Option<&Target>) -> ValueStrategy {
         "string" => arb_string(node, here),
         "integer" => {
             let min = node.get("minimum").and_then(Value::as_i64).unwrap_or(-1000);
-            let max = node.get("maximum").and_then(Value::as_i64).unwrap_or(1_000_000);
+            let max = node
+                .get("maximum")
+                .and_then(Value::as_i64)
+                .unwrap_or(1_000_000);
             match here.map(|t| &t.mode) {
                 Some(Mode::Edge(k)) if k == "minimum" => Just(json!(min)).boxed(),
                 Some(Mode::Edge(k)) if k == "maximum" => Just(json!(max)).boxed(),
@@ -195,7 +246,9 @@ fn arb_string(node: &Value, here: Option<&Target>) -> ValueStrategy {
     let excluded = excluded_chars(node).unwrap_or_default();
     match here.map(|t| &t.mode) {
         Some(Mode::Edge(k)) if k == "minLength" => arb_text(min, min, excluded),
-        Some(Mode::Edge(k)) if k == "maxLength" => arb_text(max.unwrap_or(min), max.unwrap_or(min), excluded),
+        Some(Mode::Edge(k)) if k == "maxLength" => {
+            arb_text(max.unwrap_or(min), max.unwrap_or(min), excluded)
+        }
         Some(Mode::Break(k)) if k == "minLength" => arb_text(min - 1, min - 1, excluded),
         Some(Mode::Break(k)) if k == "maxLength" => {
             let n = max.unwrap_or(0) + 1;
@@ -204,7 +257,11 @@ fn arb_string(node: &Value, here: Option<&Target>) -> ValueStrategy {
         Some(Mode::Break(k)) if k == "pattern" => {
             let upper = max.unwrap_or(40).saturating_sub(1).clamp(min, min + 40);
             let bad = excluded.clone();
-            (arb_text(min, upper, excluded), select(bad), any::<prop::sample::Index>())
+            (
+                arb_text(min, upper, excluded),
+                select(bad),
+                any::<prop::sample::Index>(),
+            )
                 .prop_map(|(s, c, at)| {
                     let mut chars: Vec<char> = s.as_str().unwrap_or_default().chars().collect();
                     let i = at.index(chars.len() + 1);
@@ -220,7 +277,13 @@ fn arb_string(node: &Value, here: Option<&Target>) -> ValueStrategy {
     }
 }
 
-fn arb_array(node: &Value, ptr: &str, target: Option<&Target>, here: Option<&Target>, below: Option<&Target>) -> ValueStrategy {
+fn arb_array(
+    node: &Value,
+    ptr: &str,
+    target: Option<&Target>,
+    here: Option<&Target>,
+    below: Option<&Target>,
+) -> ValueStrategy {
     let items = node.get("items").cloned().unwrap_or(json!({}));
     let item_ptr = format!("{ptr}/items");
     let min = usize_of(node, "minItems").unwrap_or(0);
@@ -242,7 +305,10 @@ fn arb_array(node: &Value, ptr: &str, target: Option<&Target>, here: Option<&Tar
         return Just(Value::Array(vec![])).boxed();
     }
     // The first item carries the target; the others are plainly valid.
-    (first, proptest::collection::vec(rest, lo.saturating_sub(1)..=hi.saturating_sub(1)))
+    (
+        first,
+        proptest::collection::vec(rest, lo.saturating_sub(1)..=hi.saturating_sub(1)),
+    )
         .prop_map(|(f, mut rest)| {
             rest.insert(0, f);
             Value::Array(rest)
@@ -250,19 +316,40 @@ fn arb_array(node: &Value, ptr: &str, target: Option<&Target>, here: Option<&Tar
         .boxed()
 }
 
-fn arb_object(node: &Value, ptr: &str, target: Option<&Target>, here: Option<&Target>, _below: Option<&Target>) -> ValueStrategy {
-    let props = node.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
-    let required: Vec<String> = node.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
+fn arb_object(
+    node: &Value,
+    ptr: &str,
+    target: Option<&Target>,
+    here: Option<&Target>,
+    _below: Option<&Target>,
+) -> ValueStrategy {
+    let props = node
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let required: Vec<String> = node
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
     let mut fields: Vec<BoxedStrategy<Option<(String, Value)>>> = Vec::new();
     for (name, sub) in &props {
         let sub_ptr = format!("{ptr}/properties/{name}");
-        let targeted = target.is_some_and(|t| t.node == sub_ptr || t.node.starts_with(&format!("{sub_ptr}/")));
+        let targeted =
+            target.is_some_and(|t| t.node == sub_ptr || t.node.starts_with(&format!("{sub_ptr}/")));
         let s = arb(sub, &sub_ptr, target.filter(|_| targeted));
         let name = name.clone();
         if required.contains(&name) || targeted {
             fields.push(s.prop_map(move |v| Some((name.clone(), v))).boxed());
         } else {
-            fields.push(proptest::option::of(s).prop_map(move |v| v.map(|v| (name.clone(), v))).boxed());
+            fields.push(
+                proptest::option::of(s)
+                    .prop_map(move |v| v.map(|v| (name.clone(), v)))
+                    .boxed(),
+            );
         }
     }
     let drop_required = matches!(here.map(|t| &t.mode), Some(Mode::Break(k)) if k == "required");

@@ -8,7 +8,9 @@ use super::state::random_hex;
 
 pub fn error_body(family: ErrorFamily, status: u16, message: &str) -> Value {
     match family {
-        ErrorFamily::EcsV1 => json!({"error": {"code": format!("Ecs.{:04}", status), "message": message}}),
+        ErrorFamily::EcsV1 => {
+            json!({"error": {"code": format!("Ecs.{:04}", status), "message": message}})
+        }
         ErrorFamily::Nova => {
             let key = match status {
                 401 => "unauthorized",

@@ -35,7 +35,11 @@ pub enum FaultKind {
     /// With port_id, ip_address is applied to the port.
     PortTakesIp,
     /// One response field is replaced (operation, JSON pointer, value; `null` pointer value removes).
-    Response { operation: &'static str, pointer: &'static str, value: Option<&'static str> },
+    Response {
+        operation: &'static str,
+        pointer: &'static str,
+        value: Option<&'static str>,
+    },
     /// Values no schema constrains drift (only a snapshot can tell).
     ValueDrift,
 }
@@ -50,24 +54,93 @@ pub struct Fault {
 
 /// Schema keywords whose acceptance is worth a fault of its own.
 const ACCEPTED_KEYWORDS: &[(&str, &str)] = &[
-    ("accept-long-description", "update-sub-network-interface.request#/properties/sub_network_interface/properties/description/maxLength"),
-    ("accept-angle-brackets", "update-sub-network-interface.request#/properties/sub_network_interface/properties/description/pattern"),
-    ("accept-empty-nics", "batch-add-nics.request#/properties/nics/minItems"),
-    ("accept-non-uuid-port", "batch-add-nics.request#/properties/nics/items/properties/port_id/format"),
-    ("accept-missing-delete-on-termination", "update-interface-attachment.request#/properties/interface_attachment/required"),
+    (
+        "accept-long-description",
+        "update-sub-network-interface.request#/properties/sub_network_interface/properties/description/maxLength",
+    ),
+    (
+        "accept-angle-brackets",
+        "update-sub-network-interface.request#/properties/sub_network_interface/properties/description/pattern",
+    ),
+    (
+        "accept-empty-nics",
+        "batch-add-nics.request#/properties/nics/minItems",
+    ),
+    (
+        "accept-non-uuid-port",
+        "batch-add-nics.request#/properties/nics/items/properties/port_id/format",
+    ),
+    (
+        "accept-missing-delete-on-termination",
+        "update-interface-attachment.request#/properties/interface_attachment/required",
+    ),
 ];
 
 /// Response fields a fault corrupts, one family of response property each.
 const RESPONSE_FAULTS: &[(&str, &str, &str, Option<&str>, &str)] = &[
-    ("bad-mac-address", "nova-attach-interface", "/interfaceAttachment/mac_addr", Some("\"fa:16:3e:zz:00:01\""), "nova-attach-interface.response.200#/properties/interfaceAttachment/properties/mac_addr/format"),
-    ("vlan-out-of-range", "update-sub-network-interface", "/sub_network_interface/vlan_id", Some("4095"), "update-sub-network-interface.response.200#/properties/sub_network_interface/properties/vlan_id/maximum"),
-    ("vlan-wrong-type", "update-sub-network-interface", "/sub_network_interface/vlan_id", Some("\"3413\""), "update-sub-network-interface.response.200#/properties/sub_network_interface/properties/vlan_id/type"),
-    ("bad-created-at", "update-sub-network-interface", "/sub_network_interface/created_at", Some("\"2025-02-10 08:21:16\""), "update-sub-network-interface.response.200#/properties/sub_network_interface/properties/created_at/format"),
-    ("bad-state", "update-sub-network-interface", "/sub_network_interface/state", Some("\"ATTACHED\""), "update-sub-network-interface.response.200#/properties/sub_network_interface/properties/state/enum"),
-    ("missing-job-id", "batch-add-nics", "/job_id", None, "batch-add-nics.response.200#/required"),
-    ("missing-mac-address", "update-sub-network-interface", "/sub_network_interface/mac_address", None, "update-sub-network-interface.response.200#/properties/sub_network_interface/required"),
-    ("undocumented-field", "update-sub-network-interface", "/sub_network_interface/x_vendor_extension", Some("true"), "update-sub-network-interface.response.200#/properties/sub_network_interface/additionalProperties"),
-    ("nova-error-shape", "nova-attach-interface", "error-shape", None, "error.nova#/propertyNames/enum"),
+    (
+        "bad-mac-address",
+        "nova-attach-interface",
+        "/interfaceAttachment/mac_addr",
+        Some("\"fa:16:3e:zz:00:01\""),
+        "nova-attach-interface.response.200#/properties/interfaceAttachment/properties/mac_addr/format",
+    ),
+    (
+        "vlan-out-of-range",
+        "update-sub-network-interface",
+        "/sub_network_interface/vlan_id",
+        Some("4095"),
+        "update-sub-network-interface.response.200#/properties/sub_network_interface/properties/vlan_id/maximum",
+    ),
+    (
+        "vlan-wrong-type",
+        "update-sub-network-interface",
+        "/sub_network_interface/vlan_id",
+        Some("\"3413\""),
+        "update-sub-network-interface.response.200#/properties/sub_network_interface/properties/vlan_id/type",
+    ),
+    (
+        "bad-created-at",
+        "update-sub-network-interface",
+        "/sub_network_interface/created_at",
+        Some("\"2025-02-10 08:21:16\""),
+        "update-sub-network-interface.response.200#/properties/sub_network_interface/properties/created_at/format",
+    ),
+    (
+        "bad-state",
+        "update-sub-network-interface",
+        "/sub_network_interface/state",
+        Some("\"ATTACHED\""),
+        "update-sub-network-interface.response.200#/properties/sub_network_interface/properties/state/enum",
+    ),
+    (
+        "missing-job-id",
+        "batch-add-nics",
+        "/job_id",
+        None,
+        "batch-add-nics.response.200#/required",
+    ),
+    (
+        "missing-mac-address",
+        "update-sub-network-interface",
+        "/sub_network_interface/mac_address",
+        None,
+        "update-sub-network-interface.response.200#/properties/sub_network_interface/required",
+    ),
+    (
+        "undocumented-field",
+        "update-sub-network-interface",
+        "/sub_network_interface/x_vendor_extension",
+        Some("true"),
+        "update-sub-network-interface.response.200#/properties/sub_network_interface/additionalProperties",
+    ),
+    (
+        "nova-error-shape",
+        "nova-attach-interface",
+        "error-shape",
+        None,
+        "error.nova#/propertyNames/enum",
+    ),
 ];
 
 /// Every fault the mock offers, in a stable order.
@@ -75,38 +148,102 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
     let mut faults = Vec::new();
     for rule in &contract.rules {
         if rule.check.is_request_constraint() {
-            faults.push(Fault { name: format!("accept:{}", rule.id), kind: FaultKind::Accept(rule.id.clone()), breaks: vec![rule.id.clone()] });
+            faults.push(Fault {
+                name: format!("accept:{}", rule.id),
+                kind: FaultKind::Accept(rule.id.clone()),
+                breaks: vec![rule.id.clone()],
+            });
         }
         if matches!(rule.check, Check::Echo { .. }) {
-            faults.push(Fault { name: format!("drift:{}", rule.id), kind: FaultKind::DriftEcho(rule.id.clone()), breaks: vec![rule.id.clone()] });
+            faults.push(Fault {
+                name: format!("drift:{}", rule.id),
+                kind: FaultKind::DriftEcho(rule.id.clone()),
+                breaks: vec![rule.id.clone()],
+            });
         }
     }
     for (name, id) in ACCEPTED_KEYWORDS {
-        faults.push(Fault { name: (*name).into(), kind: FaultKind::Accept((*id).into()), breaks: vec![(*id).into()] });
+        faults.push(Fault {
+            name: (*name).into(),
+            kind: FaultKind::Accept((*id).into()),
+            breaks: vec![(*id).into()],
+        });
     }
     for (name, operation, pointer, value, id) in RESPONSE_FAULTS {
         faults.push(Fault {
             name: (*name).into(),
-            kind: FaultKind::Response { operation, pointer, value: *value },
+            kind: FaultKind::Response {
+                operation,
+                pointer,
+                value: *value,
+            },
             breaks: vec![(*id).into()],
         });
     }
     let fixed: [(&str, FaultKind, &[&str]); 10] = [
-        ("server-error-on-reject", FaultKind::ServerErrorOnReject, &["response.no-server-error"]),
-        ("dry-run-applies", FaultKind::DryRunApplies, &["update-subnic.dry-run"]),
-        ("body-on-update-attachment", FaultKind::BodyOnUpdateAttachment, &["update-attachment.no-response-body"]),
-        ("wrong-content-type", FaultKind::WrongContentType, &["response.content-type"]),
-        ("add-job-fails", FaultKind::AddJobFails, &["batch-add.job-attaches"]),
-        ("job-never-ends", FaultKind::JobNeverEnds, &["job.completes"]),
-        ("job-fail-no-reason", FaultKind::JobFailNoReason, &["batch-add.job-attaches", "job.fail-reason"]),
-        ("deleted-nic-stays-listed", FaultKind::DeletedNicStaysListed, &["batch-delete.job-detaches"]),
-        ("subnet-wins", FaultKind::SubnetWins, &["batch-add.port-wins"]),
-        ("port-takes-ip", FaultKind::PortTakesIp, &["batch-add.port-ignores-sg-ip"]),
+        (
+            "server-error-on-reject",
+            FaultKind::ServerErrorOnReject,
+            &["response.no-server-error"],
+        ),
+        (
+            "dry-run-applies",
+            FaultKind::DryRunApplies,
+            &["update-subnic.dry-run"],
+        ),
+        (
+            "body-on-update-attachment",
+            FaultKind::BodyOnUpdateAttachment,
+            &["update-attachment.no-response-body"],
+        ),
+        (
+            "wrong-content-type",
+            FaultKind::WrongContentType,
+            &["response.content-type"],
+        ),
+        (
+            "add-job-fails",
+            FaultKind::AddJobFails,
+            &["batch-add.job-attaches"],
+        ),
+        (
+            "job-never-ends",
+            FaultKind::JobNeverEnds,
+            &["job.completes"],
+        ),
+        (
+            "job-fail-no-reason",
+            FaultKind::JobFailNoReason,
+            &["batch-add.job-attaches", "job.fail-reason"],
+        ),
+        (
+            "deleted-nic-stays-listed",
+            FaultKind::DeletedNicStaysListed,
+            &["batch-delete.job-detaches"],
+        ),
+        (
+            "subnet-wins",
+            FaultKind::SubnetWins,
+            &["batch-add.port-wins"],
+        ),
+        (
+            "port-takes-ip",
+            FaultKind::PortTakesIp,
+            &["batch-add.port-ignores-sg-ip"],
+        ),
     ];
     for (name, kind, breaks) in fixed {
-        faults.push(Fault { name: name.into(), kind, breaks: breaks.iter().map(|s| s.to_string()).collect() });
+        faults.push(Fault {
+            name: name.into(),
+            kind,
+            breaks: breaks.iter().map(|s| s.to_string()).collect(),
+        });
     }
-    faults.push(Fault { name: "value-drift".into(), kind: FaultKind::ValueDrift, breaks: vec!["snapshot.drift".into()] });
+    faults.push(Fault {
+        name: "value-drift".into(),
+        kind: FaultKind::ValueDrift,
+        breaks: vec!["snapshot.drift".into()],
+    });
     faults
 }
 
@@ -123,7 +260,9 @@ impl FaultSet {
         let mut kinds = BTreeSet::new();
         for name in names {
             let Some(f) = all.iter().find(|f| &f.name == name) else {
-                return Err(format!("unknown fault `{name}`\n  (list them with `nic-conformance mock --list-faults`)"));
+                return Err(format!(
+                    "unknown fault `{name}`\n  (list them with `nic-conformance mock --list-faults`)"
+                ));
             };
             kinds.insert(f.kind.clone());
         }
@@ -142,9 +281,15 @@ impl FaultSet {
         self.kinds.contains(&FaultKind::DriftEcho(rule.to_string()))
     }
 
-    pub fn response_faults(&self) -> impl Iterator<Item = (&'static str, &'static str, Option<&'static str>)> + '_ {
+    pub fn response_faults(
+        &self,
+    ) -> impl Iterator<Item = (&'static str, &'static str, Option<&'static str>)> + '_ {
         self.kinds.iter().filter_map(|k| match k {
-            FaultKind::Response { operation, pointer, value } => Some((*operation, *pointer, *value)),
+            FaultKind::Response {
+                operation,
+                pointer,
+                value,
+            } => Some((*operation, *pointer, *value)),
             _ => None,
         })
     }

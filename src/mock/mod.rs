@@ -66,7 +66,10 @@ pub struct Reply {
 
 impl Reply {
     fn json(status: u16, body: Value) -> Reply {
-        Reply { status, body: Some(body) }
+        Reply {
+            status,
+            body: Some(body),
+        }
     }
 }
 
@@ -96,7 +99,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Mock {
     pub fn new(contract: Arc<Contract>, config: MockConfig) -> Mock {
         let state = State::new(&config.project_id, &config.fixtures);
-        Mock { contract, config, state: Arc::new(Mutex::new(state)), ghosts: Arc::default() }
+        Mock {
+            contract,
+            config,
+            state: Arc::new(Mutex::new(state)),
+            ghosts: Arc::default(),
+        }
     }
 
     pub fn config(&self) -> &MockConfig {
@@ -108,17 +116,39 @@ impl Mock {
         let family = errors::family_of_path(req.path);
         if self.config.require_auth {
             if let Err(e) = self.authenticate(req) {
-                return Reply::json(401, error_body(ErrorFamily::ApiGateway, 401, &e.to_string()));
+                return Reply::json(
+                    401,
+                    error_body(ErrorFamily::ApiGateway, 401, &e.to_string()),
+                );
             }
         }
         let path = req.path;
-        let matched = self.contract.operations.iter().find_map(|op| op.match_path(path).map(|p| (op, p)));
+        let matched = self
+            .contract
+            .operations
+            .iter()
+            .find_map(|op| op.match_path(path).map(|p| (op, p)));
         let Some((op, params)) = matched else {
-            return Reply::json(404, error_body(family, 404, &format!("no such resource: {path}")));
+            return Reply::json(
+                404,
+                error_body(family, 404, &format!("no such resource: {path}")),
+            );
         };
-        let op = self.contract.operations.iter().find(|o| o.method == req.method && o.match_path(path).is_some()).unwrap_or(op);
+        let op = self
+            .contract
+            .operations
+            .iter()
+            .find(|o| o.method == req.method && o.match_path(path).is_some())
+            .unwrap_or(op);
         if op.method != req.method {
-            return Reply::json(405, error_body(op.error_family, 405, &format!("method {} not allowed", req.method)));
+            return Reply::json(
+                405,
+                error_body(
+                    op.error_family,
+                    405,
+                    &format!("method {} not allowed", req.method),
+                ),
+            );
         }
         let mut reply = self.dispatch(op, params, req);
         self.apply_response_faults(op, &mut reply);
@@ -126,7 +156,10 @@ impl Mock {
     }
 
     fn authenticate(&self, req: &Incoming) -> Result<(), signing::VerifyError> {
-        let token = req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-auth-token"));
+        let token = req
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-auth-token"));
         if token.is_some_and(|(_, v)| !v.trim().is_empty()) {
             return Ok(());
         }
@@ -137,26 +170,43 @@ impl Mock {
             headers: req.headers,
             body: req.body,
         };
-        signing::verify(&received, |ak| self.config.credentials.iter().find(|(a, _)| a == ak).map(|(_, s)| s.clone()))
+        signing::verify(&received, |ak| {
+            self.config
+                .credentials
+                .iter()
+                .find(|(a, _)| a == ak)
+                .map(|(_, s)| s.clone())
+        })
     }
 
     fn reject(&self, op: &Operation, status: u16, message: &str) -> Reply {
-        let status = if self.config.faults.has(&FaultKind::ServerErrorOnReject) { 500 } else { status };
+        let status = if self.config.faults.has(&FaultKind::ServerErrorOnReject) {
+            500
+        } else {
+            status
+        };
         Reply::json(status, error_body(op.error_family, status, message))
     }
 
     fn dispatch(&self, op: &Operation, params: Map<String, Value>, req: &Incoming) -> Reply {
-        if params.get("project_id").and_then(Value::as_str) != Some(self.config.project_id.as_str()) {
+        if params.get("project_id").and_then(Value::as_str) != Some(self.config.project_id.as_str())
+        {
             return Reply::json(404, error_body(op.error_family, 404, "project not found"));
         }
         let body = if op.request_schema.is_some() {
-            let content_type = req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.to_ascii_lowercase());
+            let content_type = req
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| v.to_ascii_lowercase());
             if !content_type.is_some_and(|ct| ct.trim_start().starts_with("application/json")) {
                 return self.reject(op, 415, "Content-Type must be application/json");
             }
             match serde_json::from_slice::<Value>(req.body) {
                 Ok(v) => v,
-                Err(e) => return self.reject(op, 400, &format!("request body is not valid JSON: {e}")),
+                Err(e) => {
+                    return self.reject(op, 400, &format!("request body is not valid JSON: {e}"));
+                }
             }
         } else {
             Value::Null
@@ -167,7 +217,11 @@ impl Mock {
         let dry_run_applied = matches!(verdict, Verdict::Accept { dry_run: true });
         let fake = match verdict {
             Verdict::Reject { id, .. } if self.config.faults.accepts(&id) => true,
-            Verdict::Reject { id, expect, message } => {
+            Verdict::Reject {
+                id,
+                expect,
+                message,
+            } => {
                 return self.reject(op, expect.mock_status(), &format!("{message} [{id}]"));
             }
             Verdict::Accept { dry_run } => {
@@ -185,7 +239,14 @@ impl Mock {
             "update-sub-network-interface" => self.update_sub_nic(&mut state, &view, fake),
             "show-job" => self.show_job(&state, &view),
             "list-interfaces" => self.list_interfaces(&state, &view),
-            other => Reply::json(501, error_body(op.error_family, 501, &format!("operation {other} not served"))),
+            other => Reply::json(
+                501,
+                error_body(
+                    op.error_family,
+                    501,
+                    &format!("operation {other} not served"),
+                ),
+            ),
         };
         if dry_run_applied && reply.status == 200 {
             reply.status = 202;
@@ -199,13 +260,27 @@ impl Mock {
         let id = random_hex();
         state.jobs.insert(
             id.clone(),
-            Job { id: id.clone(), job_type: job_type.into(), created: std::time::Instant::now(), begin_time: utc_now(), outcome: None, end_time: None, nic_ids: Vec::new() },
+            Job {
+                id: id.clone(),
+                job_type: job_type.into(),
+                created: std::time::Instant::now(),
+                begin_time: utc_now(),
+                outcome: None,
+                end_time: None,
+                nic_ids: Vec::new(),
+            },
         );
         id
     }
 
     /// Ends the job after the configured duration, applying `apply` to the state then.
-    fn finish_job_later(&self, job_id: String, apply: impl FnOnce(&mut State, &mut HashSet<(String, String)>) -> Result<Vec<String>, String> + Send + 'static) {
+    fn finish_job_later(
+        &self,
+        job_id: String,
+        apply: impl FnOnce(&mut State, &mut HashSet<(String, String)>) -> Result<Vec<String>, String>
+        + Send
+        + 'static,
+    ) {
         if self.config.faults.has(&FaultKind::JobNeverEnds) {
             return;
         }
@@ -215,7 +290,11 @@ impl Mock {
         let fail_all = self.config.faults.has(&FaultKind::JobFailNoReason);
         let finish = move || {
             let mut state = lock(&state);
-            let result = if fail_all { Err(String::new()) } else { apply(&mut state, &mut lock(&ghosts)) };
+            let result = if fail_all {
+                Err(String::new())
+            } else {
+                apply(&mut state, &mut lock(&ghosts))
+            };
             if let Some(job) = state.jobs.get_mut(&job_id) {
                 job.end_time = Some(utc_now());
                 match result {
@@ -223,7 +302,10 @@ impl Mock {
                         job.nic_ids = nics;
                         job.outcome = Some((JobStatus::Success, None));
                     }
-                    Err(reason) => job.outcome = Some((JobStatus::Fail, (!reason.is_empty()).then_some(reason))),
+                    Err(reason) => {
+                        job.outcome =
+                            Some((JobStatus::Fail, (!reason.is_empty()).then_some(reason)))
+                    }
                 }
             }
         };
@@ -240,8 +322,16 @@ impl Mock {
 
     fn batch_add(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
         let job_id = self.new_job(state, "attachNics");
-        let server_id = view.pointer("/path/server_id").and_then(Value::as_str).unwrap_or_default().to_string();
-        let nics: Vec<Value> = view.pointer("/body/nics").and_then(Value::as_array).cloned().unwrap_or_default();
+        let server_id = view
+            .pointer("/path/server_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let nics: Vec<Value> = view
+            .pointer("/body/nics")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let faults = self.config.faults.clone();
         let fixture_subnet = self.config.fixtures.subnet_id.clone();
         self.finish_job_later(job_id.clone(), move |state, _| {
@@ -262,7 +352,10 @@ impl Mock {
                             return Err(format!("port {port_id} is not DOWN"));
                         }
                         if faults.has(&FaultKind::PortTakesIp) {
-                            if let (Some(ip), Some(port)) = (nic.get("ip_address").and_then(Value::as_str), state.ports.get_mut(port_id)) {
+                            if let (Some(ip), Some(port)) = (
+                                nic.get("ip_address").and_then(Value::as_str),
+                                state.ports.get_mut(port_id),
+                            ) {
                                 port.ip_address = ip.to_string();
                             }
                         }
@@ -271,7 +364,11 @@ impl Mock {
                     }
                     _ => {
                         let subnet = subnet_id.unwrap_or(&fixture_subnet);
-                        let port = state.new_port(&random_id(), subnet, nic.get("ip_address").and_then(Value::as_str));
+                        let port = state.new_port(
+                            &random_id(),
+                            subnet,
+                            nic.get("ip_address").and_then(Value::as_str),
+                        );
                         let id = port.id.clone();
                         state.ports.insert(id.clone(), port);
                         state.attach(&server_id, &id);
@@ -286,8 +383,15 @@ impl Mock {
 
     fn batch_delete(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
         let job_id = self.new_job(state, "detachNics");
-        let server_id = view.pointer("/path/server_id").and_then(Value::as_str).unwrap_or_default().to_string();
-        let ids: Vec<String> = expand(view, "/body/nics/*/id").iter().filter_map(|p| view.pointer(p).and_then(Value::as_str).map(str::to_string)).collect();
+        let server_id = view
+            .pointer("/path/server_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let ids: Vec<String> = expand(view, "/body/nics/*/id")
+            .iter()
+            .filter_map(|p| view.pointer(p).and_then(Value::as_str).map(str::to_string))
+            .collect();
         let stays_listed = self.config.faults.has(&FaultKind::DeletedNicStaysListed);
         self.finish_job_later(job_id.clone(), move |state, ghosts| {
             if fake {
@@ -305,18 +409,30 @@ impl Mock {
     }
 
     fn nova_attach(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
-        let server_id = view.pointer("/path/server_id").and_then(Value::as_str).unwrap_or_default();
-        let port_id = view.pointer("/body/interfaceAttachment/port_id").and_then(Value::as_str);
-        let net_id = view.pointer("/body/interfaceAttachment/net_id").and_then(Value::as_str);
-        let ip = view.pointer("/body/interfaceAttachment/fixed_ips/0/ip_address").and_then(Value::as_str);
+        let server_id = view
+            .pointer("/path/server_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let port_id = view
+            .pointer("/body/interfaceAttachment/port_id")
+            .and_then(Value::as_str);
+        let net_id = view
+            .pointer("/body/interfaceAttachment/net_id")
+            .and_then(Value::as_str);
+        let ip = view
+            .pointer("/body/interfaceAttachment/fixed_ips/0/ip_address")
+            .and_then(Value::as_str);
         if fake {
-            return Reply::json(200, json!({"interfaceAttachment": {
-                "port_state": "ACTIVE",
-                "fixed_ips": [{"subnet_id": self.config.fixtures.subnet_id, "ip_address": ip.unwrap_or("192.168.0.250")}],
-                "port_id": port_id.map(str::to_string).unwrap_or_else(random_id),
-                "net_id": net_id.unwrap_or(&self.config.fixtures.network_id),
-                "mac_addr": "fa:16:3e:00:00:fe",
-            }}));
+            return Reply::json(
+                200,
+                json!({"interfaceAttachment": {
+                    "port_state": "ACTIVE",
+                    "fixed_ips": [{"subnet_id": self.config.fixtures.subnet_id, "ip_address": ip.unwrap_or("192.168.0.250")}],
+                    "port_id": port_id.map(str::to_string).unwrap_or_else(random_id),
+                    "net_id": net_id.unwrap_or(&self.config.fixtures.network_id),
+                    "mac_addr": "fa:16:3e:00:00:fe",
+                }}),
+            );
         }
         let id = match port_id {
             Some(p) => p.to_string(),
@@ -334,32 +450,60 @@ impl Mock {
     }
 
     fn update_attachment(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
-        let port_id = view.pointer("/path/port_id").and_then(Value::as_str).unwrap_or_default();
-        let value = view.pointer("/body/interface_attachment/delete_on_termination").and_then(Value::as_bool).unwrap_or(false);
+        let port_id = view
+            .pointer("/path/port_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let value = view
+            .pointer("/body/interface_attachment/delete_on_termination")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         if !fake {
             if let Some(port) = state.ports.get_mut(port_id) {
                 port.delete_on_termination = value;
             }
         }
         if self.config.faults.has(&FaultKind::BodyOnUpdateAttachment) {
-            return Reply::json(200, json!({"interface_attachment": {"port_id": port_id, "delete_on_termination": value}}));
+            return Reply::json(
+                200,
+                json!({"interface_attachment": {"port_id": port_id, "delete_on_termination": value}}),
+            );
         }
-        Reply { status: 200, body: None }
+        Reply {
+            status: 200,
+            body: None,
+        }
     }
 
     fn update_sub_nic(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
-        let id = view.pointer("/path/sub_network_interface_id").and_then(Value::as_str).unwrap_or_default();
+        let id = view
+            .pointer("/path/sub_network_interface_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let Some(current) = state.sub_nics.get(id).cloned() else {
-            return Reply::json(404, error_body(ErrorFamily::VpcV3, 404, "supplementary network interface not found"));
+            return Reply::json(
+                404,
+                error_body(
+                    ErrorFamily::VpcV3,
+                    404,
+                    "supplementary network interface not found",
+                ),
+            );
         };
         let mut updated = current.clone();
-        let changes = view.pointer("/body/sub_network_interface").cloned().unwrap_or(Value::Null);
+        let changes = view
+            .pointer("/body/sub_network_interface")
+            .cloned()
+            .unwrap_or(Value::Null);
         for field in ["description", "security_groups"] {
             if let Some(v) = changes.get(field) {
                 updated[field] = v.clone();
             }
         }
-        if let Some(pairs) = changes.get("allowed_address_pairs").and_then(Value::as_array) {
+        if let Some(pairs) = changes
+            .get("allowed_address_pairs")
+            .and_then(Value::as_array)
+        {
             let mac = current["mac_address"].clone();
             updated["allowed_address_pairs"] = pairs
                 .iter()
@@ -380,38 +524,68 @@ impl Mock {
             shown["scope"] = json!("az-drift-1");
             shown["instance_type"] = json!("drifted");
         }
-        Reply::json(200, json!({"sub_network_interface": shown, "request_id": random_hex()}))
+        Reply::json(
+            200,
+            json!({"sub_network_interface": shown, "request_id": random_hex()}),
+        )
     }
 
     fn show_job(&self, state: &State, view: &Value) -> Reply {
-        let id = view.pointer("/path/job_id").and_then(Value::as_str).unwrap_or_default();
+        let id = view
+            .pointer("/path/job_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let Some(job) = state.jobs.get(id) else {
-            return Reply::json(404, error_body(ErrorFamily::EcsV1, 404, &format!("job {id} not found")));
+            return Reply::json(
+                404,
+                error_body(ErrorFamily::EcsV1, 404, &format!("job {id} not found")),
+            );
         };
         let (status, reason) = match &job.outcome {
             Some((s, r)) => (*s, r.clone()),
             None if job.created.elapsed() < self.config.job_duration / 3 => (JobStatus::Init, None),
             None => (JobStatus::Running, None),
         };
-        let sub_jobs: Vec<Value> = job.nic_ids.iter().map(|n| json!({"status": status.as_str(), "entities": {"nic_id": n}})).collect();
-        Reply::json(200, json!({
-            "job_id": job.id,
-            "job_type": job.job_type,
-            "status": status.as_str(),
-            "begin_time": job.begin_time,
-            "end_time": job.end_time,
-            "entities": {"sub_jobs": sub_jobs},
-            "error_code": if status == JobStatus::Fail { json!("Ecs.0000") } else { Value::Null },
-            "fail_reason": reason,
-        }))
+        let sub_jobs: Vec<Value> = job
+            .nic_ids
+            .iter()
+            .map(|n| json!({"status": status.as_str(), "entities": {"nic_id": n}}))
+            .collect();
+        Reply::json(
+            200,
+            json!({
+                "job_id": job.id,
+                "job_type": job.job_type,
+                "status": status.as_str(),
+                "begin_time": job.begin_time,
+                "end_time": job.end_time,
+                "entities": {"sub_jobs": sub_jobs},
+                "error_code": if status == JobStatus::Fail { json!("Ecs.0000") } else { Value::Null },
+                "fail_reason": reason,
+            }),
+        )
     }
 
     fn list_interfaces(&self, state: &State, view: &Value) -> Reply {
-        let server_id = view.pointer("/path/server_id").and_then(Value::as_str).unwrap_or_default();
+        let server_id = view
+            .pointer("/path/server_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let Some(server) = state.servers.get(server_id) else {
-            return Reply::json(404, error_body(ErrorFamily::Nova, 404, &format!("server {server_id} not found")));
+            return Reply::json(
+                404,
+                error_body(
+                    ErrorFamily::Nova,
+                    404,
+                    &format!("server {server_id} not found"),
+                ),
+            );
         };
-        let mut list: Vec<Value> = server.ports.iter().filter_map(|p| state.attachment(p)).collect();
+        let mut list: Vec<Value> = server
+            .ports
+            .iter()
+            .filter_map(|p| state.attachment(p))
+            .collect();
         let drift = self.config.faults.has(&FaultKind::ValueDrift);
         for (s, p) in lock(&self.ghosts).iter() {
             if s == server_id && !server.ports.contains(p) {
@@ -427,19 +601,29 @@ impl Mock {
     }
 
     fn apply_echo_drift(&self, op: &Operation, reply: &mut Reply) {
-        let Some(body) = reply.body.as_mut() else { return };
+        let Some(body) = reply.body.as_mut() else {
+            return;
+        };
         if !(200..300).contains(&reply.status) {
             return;
         }
         for rule in self.contract.rules_for(&op.id) {
-            let Check::Echo { response, .. } = &rule.check else { continue };
+            let Check::Echo { response, .. } = &rule.check else {
+                continue;
+            };
             if !self.config.faults.drifts(&rule.id) {
                 continue;
             }
             for ptr in expand(body, response) {
                 let drifted = match body.pointer(&ptr) {
-                    Some(Value::String(s)) if uuid::Uuid::parse_str(s).is_ok() => json!(random_id()),
-                    Some(Value::String(s)) if s.parse::<std::net::IpAddr>().is_ok() || s.contains('/') => json!("192.0.2.254"),
+                    Some(Value::String(s)) if uuid::Uuid::parse_str(s).is_ok() => {
+                        json!(random_id())
+                    }
+                    Some(Value::String(s))
+                        if s.parse::<std::net::IpAddr>().is_ok() || s.contains('/') =>
+                    {
+                        json!("192.0.2.254")
+                    }
                     Some(Value::String(_)) => json!("drifted"),
                     Some(Value::Array(a)) if !a.is_empty() => json!(a[..a.len() - 1]),
                     Some(Value::Array(_)) => json!([self.config.fixtures.security_group_id]),
@@ -455,10 +639,16 @@ impl Mock {
             if operation != op.id {
                 continue;
             }
-            let Some(body) = reply.body.as_mut() else { continue };
+            let Some(body) = reply.body.as_mut() else {
+                continue;
+            };
             if pointer == "error-shape" {
                 if reply.status >= 400 {
-                    *body = error_body(ErrorFamily::EcsV1, reply.status, "error in the wrong family's shape");
+                    *body = error_body(
+                        ErrorFamily::EcsV1,
+                        reply.status,
+                        "error in the wrong family's shape",
+                    );
                 }
                 continue;
             }
@@ -466,7 +656,11 @@ impl Mock {
                 continue;
             }
             match value {
-                Some(v) => set(body, pointer, serde_json::from_str(v).unwrap_or(Value::Null)),
+                Some(v) => set(
+                    body,
+                    pointer,
+                    serde_json::from_str(v).unwrap_or(Value::Null),
+                ),
                 None => {
                     remove(body, pointer);
                 }
@@ -477,7 +671,11 @@ impl Mock {
     /// The nova list of attachments of the fixture server (for tests).
     pub fn attached_ports(&self) -> Vec<String> {
         let state = lock(&self.state);
-        state.servers.get(&self.config.fixtures.server_id).map(|s| s.ports.clone()).unwrap_or_default()
+        state
+            .servers
+            .get(&self.config.fixtures.server_id)
+            .map(|s| s.ports.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -510,43 +708,78 @@ impl Drop for RunningMock {
 }
 
 /// Serves the mock on `listener` until stopped.
-pub async fn serve(mock: Arc<Mock>, listener: tokio::net::TcpListener) -> std::io::Result<RunningMock> {
+pub async fn serve(
+    mock: Arc<Mock>,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<RunningMock> {
     let addr = listener.local_addr()?;
-    let app = axum::Router::new().fallback(handle).with_state(mock.clone());
+    let app = axum::Router::new()
+        .fallback(handle)
+        .with_state(mock.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = rx.await;
-        }).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
     });
-    Ok(RunningMock { base_url: format!("http://{addr}"), addr, mock, shutdown: Some(tx), task: Some(task) })
+    Ok(RunningMock {
+        base_url: format!("http://{addr}"),
+        addr,
+        mock,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
 }
 
 /// Starts a mock on an ephemeral loopback port.
-pub async fn start_local(contract: Arc<Contract>, config: MockConfig) -> std::io::Result<RunningMock> {
+pub async fn start_local(
+    contract: Arc<Contract>,
+    config: MockConfig,
+) -> std::io::Result<RunningMock> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     serve(Arc::new(Mock::new(contract, config)), listener).await
 }
 
-async fn handle(axum::extract::State(mock): axum::extract::State<Arc<Mock>>, req: Request) -> Response {
+async fn handle(
+    axum::extract::State(mock): axum::extract::State<Arc<Mock>>,
+    req: Request,
+) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let family = errors::family_of_path(&path);
     let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
-        Err(_) => return to_response(&mock, Reply::json(413, error_body(family, 413, "request body too large"))),
+        Err(_) => {
+            return to_response(
+                &mock,
+                Reply::json(413, error_body(family, 413, "request body too large")),
+            );
+        }
     };
     let mut headers: Vec<(String, String)> = parts
         .headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     if !headers.iter().any(|(k, _)| k == "host") {
         if let Some(authority) = parts.uri.authority() {
             headers.push(("host".into(), authority.to_string()));
         }
     }
-    let incoming = Incoming { method: parts.method.as_str(), path: &path, query: parts.uri.query(), headers: &headers, body: &bytes };
+    let incoming = Incoming {
+        method: parts.method.as_str(),
+        path: &path,
+        query: parts.uri.query(),
+        headers: &headers,
+        body: &bytes,
+    };
     let reply = mock.respond(&incoming);
     to_response(&mock, reply)
 }
@@ -556,8 +789,13 @@ fn to_response(mock: &Mock, reply: Reply) -> Response {
     let mut response = match reply.body {
         Some(body) => {
             let mut r = Response::new(Body::from(serde_json::to_vec(&body).unwrap_or_default()));
-            let ct = if mock.config.faults.has(&FaultKind::WrongContentType) { "text/plain" } else { "application/json;charset=UTF-8" };
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            let ct = if mock.config.faults.has(&FaultKind::WrongContentType) {
+                "text/plain"
+            } else {
+                "application/json;charset=UTF-8"
+            };
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
             r
         }
         None => Response::new(Body::empty()),

@@ -88,7 +88,15 @@ pub fn random_hex() -> String {
 
 pub fn utc_now() -> String {
     let d = crate::signing::sdk_date_now(); // 20250101T000000Z
-    format!("{}-{}-{}T{}:{}:{}Z", &d[0..4], &d[4..6], &d[6..8], &d[9..11], &d[11..13], &d[13..15])
+    format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &d[0..4],
+        &d[4..6],
+        &d[6..8],
+        &d[9..11],
+        &d[11..13],
+        &d[13..15]
+    )
 }
 
 impl State {
@@ -107,8 +115,17 @@ impl State {
         state.ports.insert(primary.id.clone(), primary);
         let spare = state.new_port(&f.spare_port_id, &f.subnet_id, None);
         state.ports.insert(spare.id.clone(), spare);
-        state.ports.get_mut(&f.spare_port_id).map(|p| p.created = false);
-        state.servers.insert(f.server_id.clone(), Server { primary_port_id: f.primary_port_id.clone(), ports: vec![] });
+        state
+            .ports
+            .get_mut(&f.spare_port_id)
+            .map(|p| p.created = false);
+        state.servers.insert(
+            f.server_id.clone(),
+            Server {
+                primary_port_id: f.primary_port_id.clone(),
+                ports: vec![],
+            },
+        );
         state.attach(&f.server_id, &f.primary_port_id);
         state.sub_nics.insert(
             f.sub_network_interface_id.clone(),
@@ -141,11 +158,17 @@ impl State {
     /// A new DOWN port on `subnet_id` (not inserted).
     pub fn new_port(&mut self, id: &str, subnet_id: &str, ip: Option<&str>) -> Port {
         self.mac_counter += 1;
-        let (network_id, next) = self.subnets.get_mut(subnet_id).map(|(n, next)| {
-            *next += 1;
-            (n.clone(), *next)
-        }).unwrap_or_default();
-        let ip = ip.map(str::to_string).unwrap_or_else(|| format!("192.168.{}.{}", (next / 250) % 250, next % 250 + 2));
+        let (network_id, next) = self
+            .subnets
+            .get_mut(subnet_id)
+            .map(|(n, next)| {
+                *next += 1;
+                (n.clone(), *next)
+            })
+            .unwrap_or_default();
+        let ip = ip
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("192.168.{}.{}", (next / 250) % 250, next % 250 + 2));
         let c = self.mac_counter;
         Port {
             id: id.to_string(),
@@ -153,7 +176,12 @@ impl State {
             network_id,
             subnet_id: subnet_id.to_string(),
             ip_address: ip,
-            mac: format!("fa:16:3e:{:02x}:{:02x}:{:02x}", (c >> 16) & 0xff, (c >> 8) & 0xff, c & 0xff),
+            mac: format!(
+                "fa:16:3e:{:02x}:{:02x}:{:02x}",
+                (c >> 16) & 0xff,
+                (c >> 8) & 0xff,
+                c & 0xff
+            ),
             server_id: None,
             delete_on_termination: false,
             created: true,
@@ -220,7 +248,11 @@ impl World for State {
     fn fixture(&self, name: &str) -> Option<String> {
         match name {
             // The only fixture rules name: the primary NIC of the server.
-            "primary_port_id" => self.servers.values().next().map(|s| s.primary_port_id.clone()),
+            "primary_port_id" => self
+                .servers
+                .values()
+                .next()
+                .map(|s| s.primary_port_id.clone()),
             _ => None,
         }
     }

@@ -49,7 +49,10 @@ impl PreparedRequest {
             out.push_str(&format!(" -H {}", q(&format!("{k}: {v}"))));
         }
         if let Some(body) = &self.body {
-            out.push_str(&format!(" --data-raw {}", q(&String::from_utf8_lossy(body))));
+            out.push_str(&format!(
+                " --data-raw {}",
+                q(&String::from_utf8_lossy(body))
+            ));
         }
         out
     }
@@ -117,19 +120,29 @@ impl Client {
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true);
         if let Some(ca) = &target.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| format!("{}: cannot read: {e}", ca.display()))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{}: not a PEM certificate: {e}", ca.display()))?;
+            let pem =
+                std::fs::read(ca).map_err(|e| format!("{}: cannot read: {e}", ca.display()))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| format!("{}: not a PEM certificate: {e}", ca.display()))?;
             builder = builder.add_root_certificate(cert);
         }
         if target.insecure {
             builder = builder.danger_accept_invalid_certs(true);
         }
-        let http = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let http = builder
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let limiter = (target.limits.rate_per_second > 0.0).then(|| RateLimiter {
             interval: Duration::from_secs_f64(1.0 / target.limits.rate_per_second),
             next: Mutex::new(Instant::now()),
         });
-        Ok(Client { http, target, limiter, requests: 0.into(), retries: 0.into() })
+        Ok(Client {
+            http,
+            target,
+            limiter,
+            requests: 0.into(),
+            retries: 0.into(),
+        })
     }
 
     pub fn target(&self) -> &Target {
@@ -143,14 +156,22 @@ impl Client {
     }
 
     /// Builds, authenticates and signs a request.
-    pub fn prepare(&self, op: &Operation, params: &Map<String, Value>, body: Option<&Value>) -> PreparedRequest {
+    pub fn prepare(
+        &self,
+        op: &Operation,
+        params: &Map<String, Value>,
+        body: Option<&Value>,
+    ) -> PreparedRequest {
         let path = op.render_path(params);
         let base = self.target.base_url(op.service);
         let url = format!("{base}{path}");
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         let mut headers = vec![("X-Project-Id".to_string(), self.target.project_id.clone())];
         if body.is_some() {
-            headers.push(("Content-Type".into(), "application/json;charset=UTF-8".into()));
+            headers.push((
+                "Content-Type".into(),
+                "application/json;charset=UTF-8".into(),
+            ));
         }
         match &self.target.auth {
             Auth::None => {}
@@ -168,7 +189,11 @@ impl Client {
                 // The signer sees the decoded path; it encodes each segment itself.
                 let decoded: Vec<String> = path
                     .split('/')
-                    .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+                    .map(|s| {
+                        percent_encoding::percent_decode_str(s)
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    })
                     .collect();
                 let decoded = decoded.join("/");
                 let req = signing::SignableRequest {
@@ -184,11 +209,21 @@ impl Client {
                 headers.push(("Authorization".into(), sig.authorization));
             }
         }
-        PreparedRequest { method: op.method.clone(), url, headers, body }
+        PreparedRequest {
+            method: op.method.clone(),
+            url,
+            headers,
+            body,
+        }
     }
 
     /// Sends with retries on 429 (honouring Retry-After) and on connection errors.
-    pub async fn send(&self, op: &Operation, params: &Map<String, Value>, body: Option<&Value>) -> Result<Exchange, TransportError> {
+    pub async fn send(
+        &self,
+        op: &Operation,
+        params: &Map<String, Value>,
+        body: Option<&Value>,
+    ) -> Result<Exchange, TransportError> {
         use std::sync::atomic::Ordering::Relaxed;
         let started = Instant::now();
         let mut retries = 0u32;
@@ -201,15 +236,27 @@ impl Client {
             let outcome = self.send_once(&prepared).await;
             let backoff = Duration::from_millis(100u64 << retries.min(6));
             match outcome {
-                Ok((status, retry_after, _, _)) if status == 429 && retries < self.target.limits.max_retries => {
+                Ok((status, retry_after, _, _))
+                    if status == 429 && retries < self.target.limits.max_retries =>
+                {
                     retries += 1;
                     self.retries.fetch_add(1, Relaxed);
-                    tokio::time::sleep(retry_after.unwrap_or(backoff).min(Duration::from_secs(60))).await;
+                    tokio::time::sleep(retry_after.unwrap_or(backoff).min(Duration::from_secs(60)))
+                        .await;
                 }
                 Ok((status, _, content_type, body)) => {
-                    return Ok(Exchange { status, content_type, body, retries, elapsed: started.elapsed() });
+                    return Ok(Exchange {
+                        status,
+                        content_type,
+                        body,
+                        retries,
+                        elapsed: started.elapsed(),
+                    });
                 }
-                Err(e) if e.kind == TransportErrorKind::Connect && retries < self.target.limits.max_retries => {
+                Err(e)
+                    if e.kind == TransportErrorKind::Connect
+                        && retries < self.target.limits.max_retries =>
+                {
                     retries += 1;
                     self.retries.fetch_add(1, Relaxed);
                     tokio::time::sleep(backoff).await;
@@ -222,8 +269,12 @@ impl Client {
         }
     }
 
-    async fn send_once(&self, req: &PreparedRequest) -> Result<(u16, Option<Duration>, Option<String>, Bytes), TransportError> {
-        let method = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    async fn send_once(
+        &self,
+        req: &PreparedRequest,
+    ) -> Result<(u16, Option<Duration>, Option<String>, Bytes), TransportError> {
+        let method =
+            reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut builder = self.http.request(method, &req.url);
         for (k, v) in &req.headers {
             builder = builder.header(k, v);
@@ -247,21 +298,47 @@ impl Client {
                 message.push_str(&format!(": {s}"));
                 source = s.source();
             }
-            TransportError { kind, message, retries: 0 }
+            TransportError {
+                kind,
+                message,
+                retries: 0,
+            }
         };
         let mut response = builder.send().await.map_err(classify)?;
         let status = response.status().as_u16();
-        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let content_type = header(reqwest::header::CONTENT_TYPE);
-        let retry_after = header(reqwest::header::RETRY_AFTER).and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+        let retry_after = header(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let limit = self.target.limits.max_body_bytes;
-        if response.content_length().is_some_and(|n| n as usize > limit) {
-            return Err(TransportError { kind: TransportErrorKind::BodyTooLarge, message: format!("response body of {} bytes exceeds the {limit}-byte limit", response.content_length().unwrap_or(0)), retries: 0 });
+        if response
+            .content_length()
+            .is_some_and(|n| n as usize > limit)
+        {
+            return Err(TransportError {
+                kind: TransportErrorKind::BodyTooLarge,
+                message: format!(
+                    "response body of {} bytes exceeds the {limit}-byte limit",
+                    response.content_length().unwrap_or(0)
+                ),
+                retries: 0,
+            });
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(classify)? {
             if body.len() + chunk.len() > limit {
-                return Err(TransportError { kind: TransportErrorKind::BodyTooLarge, message: format!("response body exceeds the {limit}-byte limit"), retries: 0 });
+                return Err(TransportError {
+                    kind: TransportErrorKind::BodyTooLarge,
+                    message: format!("response body exceeds the {limit}-byte limit"),
+                    retries: 0,
+                });
             }
             body.extend_from_slice(&chunk);
         }

@@ -85,7 +85,11 @@ impl RunOptions {
 #[derive(Debug, Clone)]
 enum Planned {
     Curated(Box<Case>),
-    Generated { op: usize, kind: CaseKind, index: usize },
+    Generated {
+        op: usize,
+        kind: CaseKind,
+        index: usize,
+    },
 }
 
 pub struct Runner {
@@ -141,7 +145,9 @@ impl Runner {
             .iter()
             .enumerate()
             .filter(|(_, op)| !op.auxiliary)
-            .filter(|(_, op)| self.opts.operations.is_empty() || self.opts.operations.contains(&op.id))
+            .filter(|(_, op)| {
+                self.opts.operations.is_empty() || self.opts.operations.contains(&op.id)
+            })
             .filter(|(_, op)| !self.opts.skip.contains(&op.id))
             .map(|(i, _)| i)
             .collect()
@@ -160,9 +166,16 @@ impl Runner {
         if self.opts.include_curated {
             if let Some(dir) = &self.opts.cases_dir {
                 if dir.exists() {
-                    let cases = load_curated(dir, &self.contract, &t.project_id, &t.fixtures).map_err(|e| e.to_string())?;
+                    let cases = load_curated(dir, &self.contract, &t.project_id, &t.fixtures)
+                        .map_err(|e| e.to_string())?;
                     planned.extend(
-                        cases.into_iter().filter(|c| ops.iter().any(|&i| self.contract.operations[i].id == c.operation)).map(|c| Planned::Curated(Box::new(c))),
+                        cases
+                            .into_iter()
+                            .filter(|c| {
+                                ops.iter()
+                                    .any(|&i| self.contract.operations[i].id == c.operation)
+                            })
+                            .map(|c| Planned::Curated(Box::new(c))),
                     );
                 }
             }
@@ -187,7 +200,12 @@ impl Runner {
             planned.retain(|p| self.planned_id(p) == *id);
         }
         if let Some((k, n)) = self.opts.shard {
-            planned = planned.into_iter().enumerate().filter(|(i, _)| i % n == k - 1).map(|(_, p)| p).collect();
+            planned = planned
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| i % n == k - 1)
+                .map(|(_, p)| p)
+                .collect();
         }
         Ok(planned)
     }
@@ -195,7 +213,11 @@ impl Runner {
     fn planned_id(&self, p: &Planned) -> String {
         match p {
             Planned::Curated(c) => c.id.clone(),
-            Planned::Generated { op, kind, index } => format!("{}::{}::{index}", self.contract.operations[*op].id, kind.as_str()),
+            Planned::Generated { op, kind, index } => format!(
+                "{}::{}::{index}",
+                self.contract.operations[*op].id,
+                kind.as_str()
+            ),
         }
     }
 
@@ -205,13 +227,18 @@ impl Runner {
     }
 
     fn replay(&self, case: &Case) -> String {
-        format!("{} --seed {} --case {}", self.opts.replay_prefix, self.opts.seed, case.id)
+        format!(
+            "{} --seed {} --case {}",
+            self.opts.replay_prefix, self.opts.seed, case.id
+        )
     }
 
     /// Checks that the target answers at all; an unreachable target stops the run (exit 2).
     async fn preflight(&self) -> Result<(), String> {
         let t = self.client.target();
-        let Some(list) = self.contract.operation("list-interfaces") else { return Ok(()) };
+        let Some(list) = self.contract.operation("list-interfaces") else {
+            return Ok(());
+        };
         let params = self.params(list, &[]);
         match self.client.send(list, &params, None).await {
             Ok(x) if x.status == 401 || x.status == 403 => Err(format!(
@@ -221,8 +248,16 @@ impl Runner {
                 list.render_path(&params)
             )),
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.kind, TransportErrorKind::Connect | TransportErrorKind::Timeout) => {
-                Err(format!("target unreachable at {}: {e}\n  (check target.ecs_url and the network or proxy settings)", t.ecs_url))
+            Err(e)
+                if matches!(
+                    e.kind,
+                    TransportErrorKind::Connect | TransportErrorKind::Timeout
+                ) =>
+            {
+                Err(format!(
+                    "target unreachable at {}: {e}\n  (check target.ecs_url and the network or proxy settings)",
+                    t.ecs_url
+                ))
             }
             Err(_) => Ok(()), // a misbehaving target is judged case by case
         }
@@ -241,7 +276,12 @@ impl Runner {
     pub async fn run(&self) -> Summary {
         let started = Instant::now();
         let t = self.client.target();
-        let mut summary = Summary::new(&self.contract, &t.name, self.opts.seed, self.opts.keep_junit);
+        let mut summary = Summary::new(
+            &self.contract,
+            &t.name,
+            self.opts.seed,
+            self.opts.keep_junit,
+        );
         let planned = match self.plan() {
             Ok(p) => p,
             Err(e) => {
@@ -263,8 +303,10 @@ impl Runner {
             Progress::Bar => {
                 let bar = indicatif::ProgressBar::new(total);
                 bar.set_style(
-                    indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} cases {msg}")
-                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} cases {msg}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
                 );
                 Some(bar)
             }
@@ -273,10 +315,13 @@ impl Runner {
         let concurrency = t.limits.concurrency.max(1);
         // Curated cases first, one at a time in file order, so the state they
         // see (and so their snapshots) is the same in every run.
-        let (curated, generated): (Vec<Planned>, Vec<Planned>) = planned.into_iter().partition(|p| matches!(p, Planned::Curated(_)));
+        let (curated, generated): (Vec<Planned>, Vec<Planned>) = planned
+            .into_iter()
+            .partition(|p| matches!(p, Planned::Curated(_)));
         let mut done = 0u64;
         for (batch, width) in [(curated, 1), (generated, concurrency)] {
-            self.run_batch(batch, width, &mut summary, bar.as_ref(), &mut done, total).await;
+            self.run_batch(batch, width, &mut summary, bar.as_ref(), &mut done, total)
+                .await;
         }
         if let Some(bar) = bar {
             bar.finish_and_clear();
@@ -291,7 +336,15 @@ impl Runner {
         summary
     }
 
-    async fn run_batch(&self, planned: Vec<Planned>, width: usize, summary: &mut Summary, bar: Option<&indicatif::ProgressBar>, done: &mut u64, total: u64) {
+    async fn run_batch(
+        &self,
+        planned: Vec<Planned>,
+        width: usize,
+        summary: &mut Summary,
+        bar: Option<&indicatif::ProgressBar>,
+        done: &mut u64,
+        total: u64,
+    ) {
         let generator = self.generator();
         let mut stream = futures::stream::iter(planned)
             .take_while(|_| {
@@ -333,8 +386,18 @@ impl Runner {
                 }
                 Progress::Lines => {
                     if !result.findings.is_empty() || result.error.is_some() {
-                        let ids: Vec<&str> = result.findings.iter().map(|f| f.id.as_str()).collect();
-                        eprintln!("FAIL {} [{}]{}", result.case_id, ids.join(", "), result.error.as_deref().map(|e| format!(" error: {e}")).unwrap_or_default());
+                        let ids: Vec<&str> =
+                            result.findings.iter().map(|f| f.id.as_str()).collect();
+                        eprintln!(
+                            "FAIL {} [{}]{}",
+                            result.case_id,
+                            ids.join(", "),
+                            result
+                                .error
+                                .as_deref()
+                                .map(|e| format!(" error: {e}"))
+                                .unwrap_or_default()
+                        );
                     }
                     if total >= 10 && *done % (total / 10).max(1) == 0 {
                         eprintln!("{done}/{total} cases");
@@ -351,14 +414,31 @@ impl Runner {
         for p in planned {
             let case = match p {
                 Planned::Curated(c) => Some((**c).clone()),
-                Planned::Generated { op, kind, index } => generator.case(&self.contract.operations[*op], *kind, *index),
+                Planned::Generated { op, kind, index } => {
+                    generator.case(&self.contract.operations[*op], *kind, *index)
+                }
             };
             let Some(case) = case else { continue };
-            let Some(op) = self.contract.operation(&case.operation) else { continue };
-            let req = self.client.prepare(op, &case.path_params, case.body.as_ref());
-            println!("# {} (expect {}){}", case.id, case.expect, case.breaks.as_deref().map(|b| format!(", breaks {b}")).unwrap_or_default());
+            let Some(op) = self.contract.operation(&case.operation) else {
+                continue;
+            };
+            let req = self
+                .client
+                .prepare(op, &case.path_params, case.body.as_ref());
+            println!(
+                "# {} (expect {}){}",
+                case.id,
+                case.expect,
+                case.breaks
+                    .as_deref()
+                    .map(|b| format!(", breaks {b}"))
+                    .unwrap_or_default()
+            );
             if case.setup == Some(Setup::SparePortAttached) {
-                println!("# setup: attach the spare port {} first (batch-add-nics), detach it after", self.client.target().fixtures.spare_port_id);
+                println!(
+                    "# setup: attach the spare port {} first (batch-add-nics), detach it after",
+                    self.client.target().fixtures.spare_port_id
+                );
             }
             println!("{} {}", req.method, req.url);
             for (k, v) in req.masked_headers() {
@@ -372,9 +452,20 @@ impl Runner {
     }
 
     async fn lock_for(&self, case: &Case) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
-        let text = format!("{} {}", Value::Object(case.path_params.clone()), case.body.as_ref().map(|b| b.to_string()).unwrap_or_default());
+        let text = format!(
+            "{} {}",
+            Value::Object(case.path_params.clone()),
+            case.body
+                .as_ref()
+                .map(|b| b.to_string())
+                .unwrap_or_default()
+        );
         let f = &self.client.target().fixtures;
-        let mut ids: BTreeSet<&String> = self.locks.keys().filter(|id| text.contains(id.as_str())).collect();
+        let mut ids: BTreeSet<&String> = self
+            .locks
+            .keys()
+            .filter(|id| text.contains(id.as_str()))
+            .collect();
         if case.setup == Some(Setup::SparePortAttached) {
             ids.insert(&f.spare_port_id);
         }
@@ -387,7 +478,14 @@ impl Runner {
         guards
     }
 
-    fn finding(&self, case: &Case, id: &str, expected: impl Into<String>, actual: impl Into<String>, reproduce: &str) -> Finding {
+    fn finding(
+        &self,
+        case: &Case,
+        id: &str,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+        reproduce: &str,
+    ) -> Finding {
         Finding {
             case: case.id.clone(),
             operation: case.operation.clone(),
@@ -422,22 +520,46 @@ impl Runner {
             match self.attach_port(&spare).await {
                 Ok(()) => to_detach.push(spare),
                 Err(f) => {
-                    result.findings.push(Finding { case: case.id.clone(), reproduce: replay.clone(), ..f });
+                    result.findings.push(Finding {
+                        case: case.id.clone(),
+                        reproduce: replay.clone(),
+                        ..f
+                    });
                     result.elapsed = started.elapsed();
                     return result;
                 }
             }
         }
         let named_ports = self.named_ports(op, case);
-        let before = if case.breaks.is_some() && !named_ports.is_empty() { self.listed_ports().await.ok() } else { None };
-        let dry_run_before = if case.expect.status == Some(202) { self.observe_sub_nic().await } else { None };
+        let before = if case.breaks.is_some() && !named_ports.is_empty() {
+            self.listed_ports().await.ok()
+        } else {
+            None
+        };
+        let dry_run_before = if case.expect.status == Some(202) {
+            self.observe_sub_nic().await
+        } else {
+            None
+        };
 
-        let request = self.client.prepare(op, &case.path_params, case.body.as_ref());
+        let request = self
+            .client
+            .prepare(op, &case.path_params, case.body.as_ref());
         let curl = request.curl();
-        let exchange = match self.client.send(op, &case.path_params, case.body.as_ref()).await {
+        let exchange = match self
+            .client
+            .send(op, &case.path_params, case.body.as_ref())
+            .await
+        {
             Ok(x) => x,
             Err(e) => {
-                result.findings.push(self.finding(case, "response.transport", format!("{} (documented)", case.expect), format!("{:?}: {e}", e.kind), &curl));
+                result.findings.push(self.finding(
+                    case,
+                    "response.transport",
+                    format!("{} (documented)", case.expect),
+                    format!("{:?}: {e}", e.kind),
+                    &curl,
+                ));
                 self.cleanup(&mut to_detach).await;
                 result.elapsed = started.elapsed();
                 return result;
@@ -449,8 +571,14 @@ impl Runner {
         // Asynchronous operations: follow the job, then look at the state.
         let mut job: Option<JobOutcome> = None;
         if op.is_async && (200..300).contains(&exchange.status) {
-            if let Some(job_id) = body.as_ref().and_then(|b| b.get("job_id")).and_then(Value::as_str) {
-                result.exercised.extend(["job.completes".to_string(), "job.fail-reason".to_string()]);
+            if let Some(job_id) = body
+                .as_ref()
+                .and_then(|b| b.get("job_id"))
+                .and_then(Value::as_str)
+            {
+                result
+                    .exercised
+                    .extend(["job.completes".to_string(), "job.fail-reason".to_string()]);
                 match self.follow_job(job_id, case, &curl).await {
                     Ok((outcome, findings)) => {
                         result.findings.extend(findings);
@@ -461,14 +589,29 @@ impl Runner {
             }
         }
         if let Some(job) = &job {
-            to_detach.extend(job.nic_ids.iter().filter(|_| op.id == "batch-add-nics").cloned());
+            to_detach.extend(
+                job.nic_ids
+                    .iter()
+                    .filter(|_| op.id == "batch-add-nics")
+                    .cloned(),
+            );
             if pending_fail && job.status == "SUCCESS" {
                 let id = case.breaks.clone().unwrap_or_default();
-                result.findings.push(self.finding(case, &id, format!("{} or a job that ends FAIL", case.expect), format!("{} and a job that ended SUCCESS", exchange.status), &curl));
+                result.findings.push(self.finding(
+                    case,
+                    &id,
+                    format!("{} or a job that ends FAIL", case.expect),
+                    format!("{} and a job that ended SUCCESS", exchange.status),
+                    &curl,
+                ));
             }
         }
         if op.id == "nova-attach-interface" && exchange.status == 200 {
-            if let Some(p) = body.as_ref().and_then(|b| b.pointer("/interfaceAttachment/port_id")).and_then(Value::as_str) {
+            if let Some(p) = body
+                .as_ref()
+                .and_then(|b| b.pointer("/interfaceAttachment/port_id"))
+                .and_then(Value::as_str)
+            {
                 to_detach.push(p.trim().to_string());
             }
         }
@@ -478,14 +621,19 @@ impl Runner {
 
         let accepted = case.breaks.is_none() && case.expect.matches(exchange.status);
         let state_findings = if accepted && exchange.status != 202 {
-            self.check_effects(op, case, body.as_ref(), job.as_ref(), &curl).await
+            self.check_effects(op, case, body.as_ref(), job.as_ref(), &curl)
+                .await
         } else if let (Some(before), Some(id)) = (&before, &case.breaks) {
-            self.check_unchanged(op, case, id, before, &named_ports, &curl).await
+            self.check_unchanged(op, case, id, before, &named_ports, &curl)
+                .await
         } else {
             Vec::new()
         };
         result.findings.extend(state_findings);
-        if op.id == "batch-delete-nics" && accepted && job.as_ref().is_some_and(|j| j.status == "SUCCESS") {
+        if op.id == "batch-delete-nics"
+            && accepted
+            && job.as_ref().is_some_and(|j| j.status == "SUCCESS")
+        {
             // The case itself detached them; what it could not is a leftover via cleanup below.
             let listed = self.listed_ports().await.unwrap_or_default();
             to_detach.retain(|p| listed.contains(p));
@@ -499,7 +647,13 @@ impl Runner {
         if let Some(before) = dry_run_before {
             let after = self.observe_sub_nic().await;
             if after.as_ref().is_some_and(|a| a != &before) {
-                result.findings.push(self.finding(case, "update-subnic.dry-run", format!("no change ({before})"), after.map(|a| a.to_string()).unwrap_or_default(), &curl));
+                result.findings.push(self.finding(
+                    case,
+                    "update-subnic.dry-run",
+                    format!("no change ({before})"),
+                    after.map(|a| a.to_string()).unwrap_or_default(),
+                    &curl,
+                ));
             }
         }
         if let (Some(store), CaseKind::Curated) = (&self.snapshots, case.kind) {
@@ -517,8 +671,20 @@ impl Runner {
     }
 
     /// Response checks in their fixed order.
-    fn judge_response(&self, op: &Operation, case: &Case, exchange: &Exchange, curl: &str) -> (Vec<Finding>, Option<Value>, bool) {
-        let j = Judged { contract: &self.contract, op, case, exchange, reproduce: curl };
+    fn judge_response(
+        &self,
+        op: &Operation,
+        case: &Case,
+        exchange: &Exchange,
+        curl: &str,
+    ) -> (Vec<Finding>, Option<Value>, bool) {
+        let j = Judged {
+            contract: &self.contract,
+            op,
+            case,
+            exchange,
+            reproduce: curl,
+        };
         let mut findings = Vec::new();
         findings.extend(checks::no_server_error(&j));
         let mut pending_fail = false;
@@ -544,12 +710,22 @@ impl Runner {
     /// Port ids the request names in its attach/detach field.
     fn named_ports(&self, op: &Operation, case: &Case) -> Vec<String> {
         let view = case.view();
-        self.contract.rules_for(&op.id).flat_map(|r| r.check.effect_ports(&view)).collect()
+        self.contract
+            .rules_for(&op.id)
+            .flat_map(|r| r.check.effect_ports(&view))
+            .collect()
     }
 
     async fn listed_ports(&self) -> Result<Vec<String>, String> {
-        let list = self.contract.operation("list-interfaces").ok_or("no list-interfaces operation")?;
-        let x = self.client.send(list, &self.params(list, &[]), None).await.map_err(|e| e.to_string())?;
+        let list = self
+            .contract
+            .operation("list-interfaces")
+            .ok_or("no list-interfaces operation")?;
+        let x = self
+            .client
+            .send(list, &self.params(list, &[]), None)
+            .await
+            .map_err(|e| e.to_string())?;
         if x.status != 200 {
             return Err(format!("listing attachments answered {}", x.status));
         }
@@ -559,21 +735,41 @@ impl Runner {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|a| a.get("port_id").and_then(Value::as_str).map(|s| s.trim().to_string()))
+            .filter_map(|a| {
+                a.get("port_id")
+                    .and_then(Value::as_str)
+                    .map(|s| s.trim().to_string())
+            })
             .collect())
     }
 
     async fn listed_attachment(&self, port_id: &str) -> Option<Value> {
         let list = self.contract.operation("list-interfaces")?;
-        let x = self.client.send(list, &self.params(list, &[]), None).await.ok()?;
+        let x = self
+            .client
+            .send(list, &self.params(list, &[]), None)
+            .await
+            .ok()?;
         let body: Value = serde_json::from_slice(&x.body).ok()?;
-        body.get("interfaceAttachments")?.as_array()?.iter().find(|a| a.get("port_id").and_then(Value::as_str) == Some(port_id)).cloned()
+        body.get("interfaceAttachments")?
+            .as_array()?
+            .iter()
+            .find(|a| a.get("port_id").and_then(Value::as_str) == Some(port_id))
+            .cloned()
     }
 
     /// The supplementary NIC as it is now: an update that changes nothing returns it whole.
     async fn observe_sub_nic(&self) -> Option<Value> {
         let op = self.contract.operation("update-sub-network-interface")?;
-        let x = self.client.send(op, &self.params(op, &[]), Some(&json!({"sub_network_interface": {}}))).await.ok()?;
+        let x = self
+            .client
+            .send(
+                op,
+                &self.params(op, &[]),
+                Some(&json!({"sub_network_interface": {}})),
+            )
+            .await
+            .ok()?;
         let body: Value = serde_json::from_slice(&x.body).ok()?;
         let nic = body.get("sub_network_interface")?;
         Some(json!({
@@ -584,14 +780,26 @@ impl Runner {
     }
 
     /// Follows a job until it ends or the timeout; checks every job response.
-    async fn follow_job(&self, job_id: &str, case: &Case, curl: &str) -> Result<(JobOutcome, Vec<Finding>), Vec<Finding>> {
-        let Some(op) = self.contract.operation("show-job") else { return Err(Vec::new()) };
+    async fn follow_job(
+        &self,
+        job_id: &str,
+        case: &Case,
+        curl: &str,
+    ) -> Result<(JobOutcome, Vec<Finding>), Vec<Finding>> {
+        let Some(op) = self.contract.operation("show-job") else {
+            return Err(Vec::new());
+        };
         let limits = &self.client.target().limits;
         let deadline = Instant::now() + limits.job_timeout;
         let mut interval = limits.job_poll;
         let params = self.params(op, &[("job_id", job_id)]);
         let mut findings = Vec::new();
-        let job_case = Case { operation: op.id.clone(), breaks: None, expect: crate::contract::Expect::exact(200), ..case.clone() };
+        let job_case = Case {
+            operation: op.id.clone(),
+            breaks: None,
+            expect: crate::contract::Expect::exact(200),
+            ..case.clone()
+        };
         let mut last = String::from("no answer");
         loop {
             tokio::time::sleep(interval).await;
@@ -605,18 +813,41 @@ impl Runner {
                         }
                     }
                     if let Some(body) = body {
-                        let status = body.get("status").and_then(Value::as_str).unwrap_or("").to_string();
+                        let status = body
+                            .get("status")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string();
                         last = status.clone();
                         if status == "SUCCESS" || status == "FAIL" {
-                            if status == "FAIL" && body.get("fail_reason").and_then(Value::as_str).is_none_or(|r| r.trim().is_empty()) {
-                                findings.push(self.finding(case, "job.fail-reason", "a fail_reason for a FAIL job", body.get("fail_reason").map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into()), curl));
+                            if status == "FAIL"
+                                && body
+                                    .get("fail_reason")
+                                    .and_then(Value::as_str)
+                                    .is_none_or(|r| r.trim().is_empty())
+                            {
+                                findings.push(
+                                    self.finding(
+                                        case,
+                                        "job.fail-reason",
+                                        "a fail_reason for a FAIL job",
+                                        body.get("fail_reason")
+                                            .map(|v| v.to_string())
+                                            .unwrap_or_else(|| "(absent)".into()),
+                                        curl,
+                                    ),
+                                );
                             }
                             let nic_ids = body
                                 .pointer("/entities/sub_jobs")
                                 .and_then(Value::as_array)
                                 .into_iter()
                                 .flatten()
-                                .filter_map(|s| s.pointer("/entities/nic_id").and_then(Value::as_str).map(str::to_string))
+                                .filter_map(|s| {
+                                    s.pointer("/entities/nic_id")
+                                        .and_then(Value::as_str)
+                                        .map(str::to_string)
+                                })
                                 .collect();
                             return Ok((JobOutcome { status, nic_ids }, findings));
                         }
@@ -625,42 +856,98 @@ impl Runner {
                 Err(e) => last = e.to_string(),
             }
             if Instant::now() >= deadline {
-                findings.push(self.finding(case, "job.completes", format!("SUCCESS or FAIL within {:?}", limits.job_timeout), format!("job {job_id} still {last}"), curl));
+                findings.push(self.finding(
+                    case,
+                    "job.completes",
+                    format!("SUCCESS or FAIL within {:?}", limits.job_timeout),
+                    format!("job {job_id} still {last}"),
+                    curl,
+                ));
                 return Err(findings);
             }
         }
     }
 
     /// After an accepted request: the promised state change happened.
-    async fn check_effects(&self, op: &Operation, case: &Case, body: Option<&Value>, job: Option<&JobOutcome>, curl: &str) -> Vec<Finding> {
+    async fn check_effects(
+        &self,
+        op: &Operation,
+        case: &Case,
+        body: Option<&Value>,
+        job: Option<&JobOutcome>,
+        curl: &str,
+    ) -> Vec<Finding> {
         let mut findings = Vec::new();
         let view = case.view();
         for rule in self.contract.rules_for(&op.id) {
-            let Check::AsyncEffect { effect, .. } = &rule.check else { continue };
+            let Check::AsyncEffect { effect, .. } = &rule.check else {
+                continue;
+            };
             let mut ports = rule.check.effect_ports(&view);
             if op.id == "nova-attach-interface" {
-                ports = body.and_then(|b| b.pointer("/interfaceAttachment/port_id")).and_then(Value::as_str).map(|p| vec![p.trim().to_string()]).unwrap_or_default();
+                ports = body
+                    .and_then(|b| b.pointer("/interfaceAttachment/port_id"))
+                    .and_then(Value::as_str)
+                    .map(|p| vec![p.trim().to_string()])
+                    .unwrap_or_default();
             }
             if op.is_async {
                 match job {
-                    Some(j) if j.status == "SUCCESS" => ports.extend(j.nic_ids.iter().filter(|_| *effect == Effect::Attach).cloned()),
+                    Some(j) if j.status == "SUCCESS" => ports.extend(
+                        j.nic_ids
+                            .iter()
+                            .filter(|_| *effect == Effect::Attach)
+                            .cloned(),
+                    ),
                     Some(j) => {
-                        findings.push(self.finding(case, &rule.id, "job SUCCESS", format!("job {}", j.status), curl));
+                        findings.push(self.finding(
+                            case,
+                            &rule.id,
+                            "job SUCCESS",
+                            format!("job {}", j.status),
+                            curl,
+                        ));
                         continue;
                     }
                     None => continue, // job.completes already reported
                 }
             }
-            let Ok(listed) = self.listed_ports().await else { continue };
-            let winners: Vec<String> = self.contract.rules_for(&op.id).flat_map(|r| r.check.precedence_winners(&view)).collect();
+            let Ok(listed) = self.listed_ports().await else {
+                continue;
+            };
+            let winners: Vec<String> = self
+                .contract
+                .rules_for(&op.id)
+                .flat_map(|r| r.check.precedence_winners(&view))
+                .collect();
             for p in ports.iter().collect::<BTreeSet<_>>() {
                 let is_listed = listed.contains(p);
                 match effect {
                     Effect::Attach if !is_listed => {
-                        let id = if winners.contains(p) { self.contract.rules_for(&op.id).find(|r| matches!(r.check, Check::Precedence { .. })).map(|r| r.id.clone()).unwrap_or(rule.id.clone()) } else { rule.id.clone() };
-                        findings.push(self.finding(case, &id, format!("port {p} listed among the server's interfaces"), "not listed", curl));
+                        let id = if winners.contains(p) {
+                            self.contract
+                                .rules_for(&op.id)
+                                .find(|r| matches!(r.check, Check::Precedence { .. }))
+                                .map(|r| r.id.clone())
+                                .unwrap_or(rule.id.clone())
+                        } else {
+                            rule.id.clone()
+                        };
+                        findings.push(self.finding(
+                            case,
+                            &id,
+                            format!("port {p} listed among the server's interfaces"),
+                            "not listed",
+                            curl,
+                        ));
                     }
-                    Effect::Detach if is_listed => findings.push(self.finding(case, &rule.id, format!("port {p} no longer listed"), "still listed", curl)),
+                    Effect::Detach if is_listed => findings.push(self.finding(
+                        case,
+                        &rule.id,
+                        format!("port {p} no longer listed"),
+                        "still listed",
+                        curl,
+                    )),
                     _ => {}
                 }
             }
@@ -676,9 +963,21 @@ impl Runner {
                     continue;
                 }
                 if let Some(att) = self.listed_attachment(&port).await {
-                    let ips: Vec<&Value> = att.get("fixed_ips").and_then(Value::as_array).into_iter().flatten().filter_map(|f| f.get("ip_address")).collect();
+                    let ips: Vec<&Value> = att
+                        .get("fixed_ips")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|f| f.get("ip_address"))
+                        .collect();
                     if ips.contains(&&value) {
-                        findings.push(self.finding(case, &rule.id, format!("port {port} keeps its own address ({field} {value} ignored)"), format!("port has {value}"), curl));
+                        findings.push(self.finding(
+                            case,
+                            &rule.id,
+                            format!("port {port} keeps its own address ({field} {value} ignored)"),
+                            format!("port has {value}"),
+                            curl,
+                        ));
                     }
                 }
             }
@@ -687,25 +986,58 @@ impl Runner {
     }
 
     /// After a rejected request: the ports it named are as they were.
-    async fn check_unchanged(&self, _op: &Operation, case: &Case, id: &str, before: &[String], named: &[String], curl: &str) -> Vec<Finding> {
-        let Ok(after) = self.listed_ports().await else { return Vec::new() };
+    async fn check_unchanged(
+        &self,
+        _op: &Operation,
+        case: &Case,
+        id: &str,
+        before: &[String],
+        named: &[String],
+        curl: &str,
+    ) -> Vec<Finding> {
+        let Ok(after) = self.listed_ports().await else {
+            return Vec::new();
+        };
         named
             .iter()
             .filter(|p| before.contains(p) != after.contains(p))
             .map(|p| {
-                let was = if before.contains(p) { "attached" } else { "not attached" };
-                let now = if after.contains(p) { "attached" } else { "not attached" };
-                self.finding(case, id, format!("a rejected request changes nothing (port {p} {was})"), format!("port {p} {now}"), curl)
+                let was = if before.contains(p) {
+                    "attached"
+                } else {
+                    "not attached"
+                };
+                let now = if after.contains(p) {
+                    "attached"
+                } else {
+                    "not attached"
+                };
+                self.finding(
+                    case,
+                    id,
+                    format!("a rejected request changes nothing (port {p} {was})"),
+                    format!("port {p} {now}"),
+                    curl,
+                )
             })
             .collect()
     }
 
     /// Attaches a port through batch-add-nics and waits for the job (case setup).
     async fn attach_port(&self, port: &str) -> Result<(), Finding> {
-        let op = self.contract.operation("batch-add-nics").ok_or_else(|| self.setup_finding("no batch-add-nics operation"))?;
+        let op = self
+            .contract
+            .operation("batch-add-nics")
+            .ok_or_else(|| self.setup_finding("no batch-add-nics operation"))?;
         let body = json!({"nics": [{"port_id": port}]});
-        let x = self.client.send(op, &self.params(op, &[]), Some(&body)).await.map_err(|e| self.setup_finding(&e.to_string()))?;
-        let job_id = serde_json::from_slice::<Value>(&x.body).ok().and_then(|b| b.get("job_id").and_then(Value::as_str).map(str::to_string));
+        let x = self
+            .client
+            .send(op, &self.params(op, &[]), Some(&body))
+            .await
+            .map_err(|e| self.setup_finding(&e.to_string()))?;
+        let job_id = serde_json::from_slice::<Value>(&x.body)
+            .ok()
+            .and_then(|b| b.get("job_id").and_then(Value::as_str).map(str::to_string));
         let Some(job_id) = job_id.filter(|_| x.status == 200) else {
             return Err(self.setup_finding(&format!("setup attach answered {}", x.status)));
         };
@@ -723,11 +1055,17 @@ impl Runner {
         };
         match self.follow_job(&job_id, &setup_case, "").await {
             Ok((j, _)) if j.status == "SUCCESS" => {
-                self.attached.lock().unwrap_or_else(|e| e.into_inner()).insert(port.to_string());
+                self.attached
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(port.to_string());
                 Ok(())
             }
             Ok((j, _)) => Err(self.setup_finding(&format!("setup attach job ended {}", j.status))),
-            Err(f) => Err(f.into_iter().next().unwrap_or_else(|| self.setup_finding("setup attach job did not end"))),
+            Err(f) => Err(f
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| self.setup_finding("setup attach job did not end"))),
         }
     }
 
@@ -747,22 +1085,40 @@ impl Runner {
 
     /// Detaches ports through batch-delete-nics; what fails is listed as a leftover.
     async fn detach_ports(&self, ports: &[String]) -> Result<(), String> {
-        let op = self.contract.operation("batch-delete-nics").ok_or("no batch-delete-nics operation")?;
+        let op = self
+            .contract
+            .operation("batch-delete-nics")
+            .ok_or("no batch-delete-nics operation")?;
         let body = json!({"nics": ports.iter().map(|p| json!({"id": p})).collect::<Vec<_>>()});
-        let x = self.client.send(op, &self.params(op, &[]), Some(&body)).await.map_err(|e| e.to_string())?;
-        let job_id = serde_json::from_slice::<Value>(&x.body).ok().and_then(|b| b.get("job_id").and_then(Value::as_str).map(str::to_string));
+        let x = self
+            .client
+            .send(op, &self.params(op, &[]), Some(&body))
+            .await
+            .map_err(|e| e.to_string())?;
+        let job_id = serde_json::from_slice::<Value>(&x.body)
+            .ok()
+            .and_then(|b| b.get("job_id").and_then(Value::as_str).map(str::to_string));
         let Some(job_id) = job_id.filter(|_| x.status == 200) else {
             return Err(format!("detach answered {}", x.status));
         };
         let limits = &self.client.target().limits;
-        let show = self.contract.operation("show-job").ok_or("no show-job operation")?;
+        let show = self
+            .contract
+            .operation("show-job")
+            .ok_or("no show-job operation")?;
         let deadline = Instant::now() + limits.job_timeout;
         let mut interval = limits.job_poll;
         while Instant::now() < deadline {
             tokio::time::sleep(interval).await;
             interval = (interval * 2).min(limits.job_poll * 8);
-            if let Ok(x) = self.client.send(show, &self.params(show, &[("job_id", &job_id)]), None).await {
-                let status = serde_json::from_slice::<Value>(&x.body).ok().and_then(|b| b.get("status").and_then(Value::as_str).map(str::to_string));
+            if let Ok(x) = self
+                .client
+                .send(show, &self.params(show, &[("job_id", &job_id)]), None)
+                .await
+            {
+                let status = serde_json::from_slice::<Value>(&x.body)
+                    .ok()
+                    .and_then(|b| b.get("status").and_then(Value::as_str).map(str::to_string));
                 match status.as_deref() {
                     Some("SUCCESS") => return Ok(()),
                     Some("FAIL") => return Err(format!("detach job {job_id} ended FAIL")),
@@ -770,7 +1126,10 @@ impl Runner {
                 }
             }
         }
-        Err(format!("detach job {job_id} did not end in {:?}", limits.job_timeout))
+        Err(format!(
+            "detach job {job_id} did not end in {:?}",
+            limits.job_timeout
+        ))
     }
 
     async fn cleanup(&self, ports: &mut Vec<String>) {
@@ -782,8 +1141,16 @@ impl Runner {
             return;
         }
         let listed = self.listed_ports().await.unwrap_or_else(|_| ports.clone());
-        let still: Vec<String> = ports.iter().filter(|p| listed.contains(p)).cloned().collect();
-        let outcome = if still.is_empty() { Ok(()) } else { self.detach_ports(&still).await };
+        let still: Vec<String> = ports
+            .iter()
+            .filter(|p| listed.contains(p))
+            .cloned()
+            .collect();
+        let outcome = if still.is_empty() {
+            Ok(())
+        } else {
+            self.detach_ports(&still).await
+        };
         let mut attached = self.attached.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {
             Ok(()) => {
@@ -794,7 +1161,13 @@ impl Runner {
             Err(e) => {
                 for p in &still {
                     attached.remove(p);
-                    self.leftovers.lock().unwrap_or_else(|e| e.into_inner()).push(format!("port {p} attached to server {} ({e})", self.client.target().fixtures.server_id));
+                    self.leftovers
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(format!(
+                            "port {p} attached to server {} ({e})",
+                            self.client.target().fixtures.server_id
+                        ));
                 }
             }
         }
@@ -803,14 +1176,21 @@ impl Runner {
 
     /// Anything still attached at the end (an interrupted case) is detached or listed.
     async fn final_cleanup(&self) {
-        let mut left: Vec<String> = self.attached.lock().map(|a| a.iter().cloned().collect()).unwrap_or_default();
+        let mut left: Vec<String> = self
+            .attached
+            .lock()
+            .map(|a| a.iter().cloned().collect())
+            .unwrap_or_default();
         self.cleanup(&mut left).await;
     }
 }
 
 /// The deterministic seed used when none is given: time-based, printed in the summary.
 pub fn fresh_seed() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64 % 1_000_000_000).unwrap_or(1)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64 % 1_000_000_000)
+        .unwrap_or(1)
 }
 
 /// Waits for the job duration of the built-in mock to elapse (tests).
