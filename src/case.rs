@@ -316,3 +316,48 @@ pub fn parse_curated(
     }
     Ok(out)
 }
+
+/// Appends a (shrunk) case to `dir/regressions-<operation>.json` as a curated case, atomically.
+pub fn save_regression(dir: &Path, case: &Case, seed: u64) -> Result<std::path::PathBuf, String> {
+    let path = dir.join(format!("regressions-{}.json", case.operation));
+    let mut file: Value = if path.exists() {
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a case file: {e}", path.display()))?
+    } else {
+        serde_json::json!({"operation": case.operation, "cases": []})
+    };
+    let name = format!(
+        "regression-{}-seed{seed}",
+        case.id
+            .rsplit("::")
+            .take(2)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("-")
+    );
+    let expect = match (case.expect.status, case.expect.class) {
+        (Some(s), _) => s.to_string(),
+        _ => "4xx".to_string(),
+    };
+    let entry = serde_json::json!({
+        "name": name,
+        "description": format!("Shrunk from {} (seed {seed}): {}", case.id, case.description),
+        "path": case.path_params,
+        "body": case.body,
+        "expect": expect,
+        "breaks": case.breaks,
+    });
+    let cases = file["cases"]
+        .as_array_mut()
+        .ok_or_else(|| format!("{}: no `cases` array", path.display()))?;
+    cases.retain(|c| c["name"] != entry["name"]);
+    cases.push(entry);
+    let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
+    crate::report::write_atomic(&path, format!("{text}\n").as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}

@@ -151,6 +151,12 @@ pub struct RunArgs {
     /// Print the selected case ids and exit.
     #[arg(long)]
     pub list: bool,
+    /// Shrink failing generated cases and save them as curated cases in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub save_failures: Option<PathBuf>,
+    /// How long a job may take to end, in seconds (overrides the target file).
+    #[arg(long, value_name = "SECS")]
+    pub job_timeout: Option<f64>,
     /// Snapshot folder (one subfolder per target name).
     #[arg(long, default_value = "snapshots", value_name = "DIR")]
     pub snapshot_dir: PathBuf,
@@ -351,6 +357,9 @@ async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, String> {
     if let Some(r) = args.rate {
         target.limits.rate_per_second = r.max(0.0);
     }
+    if let Some(secs) = args.job_timeout.filter(|s| *s > 0.0 && s.is_finite()) {
+        target.limits.job_timeout = std::time::Duration::from_secs_f64(secs);
+    }
     let client = Arc::new(Client::new(target.clone())?);
     let seed = args.seed.unwrap_or_else(crate::runner::fresh_seed);
     let mut opts = RunOptions::new(seed);
@@ -370,6 +379,7 @@ async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, String> {
         }
     }
     opts.case_filter = args.case.clone();
+    opts.save_failures = args.save_failures.clone();
     opts.shard = args.shard;
     opts.max_requests = args.max_requests;
     opts.dry_run = args.dry_run;
@@ -414,7 +424,13 @@ async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, String> {
     });
     let summary = runner.run().await;
     if !args.dry_run {
-        print!("{}", summary.render(&contract));
+        print!(
+            "{}",
+            summary.render(
+                &contract,
+                std::io::IsTerminal::is_terminal(&std::io::stdout())
+            )
+        );
     }
     if let Some(path) = &args.report_json {
         let text =

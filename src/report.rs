@@ -207,8 +207,8 @@ impl Summary {
         ids
     }
 
-    /// The console summary.
-    pub fn render(&self, contract: &Contract) -> String {
+    /// The console summary; `colour` paints snapshot diffs for a terminal.
+    pub fn render(&self, contract: &Contract, colour: bool) -> String {
         let mut out = String::new();
         let push = |out: &mut String, s: String| {
             out.push_str(&s);
@@ -217,10 +217,11 @@ impl Summary {
         if !self.findings.is_empty() {
             push(&mut out, "Findings".into());
             for d in self.findings.values() {
-                push(
-                    &mut out,
-                    format!("{}\n    seen in {} case(s)", d.first, d.count),
-                );
+                let mut f = d.first.clone();
+                if colour && f.id == "snapshot.drift" {
+                    f.actual = crate::snapshot::colour(&f.actual);
+                }
+                push(&mut out, format!("{f}\n    seen in {} case(s)", d.count));
             }
             out.push('\n');
         }

@@ -63,6 +63,9 @@ pub struct Generator<'c> {
     pub seed: u64,
 }
 
+/// Shrinking stops after this many simplifications (each may re-send a request).
+const MAX_SHRINK_STEPS: usize = 4096;
+
 /// Attempts at drawing a request a plan can use before giving up on the case.
 const ATTEMPTS: usize = 32;
 
@@ -306,8 +309,17 @@ impl<'c> Generator<'c> {
             false
         };
         match plan {
-            Plan::Valid | Plan::Boundary { .. } => {
+            Plan::Valid => {
                 if !satisfy_all(&mut view, &[], &[]) {
+                    return None;
+                }
+            }
+            Plan::Boundary { side, target, .. } => {
+                // The edge stays put while other rules are satisfied around it.
+                let lock = instance_pointer(*side, &target.node);
+                if !satisfy_all(&mut view, &[lock.clone()], &[])
+                    || pointer::get(&view, &lock).is_none()
+                {
                     return None;
                 }
             }
@@ -441,7 +453,7 @@ impl<'c> Generator<'c> {
                 continue;
             };
             let mut steps = 0;
-            while steps < 256 && tree.simplify() {
+            while steps < MAX_SHRINK_STEPS && tree.simplify() {
                 steps += 1;
                 loop {
                     match self.finish(op, kind, index, &plan, params.clone(), tree.current()) {
@@ -461,6 +473,31 @@ impl<'c> Generator<'c> {
         }
         None
     }
+}
+
+/// The request-view location of a schema node (first array element for `items`).
+fn instance_pointer(side: Side, schema_ptr: &str) -> String {
+    let mut out = String::from(match side {
+        Side::Path => "/path",
+        Side::Body => "/body",
+    });
+    let tokens: Vec<&str> = schema_ptr.split('/').skip(1).collect();
+    let mut i = 0;
+    while i < tokens.len() {
+        match tokens[i] {
+            "properties" if i + 1 < tokens.len() => {
+                out.push('/');
+                out.push_str(tokens[i + 1]);
+                i += 2;
+            }
+            "items" => {
+                out.push_str("/0");
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    out
 }
 
 /// Concrete request-view pointers are handy for tests.

@@ -52,27 +52,38 @@ pub struct Fault {
     pub breaks: Vec<String>,
 }
 
-/// Schema keywords whose acceptance is worth a fault of its own.
-const ACCEPTED_KEYWORDS: &[(&str, &str)] = &[
+/// Schema keywords whose acceptance is worth a fault of its own, with what
+/// follows from it: an accepted description is echoed, so the response then
+/// breaks the same constraint of the response schema.
+const ACCEPTED_KEYWORDS: &[(&str, &str, &[&str])] = &[
     (
         "accept-long-description",
         "update-sub-network-interface.request#/properties/sub_network_interface/properties/description/maxLength",
+        &[
+            "update-sub-network-interface.response.200#/properties/sub_network_interface/properties/description/maxLength",
+        ],
     ),
     (
         "accept-angle-brackets",
         "update-sub-network-interface.request#/properties/sub_network_interface/properties/description/pattern",
+        &[
+            "update-sub-network-interface.response.200#/properties/sub_network_interface/properties/description/pattern",
+        ],
     ),
     (
         "accept-empty-nics",
         "batch-add-nics.request#/properties/nics/minItems",
+        &[],
     ),
     (
         "accept-non-uuid-port",
         "batch-add-nics.request#/properties/nics/items/properties/port_id/format",
+        &[],
     ),
     (
         "accept-missing-delete-on-termination",
         "update-interface-attachment.request#/properties/interface_attachment/required",
+        &[],
     ),
 ];
 
@@ -162,11 +173,13 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             });
         }
     }
-    for (name, id) in ACCEPTED_KEYWORDS {
+    for (name, id, follows) in ACCEPTED_KEYWORDS {
+        let mut breaks = vec![(*id).to_string()];
+        breaks.extend(follows.iter().map(|s| s.to_string()));
         faults.push(Fault {
             name: (*name).into(),
             kind: FaultKind::Accept((*id).into()),
-            breaks: vec![(*id).into()],
+            breaks,
         });
     }
     for (name, operation, pointer, value, id) in RESPONSE_FAULTS {
@@ -177,7 +190,12 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
                 pointer,
                 value: *value,
             },
-            breaks: vec![(*id).into()],
+            breaks: if *name == "missing-job-id" {
+                // Without a job id no attach can be confirmed (the delete cases' setup attaches).
+                vec![(*id).into(), "batch-add.job-attaches".into()]
+            } else {
+                vec![(*id).into()]
+            },
         });
     }
     let fixed: [(&str, FaultKind, &[&str]); 10] = [

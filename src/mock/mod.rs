@@ -252,7 +252,7 @@ impl Mock {
             reply.status = 202;
         }
         drop(state);
-        self.apply_echo_drift(op, &mut reply);
+        self.apply_echo_drift(op, &view, &mut reply);
         reply
     }
 
@@ -480,15 +480,19 @@ impl Mock {
             .pointer("/path/sub_network_interface_id")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let Some(current) = state.sub_nics.get(id).cloned() else {
-            return Reply::json(
-                404,
-                error_body(
-                    ErrorFamily::VpcV3,
-                    404,
-                    "supplementary network interface not found",
-                ),
-            );
+        let current = match state.sub_nics.get(id) {
+            Some(c) => c.clone(),
+            // Accepting an unknown interface (fault): answer as if it were the fixture's.
+            None if fake => {
+                let fixture = &self.config.fixtures.sub_network_interface_id;
+                let mut c = state.sub_nics.get(fixture).cloned().unwrap_or_default();
+                c["id"] = json!(id);
+                c
+            }
+            None => {
+                let message = "supplementary network interface not found";
+                return Reply::json(404, error_body(ErrorFamily::VpcV3, 404, message));
+            }
         };
         let mut updated = current.clone();
         let changes = view
@@ -600,7 +604,8 @@ impl Mock {
         Reply::json(200, json!({"interfaceAttachments": list}))
     }
 
-    fn apply_echo_drift(&self, op: &Operation, reply: &mut Reply) {
+    /// Drifts echoed values, for the echo rules the request exercises.
+    fn apply_echo_drift(&self, op: &Operation, view: &Value, reply: &mut Reply) {
         let Some(body) = reply.body.as_mut() else {
             return;
         };
@@ -611,7 +616,7 @@ impl Mock {
             let Check::Echo { response, .. } = &rule.check else {
                 continue;
             };
-            if !self.config.faults.drifts(&rule.id) {
+            if !self.config.faults.drifts(&rule.id) || !rule.check.exercised(view) {
                 continue;
             }
             for ptr in expand(body, response) {
@@ -644,11 +649,8 @@ impl Mock {
             };
             if pointer == "error-shape" {
                 if reply.status >= 400 {
-                    *body = error_body(
-                        ErrorFamily::EcsV1,
-                        reply.status,
-                        "error in the wrong family's shape",
-                    );
+                    // Another family's key, with nova's integer code: only the shape is wrong.
+                    *body = json!({"error": {"code": reply.status, "message": "error under the wrong family's key"}});
                 }
                 continue;
             }

@@ -58,6 +58,8 @@ pub struct RunOptions {
     pub keep_junit: bool,
     /// How a failing case can be replayed (`--target FILE` is added when there is one).
     pub replay_prefix: String,
+    /// Shrink failing generated cases and save them here as curated regression cases.
+    pub save_failures: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -77,6 +79,7 @@ impl RunOptions {
             progress: Progress::Quiet,
             keep_junit: false,
             replay_prefix: "nic-conformance run".into(),
+            save_failures: None,
         }
     }
 }
@@ -102,7 +105,12 @@ pub struct Runner {
     leftovers: Mutex<Vec<String>>,
     cancelled: Arc<AtomicBool>,
     snapshots: Option<Arc<SnapshotStore>>,
+    /// Failing generated cases (operation index, kind, index, finding ids), for `save_failures`.
+    failed: Mutex<Vec<(usize, CaseKind, usize, BTreeSet<String>)>>,
 }
+
+/// At most this many failing cases are shrunk and saved per run.
+const MAX_SAVED_FAILURES: usize = 20;
 
 /// What a finished job said.
 struct JobOutcome {
@@ -126,6 +134,7 @@ impl Runner {
             leftovers: Mutex::default(),
             cancelled: Arc::new(AtomicBool::new(false)),
             snapshots: None,
+            failed: Mutex::default(),
         }
     }
 
@@ -327,6 +336,14 @@ impl Runner {
             bar.finish_and_clear();
         }
         summary.interrupted = self.cancelled.load(Ordering::Relaxed);
+        if let Some(dir) = &self.opts.save_failures {
+            for saved in self.save_failures(dir).await {
+                match saved {
+                    Ok(line) => eprintln!("{line}"),
+                    Err(e) => eprintln!("error: {e}"),
+                }
+            }
+        }
         self.final_cleanup().await;
         summary.leftovers = self.leftovers.lock().map(|l| l.clone()).unwrap_or_default();
         let (requests, retries) = self.client.counters();
@@ -359,7 +376,16 @@ impl Runner {
                         Planned::Generated { op, kind, index } => {
                             let operation = &self.contract.operations[op];
                             match generator.case(operation, kind, index) {
-                                Some(case) => self.run_case(&case).await,
+                                Some(case) => {
+                                    let result = self.run_case(&case).await;
+                                    if self.opts.save_failures.is_some() && !result.findings.is_empty() {
+                                        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+                                        if failed.len() < MAX_SAVED_FAILURES {
+                                            failed.push((op, kind, index, result.findings.iter().map(|f| f.id.clone()).collect()));
+                                        }
+                                    }
+                                    result
+                                }
                                 None => CaseResult {
                                     case_id: format!("{}::{}::{index}", operation.id, kind.as_str()),
                                     operation: operation.id.clone(),
@@ -407,6 +433,33 @@ impl Runner {
             }
             summary.record(result);
         }
+    }
+
+    /// Shrinks each failing generated case to the smallest request that still
+    /// shows the same findings, and appends it to `dir/regressions-<operation>.json`.
+    async fn save_failures(&self, dir: &std::path::Path) -> Vec<Result<String, String>> {
+        let failed = std::mem::take(&mut *self.failed.lock().unwrap_or_else(|e| e.into_inner()));
+        let generator = self.generator();
+        let handle = tokio::runtime::Handle::current();
+        let mut out = Vec::new();
+        for (op_index, kind, index, ids) in failed {
+            let op = &self.contract.operations[op_index];
+            // Re-running a candidate is async; proptest's shrinking loop is not.
+            let shrunk = tokio::task::block_in_place(|| {
+                generator.shrink(op, kind, index, |candidate| {
+                    let result = handle.block_on(self.run_case(candidate));
+                    let got: BTreeSet<String> =
+                        result.findings.iter().map(|f| f.id.clone()).collect();
+                    !got.is_empty() && got.is_subset(&ids) && ids.iter().any(|i| got.contains(i))
+                })
+            });
+            let Some(case) = shrunk else { continue };
+            out.push(
+                crate::case::save_regression(dir, &case, self.opts.seed)
+                    .map(|p| format!("saved {} (shrunk) to {}", case.id, p.display())),
+            );
+        }
+        out
     }
 
     fn print_dry_run(&self, planned: &[Planned]) {
@@ -525,6 +578,10 @@ impl Runner {
                         reproduce: replay.clone(),
                         ..f
                     });
+                    // The attach may still complete: wait for it, then undo it.
+                    let mut spare = vec![self.client.target().fixtures.spare_port_id.clone()];
+                    self.settle_listed(&spare).await;
+                    self.cleanup(&mut spare).await;
                     result.elapsed = started.elapsed();
                     return result;
                 }
@@ -571,6 +628,11 @@ impl Runner {
         // Asynchronous operations: follow the job, then look at the state.
         let mut job: Option<JobOutcome> = None;
         if op.is_async && (200..300).contains(&exchange.status) {
+            let has_job = body.as_ref().and_then(|b| b.get("job_id")).is_some();
+            if !has_job && op.id == "batch-add-nics" {
+                // No job to follow: let the attach settle so cleanup can undo it.
+                self.settle_listed(&named_ports).await;
+            }
             if let Some(job_id) = body
                 .as_ref()
                 .and_then(|b| b.get("job_id"))
@@ -607,6 +669,7 @@ impl Runner {
             }
         }
         if op.id == "nova-attach-interface" && exchange.status == 200 {
+            to_detach.extend(named_ports.iter().cloned());
             if let Some(p) = body
                 .as_ref()
                 .and_then(|b| b.pointer("/interfaceAttachment/port_id"))
@@ -662,7 +725,9 @@ impl Runner {
                 Ok(None) => {}
                 Err(e) => result.error = Some(e),
             }
-            result.exercised.push("snapshot.drift".into());
+            result
+                .exercised
+                .extend(["snapshot.drift".to_string(), "snapshot.missing".to_string()]);
         }
         self.cleanup(&mut to_detach).await;
         checks::sort(&mut result.findings);
@@ -884,7 +949,8 @@ impl Runner {
                 continue;
             };
             let mut ports = rule.check.effect_ports(&view);
-            if op.id == "nova-attach-interface" {
+            if ports.is_empty() && !op.is_async {
+                // Nothing named in the request (a new NIC on a network): the one returned.
                 ports = body
                     .and_then(|b| b.pointer("/interfaceAttachment/port_id"))
                     .and_then(Value::as_str)
@@ -983,6 +1049,19 @@ impl Runner {
             }
         }
         findings
+    }
+
+    /// Waits (up to the job timeout) until `ports` are listed: for attaches whose job cannot be followed.
+    async fn settle_listed(&self, ports: &[String]) {
+        let limits = &self.client.target().limits;
+        let deadline = Instant::now() + limits.job_timeout;
+        while Instant::now() < deadline {
+            match self.listed_ports().await {
+                Ok(listed) if ports.iter().all(|p| listed.contains(p)) => return,
+                Err(_) => return,
+                _ => tokio::time::sleep(limits.job_poll * 4).await,
+            }
+        }
     }
 
     /// After a rejected request: the ports it named are as they were.

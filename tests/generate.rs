@@ -1,0 +1,292 @@
+//! Generation: valid and boundary cases satisfy every schema keyword and rule,
+//! negative cases break exactly the id they are labelled with, every keyword
+//! and rule gets a negative case, one seed reproduces a run, failures shrink.
+
+use std::collections::BTreeSet;
+
+use nic_conformance::case::CaseKind;
+use nic_conformance::contract::Contract;
+use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, FixtureWorld, example_fixtures};
+use nic_conformance::generate::{Generator, Plan};
+
+fn contract() -> Contract {
+    Contract::builtin().unwrap()
+}
+
+/// Keywords no request can break over HTTP, or that a valid request never reaches.
+fn unbreakable(id: &str) -> bool {
+    // A path parameter is always a present string.
+    id.contains(".path#") && (id.ends_with("/type") || id.ends_with("/required"))
+}
+
+#[test]
+fn ten_thousand_valid_and_boundary_cases_per_operation_pass_every_keyword_and_rule() {
+    let c = contract();
+    let f = example_fixtures();
+    let g = Generator::new(&c, &f, EXAMPLE_PROJECT_ID, 7);
+    for op in c.documented_operations() {
+        let world = FixtureWorld::new(&f, EXAMPLE_PROJECT_ID, op.setup);
+        let mut n = 0;
+        for kind in [CaseKind::Valid, CaseKind::Boundary] {
+            for case in g.cases(op, kind, 5_000) {
+                let violations = c.all_violations(op, &case.view(), &world);
+                assert!(
+                    violations.is_empty(),
+                    "{} breaks {violations:?}: {:?}",
+                    case.id,
+                    case.body
+                );
+                assert!(case.breaks.is_none());
+                assert!(
+                    case.expect
+                        .status
+                        .is_some_and(|s| s == op.success_status || s == 202),
+                    "{}: {}",
+                    case.id,
+                    case.expect
+                );
+                n += 1;
+            }
+        }
+        // Operations without a boundary in their body give fewer.
+        assert!(n >= 5_000, "{}: only {n} cases", op.id);
+    }
+}
+
+#[test]
+fn every_negative_case_breaks_exactly_its_id() {
+    let c = contract();
+    let f = example_fixtures();
+    let g = Generator::new(&c, &f, EXAMPLE_PROJECT_ID, 11);
+    for op in c.documented_operations() {
+        let world = FixtureWorld::new(&f, EXAMPLE_PROJECT_ID, op.setup);
+        let plans = g.plans(op, CaseKind::Negative);
+        for case in g.cases(op, CaseKind::Negative, plans.len() * 20) {
+            let id = case
+                .breaks
+                .clone()
+                .expect("a negative case names what it breaks");
+            let also = c
+                .rule(&id)
+                .map(|r| r.also_breaks.clone())
+                .unwrap_or_default();
+            let violations = c.all_violations(op, &case.view(), &world);
+            assert_eq!(
+                violations.first(),
+                Some(&id),
+                "{}: {:?}",
+                case.id,
+                case.body
+            );
+            for v in &violations {
+                assert!(
+                    v == &id || also.contains(v),
+                    "{} breaks {v} besides {id}: {:?}",
+                    case.id,
+                    case.body
+                );
+            }
+            assert!(case.exercises.contains(&id));
+            assert!(!case.expect.matches(op.success_status));
+        }
+    }
+}
+
+#[test]
+fn with_the_default_budget_every_keyword_and_rule_gets_a_negative_case() {
+    let c = contract();
+    let f = example_fixtures();
+    let g = Generator::new(&c, &f, EXAMPLE_PROJECT_ID, 3);
+    for op in c.documented_operations() {
+        let plans = g.plans(op, CaseKind::Negative);
+        // The runner's default budget is max(25, plans).
+        let budget = plans.len().max(25);
+        let broken: BTreeSet<String> = g
+            .cases(op, CaseKind::Negative, budget)
+            .filter_map(|c| c.breaks)
+            .collect();
+        for k in c.request_keywords(op) {
+            if unbreakable(&k.id) {
+                continue;
+            }
+            assert!(
+                broken.contains(&k.id),
+                "no negative case breaks {} (teach generate::strategy to break `{}`)",
+                k.id,
+                k.keyword
+            );
+        }
+        for r in c
+            .rules_for(&op.id)
+            .filter(|r| r.check.is_request_constraint())
+        {
+            assert!(
+                broken.contains(&r.id),
+                "no negative case breaks rule {}",
+                r.id
+            );
+        }
+        // And behaviour rules are exercised by valid cases.
+        let exercised: BTreeSet<String> = g
+            .cases(op, CaseKind::Valid, 25)
+            .chain(g.cases(op, CaseKind::Boundary, 25))
+            .flat_map(|c| c.exercises)
+            .collect();
+        for r in c
+            .rules_for(&op.id)
+            .filter(|r| r.operation == op.id && !r.check.is_request_constraint())
+        {
+            assert!(
+                exercised.contains(&r.id),
+                "no valid case exercises {}",
+                r.id
+            );
+        }
+    }
+}
+
+#[test]
+fn boundaries_hit_their_edges() {
+    let c = contract();
+    let f = example_fixtures();
+    let g = Generator::new(&c, &f, EXAMPLE_PROJECT_ID, 5);
+    let op = c.operation("update-sub-network-interface").unwrap();
+    let mut lengths = BTreeSet::new();
+    for case in g.cases(op, CaseKind::Boundary, 60) {
+        if case
+            .exercises
+            .iter()
+            .any(|e| e.ends_with("description/maxLength"))
+        {
+            lengths.insert(
+                case.body.as_ref().unwrap()["sub_network_interface"]["description"]
+                    .as_str()
+                    .unwrap()
+                    .chars()
+                    .count(),
+            );
+        }
+    }
+    assert_eq!(lengths, BTreeSet::from([255]));
+    let nova = c.operation("nova-attach-interface").unwrap();
+    let single = g
+        .cases(nova, CaseKind::Boundary, 60)
+        .find(|c| c.exercises.first().map(String::as_str) == Some("nova-attach.fixed-ips-single"))
+        .expect("a one-element fixed_ips case");
+    assert_eq!(
+        single.body.unwrap()["interfaceAttachment"]["fixed_ips"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn negative_descriptions_cover_256_characters_and_angle_brackets() {
+    let c = contract();
+    let f = example_fixtures();
+    let g = Generator::new(&c, &f, EXAMPLE_PROJECT_ID, 9);
+    let op = c.operation("update-sub-network-interface").unwrap();
+    let cases: Vec<_> = g.cases(op, CaseKind::Negative, 100).collect();
+    let long = cases
+        .iter()
+        .find(|c| {
+            c.breaks
+                .as_deref()
+                .is_some_and(|b| b.ends_with("description/maxLength"))
+        })
+        .unwrap();
+    assert_eq!(
+        long.body.as_ref().unwrap()["sub_network_interface"]["description"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .count(),
+        256
+    );
+    let angle = cases
+        .iter()
+        .find(|c| {
+            c.breaks
+                .as_deref()
+                .is_some_and(|b| b.ends_with("description/pattern"))
+        })
+        .unwrap();
+    let d = angle.body.as_ref().unwrap()["sub_network_interface"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(d.contains('<') || d.contains('>'));
+}
+
+#[test]
+fn one_seed_reproduces_every_case_and_another_seed_differs() {
+    let c = contract();
+    let f = example_fixtures();
+    let a = Generator::new(&c, &f, EXAMPLE_PROJECT_ID, 42);
+    let b = Generator::new(&c, &f, EXAMPLE_PROJECT_ID, 42);
+    let other = Generator::new(&c, &f, EXAMPLE_PROJECT_ID, 43);
+    let op = c.operation("batch-add-nics").unwrap();
+    let xs: Vec<_> = a.cases(op, CaseKind::Valid, 30).collect();
+    assert_eq!(xs, b.cases(op, CaseKind::Valid, 30).collect::<Vec<_>>());
+    assert_ne!(xs, other.cases(op, CaseKind::Valid, 30).collect::<Vec<_>>());
+    // A case alone equals the same case within the run.
+    assert_eq!(a.case(op, CaseKind::Valid, 17).as_ref(), xs.get(17));
+}
+
+#[test]
+fn a_failure_shrinks_to_a_minimal_request() {
+    let c = contract();
+    let f = example_fixtures();
+    let g = Generator::new(&c, &f, EXAMPLE_PROJECT_ID, 1);
+    let op = c.operation("update-sub-network-interface").unwrap();
+    // Pretend the target fails on descriptions longer than 3 characters.
+    let fails = |case: &nic_conformance::case::Case| {
+        case.body
+            .as_ref()
+            .and_then(|b| b["sub_network_interface"]["description"].as_str())
+            .is_some_and(|d| d.chars().count() > 3)
+    };
+    let index = (0..200)
+        .find(|&i| {
+            g.case(op, CaseKind::Valid, i).is_some_and(|c| {
+                fails(&c)
+                    && c.body.as_ref().unwrap()["sub_network_interface"]["description"]
+                        .as_str()
+                        .unwrap()
+                        .chars()
+                        .count()
+                        > 10
+            })
+        })
+        .unwrap();
+    let shrunk = g.shrink(op, CaseKind::Valid, index, fails).unwrap();
+    let body = shrunk.body.unwrap();
+    assert_eq!(
+        body["sub_network_interface"]["description"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .count(),
+        4,
+        "{body}"
+    );
+    assert!(
+        body["sub_network_interface"].as_object().unwrap().len() <= 2,
+        "optional fields are dropped: {body}"
+    );
+}
+
+#[test]
+fn plans_name_every_target() {
+    let c = contract();
+    let f = example_fixtures();
+    let g = Generator::new(&c, &f, EXAMPLE_PROJECT_ID, 1);
+    let op = c.operation("nova-attach-interface").unwrap();
+    let plans = g.plans(op, CaseKind::Negative);
+    assert!(
+        plans
+            .iter()
+            .any(|p| matches!(p, Plan::BreakRule { id } if id == "nova-attach.fixed-ips-single"))
+    );
+}

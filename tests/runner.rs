@@ -1,0 +1,617 @@
+//! The runner, end to end through the binary: a clean run against the
+//! faithful mock, every fault profile caught with exactly its ids, hostile
+//! servers reported and survived, configuration errors explained, shards
+//! that add up, dry runs that send nothing, and secrets that never leak.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nic-conformance");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn run(args: &[&str]) -> Output {
+    run_env(args, &[])
+}
+
+fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(ROOT).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A hung run is a failure, not a hung test suite.
+    let started = Instant::now();
+    let id = child.id();
+    let watchdog = std::thread::spawn(move || {
+        while started.elapsed() < Duration::from_secs(120) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
+    });
+    let out = child.wait_with_output().unwrap();
+    drop(watchdog);
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "`nic-conformance {}` hung",
+        args.join(" ")
+    );
+    out
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn report(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn finding_ids(r: &Value) -> BTreeSet<String> {
+    r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_default_run_against_the_faithful_mock_has_no_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let junit = dir.path().join("junit.xml");
+    let o = run(&[
+        "run",
+        "--seed",
+        "4",
+        "--report-json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = report(&json);
+    assert!(
+        r["findings"].as_array().unwrap().is_empty(),
+        "{}",
+        r["findings"]
+    );
+    let cases = r["cases"].as_u64().unwrap();
+    assert!(cases > 300, "{cases} cases");
+    // Every rule of the five operations was exercised.
+    for rule in r["rules"].as_array().unwrap() {
+        let id = rule["id"].as_str().unwrap();
+        assert_ne!(rule["status"], "never exercised", "{id} never exercised");
+    }
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count() as u64, cases);
+    assert!(
+        text(&o).contains("update-sub-network-interface"),
+        "summary per operation"
+    );
+}
+
+fn faults() -> Vec<(String, BTreeSet<String>)> {
+    let o = run(&["mock", "--list-faults"]);
+    assert_eq!(o.status.code(), Some(0));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (name, ids) = l.split_once('\t').expect("name<TAB>ids");
+            (
+                name.to_string(),
+                ids.split(", ").map(str::to_string).collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_fault_profile_fails_the_run_with_exactly_the_ids_it_breaks() {
+    let faults = faults();
+    assert!(faults.len() > 40, "{} faults", faults.len());
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (name, breaks) in &faults {
+        let json = dir.path().join(format!("{}.json", name.replace(':', "_")));
+        let mut args = vec![
+            "run",
+            "--seed",
+            "1",
+            "--budget",
+            "0",
+            "--fail-on",
+            "should",
+            "--job-timeout",
+            "0.3",
+            "--mock-fault",
+            name,
+            "--report-json",
+            json.to_str().unwrap(),
+        ];
+        if !breaks.contains("snapshot.drift") {
+            args.push("--no-snapshots");
+        }
+        let o = run(&args);
+        if o.status.code() != Some(1) {
+            failures.push(format!("{name}: exit {:?}\n{}", o.status.code(), text(&o)));
+            continue;
+        }
+        let found = finding_ids(&report(&json));
+        if &found != breaks {
+            failures.push(format!(
+                "{name}: expected exactly {breaks:?}, report names {found:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_configuration_error_names_the_file_the_key_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    std::fs::write(
+        &file,
+        target_toml(
+            "http://127.0.0.1:9",
+            "kind = \"token\"\ntoken_env = \"NIC_TEST_TOKEN_UNSET\"",
+            "",
+        ),
+    )
+    .unwrap();
+    let o = run(&["run", "--target", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let t = text(&o);
+    assert!(
+        t.contains("t.toml")
+            && t.contains("auth.token_env")
+            && t.contains("fix: export NIC_TEST_TOKEN_UNSET="),
+        "{t}"
+    );
+    std::fs::write(&file, target_toml("not a url", "kind = \"none\"", "")).unwrap();
+    let t = text(&run(&["run", "--target", file.to_str().unwrap()]));
+    assert!(t.contains("target.ecs_url") && t.contains("fix:"), "{t}");
+}
+
+#[test]
+fn an_unreachable_target_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        &file,
+        target_toml(
+            &format!("http://127.0.0.1:{port}"),
+            "kind = \"none\"",
+            "max_retries = 0\nconnect_timeout_secs = 1",
+        ),
+    )
+    .unwrap();
+    let o = run(&["run", "--target", file.to_str().unwrap(), "--budget", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("unreachable"), "{}", text(&o));
+}
+
+#[test]
+fn shards_together_run_exactly_the_unsharded_suite() {
+    let all: Vec<String> = String::from_utf8(run(&["run", "--seed", "3", "--list"]).stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(all.len() > 300);
+    let mut union = Vec::new();
+    for k in 1..=3 {
+        let shard: Vec<String> = String::from_utf8(
+            run(&["run", "--seed", "3", "--list", "--shard", &format!("{k}/3")]).stdout,
+        )
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+        assert!(!shard.is_empty());
+        union.extend(shard);
+    }
+    let mut sorted_all = all.clone();
+    sorted_all.sort();
+    union.sort();
+    assert_eq!(
+        union, sorted_all,
+        "the shards are disjoint and cover the suite"
+    );
+    assert_eq!(
+        run(&["run", "--list", "--shard", "4/3"]).status.code(),
+        Some(2)
+    );
+}
+
+fn target_toml(url: &str, auth: &str, limits: &str) -> String {
+    format!(
+        r#"[target]
+name = "test-target"
+ecs_url = "{url}"
+vpc_url = "{url}"
+project_id = "0605767a3300d5762fb7c0186d9e1779"
+[fixtures]
+server_id = "6e2f4c1a-8f0b-4a7e-9b52-1d3c0e9a7f10"
+primary_port_id = "a1d0f6b2-3c4e-4f5a-8b6c-7d8e9f0a1b2c"
+spare_port_id = "ce531f90-199f-48c0-816c-13e38010b442"
+network_id = "3cb9bc59-5699-4588-a4b1-b87f96708bc6"
+subnet_id = "d32019d3-bc6e-4319-9c1d-6722fc136a23"
+security_group_id = "f0ac4394-7e4a-4409-9701-ba8be283dbc3"
+sub_network_interface_id = "2be868f2-f7c9-48db-abc0-eea0b9105b0d"
+[auth]
+{auth}
+[limits]
+timeout_secs = 1
+job_timeout_secs = 1
+job_poll_ms = 5
+rate_per_second = 0
+{limits}
+"#
+    )
+}
+
+#[test]
+fn a_dry_run_prints_requests_with_secrets_masked_and_sends_nothing() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    std::fs::write(
+        &file,
+        target_toml(
+            &format!("http://127.0.0.1:{port}"),
+            "kind = \"aksk\"\nak_env = \"NIC_TEST_AK\"\nsk_env = \"NIC_TEST_SK\"",
+            "",
+        ),
+    )
+    .unwrap();
+    let o = run_env(
+        &[
+            "run",
+            "--target",
+            file.to_str().unwrap(),
+            "--dry-run",
+            "--budget",
+            "2",
+        ],
+        &[
+            ("NIC_TEST_AK", "AKSECRETVALUE123"),
+            ("NIC_TEST_SK", "SKSECRETVALUE456"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("POST http://127.0.0.1") && t.contains("Authorization: ***"),
+        "{t}"
+    );
+    assert!(
+        !t.contains("AKSECRETVALUE123") && !t.contains("SKSECRETVALUE456"),
+        "a secret leaked"
+    );
+    assert!(
+        listener.accept().is_err(),
+        "a dry run connected to the target"
+    );
+}
+
+/// A server that misbehaves in one way on every request.
+fn hostile(mode: &'static str) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            counter.fetch_add(1, Ordering::Relaxed);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                let _ = s.read(&mut buf);
+                let _ = match mode {
+                    "slow" => {
+                        std::thread::sleep(Duration::from_secs(3));
+                        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                    }
+                    "not-json" => s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10\r\nconnection: close\r\n\r\n<html></ht"),
+                    "huge" => {
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 52428800\r\nconnection: close\r\n\r\n");
+                        let chunk = vec![b' '; 1 << 20];
+                        for _ in 0..50 {
+                            if s.write_all(&chunk).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(())
+                    }
+                    "drop" => Ok(()),
+                    _ => s.write_all(b"HTTP/1.1 302 Found\r\nlocation: /again\r\ncontent-length: 0\r\n\r\n"),
+                };
+            });
+        }
+    });
+    (port, hits)
+}
+
+#[test]
+fn hostile_servers_are_reported_and_the_run_finishes() {
+    for (mode, expect) in [
+        ("not-json", "response.json-body"),
+        ("huge", "response.transport"),
+        ("drop", "response.transport"),
+        ("redirect", "response.transport"),
+        ("slow", "unreachable"),
+    ] {
+        let (port, hits) = hostile(mode);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        let json = dir.path().join("r.json");
+        std::fs::write(
+            &file,
+            target_toml(
+                &format!("http://127.0.0.1:{port}"),
+                "kind = \"none\"",
+                "max_retries = 0",
+            ),
+        )
+        .unwrap();
+        let o = run(&[
+            "run",
+            "--target",
+            file.to_str().unwrap(),
+            "--operation",
+            "update-sub-network-interface",
+            "--no-curated",
+            "--budget",
+            "1",
+            "--kind",
+            "valid",
+            "--no-snapshots",
+            "--report-json",
+            json.to_str().unwrap(),
+        ]);
+        let t = text(&o);
+        assert!(hits.load(Ordering::Relaxed) > 0, "{mode}: never connected");
+        assert!(
+            matches!(o.status.code(), Some(1) | Some(2)),
+            "{mode}: exit {:?}\n{t}",
+            o.status.code()
+        );
+        if expect == "unreachable" {
+            assert!(
+                t.contains("unreachable") || t.contains("response.transport"),
+                "{mode}: {t}"
+            );
+        } else {
+            assert!(finding_ids(&report(&json)).contains(expect), "{mode}: {t}");
+        }
+    }
+}
+
+#[test]
+fn secrets_never_reach_output_reports_or_snapshots() {
+    use nic_conformance::contract::Contract;
+    use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
+    use nic_conformance::mock::{MockConfig, start_local};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut cfg = MockConfig::new(EXAMPLE_PROJECT_ID, example_fixtures());
+    cfg.require_auth = true;
+    cfg.credentials = vec![("AKLEAKCHECK0001".into(), "SKLEAKCHECKSECRET0001".into())];
+    cfg.job_duration = Duration::from_millis(2);
+    // One fault so findings (with their curl reproductions) are printed too.
+    cfg.faults = nic_conformance::mock::FaultSet::from_names(
+        &Contract::builtin().unwrap(),
+        &["vlan-out-of-range".into()],
+    )
+    .unwrap();
+    let mock = rt
+        .block_on(start_local(Arc::new(Contract::builtin().unwrap()), cfg))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    let json = dir.path().join("r.json");
+    let junit = dir.path().join("j.xml");
+    let snaps = dir.path().join("snaps");
+    for auth in [
+        "kind = \"aksk\"\nak_env = \"NIC_TEST_AK\"\nsk_env = \"NIC_TEST_SK\"",
+        "kind = \"token\"\ntoken_env = \"NIC_TEST_TOKEN\"",
+    ] {
+        std::fs::write(&file, target_toml(&mock.base_url, auth, "")).unwrap();
+        let o = run_env(
+            &[
+                "run",
+                "--target",
+                file.to_str().unwrap(),
+                "--budget",
+                "2",
+                "--report-json",
+                json.to_str().unwrap(),
+                "--junit",
+                junit.to_str().unwrap(),
+                "--snapshot-dir",
+                snaps.to_str().unwrap(),
+                "--record",
+            ],
+            &[
+                ("NIC_TEST_AK", "AKLEAKCHECK0001"),
+                ("NIC_TEST_SK", "SKLEAKCHECKSECRET0001"),
+                ("NIC_TEST_TOKEN", "TOKENLEAKCHECK0001"),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let r = report(&json);
+        assert!(finding_ids(&r).contains("update-sub-network-interface.response.200#/properties/sub_network_interface/properties/vlan_id/maximum"), "{}", text(&o));
+        let mut everything = text(&o);
+        everything.push_str(&std::fs::read_to_string(&json).unwrap());
+        everything.push_str(&std::fs::read_to_string(&junit).unwrap());
+        for entry in walk(&snaps) {
+            everything.push_str(&std::fs::read_to_string(entry).unwrap());
+        }
+        for secret in [
+            "AKLEAKCHECK0001",
+            "SKLEAKCHECKSECRET0001",
+            "TOKENLEAKCHECK0001",
+            "Signature=",
+        ] {
+            assert!(!everything.contains(secret), "{secret} leaked");
+        }
+        assert!(
+            everything.contains("***"),
+            "the curl reproduction shows masked credentials"
+        );
+    }
+    rt.block_on(mock.stop());
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn max_requests_bounds_the_run_and_operation_and_skip_select() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let o = run(&[
+        "run",
+        "--seed",
+        "1",
+        "--concurrency",
+        "1",
+        "--max-requests",
+        "20",
+        "--no-snapshots",
+        "--report-json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let r = report(&json);
+    // Stops starting cases at 20; the case in flight (at most a dozen requests) finishes and cleans up.
+    assert!(
+        r["requests"].as_u64().unwrap() <= 20 + 12,
+        "{}",
+        r["requests"]
+    );
+    let ops: Vec<String> = String::from_utf8(
+        run(&[
+            "run",
+            "--list",
+            "--operation",
+            "batch-delete-nics",
+            "--skip",
+            "batch-delete-nics",
+            "--operation",
+            "update-interface-attachment",
+        ])
+        .stdout,
+    )
+    .unwrap()
+    .lines()
+    .map(|l| l.split("::").next().unwrap().to_string())
+    .collect::<BTreeSet<_>>()
+    .into_iter()
+    .collect();
+    assert_eq!(ops, ["update-interface-attachment"]);
+}
+
+#[test]
+fn a_failing_generated_case_is_shrunk_and_saved_as_a_curated_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "run",
+        "--seed",
+        "2",
+        "--no-curated",
+        "--no-snapshots",
+        "--operation",
+        "update-sub-network-interface",
+        "--kind",
+        "negative",
+        "--budget",
+        "30",
+        "--mock-fault",
+        "accept-long-description",
+        "--save-failures",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            dir.path()
+                .join("regressions-update-sub-network-interface.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let case = &saved["cases"][0];
+    assert_eq!(
+        case["breaks"],
+        "update-sub-network-interface.request#/properties/sub_network_interface/properties/description/maxLength"
+    );
+    assert_eq!(
+        case["body"]["sub_network_interface"]["description"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .count(),
+        256
+    );
+    assert_eq!(
+        case["body"]["sub_network_interface"]
+            .as_object()
+            .unwrap()
+            .len(),
+        1,
+        "shrunk to the one field: {case}"
+    );
+    // The saved case replays as a curated case.
+    let o = run(&[
+        "run",
+        "--cases",
+        dir.path().to_str().unwrap(),
+        "--budget",
+        "0",
+        "--no-snapshots",
+        "--operation",
+        "update-sub-network-interface",
+        "--mock-fault",
+        "accept-long-description",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("regression-negative"), "{}", text(&o));
+}
