@@ -55,6 +55,8 @@ pub struct CaseResult {
     pub error: Option<String>,
     pub elapsed: Duration,
     pub replay: String,
+    /// The redacted response, when snapshots are captured.
+    pub snapshot: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -105,6 +105,7 @@ pub struct Runner {
     leftovers: Mutex<Vec<String>>,
     cancelled: Arc<AtomicBool>,
     snapshots: Option<Arc<SnapshotStore>>,
+    capture: Option<crate::snapshot::Redactions>,
     /// Failing generated cases (operation index, kind, index, finding ids), for `save_failures`.
     failed: Mutex<Vec<(usize, CaseKind, usize, BTreeSet<String>)>>,
 }
@@ -134,8 +135,15 @@ impl Runner {
             leftovers: Mutex::default(),
             cancelled: Arc::new(AtomicBool::new(false)),
             snapshots: None,
+            capture: None,
             failed: Mutex::default(),
         }
+    }
+
+    /// Keeps each curated case's rendered snapshot in its result (for the insta harness).
+    pub fn capturing_snapshots(mut self) -> Result<Runner, String> {
+        self.capture = Some(crate::snapshot::Redactions::from_contract(&self.contract)?);
+        Ok(self)
     }
 
     pub fn with_snapshots(mut self, store: Arc<SnapshotStore>) -> Runner {
@@ -551,7 +559,8 @@ impl Runner {
         }
     }
 
-    async fn run_case(&self, case: &Case) -> CaseResult {
+    /// Runs one case: setup, request, checks, job, state, cleanup.
+    pub async fn run_case(&self, case: &Case) -> CaseResult {
         let started = Instant::now();
         let mut result = CaseResult {
             case_id: case.id.clone(),
@@ -718,6 +727,12 @@ impl Runner {
                     &curl,
                 ));
             }
+        }
+        if let (Some(redactions), CaseKind::Curated) = (&self.capture, case.kind) {
+            let ct = exchange.content_type.as_deref();
+            let text =
+                redactions.render(&op.id, exchange.status, ct, body.as_ref(), &exchange.body);
+            result.snapshot = Some(text);
         }
         if let (Some(store), CaseKind::Curated) = (&self.snapshots, case.kind) {
             match store.compare(&self.contract, case, &exchange, body.as_ref(), &curl) {
