@@ -87,7 +87,7 @@ impl Case {
             .filter(|r| r.check.exercised(view))
             .map(|r| r.id.clone())
             .collect();
-        match contract.judge(op, view, world, &|_| false) {
+        match contract.judge(op, view, world) {
             Verdict::Accept { dry_run } => {
                 let status = if dry_run { 202 } else { op.success_status };
                 (Expect::exact(status), None, exercises)

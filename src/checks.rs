@@ -132,18 +132,18 @@ pub fn content_type_conformance(j: &Judged) -> Option<Finding> {
 }
 
 /// The body parses as JSON (when there is one); returns it.
-pub fn json_body(j: &Judged) -> Result<Option<Value>, Finding> {
+pub fn json_body(j: &Judged) -> Result<Option<Value>, Box<Finding>> {
     if j.exchange.body.is_empty() {
         return Ok(None);
     }
     serde_json::from_slice(&j.exchange.body)
         .map(Some)
         .map_err(|e| {
-            j.finding(
+            Box::new(j.finding(
                 "response.json-body",
                 "a JSON body",
                 format!("{e}: {}", excerpt(&j.exchange.body)),
-            )
+            ))
         })
 }
 

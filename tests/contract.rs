@@ -429,7 +429,7 @@ fn every_rule_has_a_curated_case_that_breaks_or_exercises_it_and_the_contract_ag
         let op = c.operation(&case.operation).unwrap();
         let world = FixtureWorld::new(&fixtures, EXAMPLE_PROJECT_ID, case.setup);
         let view = case.view();
-        match (c.judge(op, &view, &world, &|_| false), &case.breaks) {
+        match (c.judge(op, &view, &world), &case.breaks) {
             (Verdict::Accept { dry_run }, None) => {
                 let status = if dry_run { 202 } else { op.success_status };
                 assert!(

@@ -39,7 +39,7 @@ fn present(view: &Value, ptr: &str) -> bool {
 }
 
 fn server_of(view: &Value) -> Option<&str> {
-    view.pointer("/path/server_id").and_then(Value::as_str)
+    view.get("path")?.get("server_id")?.as_str()
 }
 
 /// The value pointers `field` selects under `obj`, adding the field's first segment when absent.

@@ -7,7 +7,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Every custom format with its check, for registration and for tests.
-pub const CUSTOM_FORMATS: &[(&str, fn(&str) -> bool)] = &[
+/// A format's check.
+pub type FormatCheck = fn(&str) -> bool;
+
+pub const CUSTOM_FORMATS: &[(&str, FormatCheck)] = &[
     ("mac-address", is_mac_address),
     ("ip-address", is_ip_address),
     ("ip-or-cidr", is_ip_or_cidr),

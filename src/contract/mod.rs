@@ -126,6 +126,9 @@ pub struct Contract {
     pub error_schemas: BTreeMap<String, String>,
     /// Redaction rules for snapshots (`schemas/redactions.json`).
     pub redactions: Value,
+    /// Per operation, the indices of its request constraints in checking order
+    /// (path rules, body rules); computed once, read on every request.
+    constraint_order: BTreeMap<String, (Vec<usize>, Vec<usize>)>,
 }
 
 #[derive(Deserialize)]
@@ -274,6 +277,11 @@ impl Contract {
             }
         }
         let redactions = parse("redactions.json")?;
+        let constraint_order = ops
+            .operations
+            .iter()
+            .map(|op| (op.id.clone(), order_constraints(&rules, &op.id)))
+            .collect();
         Ok(Contract {
             operations: ops.operations,
             schemas,
@@ -281,6 +289,7 @@ impl Contract {
             doc_conflicts: conflicts.doc_conflicts,
             error_schemas: ops.error_schemas,
             redactions,
+            constraint_order,
         })
     }
 
@@ -372,38 +381,42 @@ impl Contract {
 
     /// What a conforming server answers to this request in `world`: the one
     /// evaluation the mock enforces, the generator labels with and the
-    /// runner expects. `skip` leaves rules or keywords unenforced (mock faults).
-    pub fn judge(
-        &self,
-        op: &Operation,
-        view: &Value,
-        world: &dyn World,
-        skip: &dyn Fn(&str) -> bool,
-    ) -> Verdict {
-        let client_error = |v: SchemaViolation| Verdict::Reject {
+    /// runner expects.
+    pub fn judge(&self, op: &Operation, view: &Value, world: &dyn World) -> Verdict {
+        self.judge_schemas(op, view)
+            .unwrap_or_else(|| self.judge_rules(op, view, world))
+    }
+
+    /// The schema half of [`Contract::judge`]: needs no state, so the mock runs it outside its lock.
+    pub fn judge_schemas(&self, op: &Operation, view: &Value) -> Option<Verdict> {
+        let reject = |v: SchemaViolation| Verdict::Reject {
             id: v.id,
             expect: Expect::CLIENT_ERROR,
             message: v.message,
         };
-        let path = view.get("path").cloned().unwrap_or(Value::Null);
-        if let Some(v) = self
-            .schemas
-            .get(&op.path_schema)
-            .into_iter()
-            .flat_map(|s| s.violations(&path))
-            .find(|v| !skip(&v.id))
-        {
-            return client_error(v);
-        }
-        if let Some(schema) = op.request_schema.as_ref().and_then(|n| self.schemas.get(n)) {
-            let body = view.get("body").cloned().unwrap_or(Value::Null);
-            if let Some(v) = schema.violations(&body).into_iter().find(|v| !skip(&v.id)) {
-                return client_error(v);
+        let null = Value::Null;
+        let parts = [
+            (Some(&op.path_schema), view.get("path")),
+            (op.request_schema.as_ref(), view.get("body")),
+        ];
+        for (name, instance) in parts {
+            let Some(schema) = name.and_then(|n| self.schemas.get(n)) else {
+                continue;
+            };
+            let instance = instance.unwrap_or(&null);
+            // `is_valid` is much cheaper than collecting errors; most requests pass.
+            if !schema.is_valid(instance) {
+                return schema.violations(instance).into_iter().next().map(reject);
             }
         }
+        None
+    }
+
+    /// The rules half of [`Contract::judge`], for a schema-valid request.
+    pub fn judge_rules(&self, op: &Operation, view: &Value, world: &dyn World) -> Verdict {
         let (path_rules, body_rules) = self.constraints_in_order(op);
         for rule in path_rules.into_iter().chain(body_rules) {
-            if !skip(&rule.id) && rule.check.violated(view, world) {
+            if rule.check.violated(view, world) {
                 return Verdict::Reject {
                     id: rule.id.clone(),
                     expect: rule.expect.unwrap_or(Expect::CLIENT_ERROR),
@@ -420,22 +433,13 @@ impl Contract {
     /// Request constraints in the order a server checks them: path resources
     /// (the server first: without it nothing else can be found), then the body's rules.
     pub fn constraints_in_order<'a>(&'a self, op: &Operation) -> (Vec<&'a Rule>, Vec<&'a Rule>) {
-        let constraints = self
-            .rules
-            .iter()
-            .filter(|r| r.applies_to(&op.id) && r.check.is_request_constraint());
-        let (mut path_rules, body_rules): (Vec<&Rule>, Vec<&Rule>) = constraints
-            .partition(|r| matches!(&r.check, Check::ResourceExists { at, .. } if at == "/path"));
-        path_rules.sort_by_key(|r| {
-            !matches!(
-                &r.check,
-                Check::ResourceExists {
-                    resource: Resource::Server,
-                    ..
-                }
-            )
-        });
-        (path_rules, body_rules)
+        let Some((path, body)) = self.constraint_order.get(&op.id) else {
+            return (Vec::new(), Vec::new());
+        };
+        (
+            path.iter().map(|&i| &self.rules[i]).collect(),
+            body.iter().map(|&i| &self.rules[i]).collect(),
+        )
     }
 
     /// Every schema keyword and rule the request breaks (for tests and labels).
@@ -488,6 +492,28 @@ impl Contract {
             .subschema_for_instance(rest)?;
         Some(sample::minimal(sub))
     }
+}
+
+fn order_constraints(rules: &[Rule], operation: &str) -> (Vec<usize>, Vec<usize>) {
+    let constraints = rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.applies_to(operation) && r.check.is_request_constraint());
+    let (mut path_rules, body_rules): (Vec<_>, Vec<_>) = constraints
+        .partition(|(_, r)| matches!(&r.check, Check::ResourceExists { at, .. } if at == "/path"));
+    path_rules.sort_by_key(|(_, r)| {
+        !matches!(
+            &r.check,
+            Check::ResourceExists {
+                resource: Resource::Server,
+                ..
+            }
+        )
+    });
+    (
+        path_rules.into_iter().map(|(i, _)| i).collect(),
+        body_rules.into_iter().map(|(i, _)| i).collect(),
+    )
 }
 
 fn load_schema(

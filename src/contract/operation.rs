@@ -131,6 +131,19 @@ impl Operation {
             .join("/")
     }
 
+    /// Whether a concrete path has the template's shape (no allocation: the mock's router).
+    pub fn path_matches(&self, path: &str) -> bool {
+        let mut template = self.path.split('/');
+        let mut actual = path.trim_end_matches('/').split('/');
+        loop {
+            match (template.next(), actual.next()) {
+                (None, None) => return true,
+                (Some(t), Some(a)) if t.starts_with('{') || t == a => {}
+                _ => return false,
+            }
+        }
+    }
+
     /// Matches a concrete path against the template, returning the parameters.
     pub fn match_path(&self, path: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
         let template: Vec<&str> = self.path.split('/').collect();

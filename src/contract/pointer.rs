@@ -2,12 +2,24 @@
 
 use serde_json::{Map, Value};
 
-fn unescape(token: &str) -> String {
-    token.replace("~1", "/").replace("~0", "~")
+fn unescape(token: &str) -> std::borrow::Cow<'_, str> {
+    if token.contains('~') {
+        token.replace("~1", "/").replace("~0", "~").into()
+    } else {
+        token.into()
+    }
 }
 
 /// The concrete pointers that `pattern` selects in `root` (only those that exist).
 pub fn expand(root: &Value, pattern: &str) -> Vec<String> {
+    if !pattern.contains('*') {
+        // No wildcard: the pattern is its only match (the common case, on every request).
+        return if get(root, pattern).is_some() {
+            vec![pattern.to_string()]
+        } else {
+            Vec::new()
+        };
+    }
     let mut found = vec![(String::new(), root)];
     for token in pattern.split('/').skip(1) {
         let mut next = Vec::new();
@@ -20,7 +32,7 @@ pub fn expand(root: &Value, pattern: &str) -> Vec<String> {
                 }
             } else {
                 let child = match node {
-                    Value::Object(map) => map.get(&unescape(token)),
+                    Value::Object(map) => map.get(unescape(token).as_ref()),
                     Value::Array(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
                     _ => None,
                 };
@@ -34,13 +46,30 @@ pub fn expand(root: &Value, pattern: &str) -> Vec<String> {
     found.into_iter().map(|(p, _)| p).collect()
 }
 
+/// `Value::pointer`, without unescaping tokens that have nothing to unescape
+/// (rules read pointers on every request the mock serves).
 pub fn get<'v>(root: &'v Value, ptr: &str) -> Option<&'v Value> {
-    root.pointer(ptr)
+    if ptr.is_empty() {
+        return Some(root);
+    }
+    let mut node = root;
+    for token in ptr.strip_prefix('/')?.split('/') {
+        node = match node {
+            Value::Object(map) => map.get(unescape(token).as_ref())?,
+            Value::Array(items) => items.get(token.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(node)
 }
 
 /// Sets the value at `ptr`, creating missing objects on the way.
 pub fn set(root: &mut Value, ptr: &str, value: Value) {
-    let tokens: Vec<String> = ptr.split('/').skip(1).map(unescape).collect();
+    let tokens: Vec<String> = ptr
+        .split('/')
+        .skip(1)
+        .map(|t| unescape(t).into_owned())
+        .collect();
     let Some((last, parents)) = tokens.split_last() else {
         *root = value;
         return;
@@ -81,7 +110,7 @@ pub fn remove(root: &mut Value, ptr: &str) -> Option<Value> {
     let (parent, last) = ptr.rsplit_once('/')?;
     let last = unescape(last);
     match root.pointer_mut(parent)? {
-        Value::Object(map) => map.shift_remove(&last),
+        Value::Object(map) => map.shift_remove(last.as_ref()),
         Value::Array(items) => {
             let i = last.parse::<usize>().ok()?;
             (i < items.len()).then(|| items.remove(i))

@@ -317,7 +317,7 @@ impl<'c> Generator<'c> {
             Plan::Boundary { side, target, .. } => {
                 // The edge stays put while other rules are satisfied around it.
                 let lock = instance_pointer(*side, &target.node);
-                if !satisfy_all(&mut view, &[lock.clone()], &[])
+                if !satisfy_all(&mut view, std::slice::from_ref(&lock), &[])
                     || pointer::get(&view, &lock).is_none()
                 {
                     return None;

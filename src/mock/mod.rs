@@ -11,7 +11,9 @@ mod state;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -79,6 +81,8 @@ pub struct Mock {
     state: Arc<Mutex<State>>,
     /// (server, port) pairs deleted but still listed (fault `deleted-nic-stays-listed`).
     ghosts: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Jobs waiting to end, for the background task (started on first use).
+    job_queue: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<PendingJob>>,
 }
 
 /// A request as the mock receives it.
@@ -91,9 +95,10 @@ pub struct Incoming<'a> {
     pub body: &'a [u8],
 }
 
+/// parking_lot's mutex spins briefly before parking: the mock's critical
+/// sections are a few microseconds, so most waits never reach the kernel.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves consistent data (every change is one assignment batch).
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock()
 }
 
 impl Mock {
@@ -104,6 +109,7 @@ impl Mock {
             config,
             state: Arc::new(Mutex::new(state)),
             ghosts: Arc::default(),
+            job_queue: std::sync::OnceLock::new(),
         }
     }
 
@@ -123,23 +129,26 @@ impl Mock {
             }
         }
         let path = req.path;
-        let matched = self
+        // Two operations can share a path (list and attach): the method picks one.
+        let mut candidates = self
             .contract
             .operations
             .iter()
-            .find_map(|op| op.match_path(path).map(|p| (op, p)));
-        let Some((op, params)) = matched else {
+            .filter(|op| op.path_matches(path))
+            .peekable();
+        let Some(&first) = candidates.peek() else {
             return Reply::json(
                 404,
                 error_body(family, 404, &format!("no such resource: {path}")),
             );
         };
-        let op = self
-            .contract
-            .operations
-            .iter()
-            .find(|o| o.method == req.method && o.match_path(path).is_some())
-            .unwrap_or(op);
+        let op = candidates.find(|o| o.method == req.method).unwrap_or(first);
+        let Some(params) = op.match_path(path) else {
+            return Reply::json(
+                400,
+                error_body(family, 400, "the path is not valid UTF-8 once decoded"),
+            );
+        };
         if op.method != req.method {
             return Reply::json(
                 405,
@@ -151,7 +160,9 @@ impl Mock {
             );
         }
         let mut reply = self.dispatch(op, params, req);
-        self.apply_response_faults(op, &mut reply);
+        if !self.config.faults.is_empty() {
+            self.apply_response_faults(op, &mut reply);
+        }
         reply
     }
 
@@ -212,8 +223,11 @@ impl Mock {
             Value::Null
         };
         let view = Contract::view(params, body);
+        // Schemas need no state: check them before taking the lock.
+        let schema_verdict = self.contract.judge_schemas(op, &view);
         let mut state = lock(&self.state);
-        let verdict = self.contract.judge(op, &view, &*state, &|_| false);
+        let verdict =
+            schema_verdict.unwrap_or_else(|| self.contract.judge_rules(op, &view, &*state));
         let dry_run_applied = matches!(verdict, Verdict::Accept { dry_run: true });
         let fake = match verdict {
             Verdict::Reject { id, .. } if self.config.faults.accepts(&id) => true,
@@ -252,13 +266,15 @@ impl Mock {
             reply.status = 202;
         }
         drop(state);
-        self.apply_echo_drift(op, &view, &mut reply);
+        if !self.config.faults.is_empty() {
+            self.apply_echo_drift(op, &view, &mut reply);
+        }
         reply
     }
 
     fn new_job(&self, state: &mut State, job_type: &str) -> String {
         let id = random_hex();
-        state.jobs.insert(
+        state.add_job(
             id.clone(),
             Job {
                 id: id.clone(),
@@ -274,6 +290,8 @@ impl Mock {
     }
 
     /// Ends the job after the configured duration, applying `apply` to the state then.
+    /// Jobs go to one background task in deadline order (every job lasts the
+    /// same), instead of a task and a timer each.
     fn finish_job_later(
         &self,
         job_id: String,
@@ -284,40 +302,33 @@ impl Mock {
         if self.config.faults.has(&FaultKind::JobNeverEnds) {
             return;
         }
-        let state = self.state.clone();
-        let ghosts = self.ghosts.clone();
-        let duration = self.config.job_duration;
-        let fail_all = self.config.faults.has(&FaultKind::JobFailNoReason);
-        let finish = move || {
-            let mut state = lock(&state);
-            let result = if fail_all {
-                Err(String::new())
-            } else {
-                apply(&mut state, &mut lock(&ghosts))
-            };
-            if let Some(job) = state.jobs.get_mut(&job_id) {
-                job.end_time = Some(utc_now());
-                match result {
-                    Ok(nics) => {
-                        job.nic_ids = nics;
-                        job.outcome = Some((JobStatus::Success, None));
-                    }
-                    Err(reason) => {
-                        job.outcome =
-                            Some((JobStatus::Fail, (!reason.is_empty()).then_some(reason)))
-                    }
-                }
-            }
+        let job = PendingJob {
+            deadline: std::time::Instant::now() + self.config.job_duration,
+            job_id,
+            apply: Box::new(apply),
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(async move {
-                    tokio::time::sleep(duration).await;
-                    finish();
-                });
-            }
-            Err(_) => finish(),
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            // No runtime (a synchronous caller): end the job at once.
+            self.end_jobs(vec![job]);
+            return;
+        };
+        let sender = self.job_queue.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            handle.spawn(finish_jobs(
+                self.state.clone(),
+                self.ghosts.clone(),
+                self.config.faults.clone(),
+                rx,
+            ));
+            tx
+        });
+        if let Err(e) = sender.send(job) {
+            self.end_jobs(vec![e.0]);
         }
+    }
+
+    fn end_jobs(&self, jobs: Vec<PendingJob>) {
+        end_jobs(&self.state, &self.ghosts, &self.config.faults, jobs);
     }
 
     fn batch_add(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
@@ -480,25 +491,28 @@ impl Mock {
             .pointer("/path/sub_network_interface_id")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let current = match state.sub_nics.get(id) {
-            Some(c) => c.clone(),
+        // A fake accept (fault) changes nothing: it works on a copy.
+        let mut copy;
+        let updated = match state.sub_nics.get_mut(id) {
+            Some(c) if !fake => c,
+            Some(c) => {
+                copy = c.clone();
+                &mut copy
+            }
             // Accepting an unknown interface (fault): answer as if it were the fixture's.
             None if fake => {
                 let fixture = &self.config.fixtures.sub_network_interface_id;
-                let mut c = state.sub_nics.get(fixture).cloned().unwrap_or_default();
-                c["id"] = json!(id);
-                c
+                copy = state.sub_nics.get(fixture).cloned().unwrap_or_default();
+                copy["id"] = json!(id);
+                &mut copy
             }
             None => {
                 let message = "supplementary network interface not found";
                 return Reply::json(404, error_body(ErrorFamily::VpcV3, 404, message));
             }
         };
-        let mut updated = current.clone();
-        let changes = view
-            .pointer("/body/sub_network_interface")
-            .cloned()
-            .unwrap_or(Value::Null);
+        let null = Value::Null;
+        let changes = view.pointer("/body/sub_network_interface").unwrap_or(&null);
         for field in ["description", "security_groups"] {
             if let Some(v) = changes.get(field) {
                 updated[field] = v.clone();
@@ -508,7 +522,7 @@ impl Mock {
             .get("allowed_address_pairs")
             .and_then(Value::as_array)
         {
-            let mac = current["mac_address"].clone();
+            let mac = updated["mac_address"].clone();
             updated["allowed_address_pairs"] = pairs
                 .iter()
                 .map(|p| {
@@ -520,17 +534,18 @@ impl Mock {
                 })
                 .collect();
         }
-        if !fake {
-            state.sub_nics.insert(id.to_string(), updated.clone());
-        }
-        let mut shown = updated;
+        let mut shown = updated.clone();
         if self.config.faults.has(&FaultKind::ValueDrift) {
             shown["scope"] = json!("az-drift-1");
             shown["instance_type"] = json!("drifted");
         }
         Reply::json(
             200,
-            json!({"sub_network_interface": shown, "request_id": random_hex()}),
+            // Built by hand: `json!` would re-serialise `shown` into a new Value.
+            Value::Object(Map::from_iter([
+                ("sub_network_interface".to_string(), shown),
+                ("request_id".to_string(), Value::String(random_hex())),
+            ])),
         )
     }
 
@@ -676,8 +691,71 @@ impl Mock {
         state
             .servers
             .get(&self.config.fixtures.server_id)
-            .map(|s| s.ports.clone())
+            .map(|s| s.ports.iter().cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+type ApplyJob = Box<
+    dyn FnOnce(&mut State, &mut HashSet<(String, String)>) -> Result<Vec<String>, String> + Send,
+>;
+
+/// A job waiting for its end.
+struct PendingJob {
+    deadline: std::time::Instant,
+    job_id: String,
+    apply: ApplyJob,
+}
+
+/// Ends jobs under one lock: applies each change and records SUCCESS or FAIL.
+fn end_jobs(
+    state: &Mutex<State>,
+    ghosts: &Mutex<HashSet<(String, String)>>,
+    faults: &FaultSet,
+    jobs: Vec<PendingJob>,
+) {
+    let fail_all = faults.has(&FaultKind::JobFailNoReason);
+    let mut state = lock(state);
+    let mut ghosts = lock(ghosts);
+    for job in jobs {
+        let result = if fail_all {
+            Err(String::new())
+        } else {
+            (job.apply)(&mut state, &mut ghosts)
+        };
+        if let Some(record) = state.jobs.get_mut(&job.job_id) {
+            record.end_time = Some(utc_now());
+            record.outcome = Some(match result {
+                Ok(nics) => {
+                    record.nic_ids = nics;
+                    (JobStatus::Success, None)
+                }
+                Err(reason) => (JobStatus::Fail, (!reason.is_empty()).then_some(reason)),
+            });
+        }
+    }
+}
+
+/// The background task that ends jobs when their time comes, in batches.
+async fn finish_jobs(
+    state: Arc<Mutex<State>>,
+    ghosts: Arc<Mutex<HashSet<(String, String)>>>,
+    faults: FaultSet,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<PendingJob>,
+) {
+    let mut due = Vec::new();
+    while let Some(first) = queue.recv().await {
+        tokio::time::sleep_until(first.deadline.into()).await;
+        due.push(first);
+        // Everything already queued whose time has come ends in the same batch.
+        while let Ok(next) = queue.try_recv() {
+            if next.deadline > std::time::Instant::now() {
+                end_jobs(&state, &ghosts, &faults, std::mem::take(&mut due));
+                tokio::time::sleep_until(next.deadline.into()).await;
+            }
+            due.push(next);
+        }
+        end_jobs(&state, &ghosts, &faults, std::mem::take(&mut due));
     }
 }
 

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use indexmap::IndexSet;
 use serde_json::{Value, json};
 
 use crate::contract::{Resource, World};
@@ -28,8 +29,8 @@ pub struct Port {
 #[derive(Debug, Clone)]
 pub struct Server {
     pub primary_port_id: String,
-    /// Attached ports, in attach order.
-    pub ports: Vec<String>,
+    /// Attached ports, in attach order (a set: attach and detach stay O(1) however many).
+    pub ports: IndexSet<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,16 +76,25 @@ pub struct State {
     /// Supplementary NICs, kept as their documented response object.
     pub sub_nics: HashMap<String, Value>,
     pub jobs: HashMap<String, Job>,
+    /// Job ids, oldest first: the oldest are forgotten past [`MAX_JOBS`].
+    job_order: std::collections::VecDeque<String>,
     mac_counter: u32,
 }
 
+/// A random UUID (v4) from the thread's userspace RNG: no system call per id.
 pub fn random_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Builder::from_random_bytes(rand::random::<[u8; 16]>())
+        .into_uuid()
+        .to_string()
 }
 
+/// 32 random hex digits (job and request ids).
 pub fn random_hex() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    format!("{:032x}", rand::random::<u128>())
 }
+
+/// Jobs remembered for status queries (clients poll within seconds of delivery).
+pub const MAX_JOBS: usize = 100_000;
 
 pub fn utc_now() -> String {
     let d = crate::signing::sdk_date_now(); // 20250101T000000Z
@@ -109,21 +119,22 @@ impl State {
             security_groups: vec![f.security_group_id.clone()],
             sub_nics: HashMap::new(),
             jobs: HashMap::new(),
+            job_order: std::collections::VecDeque::new(),
             mac_counter: 0,
         };
-        let primary = state.new_port(&f.primary_port_id, &f.subnet_id, None);
-        state.ports.insert(primary.id.clone(), primary);
-        let spare = state.new_port(&f.spare_port_id, &f.subnet_id, None);
-        state.ports.insert(spare.id.clone(), spare);
-        state
-            .ports
-            .get_mut(&f.spare_port_id)
-            .map(|p| p.created = false);
+        // The fixture ports exist before any attach: detaching them keeps them.
+        for id in [&f.primary_port_id, &f.spare_port_id] {
+            let port = Port {
+                created: false,
+                ..state.new_port(id, &f.subnet_id, None)
+            };
+            state.ports.insert(id.clone(), port);
+        }
         state.servers.insert(
             f.server_id.clone(),
             Server {
                 primary_port_id: f.primary_port_id.clone(),
-                ports: vec![],
+                ports: IndexSet::new(),
             },
         );
         state.attach(&f.server_id, &f.primary_port_id);
@@ -153,6 +164,17 @@ impl State {
             }),
         );
         state
+    }
+
+    /// Records a job, forgetting the oldest past [`MAX_JOBS`] so a long-lived mock stays bounded.
+    pub fn add_job(&mut self, id: String, job: Job) {
+        self.job_order.push_back(id.clone());
+        self.jobs.insert(id, job);
+        while self.job_order.len() > MAX_JOBS {
+            if let Some(old) = self.job_order.pop_front() {
+                self.jobs.remove(&old);
+            }
+        }
     }
 
     /// A new DOWN port on `subnet_id` (not inserted).
@@ -194,15 +216,13 @@ impl State {
             port.server_id = Some(server_id.to_string());
         }
         if let Some(server) = self.servers.get_mut(server_id) {
-            if !server.ports.iter().any(|p| p == port_id) {
-                server.ports.push(port_id.to_string());
-            }
+            server.ports.insert(port_id.to_string());
         }
     }
 
     pub fn detach(&mut self, server_id: &str, port_id: &str) {
         if let Some(server) = self.servers.get_mut(server_id) {
-            server.ports.retain(|p| p != port_id);
+            server.ports.shift_remove(port_id);
         }
         let created = self.ports.get(port_id).is_some_and(|p| p.created);
         if created {
@@ -236,7 +256,7 @@ impl World for State {
             Resource::Port => self.ports.contains_key(id),
             Resource::AttachedPort => server_id
                 .and_then(|s| self.servers.get(s))
-                .is_some_and(|s| s.ports.iter().any(|p| p == id)),
+                .is_some_and(|s| s.ports.contains(id)),
             Resource::SubNic => self.sub_nics.contains_key(id),
         }
     }

@@ -107,8 +107,11 @@ pub struct Runner {
     snapshots: Option<Arc<SnapshotStore>>,
     capture: Option<crate::snapshot::Redactions>,
     /// Failing generated cases (operation index, kind, index, finding ids), for `save_failures`.
-    failed: Mutex<Vec<(usize, CaseKind, usize, BTreeSet<String>)>>,
+    failed: Mutex<Vec<FailedCase>>,
 }
+
+/// A failing generated case: operation index, kind, index, and the ids it broke.
+type FailedCase = (usize, CaseKind, usize, BTreeSet<String>);
 
 /// At most this many failing cases are shrunk and saved per run.
 const MAX_SAVED_FAILURES: usize = 20;
@@ -774,7 +777,7 @@ impl Runner {
             StatusOutcome::Finding(f) => findings.push(f),
         }
         findings.extend(checks::content_type_conformance(&j));
-        let body = match checks::json_body(&j) {
+        let body = match checks::json_body(&j).map_err(|f| *f) {
             Ok(b) => b,
             Err(f) => {
                 findings.push(f);

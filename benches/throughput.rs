@@ -1,0 +1,326 @@
+//! Throughput figures, measured in one process run so they can be compared
+//! as ratios on a shared, noisy machine.
+//!
+//! `cargo bench --bench throughput` runs every section; pass section names to
+//! pick: `cargo bench --bench throughput -- mock generate run memory`.
+//! - mock: requests/s of the mock on the update-sub-NIC and batch-add routes
+//!   at 1, 8 and 64 connections (wrk when installed, else a tokio client);
+//! - generate: cases generated per second per operation and kind;
+//! - run: cases/s of a full run (generated, sent, judged) at concurrency 1, 8,
+//!   64 against the in-process mock, next to the mock's raw request rate
+//!   measured right before it, as a ratio;
+//! - memory: peak RSS of a 100,000-case run of the release binary.
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nic_conformance::case::CaseKind;
+use nic_conformance::contract::Contract;
+use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
+use nic_conformance::generate::Generator;
+use nic_conformance::mock::{MockConfig, RunningMock, start_local};
+use nic_conformance::runner::client::Client;
+use nic_conformance::runner::{Progress, RunOptions, Runner};
+use nic_conformance::target::Target;
+
+const SECONDS: u64 = 4;
+
+// The same allocator as the binary, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn mock_config() -> MockConfig {
+    let mut c = MockConfig::new(EXAMPLE_PROJECT_ID, example_fixtures());
+    c.job_duration = Duration::from_millis(1);
+    c
+}
+
+struct Route {
+    name: &'static str,
+    method: &'static str,
+    path: String,
+    body: String,
+}
+
+fn routes() -> Vec<Route> {
+    let f = example_fixtures();
+    vec![
+        Route {
+            name: "update-sub-network-interface",
+            method: "PUT",
+            path: format!(
+                "/v3/{EXAMPLE_PROJECT_ID}/vpc/sub-network-interfaces/{}",
+                f.sub_network_interface_id
+            ),
+            body: format!(
+                r#"{{"sub_network_interface": {{"description": "bench", "security_groups": ["{}"]}}}}"#,
+                f.security_group_id
+            ),
+        },
+        Route {
+            name: "batch-add-nics",
+            method: "POST",
+            path: format!("/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}/nics", f.server_id),
+            body: format!(r#"{{"nics": [{{"subnet_id": "{}"}}]}}"#, f.subnet_id),
+        },
+    ]
+}
+
+fn have_wrk() -> bool {
+    Command::new("wrk")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// Requests per second at `connections`, with wrk.
+fn wrk_rate(base: &str, route: &Route, connections: usize) -> f64 {
+    let script = std::env::temp_dir().join(format!("nic-bench-{}.lua", std::process::id()));
+    let body = route.body.replace('\\', "\\\\").replace('"', "\\\"");
+    std::fs::write(&script, format!("wrk.method = \"{}\"\nwrk.body = \"{body}\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n", route.method)).unwrap();
+    let threads = connections.min(2);
+    let out = Command::new("wrk")
+        .args([
+            "-t",
+            &threads.to_string(),
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{SECONDS}s"),
+            "-s",
+            script.to_str().unwrap(),
+            &format!("{base}{}", route.path),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let non2xx = text
+        .lines()
+        .find(|l| l.contains("Non-2xx"))
+        .map(str::to_string);
+    assert!(non2xx.is_none(), "wrk saw errors: {non2xx:?}\n{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Requests per second at `connections`, with a tokio/reqwest client in this process.
+async fn client_rate(base: &str, route: &Route, connections: usize) -> f64 {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()
+        .unwrap();
+    let url = format!("{base}{}", route.path);
+    let deadline = Instant::now() + Duration::from_secs(SECONDS);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let (http, url, body, method) =
+                (http.clone(), url.clone(), route.body.clone(), route.method);
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+                    let r = http
+                        .request(m, &url)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(r.status().is_success());
+                    let _ = r.bytes().await;
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+fn raw_rate(
+    rt: &tokio::runtime::Runtime,
+    mock: &RunningMock,
+    route: &Route,
+    connections: usize,
+) -> (f64, &'static str) {
+    if have_wrk() {
+        (wrk_rate(&mock.base_url, route, connections), "wrk")
+    } else {
+        (
+            rt.block_on(client_rate(&mock.base_url, route, connections)),
+            "tokio client",
+        )
+    }
+}
+
+fn bench_mock() {
+    println!("\n## mock request rate ({SECONDS}s per figure)");
+    let rt = runtime();
+    let contract = Arc::new(Contract::builtin().unwrap());
+    for route in routes() {
+        for connections in [1, 8, 64] {
+            // A fresh mock per figure: batch-add state grows with every request.
+            let mock = rt
+                .block_on(start_local(contract.clone(), mock_config()))
+                .unwrap();
+            let (rate, tool) = raw_rate(&rt, &mock, &route, connections);
+            println!(
+                "mock {:<30} {connections:>3} connections: {rate:>9.0} req/s ({tool})",
+                route.name
+            );
+            rt.block_on(mock.stop());
+        }
+    }
+}
+
+fn bench_generate() {
+    println!("\n## generation rate");
+    let contract = Contract::builtin().unwrap();
+    let f = example_fixtures();
+    let g = Generator::new(&contract, &f, EXAMPLE_PROJECT_ID, 1);
+    for op in contract.documented_operations() {
+        let mut line = format!("generate {:<30}", op.id);
+        for kind in CaseKind::GENERATED {
+            let started = Instant::now();
+            let mut n = 0usize;
+            while started.elapsed() < Duration::from_secs(1) {
+                n += g.cases(op, kind, 200).count();
+            }
+            line.push_str(&format!(
+                " {:>9}: {:>7.0}/s",
+                kind.as_str(),
+                n as f64 / started.elapsed().as_secs_f64()
+            ));
+        }
+        println!("{line}");
+    }
+}
+
+fn bench_run() {
+    println!("\n## full run against the in-process mock (generated, sent, judged)");
+    let rt = runtime();
+    let contract = Arc::new(Contract::builtin().unwrap());
+    let route = &routes()[0];
+    for concurrency in [1, 8, 64] {
+        let mock = rt
+            .block_on(start_local(contract.clone(), mock_config()))
+            .unwrap();
+        let (raw, tool) = raw_rate(&rt, &mock, route, concurrency);
+        let mut target = Target::builtin(&mock.base_url);
+        target.limits.concurrency = concurrency;
+        let client = Arc::new(Client::new(target).unwrap());
+        let mut opts = RunOptions::new(1);
+        opts.include_curated = false;
+        opts.budget = Some(if concurrency == 1 { 100 } else { 400 });
+        opts.progress = Progress::Quiet;
+        let runner = Runner::new(contract.clone(), client, opts);
+        let started = Instant::now();
+        let summary = rt.block_on(runner.run());
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(summary.worst(), None, "the faithful mock gave findings");
+        let cases = summary.cases as f64 / secs;
+        let requests = summary.requests as f64 / secs;
+        println!(
+            "run concurrency {concurrency:>2}: {cases:>7.0} cases/s, {requests:>7.0} req/s ({:.1} requests/case); raw mock rate {raw:>7.0} req/s ({tool}); cases/raw {:.3}, requests/raw {:.3}",
+            summary.requests as f64 / summary.cases as f64,
+            cases / raw,
+            requests / raw
+        );
+        rt.block_on(mock.stop());
+    }
+}
+
+fn bench_memory() {
+    println!("\n## peak memory of a 100,000-case run");
+    let bin =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/nic-conformance");
+    if !bin.exists() {
+        println!("memory: build the release binary first (cargo build --release)");
+        return;
+    }
+    // 5 operations × 3 kinds × 6,667 cases ≈ 100,000 cases.
+    let started = Instant::now();
+    let mut child = Command::new(&bin)
+        .args([
+            "run",
+            "--seed",
+            "1",
+            "--no-curated",
+            "--no-snapshots",
+            "--budget",
+            "6667",
+            "--concurrency",
+            "16",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status_file) {
+            if let Some(kb) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            {
+                peak_kb = peak_kb.max(kb);
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    println!(
+        "memory: peak RSS {:.1} MB over {:.0}s; {last}",
+        peak_kb as f64 / 1024.0,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let all = args.is_empty();
+    let want = |s: &str| all || args.iter().any(|a| a == s);
+    if want("mock") {
+        bench_mock();
+    }
+    if want("generate") {
+        bench_generate();
+    }
+    if want("run") {
+        bench_run();
+    }
+    if want("memory") {
+        bench_memory();
+    }
+}
