@@ -123,7 +123,10 @@ impl State {
             mac_counter: 0,
         };
         // The fixture ports exist before any attach: detaching them keeps them.
-        for id in [&f.primary_port_id, &f.spare_port_id] {
+        for id in [&f.primary_port_id, &f.spare_port_id]
+            .into_iter()
+            .chain(&f.extra_spare_port_ids)
+        {
             let port = Port {
                 created: false,
                 ..state.new_port(id, &f.subnet_id, None)

@@ -105,9 +105,30 @@ pub struct Runner {
     leftovers: Mutex<Vec<String>>,
     cancelled: Arc<AtomicBool>,
     snapshots: Option<Arc<SnapshotStore>>,
+    /// DOWN spare ports not in use by a case (the fixture's and any extra ones).
+    spares: Arc<parking_lot::Mutex<Vec<String>>>,
+    spare_slots: Arc<tokio::sync::Semaphore>,
     capture: Option<crate::snapshot::Redactions>,
     /// Failing generated cases (operation index, kind, index, finding ids), for `save_failures`.
     failed: Mutex<Vec<FailedCase>>,
+}
+
+/// What a case holds while it runs; dropping it returns the spare port to the pool.
+struct Lease {
+    guards: Vec<tokio::sync::OwnedMutexGuard<()>>,
+    spare: Option<SpareLease>,
+}
+
+struct SpareLease {
+    id: String,
+    pool: Arc<parking_lot::Mutex<Vec<String>>>,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Drop for SpareLease {
+    fn drop(&mut self) {
+        self.pool.lock().push(std::mem::take(&mut self.id));
+    }
 }
 
 /// A failing generated case: operation index, kind, index, and the ids it broke.
@@ -125,7 +146,11 @@ struct JobOutcome {
 impl Runner {
     pub fn new(contract: Arc<Contract>, client: Arc<Client>, opts: RunOptions) -> Runner {
         let f = &client.target().fixtures;
-        let locks = [&f.spare_port_id, &f.sub_network_interface_id]
+        // Later spares are popped first; the fixture's own spare is the last resort.
+        let mut spares = vec![f.spare_port_id.clone()];
+        spares.extend(f.extra_spare_port_ids.iter().rev().cloned());
+        let spare_count = spares.len();
+        let locks = [&f.sub_network_interface_id]
             .into_iter()
             .map(|id| (id.clone(), Arc::new(tokio::sync::Mutex::new(()))))
             .collect();
@@ -138,6 +163,8 @@ impl Runner {
             leftovers: Mutex::default(),
             cancelled: Arc::new(AtomicBool::new(false)),
             snapshots: None,
+            spares: Arc::new(parking_lot::Mutex::new(spares)),
+            spare_slots: Arc::new(tokio::sync::Semaphore::new(spare_count)),
             capture: None,
             failed: Mutex::default(),
         }
@@ -515,31 +542,46 @@ impl Runner {
         }
     }
 
-    async fn lock_for(&self, case: &Case) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
-        let text = format!(
-            "{} {}",
-            Value::Object(case.path_params.clone()),
-            case.body
-                .as_ref()
-                .map(|b| b.to_string())
-                .unwrap_or_default()
-        );
+    /// Takes what the case needs exclusively: a spare port from the pool (the
+    /// case is rebound to it: every DOWN spare is the same to the contract) and
+    /// the locks of the mutable fixtures it names.
+    async fn lease(&self, case: &Case) -> (Case, Lease) {
         let f = &self.client.target().fixtures;
-        let mut ids: BTreeSet<&String> = self
+        let mut text = serde_json::to_string(&(&case.path_params, &case.body)).unwrap_or_default();
+        let mut lease = Lease {
+            guards: Vec::new(),
+            spare: None,
+        };
+        if case.setup == Some(Setup::SparePortAttached) || text.contains(f.spare_port_id.as_str()) {
+            let permit = self.spare_slots.clone().acquire_owned().await.ok();
+            let spare = self
+                .spares
+                .lock()
+                .pop()
+                .unwrap_or_else(|| f.spare_port_id.clone());
+            text = text.replace(f.spare_port_id.as_str(), &spare);
+            lease.spare = Some(SpareLease {
+                id: spare,
+                pool: self.spares.clone(),
+                _permit: permit,
+            });
+        }
+        let mut rebound = case.clone();
+        if let Ok((path, body)) = serde_json::from_str(&text) {
+            rebound.path_params = path;
+            rebound.body = body;
+        }
+        let ids: BTreeSet<&String> = self
             .locks
             .keys()
             .filter(|id| text.contains(id.as_str()))
             .collect();
-        if case.setup == Some(Setup::SparePortAttached) {
-            ids.insert(&f.spare_port_id);
-        }
-        let mut guards = Vec::new();
         for id in ids {
             if let Some(l) = self.locks.get(id) {
-                guards.push(l.clone().lock_owned().await);
+                lease.guards.push(l.clone().lock_owned().await);
             }
         }
-        guards
+        (rebound, lease)
     }
 
     fn finding(
@@ -562,8 +604,18 @@ impl Runner {
         }
     }
 
-    /// Runs one case: setup, request, checks, job, state, cleanup.
+    /// Runs one case: lease, setup, request, checks, job, state, cleanup.
     pub async fn run_case(&self, case: &Case) -> CaseResult {
+        let (case, lease) = self.lease(case).await;
+        let spare = lease
+            .spare
+            .as_ref()
+            .map(|s| s.id.clone())
+            .unwrap_or_else(|| self.client.target().fixtures.spare_port_id.clone());
+        self.run_leased(&case, &spare).await
+    }
+
+    async fn run_leased(&self, case: &Case, spare: &str) -> CaseResult {
         let started = Instant::now();
         let mut result = CaseResult {
             case_id: case.id.clone(),
@@ -577,13 +629,11 @@ impl Runner {
             result.error = Some(format!("unknown operation {}", case.operation));
             return result;
         };
-        let _guards = self.lock_for(case).await;
         let mut to_detach: Vec<String> = Vec::new();
         let replay = self.replay(case);
         if case.setup == Some(Setup::SparePortAttached) {
-            let spare = self.client.target().fixtures.spare_port_id.clone();
-            match self.attach_port(&spare).await {
-                Ok(()) => to_detach.push(spare),
+            match self.attach_port(spare).await {
+                Ok(()) => to_detach.push(spare.to_string()),
                 Err(f) => {
                     result.findings.push(Finding {
                         case: case.id.clone(),
@@ -591,7 +641,7 @@ impl Runner {
                         ..f
                     });
                     // The attach may still complete: wait for it, then undo it.
-                    let mut spare = vec![self.client.target().fixtures.spare_port_id.clone()];
+                    let mut spare = vec![spare.to_string()];
                     self.settle_listed(&spare).await;
                     self.cleanup(&mut spare).await;
                     result.elapsed = started.elapsed();
