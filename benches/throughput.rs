@@ -247,28 +247,13 @@ fn bench_run() {
     }
 }
 
-fn bench_memory() {
-    println!("\n## peak memory of a 100,000-case run");
+/// Peak RSS (MB) of a release-binary run with `args`, and its last output line.
+fn peak_rss(args: &[&str]) -> (f64, f64, String) {
     let bin =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/nic-conformance");
-    if !bin.exists() {
-        println!("memory: build the release binary first (cargo build --release)");
-        return;
-    }
-    // 5 operations × 3 kinds × 6,667 cases ≈ 100,000 cases.
     let started = Instant::now();
     let mut child = Command::new(&bin)
-        .args([
-            "run",
-            "--seed",
-            "1",
-            "--no-curated",
-            "--no-snapshots",
-            "--budget",
-            "6667",
-            "--concurrency",
-            "16",
-        ])
+        .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -297,11 +282,75 @@ fn bench_memory() {
         .last()
         .unwrap_or_default()
         .to_string();
-    println!(
-        "memory: peak RSS {:.1} MB over {:.0}s; {last}",
+    (
         peak_kb as f64 / 1024.0,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        last,
+    )
+}
+
+fn bench_memory() {
+    println!("\n## peak memory of a 100,000-case run (release binary)");
+    let bin =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/nic-conformance");
+    if !bin.exists() {
+        println!("memory: build the release binary first (cargo build --release)");
+        return;
+    }
+    // 5 operations × 3 kinds × 7,150 cases, less the body without a boundary ≈ 100,000 cases.
+    let run = [
+        "run",
+        "--seed",
+        "1",
+        "--no-curated",
+        "--no-snapshots",
+        "--budget",
+        "7150",
+        "--concurrency",
+        "16",
+    ];
+    let (mb, secs, last) = peak_rss(&run);
+    println!(
+        "memory: runner with the built-in mock in one process: peak RSS {mb:.1} MB over {secs:.0}s; {last}"
     );
+
+    // The runner alone, against the mock in a process of its own.
+    let mut mock = Command::new(&bin)
+        .args(["mock", "--listen", "127.0.0.1:0", "--job-ms", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(mock.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let base = first.trim().to_string();
+    let f = example_fixtures();
+    let extra: Vec<String> = f
+        .extra_spare_port_ids
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect();
+    let target = std::env::temp_dir().join(format!("nic-bench-target-{}.toml", std::process::id()));
+    std::fs::write(
+        &target,
+        format!(
+            "[target]\nname = \"builtin-mock\"\necs_url = \"{base}\"\nvpc_url = \"{base}\"\nproject_id = \"{EXAMPLE_PROJECT_ID}\"\n[fixtures]\nserver_id = \"{}\"\nprimary_port_id = \"{}\"\nspare_port_id = \"{}\"\nnetwork_id = \"{}\"\nsubnet_id = \"{}\"\nsecurity_group_id = \"{}\"\nsub_network_interface_id = \"{}\"\nextra_spare_port_ids = [{}]\n[limits]\nrate_per_second = 0\nconcurrency = 16\njob_poll_ms = 1\njob_timeout_secs = 5\n",
+            f.server_id, f.primary_port_id, f.spare_port_id, f.network_id, f.subnet_id, f.security_group_id, f.sub_network_interface_id, extra.join(", ")
+        ),
+    )
+    .unwrap();
+    let mut remote = run.to_vec();
+    remote.extend(["--target", target.to_str().unwrap()]);
+    let (mb, secs, last) = peak_rss(&remote);
+    println!(
+        "memory: runner alone against a mock process: peak RSS {mb:.1} MB over {secs:.0}s; {last}"
+    );
+    let _ = mock.kill();
+    let _ = mock.wait();
+    let _ = std::fs::remove_file(target);
 }
 
 fn main() {

@@ -94,7 +94,7 @@ pub fn random_hex() -> String {
 }
 
 /// Jobs remembered for status queries (clients poll within seconds of delivery).
-pub const MAX_JOBS: usize = 100_000;
+pub const MAX_JOBS: usize = 10_000;
 
 pub fn utc_now() -> String {
     let d = crate::signing::sdk_date_now(); // 20250101T000000Z
