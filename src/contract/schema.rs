@@ -93,7 +93,7 @@ impl Schema {
         }
         let validator = options.build(&document).map_err(|e| {
             err(
-                e.schema_path.as_str().to_string(),
+                e.schema_path().as_str().to_string(),
                 ContractErrorKind::Compile(e.to_string()),
             )
         })?;
@@ -115,8 +115,8 @@ impl Schema {
         self.validator
             .iter_errors(instance)
             .map(|e| SchemaViolation {
-                id: format!("{}#{}", self.name, e.schema_path.as_str()),
-                instance_path: e.instance_path.as_str().to_string(),
+                id: format!("{}#{}", self.name, e.schema_path().as_str()),
+                instance_path: e.instance_path().as_str().to_string(),
                 message: e.to_string(),
             })
             .collect()
