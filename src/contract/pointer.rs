@@ -27,7 +27,7 @@ pub fn expand(root: &Value, pattern: &str) -> Vec<String> {
             if token == "*" {
                 if let Value::Array(items) = node {
                     for (i, item) in items.iter().enumerate() {
-                        next.push((format!("{ptr}/{i}"), item));
+                        next.push((child_pointer(&ptr, &i.to_string()), item));
                     }
                 }
             } else {
@@ -37,7 +37,7 @@ pub fn expand(root: &Value, pattern: &str) -> Vec<String> {
                     _ => None,
                 };
                 if let Some(child) = child {
-                    next.push((format!("{ptr}/{token}"), child));
+                    next.push((child_pointer(&ptr, token), child));
                 }
             }
         }
@@ -48,6 +48,14 @@ pub fn expand(root: &Value, pattern: &str) -> Vec<String> {
 
 /// `Value::pointer`, without unescaping tokens that have nothing to unescape
 /// (rules read pointers on every request the mock serves).
+fn child_pointer(parent: &str, token: &str) -> String {
+    let mut s = String::with_capacity(parent.len() + token.len() + 1);
+    s.push_str(parent);
+    s.push('/');
+    s.push_str(token);
+    s
+}
+
 pub fn get<'v>(root: &'v Value, ptr: &str) -> Option<&'v Value> {
     if ptr.is_empty() {
         return Some(root);

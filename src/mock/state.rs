@@ -90,23 +90,38 @@ pub fn random_id() -> String {
 
 /// 32 random hex digits (job and request ids).
 pub fn random_hex() -> String {
-    format!("{:032x}", rand::random::<u128>())
+    hex::encode(rand::random::<[u8; 16]>())
 }
 
 /// Jobs remembered for status queries (clients poll within seconds of delivery).
 pub const MAX_JOBS: usize = 10_000;
 
+/// The time as `yyyy-MM-ddTHH:mm:ssZ`, formatted once per second per thread (jobs ask for it twice each).
 pub fn utc_now() -> String {
-    let d = crate::signing::sdk_date_now(); // 20250101T000000Z
-    format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &d[0..4],
-        &d[4..6],
-        &d[6..8],
-        &d[9..11],
-        &d[11..13],
-        &d[13..15]
-    )
+    thread_local! {
+        static CACHE: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            let d = crate::signing::sdk_date_now(); // 20250101T000000Z
+            cache.1 = format!(
+                "{}-{}-{}T{}:{}:{}Z",
+                &d[0..4],
+                &d[4..6],
+                &d[6..8],
+                &d[9..11],
+                &d[11..13],
+                &d[13..15]
+            );
+            cache.0 = secs;
+        }
+        cache.1.clone()
+    })
 }
 
 impl State {
