@@ -287,7 +287,16 @@ fn generate(contract: &Contract, args: &GenerateArgs) -> Result<i32, String> {
     let generator = Generator::new(contract, &fixtures, &project, args.seed);
     let mut out = std::io::stdout().lock();
     for case in generator.cases(op, args.kind, args.count) {
-        let line = crate::spec::case_line(contract, op, &case, target.as_ref());
+        let target_flag = args
+            .target
+            .as_ref()
+            .map(|p| format!(" --target {}", p.display()))
+            .unwrap_or_default();
+        let replay = format!(
+            "nic-conformance run{target_flag} --seed {} --case {}",
+            args.seed, case.id
+        );
+        let line = crate::spec::case_line(contract, op, &case, target.as_ref(), &replay);
         writeln!(out, "{line}").map_err(|e| e.to_string())?;
     }
     Ok(exit::OK)

@@ -136,6 +136,7 @@ pub fn case_line(
     op: &Operation,
     case: &Case,
     target: Option<&Target>,
+    replay: &str,
 ) -> Value {
     let headers = if case.body.is_some() {
         json!({"Content-Type": "application/json;charset=UTF-8"})
@@ -147,6 +148,7 @@ pub fn case_line(
         .unwrap_or_default();
     json!({
         "id": case.id,
+        "replay": replay,
         "operation": case.operation,
         "kind": case.kind,
         "expect": case.expect.to_string(),

@@ -78,6 +78,13 @@ fn generate_prints_json_lines_with_filled_ids() {
         );
         assert_eq!(l["request"]["method"], "POST");
         assert!(l["breaks"].is_string());
+        assert_eq!(
+            l["replay"],
+            format!(
+                "nic-conformance run --seed 5 --case {}",
+                l["id"].as_str().unwrap()
+            )
+        );
     }
     assert!(
         lines

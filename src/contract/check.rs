@@ -375,23 +375,18 @@ impl Check {
                 resource,
                 ..
             } => {
-                let known = model.known_ids(*resource);
-                for obj in expand(view, at) {
-                    for p in expand(view, &join(&obj, field)) {
-                        let ok = get(view, &p)
-                            .and_then(Value::as_str)
-                            .is_some_and(|id| model.exists(*resource, id, server.as_deref()));
-                        if !ok {
-                            if is_value_locked(&p, locks) {
-                                return false;
-                            }
-                            let Some(id) = known.first() else {
-                                return false;
-                            };
-                            set(view, &p, Value::String(id.clone()));
-                        }
-                    }
-                }
+                let server = server.as_deref();
+                let Some(id) = model.known_ids(*resource).into_iter().next() else {
+                    return false;
+                };
+                return replace_ids(
+                    view,
+                    at,
+                    field,
+                    locks,
+                    |id| !model.exists(*resource, id, server),
+                    &id,
+                ) && !self.violated(view, model);
             }
             Check::ResourceState {
                 at,
@@ -399,27 +394,13 @@ impl Check {
                 resource,
                 state,
             } => {
-                let Some(good) = model
-                    .known_ids(*resource)
-                    .into_iter()
-                    .find(|id| model.port_state(id).as_ref() == Some(state))
-                else {
+                let wanted = |id: &String| model.port_state(id).as_ref() == Some(state);
+                let Some(good) = model.known_ids(*resource).into_iter().find(wanted) else {
                     return false;
                 };
-                for obj in expand(view, at) {
-                    for p in expand(view, &join(&obj, field)) {
-                        let bad = get(view, &p)
-                            .and_then(Value::as_str)
-                            .and_then(|id| model.port_state(id))
-                            .is_some_and(|s| &s != state);
-                        if bad {
-                            if is_value_locked(&p, locks) {
-                                return false;
-                            }
-                            set(view, &p, Value::String(good.clone()));
-                        }
-                    }
-                }
+                let bad = |id: &str| model.port_state(id).is_some_and(|s| &s != state);
+                return replace_ids(view, at, field, locks, bad, &good)
+                    && !self.violated(view, model);
             }
             Check::ForbiddenFixture {
                 at,
@@ -428,23 +409,13 @@ impl Check {
                 fixture,
             } => {
                 let forbidden = model.fixture(fixture);
-                let Some(other) = model
-                    .known_ids(*resource)
-                    .into_iter()
-                    .find(|id| Some(id) != forbidden.as_ref())
-                else {
+                let allowed = |id: &String| Some(id) != forbidden.as_ref();
+                let Some(other) = model.known_ids(*resource).into_iter().find(allowed) else {
                     return false;
                 };
-                for obj in expand(view, at) {
-                    for p in expand(view, &join(&obj, field)) {
-                        if get(view, &p).and_then(Value::as_str).map(str::to_string) == forbidden {
-                            if is_value_locked(&p, locks) {
-                                return false;
-                            }
-                            set(view, &p, Value::String(other.clone()));
-                        }
-                    }
-                }
+                let bad = |id: &str| forbidden.as_deref() == Some(id);
+                return replace_ids(view, at, field, locks, bad, &other)
+                    && !self.violated(view, model);
             }
             _ => {}
         }
@@ -531,6 +502,29 @@ impl Check {
             })
             .collect()
     }
+}
+
+/// Replaces every id at `field` (under each object `at` selects) that is `bad`
+/// with `good`; false when a bad id's value is locked by a break.
+fn replace_ids(
+    view: &mut Value,
+    at: &str,
+    field: &str,
+    locks: &[String],
+    bad: impl Fn(&str) -> bool,
+    good: &str,
+) -> bool {
+    for obj in expand(view, at) {
+        for p in expand(view, &join(&obj, field)) {
+            if get(view, &p).and_then(Value::as_str).is_some_and(&bad) {
+                if is_value_locked(&p, locks) {
+                    return false;
+                }
+                set(view, &p, Value::String(good.to_string()));
+            }
+        }
+    }
+    true
 }
 
 fn collapse(mut v: Vec<Value>) -> Value {

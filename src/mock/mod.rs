@@ -85,15 +85,8 @@ pub struct Mock {
     job_queue: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<PendingJob>>,
 }
 
-/// A request as the mock receives it.
-pub struct Incoming<'a> {
-    pub method: &'a str,
-    /// Percent-encoded, as on the wire.
-    pub path: &'a str,
-    pub query: Option<&'a str>,
-    pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
-}
+/// A request as the mock receives it: the verifier's view (path and query still encoded).
+pub use crate::signing::ReceivedRequest as Incoming;
 
 /// parking_lot's mutex spins briefly before parking: the mock's critical
 /// sections are a few microseconds, so most waits never reach the kernel.
@@ -119,7 +112,7 @@ impl Mock {
 
     /// The whole behaviour of the mock for one request.
     pub fn respond(&self, req: &Incoming) -> Reply {
-        let family = errors::family_of_path(req.path);
+        let family = errors::family_of_path(req.raw_path);
         if self.config.require_auth {
             if let Err(e) = self.authenticate(req) {
                 return Reply::json(
@@ -128,7 +121,7 @@ impl Mock {
                 );
             }
         }
-        let path = req.path;
+        let path = req.raw_path;
         // Two operations can share a path (list and attach): the method picks one.
         let mut candidates = self
             .contract
@@ -174,14 +167,7 @@ impl Mock {
         if token.is_some_and(|(_, v)| !v.trim().is_empty()) {
             return Ok(());
         }
-        let received = signing::ReceivedRequest {
-            method: req.method,
-            raw_path: req.path,
-            raw_query: req.query,
-            headers: req.headers,
-            body: req.body,
-        };
-        signing::verify(&received, |ak| {
+        signing::verify(req, |ak| {
             self.config
                 .credentials
                 .iter()
@@ -855,8 +841,8 @@ async fn handle(
     }
     let incoming = Incoming {
         method: parts.method.as_str(),
-        path: &path,
-        query: parts.uri.query(),
+        raw_path: &path,
+        raw_query: parts.uri.query(),
         headers: &headers,
         body: &bytes,
     };
