@@ -113,6 +113,26 @@ pub struct Runner {
     failed: Mutex<Vec<FailedCase>>,
 }
 
+/// Whether any string in `v` is `id`.
+fn mentions(v: &Value, id: &str) -> bool {
+    match v {
+        Value::String(s) => s == id,
+        Value::Array(items) => items.iter().any(|i| mentions(i, id)),
+        Value::Object(map) => map.values().any(|i| mentions(i, id)),
+        _ => false,
+    }
+}
+
+/// Replaces every string equal to `from` in `v` with `to`.
+fn replace_string(v: &mut Value, from: &str, to: &str) {
+    match v {
+        Value::String(s) if s == from => *s = to.to_string(),
+        Value::Array(items) => items.iter_mut().for_each(|i| replace_string(i, from, to)),
+        Value::Object(map) => map.values_mut().for_each(|i| replace_string(i, from, to)),
+        _ => {}
+    }
+}
+
 /// What a case holds while it runs; dropping it returns the spare port to the pool.
 struct Lease {
     guards: Vec<tokio::sync::OwnedMutexGuard<()>>,
@@ -547,35 +567,42 @@ impl Runner {
     /// the locks of the mutable fixtures it names.
     async fn lease(&self, case: &Case) -> (Case, Lease) {
         let f = &self.client.target().fixtures;
-        let mut text = serde_json::to_string(&(&case.path_params, &case.body)).unwrap_or_default();
+        let mut rebound = case.clone();
         let mut lease = Lease {
             guards: Vec::new(),
             spare: None,
         };
-        if case.setup == Some(Setup::SparePortAttached) || text.contains(f.spare_port_id.as_str()) {
+        let mut path = Value::Object(std::mem::take(&mut rebound.path_params));
+        let names_spare = mentions(&path, &f.spare_port_id)
+            || rebound
+                .body
+                .as_ref()
+                .is_some_and(|b| mentions(b, &f.spare_port_id));
+        if case.setup == Some(Setup::SparePortAttached) || names_spare {
             let permit = self.spare_slots.clone().acquire_owned().await.ok();
             let spare = self
                 .spares
                 .lock()
                 .pop()
                 .unwrap_or_else(|| f.spare_port_id.clone());
-            text = text.replace(f.spare_port_id.as_str(), &spare);
+            replace_string(&mut path, &f.spare_port_id, &spare);
+            if let Some(body) = rebound.body.as_mut() {
+                replace_string(body, &f.spare_port_id, &spare);
+            }
             lease.spare = Some(SpareLease {
                 id: spare,
                 pool: self.spares.clone(),
                 _permit: permit,
             });
         }
-        let mut rebound = case.clone();
-        if let Ok((path, body)) = serde_json::from_str(&text) {
-            rebound.path_params = path;
-            rebound.body = body;
+        if let Value::Object(map) = path {
+            rebound.path_params = map;
         }
-        let ids: BTreeSet<&String> = self
-            .locks
-            .keys()
-            .filter(|id| text.contains(id.as_str()))
-            .collect();
+        let locked = self.locks.keys().filter(|id| {
+            rebound.path_params.values().any(|v| mentions(v, id))
+                || rebound.body.as_ref().is_some_and(|b| mentions(b, id))
+        });
+        let ids: BTreeSet<&String> = locked.collect();
         for id in ids {
             if let Some(l) = self.locks.get(id) {
                 lease.guards.push(l.clone().lock_owned().await);
