@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::case::Case;
-use crate::contract::{BodyPresence, Check, Contract, Operation, Severity};
+use crate::contract::{BodyPresence, Check, Contract, Operation};
 use crate::report::Finding;
 use crate::runner::client::Exchange;
 
@@ -258,8 +258,4 @@ pub fn echo_conformance(j: &Judged, body: Option<&Value>) -> Vec<Finding> {
 /// Findings at `should` never hide `must` ones; sorted for stable output.
 pub fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
-}
-
-pub fn is_blocking(f: &Finding, fail_on: Severity) -> bool {
-    f.severity >= fail_on
 }

@@ -202,13 +202,6 @@ impl Summary {
         }
     }
 
-    pub fn violated_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.findings.keys().map(|(id, _)| id.clone()).collect();
-        ids.sort();
-        ids.dedup();
-        ids
-    }
-
     /// The console summary; `colour` paints snapshot diffs for a terminal.
     pub fn render(&self, contract: &Contract, colour: bool) -> String {
         let mut out = String::new();

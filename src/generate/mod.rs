@@ -499,6 +499,3 @@ fn instance_pointer(side: Side, schema_ptr: &str) -> String {
     }
     out
 }
-
-/// Concrete request-view pointers are handy for tests.
-pub use pointer::expand;

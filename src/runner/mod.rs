@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
@@ -1365,9 +1365,4 @@ pub fn fresh_seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64 % 1_000_000_000)
         .unwrap_or(1)
-}
-
-/// Waits for the job duration of the built-in mock to elapse (tests).
-pub async fn settle() {
-    tokio::time::sleep(Duration::from_millis(50)).await;
 }
