@@ -170,7 +170,8 @@ async fn jobs_move_through_init_and_running_and_change_state_only_on_success() {
     let c = contract();
     let fixtures = example_fixtures();
     let mut cfg = config();
-    cfg.job_duration = Duration::from_millis(300);
+    // Wide windows, so a loaded machine still sees INIT (first third) and RUNNING.
+    cfg.job_duration = Duration::from_millis(1500);
     let mock = start_local(c, cfg).await.unwrap();
     let base = mock.base_url.clone();
     let http = reqwest::Client::new();
@@ -200,7 +201,7 @@ async fn jobs_move_through_init_and_running_and_change_state_only_on_success() {
         !mock.mock.attached_ports().contains(&fixtures.spare_port_id),
         "state changed before the job ended"
     );
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(750)).await;
     let second: Value = http
         .get(format!("{base}/v1/{EXAMPLE_PROJECT_ID}/jobs/{job_id}"))
         .send()
