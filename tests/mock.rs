@@ -24,7 +24,8 @@ fn config() -> MockConfig {
 }
 
 async fn wait_job(http: &reqwest::Client, base: &str, job_id: &str) -> Value {
-    for _ in 0..200 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
         let job: Value = http
             .get(format!("{base}/v1/{EXAMPLE_PROJECT_ID}/jobs/{job_id}"))
             .send()
