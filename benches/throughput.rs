@@ -230,7 +230,7 @@ fn bench_run() {
         opts.include_curated = false;
         opts.budget = Some(if concurrency == 1 { 100 } else { 400 });
         opts.progress = Progress::Quiet;
-        let runner = Runner::new(contract.clone(), client, opts);
+        let runner = Arc::new(Runner::new(contract.clone(), client, opts));
         let started = Instant::now();
         let summary = rt.block_on(runner.run());
         let secs = started.elapsed().as_secs_f64();

@@ -431,7 +431,7 @@ async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, String> {
             }
         }
     });
-    let summary = runner.run().await;
+    let summary = Arc::new(runner).run().await;
     if !args.dry_run {
         print!(
             "{}",

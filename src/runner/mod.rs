@@ -340,7 +340,7 @@ impl Runner {
     }
 
     /// Runs the suite; never panics on a bad target, and always returns a summary.
-    pub async fn run(&self) -> Summary {
+    pub async fn run(self: &Arc<Self>) -> Summary {
         let started = Instant::now();
         let t = self.client.target();
         let mut summary = Summary::new(
@@ -411,8 +411,42 @@ impl Runner {
         summary
     }
 
+    /// One planned case: generated now if need be, then run.
+    async fn execute(&self, p: Planned) -> CaseResult {
+        match p {
+            Planned::Curated(c) => self.run_case(&c).await,
+            Planned::Generated { op, kind, index } => {
+                let operation = &self.contract.operations[op];
+                let Some(case) = self.generator().case(operation, kind, index) else {
+                    return CaseResult {
+                        case_id: format!("{}::{}::{index}", operation.id, kind.as_str()),
+                        operation: operation.id.clone(),
+                        kind: Some(kind),
+                        error: Some("could not generate a request for this plan (report this as a harness bug)".into()),
+                        ..Default::default()
+                    };
+                };
+                let result = self.run_case(&case).await;
+                if self.opts.save_failures.is_some() && !result.findings.is_empty() {
+                    let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+                    if failed.len() < MAX_SAVED_FAILURES {
+                        failed.push((
+                            op,
+                            kind,
+                            index,
+                            result.findings.iter().map(|f| f.id.clone()).collect(),
+                        ));
+                    }
+                }
+                result
+            }
+        }
+    }
+
+    /// Runs cases `width` at a time, each as a task of its own so that
+    /// generating and judging use every core, streaming results into `summary`.
     async fn run_batch(
-        &self,
+        self: &Arc<Self>,
         planned: Vec<Planned>,
         width: usize,
         summary: &mut Summary,
@@ -420,40 +454,31 @@ impl Runner {
         done: &mut u64,
         total: u64,
     ) {
-        let generator = self.generator();
         let mut stream = futures::stream::iter(planned)
             .take_while(|_| {
-                let stop = self.cancelled.load(Ordering::Relaxed) || self.opts.max_requests.is_some_and(|m| self.client.counters().0 >= m);
+                let stop = self.cancelled.load(Ordering::Relaxed)
+                    || self
+                        .opts
+                        .max_requests
+                        .is_some_and(|m| self.client.counters().0 >= m);
                 futures::future::ready(!stop)
             })
             .map(|p| {
-                let generator = &generator;
+                let runner = Arc::clone(self);
+                let id = runner.planned_id(&p);
+                let operation = match &p {
+                    Planned::Curated(c) => c.operation.clone(),
+                    Planned::Generated { op, .. } => runner.contract.operations[*op].id.clone(),
+                };
+                let task = tokio::spawn(async move { runner.execute(p).await });
                 async move {
-                    match p {
-                        Planned::Curated(c) => self.run_case(&c).await,
-                        Planned::Generated { op, kind, index } => {
-                            let operation = &self.contract.operations[op];
-                            match generator.case(operation, kind, index) {
-                                Some(case) => {
-                                    let result = self.run_case(&case).await;
-                                    if self.opts.save_failures.is_some() && !result.findings.is_empty() {
-                                        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-                                        if failed.len() < MAX_SAVED_FAILURES {
-                                            failed.push((op, kind, index, result.findings.iter().map(|f| f.id.clone()).collect()));
-                                        }
-                                    }
-                                    result
-                                }
-                                None => CaseResult {
-                                    case_id: format!("{}::{}::{index}", operation.id, kind.as_str()),
-                                    operation: operation.id.clone(),
-                                    kind: Some(kind),
-                                    error: Some("could not generate a request for this plan (report this as a harness bug)".into()),
-                                    ..Default::default()
-                                },
-                            }
-                        }
-                    }
+                    // A panic in a case is a harness bug, reported as that case's error.
+                    task.await.unwrap_or_else(|e| CaseResult {
+                        case_id: id,
+                        operation,
+                        error: Some(format!("the harness failed on this case (a bug): {e}")),
+                        ..Default::default()
+                    })
                 }
             })
             .buffer_unordered(width.max(1));
