@@ -43,6 +43,12 @@ fn present(view: &Value, ptr: &str) -> bool {
     get(view, ptr).is_some_and(|v| !v.is_null())
 }
 
+/// The one definition of breaking a resource-state rule: the port exists in another state.
+/// (A port that does not exist is the existence rule's business.)
+fn in_other_state(world: &dyn World, id: &str, state: &str) -> bool {
+    world.port_state(id).is_some_and(|s| s != state)
+}
+
 fn server_of(view: &Value) -> Option<&str> {
     view.get("path")?.get("server_id")?.as_str()
 }
@@ -118,7 +124,7 @@ impl Check {
                         return false;
                     };
                     // A port that does not exist is another rule's business.
-                    world.port_state(id).is_some_and(|s| &s != state)
+                    in_other_state(world, id, state)
                 })
             }),
             Check::ForbiddenFixture {
@@ -266,7 +272,7 @@ impl Check {
                 let id = model
                     .known_ids(*resource)
                     .into_iter()
-                    .find(|id| model.port_state(id).is_some_and(|s| &s != state))?;
+                    .find(|id| in_other_state(model, id, state))?;
                 set(view, &target, Value::String(id));
                 Some(vec![format!("={target}")])
             }
@@ -398,7 +404,7 @@ impl Check {
                 let Some(good) = model.known_ids(*resource).into_iter().find(wanted) else {
                     return false;
                 };
-                let bad = |id: &str| model.port_state(id).is_some_and(|s| &s != state);
+                let bad = |id: &str| in_other_state(model, id, state);
                 return replace_ids(view, at, field, locks, bad, &good)
                     && !self.violated(view, model);
             }

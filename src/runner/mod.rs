@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use crate::case::{Case, CaseKind, load_curated};
 use crate::checks::{self, Judged, StatusOutcome};
-use crate::contract::{Check, Contract, Effect, Operation, Setup, Severity};
+use crate::contract::{Check, Contract, Effect, Operation, Setup};
 use crate::generate::Generator;
 use crate::report::{CaseResult, Finding, Summary};
 use crate::snapshot::SnapshotStore;
@@ -1222,49 +1222,65 @@ impl Runner {
             .collect()
     }
 
-    /// Attaches a port through batch-add-nics and waits for the job (case setup).
-    async fn attach_port(&self, port: &str) -> Result<(), Finding> {
+    /// Sends a NIC job for a case's setup or cleanup and waits for its end.
+    /// Errors carry what went wrong and any findings the job query produced.
+    async fn housekeeping_job(
+        &self,
+        op_id: &str,
+        body: Value,
+    ) -> Result<JobOutcome, (String, Vec<Finding>)> {
         let op = self
             .contract
-            .operation("batch-add-nics")
-            .ok_or_else(|| self.setup_finding("no batch-add-nics operation"))?;
-        let body = json!({"nics": [{"port_id": port}]});
+            .operation(op_id)
+            .ok_or_else(|| (format!("no {op_id} operation"), Vec::new()))?;
         let x = self
             .client
             .send(op, &self.params(op, &[]), Some(&body))
             .await
-            .map_err(|e| self.setup_finding(&e.to_string()))?;
+            .map_err(|e| (e.to_string(), Vec::new()))?;
         let job_id = serde_json::from_slice::<Value>(&x.body)
             .ok()
             .and_then(|b| b.get("job_id").and_then(Value::as_str).map(str::to_string));
         let Some(job_id) = job_id.filter(|_| x.status == 200) else {
-            return Err(self.setup_finding(&format!("setup attach answered {}", x.status)));
+            return Err((format!("{op_id} answered {}", x.status), Vec::new()));
         };
-        let setup_case = Case {
-            id: "setup".into(),
+        let case = Case {
+            id: format!("{op_id} (setup or cleanup)"),
             operation: op.id.clone(),
             kind: CaseKind::Valid,
             expect: crate::contract::Expect::exact(200),
             breaks: None,
-            exercises: vec![],
+            exercises: Vec::new(),
             path_params: Map::new(),
             body: None,
             setup: None,
             description: String::new(),
         };
-        match self.follow_job(&job_id, &setup_case, "").await {
-            Ok((j, _)) if j.status == "SUCCESS" => {
+        self.follow_job(&job_id, &case, "")
+            .await
+            .map(|(outcome, _)| outcome)
+            .map_err(|findings| (format!("job {job_id} did not end"), findings))
+    }
+
+    /// Attaches a port through batch-add-nics and waits for the job (case setup).
+    async fn attach_port(&self, port: &str) -> Result<(), Finding> {
+        match self
+            .housekeeping_job("batch-add-nics", json!({"nics": [{"port_id": port}]}))
+            .await
+        {
+            Ok(j) if j.status == "SUCCESS" => {
                 self.attached
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(port.to_string());
                 Ok(())
             }
-            Ok((j, _)) => Err(self.setup_finding(&format!("setup attach job ended {}", j.status))),
-            Err(f) => Err(f
+            Ok(j) => Err(self.setup_finding(&format!("setup attach job ended {}", j.status))),
+            // The job query's own finding (e.g. a job that never ends) says more than the setup's.
+            Err((message, findings)) => Err(findings
                 .into_iter()
                 .next()
-                .unwrap_or_else(|| self.setup_finding("setup attach job did not end"))),
+                .unwrap_or_else(|| self.setup_finding(&message))),
         }
     }
 
@@ -1275,7 +1291,7 @@ impl Runner {
             operation: "batch-add-nics".into(),
             id: id.into(),
             source: self.contract.source_of(id),
-            severity: Severity::Must,
+            severity: self.contract.severity_of(id),
             expected: "the spare port attached (case setup)".into(),
             actual: actual.into(),
             reproduce: String::new(),
@@ -1284,51 +1300,12 @@ impl Runner {
 
     /// Detaches ports through batch-delete-nics; what fails is listed as a leftover.
     async fn detach_ports(&self, ports: &[String]) -> Result<(), String> {
-        let op = self
-            .contract
-            .operation("batch-delete-nics")
-            .ok_or("no batch-delete-nics operation")?;
         let body = json!({"nics": ports.iter().map(|p| json!({"id": p})).collect::<Vec<_>>()});
-        let x = self
-            .client
-            .send(op, &self.params(op, &[]), Some(&body))
-            .await
-            .map_err(|e| e.to_string())?;
-        let job_id = serde_json::from_slice::<Value>(&x.body)
-            .ok()
-            .and_then(|b| b.get("job_id").and_then(Value::as_str).map(str::to_string));
-        let Some(job_id) = job_id.filter(|_| x.status == 200) else {
-            return Err(format!("detach answered {}", x.status));
-        };
-        let limits = &self.client.target().limits;
-        let show = self
-            .contract
-            .operation("show-job")
-            .ok_or("no show-job operation")?;
-        let deadline = Instant::now() + limits.job_timeout;
-        let mut interval = limits.job_poll;
-        while Instant::now() < deadline {
-            tokio::time::sleep(interval).await;
-            interval = (interval * 2).min(limits.job_poll * 8);
-            if let Ok(x) = self
-                .client
-                .send(show, &self.params(show, &[("job_id", &job_id)]), None)
-                .await
-            {
-                let status = serde_json::from_slice::<Value>(&x.body)
-                    .ok()
-                    .and_then(|b| b.get("status").and_then(Value::as_str).map(str::to_string));
-                match status.as_deref() {
-                    Some("SUCCESS") => return Ok(()),
-                    Some("FAIL") => return Err(format!("detach job {job_id} ended FAIL")),
-                    _ => {}
-                }
-            }
+        match self.housekeeping_job("batch-delete-nics", body).await {
+            Ok(j) if j.status == "SUCCESS" => Ok(()),
+            Ok(j) => Err(format!("detach job ended {}", j.status)),
+            Err((message, _)) => Err(message),
         }
-        Err(format!(
-            "detach job {job_id} did not end in {:?}",
-            limits.job_timeout
-        ))
     }
 
     async fn cleanup(&self, ports: &mut Vec<String>) {
