@@ -170,12 +170,21 @@ fn raw_rate(
     }
 }
 
+/// Concurrency levels: 1, 8 and 64, or those in `BENCH_CONCURRENCY` (e.g. `64` or `8,64`).
+fn levels() -> Vec<usize> {
+    std::env::var("BENCH_CONCURRENCY")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![1, 8, 64])
+}
+
 fn bench_mock() {
     println!("\n## mock request rate ({SECONDS}s per figure)");
     let rt = runtime();
     let contract = Arc::new(Contract::builtin().unwrap());
     for route in routes() {
-        for connections in [1, 8, 64] {
+        for connections in levels() {
             // A fresh mock per figure: batch-add state grows with every request.
             let mock = rt
                 .block_on(start_local(contract.clone(), mock_config()))
@@ -218,17 +227,20 @@ fn bench_run() {
     let rt = runtime();
     let contract = Arc::new(Contract::builtin().unwrap());
     let route = &routes()[0];
-    for concurrency in [1, 8, 64] {
+    for concurrency in levels() {
         let mock = rt
             .block_on(start_local(contract.clone(), mock_config()))
             .unwrap();
-        let (raw, tool) = raw_rate(&rt, &mock, route, concurrency);
+        // The raw rate two ways: the harness's own HTTP stack (reqwest on tokio, in
+        // this process, as the run uses it) and wrk (C, in a process of its own).
+        let raw = rt.block_on(client_rate(&mock.base_url, route, concurrency));
+        let wrk = have_wrk().then(|| wrk_rate(&mock.base_url, route, concurrency));
         let mut target = Target::builtin(&mock.base_url);
         target.limits.concurrency = concurrency;
         let client = Arc::new(Client::new(target).unwrap());
         let mut opts = RunOptions::new(1);
         opts.include_curated = false;
-        opts.budget = Some(if concurrency == 1 { 100 } else { 400 });
+        opts.budget = Some(if concurrency == 1 { 200 } else { 1000 });
         opts.progress = Progress::Quiet;
         let runner = Arc::new(Runner::new(contract.clone(), client, opts));
         let started = Instant::now();
@@ -237,8 +249,11 @@ fn bench_run() {
         assert_eq!(summary.worst(), None, "the faithful mock gave findings");
         let cases = summary.cases as f64 / secs;
         let requests = summary.requests as f64 / secs;
+        let vs_wrk = wrk
+            .map(|w| format!("; wrk {w:>6.0} req/s, cases/wrk {:.3}", cases / w))
+            .unwrap_or_default();
         println!(
-            "run concurrency {concurrency:>2}: {cases:>7.0} cases/s, {requests:>7.0} req/s ({:.1} requests/case); raw mock rate {raw:>7.0} req/s ({tool}); cases/raw {:.3}, requests/raw {:.3}",
+            "run concurrency {concurrency:>2}: {cases:>6.0} cases/s, {requests:>6.0} req/s ({:.2} requests/case); raw (reqwest) {raw:>6.0} req/s, cases/raw {:.3}, requests/raw {:.3}{vs_wrk}",
             summary.requests as f64 / summary.cases as f64,
             cases / raw,
             requests / raw

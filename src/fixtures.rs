@@ -22,6 +22,10 @@ pub struct Fixtures {
     /// parallel up to their number (optional).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_spare_port_ids: Vec<String>,
+    /// More supplementary NICs like the fixture's: update cases run in
+    /// parallel up to their number (optional).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_sub_network_interface_ids: Vec<String>,
 }
 
 impl Fixtures {
@@ -132,9 +136,13 @@ pub fn example_fixtures() -> Fixtures {
         subnet_id: "d32019d3-bc6e-4319-9c1d-6722fc136a23".into(),
         security_group_id: "f0ac4394-7e4a-4409-9701-ba8be283dbc3".into(),
         sub_network_interface_id: "2be868f2-f7c9-48db-abc0-eea0b9105b0d".into(),
-        // The built-in mock offers fifteen more spares, so attach cases run in parallel.
-        extra_spare_port_ids: (1..=15)
+        // The built-in mock offers more spares and supplementary NICs, so the
+        // cases that change them run in parallel.
+        extra_spare_port_ids: (1..=63)
             .map(|i| format!("5a4e0000-0000-4000-8000-{i:012x}"))
+            .collect(),
+        extra_sub_network_interface_ids: (1..=15)
+            .map(|i| format!("5b1c0000-0000-4000-8000-{i:012x}"))
             .collect(),
     }
 }

@@ -56,6 +56,9 @@ pub struct Limits {
     pub job_poll: Duration,
     /// Largest response body read.
     pub max_body_bytes: usize,
+    /// NICs the run created are deleted this many at a time (1: right after
+    /// their case). More saves requests; a server's NIC quota bounds it.
+    pub cleanup_batch: usize,
 }
 
 impl Limits {
@@ -70,6 +73,7 @@ impl Limits {
             job_timeout: Duration::from_secs(300),
             job_poll: Duration::from_millis(1000),
             max_body_bytes: 10 << 20,
+            cleanup_batch: 1,
         }
     }
 
@@ -84,6 +88,7 @@ impl Limits {
             job_timeout: Duration::from_secs(3),
             job_poll: Duration::from_millis(1),
             max_body_bytes: 10 << 20,
+            cleanup_batch: 32,
         }
     }
 }
@@ -175,6 +180,7 @@ struct LimitsSection {
     job_timeout_secs: Option<f64>,
     job_poll_ms: Option<u64>,
     max_body_mb: Option<usize>,
+    cleanup_batch: Option<usize>,
 }
 
 impl Target {
@@ -335,6 +341,16 @@ impl Target {
         }
         if let Some(mb) = l.max_body_mb {
             limits.max_body_bytes = mb.max(1) << 20;
+        }
+        if let Some(n) = l.cleanup_batch {
+            if n == 0 {
+                return Err(err(
+                    "limits.cleanup_batch",
+                    "0 would never delete the NICs the run creates".into(),
+                    "use 1 (delete right after each case) or more",
+                ));
+            }
+            limits.cleanup_batch = n;
         }
         Ok(Target {
             name: raw.target.name,

@@ -217,6 +217,53 @@ async fn jobs_move_through_init_and_running_and_change_state_only_on_success() {
     mock.stop().await;
 }
 
+/// A job past its deadline has ended for whichever request looks first, even
+/// before the background task gets to run: a poll never sees a job late.
+#[tokio::test(flavor = "current_thread")]
+async fn a_job_past_its_deadline_has_ended_for_the_next_request() {
+    let fixtures = example_fixtures();
+    let mut cfg = config();
+    cfg.job_duration = Duration::from_millis(20);
+    let mock = Mock::new(contract(), cfg);
+    let json = [("content-type".to_string(), "application/json".to_string())];
+    let add_path = format!(
+        "/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}/nics",
+        fixtures.server_id
+    );
+    let body = serde_json::to_vec(&json!({"nics": [{"port_id": fixtures.spare_port_id}]})).unwrap();
+    let added = mock.respond(&Incoming {
+        method: "POST",
+        raw_path: &add_path,
+        raw_query: None,
+        headers: &json,
+        body: &body,
+    });
+    assert_eq!(added.status, 200, "{:?}", added.body);
+    let job_id = added.body.unwrap()["job_id"].as_str().unwrap().to_string();
+    let job_path = format!("/v1/{EXAMPLE_PROJECT_ID}/jobs/{job_id}");
+    let show = || {
+        mock.respond(&Incoming {
+            method: "GET",
+            raw_path: &job_path,
+            raw_query: None,
+            headers: &[],
+            body: b"",
+        })
+        .body
+        .unwrap()
+    };
+    assert_ne!(show()["status"], "SUCCESS", "ended before its time");
+    // No await: on this single-threaded runtime the background task cannot run.
+    std::thread::sleep(Duration::from_millis(30));
+    let job = show();
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    assert_eq!(
+        job["entities"]["sub_jobs"][0]["entities"]["nic_id"],
+        fixtures.spare_port_id.as_str()
+    );
+    assert!(mock.attached_ports().contains(&fixtures.spare_port_id));
+}
+
 #[tokio::test]
 async fn unknown_project_server_port_and_sub_nic_are_404() {
     let c = contract();

@@ -615,3 +615,74 @@ fn a_failing_generated_case_is_shrunk_and_saved_as_a_curated_case() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("regression-negative"), "{}", text(&o));
 }
+
+/// Runs the generated suite in-process against a fresh faithful mock.
+fn run_in_process(
+    concurrency: usize,
+    cleanup_batch: usize,
+    spares: usize,
+) -> (
+    nic_conformance::report::Summary,
+    Vec<String>,
+    nic_conformance::fixtures::Fixtures,
+) {
+    use nic_conformance::contract::Contract;
+    use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
+    use nic_conformance::mock::{MockConfig, start_local};
+    use nic_conformance::runner::client::Client;
+    use nic_conformance::runner::{RunOptions, Runner};
+    use nic_conformance::target::Target;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let contract = Arc::new(Contract::builtin().unwrap());
+        let mut fixtures = example_fixtures();
+        fixtures.extra_spare_port_ids.truncate(spares - 1);
+        let mut config = MockConfig::new(EXAMPLE_PROJECT_ID, fixtures.clone());
+        config.job_duration = Duration::from_millis(1);
+        let mock = start_local(contract.clone(), config).await.unwrap();
+        let mut target = Target::builtin(&mock.base_url);
+        target.fixtures = fixtures.clone();
+        target.limits.concurrency = concurrency;
+        target.limits.cleanup_batch = cleanup_batch;
+        let client = Arc::new(Client::new(target).unwrap());
+        let mut opts = RunOptions::new(7);
+        opts.include_curated = false;
+        opts.budget = Some(60);
+        let summary = Arc::new(Runner::new(contract, client, opts)).run().await;
+        let attached = mock.mock.attached_ports();
+        mock.stop().await;
+        (summary, attached, fixtures)
+    })
+}
+
+/// Spares travel between cases in the state the last case left them, and
+/// created NICs are deleted in batches; whatever the concurrency, the pool
+/// size or the batch, the verdicts stay clean and the server ends as it began.
+#[test]
+fn pooled_spares_and_batched_cleanup_leave_the_server_as_it_was() {
+    for (concurrency, batch, spares) in [(1, 1, 1), (8, 4, 2), (64, 32, 64)] {
+        let (summary, attached, fixtures) = run_in_process(concurrency, batch, spares);
+        let label = format!("concurrency {concurrency}, batch {batch}, {spares} spares");
+        assert_eq!(
+            summary.worst(),
+            None,
+            "{label}: findings {:?}",
+            summary.findings
+        );
+        assert!(summary.cases >= 60 * 14, "{label}: {} cases", summary.cases);
+        assert!(
+            summary.leftovers.is_empty(),
+            "{label}: {:?}",
+            summary.leftovers
+        );
+        assert_eq!(
+            attached,
+            std::slice::from_ref(&fixtures.primary_port_id),
+            "{label}: the server still has NICs the run made or attached"
+        );
+    }
+}

@@ -8,6 +8,9 @@
 
 pub mod strategy;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Map, Value};
@@ -61,6 +64,38 @@ pub struct Generator<'c> {
     pub fixtures: &'c Fixtures,
     pub project_id: &'c str,
     pub seed: u64,
+    cache: Cache<'c>,
+}
+
+/// The strategies of one plan: the body's, and the path parameter's when the plan targets one.
+type PlanStrategies = (ValueStrategy, Option<ValueStrategy>);
+
+/// Plans and their strategies depend only on the contract, so a run builds
+/// each once and every case of the plan reuses it.
+#[derive(Default)]
+pub struct GeneratorCache {
+    /// By operation id and kind.
+    plans: parking_lot::Mutex<HashMap<(String, CaseKind), Plans>>,
+    /// By operation id, kind and plan index.
+    strategies: parking_lot::Mutex<HashMap<PlanKey, Arc<PlanStrategies>>>,
+}
+
+type PlanKey = (String, CaseKind, usize);
+type Plans = Arc<Vec<Plan>>;
+
+enum Cache<'c> {
+    Own(GeneratorCache),
+    Shared(&'c GeneratorCache),
+}
+
+impl std::ops::Deref for Cache<'_> {
+    type Target = GeneratorCache;
+    fn deref(&self) -> &GeneratorCache {
+        match self {
+            Cache::Own(c) => c,
+            Cache::Shared(c) => c,
+        }
+    }
 }
 
 /// Shrinking stops after this many simplifications (each may re-send a request).
@@ -109,7 +144,14 @@ impl<'c> Generator<'c> {
             fixtures,
             project_id,
             seed,
+            cache: Cache::Own(GeneratorCache::default()),
         }
+    }
+
+    /// Uses (and fills) a cache that outlives this generator: one per run.
+    pub fn sharing(mut self, cache: &'c GeneratorCache) -> Self {
+        self.cache = Cache::Shared(cache);
+        self
     }
 
     fn world(&self, op: &Operation) -> FixtureWorld<'c> {
@@ -117,7 +159,17 @@ impl<'c> Generator<'c> {
     }
 
     /// Every plan of a kind for an operation, in a stable order.
-    pub fn plans(&self, op: &Operation, kind: CaseKind) -> Vec<Plan> {
+    pub fn plans(&self, op: &Operation, kind: CaseKind) -> Arc<Vec<Plan>> {
+        let key = (op.id.clone(), kind);
+        if let Some(p) = self.cache.plans.lock().get(&key) {
+            return p.clone();
+        }
+        let plans = Arc::new(self.make_plans(op, kind));
+        self.cache.plans.lock().insert(key, plans.clone());
+        plans
+    }
+
+    fn make_plans(&self, op: &Operation, kind: CaseKind) -> Vec<Plan> {
         let sides = [
             (Side::Path, Some(&op.path_schema)),
             (Side::Body, op.request_schema.as_ref()),
@@ -218,7 +270,24 @@ impl<'c> Generator<'c> {
         plans
     }
 
-    fn strategy(&self, op: &Operation, plan: &Plan) -> (ValueStrategy, Option<ValueStrategy>) {
+    /// The strategies of plan `index` of a kind (the plan index, not the case index).
+    fn strategies(
+        &self,
+        op: &Operation,
+        kind: CaseKind,
+        index: usize,
+        plan: &Plan,
+    ) -> Arc<PlanStrategies> {
+        let key = (op.id.clone(), kind, index);
+        if let Some(s) = self.cache.strategies.lock().get(&key) {
+            return s.clone();
+        }
+        let s = Arc::new(self.strategy(op, plan));
+        self.cache.strategies.lock().insert(key, s.clone());
+        s
+    }
+
+    fn strategy(&self, op: &Operation, plan: &Plan) -> PlanStrategies {
         let body_schema = op
             .request_schema
             .as_ref()
@@ -249,7 +318,7 @@ impl<'c> Generator<'c> {
         };
         let body = match body_schema {
             Some(s) => arb(&s.document, "", body_target),
-            None => proptest::strategy::Just(Value::Null).boxed(),
+            None => proptest::strategy::Just(Value::Null).sboxed(),
         };
         let path = path_target.and_then(|t| {
             let node = path_schema?.subschema(&t.node)?;
@@ -395,15 +464,24 @@ impl<'c> Generator<'c> {
 
     /// The plan case `index` of a kind follows (plans cycle; valid cases are all `Valid`).
     pub fn plan_for(&self, op: &Operation, kind: CaseKind, index: usize) -> Option<Plan> {
+        self.plan_at(op, kind, index).map(|(_, p)| p)
+    }
+
+    /// The plan case `index` follows, with its place among the kind's plans.
+    fn plan_at(&self, op: &Operation, kind: CaseKind, index: usize) -> Option<(usize, Plan)> {
         let plans = self.plans(op, kind);
-        (!plans.is_empty()).then(|| plans[index % plans.len()].clone())
+        (!plans.is_empty()).then(|| {
+            let at = index % plans.len();
+            (at, plans[at].clone())
+        })
     }
 
     /// Case `index` of `kind` for `op`; the same seed always gives the same case.
     pub fn case(&self, op: &Operation, kind: CaseKind, index: usize) -> Option<Case> {
-        let plan = self.plan_for(op, kind, index)?;
+        let (at, plan) = self.plan_at(op, kind, index)?;
         let mut runner = runner_for(self.seed, &op.id, kind, index);
-        let (body_s, path_s) = self.strategy(op, &plan);
+        let strategies = self.strategies(op, kind, at, &plan);
+        let (body_s, path_s) = &*strategies;
         for _ in 0..ATTEMPTS {
             let body = body_s.new_tree(&mut runner).ok()?.current();
             let drawn = match &path_s {
@@ -437,9 +515,10 @@ impl<'c> Generator<'c> {
         index: usize,
         mut still_fails: impl FnMut(&Case) -> bool,
     ) -> Option<Case> {
-        let plan = self.plan_for(op, kind, index)?;
+        let (at, plan) = self.plan_at(op, kind, index)?;
         let mut runner = runner_for(self.seed, &op.id, kind, index);
-        let (body_s, path_s) = self.strategy(op, &plan);
+        let strategies = self.strategies(op, kind, at, &plan);
+        let (body_s, path_s) = &*strategies;
         for _ in 0..ATTEMPTS {
             let mut tree = body_s.new_tree(&mut runner).ok()?;
             let drawn = match &path_s {

@@ -11,7 +11,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Map, Value, json};
 
-pub type ValueStrategy = BoxedStrategy<Value>;
+/// Send + Sync, so a run builds each strategy once and shares it between tasks.
+pub type ValueStrategy = SBoxedStrategy<Value>;
 
 /// What to do at the targeted schema node.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,21 +87,44 @@ fn ty(node: &Value) -> &str {
     }
 }
 
-/// Characters a free-text string is drawn from: ASCII, Latin-1, CJK, emoji.
-fn arb_char(excluded: Vec<char>) -> impl Strategy<Value = char> {
-    prop_oneof![
-        6 => proptest::char::range(' ', '~'),
-        1 => proptest::char::range('\u{e0}', '\u{ff}'),
-        2 => proptest::char::range('\u{4e00}', '\u{4fff}'),
-        1 => proptest::char::range('\u{1f600}', '\u{1f64f}'),
-    ]
-    .prop_filter("excluded by the pattern", move |c| !excluded.contains(c))
+/// Free-text character ranges and their weights: ASCII, Latin-1, CJK, emoji.
+const TEXT_RANGES: [(u32, u32, u32); 4] = [
+    (6, ' ' as u32, '~' as u32),
+    (1, 0xe0, 0xff),
+    (2, 0x4e00, 0x4fff),
+    (1, 0x1f600, 0x1f64f),
+];
+
+/// The character drawn number `n` stands for: one plain integer per
+/// character keeps a 255-character string cheap to draw, and shrinking
+/// towards 0 gives spaces. Excluded characters step to the next allowed one.
+fn text_char(n: u32, excluded: &[char]) -> char {
+    let total: u32 = TEXT_RANGES.iter().map(|r| r.0).sum();
+    let (mut bucket, offset) = ((n >> 16) % total, n & 0xffff);
+    for &(weight, lo, hi) in &TEXT_RANGES {
+        if bucket < weight {
+            let size = hi - lo + 1;
+            let mut code = lo + offset % size;
+            for _ in 0..size {
+                match char::from_u32(code) {
+                    Some(c) if !excluded.contains(&c) => return c,
+                    _ => code = lo + (code - lo + 1) % size,
+                }
+            }
+            break;
+        }
+        bucket -= weight;
+    }
+    ' '
 }
 
 fn arb_text(min: usize, max: usize, excluded: Vec<char>) -> ValueStrategy {
-    proptest::collection::vec(arb_char(excluded), min..=max)
-        .prop_map(|cs| Value::String(cs.into_iter().collect()))
-        .boxed()
+    let total: u32 = TEXT_RANGES.iter().map(|r| r.0).sum();
+    proptest::collection::vec(0..total << 16, min..=max)
+        .prop_map(move |ns| {
+            Value::String(ns.into_iter().map(|n| text_char(n, &excluded)).collect())
+        })
+        .sboxed()
 }
 
 pub fn arb_uuid() -> impl Strategy<Value = String> {
@@ -120,17 +144,17 @@ fn arb_ipv6() -> impl Strategy<Value = String> {
 }
 
 fn arb_format(format: &str) -> ValueStrategy {
-    let s: BoxedStrategy<String> = match format {
-        "uuid" => arb_uuid().boxed(),
-        "ipv4" => arb_ipv4().boxed(),
-        "ipv6" => arb_ipv6().boxed(),
-        "ip-address" => prop_oneof![3 => arb_ipv4(), 1 => arb_ipv6()].boxed(),
+    let s: SBoxedStrategy<String> = match format {
+        "uuid" => arb_uuid().sboxed(),
+        "ipv4" => arb_ipv4().sboxed(),
+        "ipv6" => arb_ipv6().sboxed(),
+        "ip-address" => prop_oneof![3 => arb_ipv4(), 1 => arb_ipv6()].sboxed(),
         "ip-or-cidr" => prop_oneof![
             2 => arb_ipv4(),
             2 => (arb_ipv4(), 0u8..=32).prop_map(|(ip, b)| format!("{ip}/{b}")),
             1 => (arb_ipv6(), 0u8..=128).prop_map(|(ip, b)| format!("{ip}/{b}")),
         ]
-        .boxed(),
+        .sboxed(),
         "mac-address" => any::<[u8; 6]>()
             .prop_map(|b| {
                 b.iter()
@@ -138,7 +162,7 @@ fn arb_format(format: &str) -> ValueStrategy {
                     .collect::<Vec<_>>()
                     .join(":")
             })
-            .boxed(),
+            .sboxed(),
         "utc-seconds" | "date-time" => (
             2000u32..2100,
             1u32..=12,
@@ -150,10 +174,10 @@ fn arb_format(format: &str) -> ValueStrategy {
             .prop_map(|(y, mo, d, h, mi, s)| {
                 format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
             })
-            .boxed(),
-        _ => "[a-z]{1,8}".boxed(),
+            .sboxed(),
+        _ => "[a-z]{1,8}".sboxed(),
     };
-    s.prop_map(Value::String).boxed()
+    s.prop_map(Value::String).sboxed()
 }
 
 /// Strings that break a format, kept realistic (what a client might send by mistake).
@@ -178,7 +202,7 @@ fn bad_format(format: &str) -> ValueStrategy {
     };
     select(options)
         .prop_map(|s| Value::String(s.to_string()))
-        .boxed()
+        .sboxed()
 }
 
 fn wrong_type(node: &Value) -> ValueStrategy {
@@ -190,7 +214,7 @@ fn wrong_type(node: &Value) -> ValueStrategy {
         "boolean" => json!("true"),
         _ => json!([]),
     };
-    Just(v).boxed()
+    Just(v).sboxed()
 }
 
 fn usize_of(node: &Value, k: &str) -> Option<usize> {
@@ -207,12 +231,12 @@ pub fn arb(node: &Value, ptr: &str, target: Option<&Target>) -> ValueStrategy {
             Mode::Break(k) if k == "format" => {
                 return bad_format(node.get("format").and_then(Value::as_str).unwrap_or(""));
             }
-            Mode::Break(k) if k == "enum" => return Just(json!("NOT_A_DOCUMENTED_VALUE")).boxed(),
+            Mode::Break(k) if k == "enum" => return Just(json!("NOT_A_DOCUMENTED_VALUE")).sboxed(),
             _ => {}
         }
     }
     if let Some(values) = node.get("enum").and_then(Value::as_array) {
-        return select(values.clone()).boxed();
+        return select(values.clone()).sboxed();
     }
     match ty(node) {
         "object" => arb_object(node, ptr, target, here, below),
@@ -225,15 +249,15 @@ pub fn arb(node: &Value, ptr: &str, target: Option<&Target>) -> ValueStrategy {
                 .and_then(Value::as_i64)
                 .unwrap_or(1_000_000);
             match here.map(|t| &t.mode) {
-                Some(Mode::Edge(k)) if k == "minimum" => Just(json!(min)).boxed(),
-                Some(Mode::Edge(k)) if k == "maximum" => Just(json!(max)).boxed(),
-                Some(Mode::Break(k)) if k == "minimum" => Just(json!(min - 1)).boxed(),
-                Some(Mode::Break(k)) if k == "maximum" => Just(json!(max + 1)).boxed(),
-                _ => (min..=max).prop_map(Value::from).boxed(),
+                Some(Mode::Edge(k)) if k == "minimum" => Just(json!(min)).sboxed(),
+                Some(Mode::Edge(k)) if k == "maximum" => Just(json!(max)).sboxed(),
+                Some(Mode::Break(k)) if k == "minimum" => Just(json!(min - 1)).sboxed(),
+                Some(Mode::Break(k)) if k == "maximum" => Just(json!(max + 1)).sboxed(),
+                _ => (min..=max).prop_map(Value::from).sboxed(),
             }
         }
-        "boolean" => any::<bool>().prop_map(Value::Bool).boxed(),
-        _ => Just(Value::Null).boxed(),
+        "boolean" => any::<bool>().prop_map(Value::Bool).sboxed(),
+        _ => Just(Value::Null).sboxed(),
     }
 }
 
@@ -268,7 +292,7 @@ fn arb_string(node: &Value, here: Option<&Target>) -> ValueStrategy {
                     chars.insert(i, c);
                     Value::String(chars.into_iter().collect())
                 })
-                .boxed()
+                .sboxed()
         }
         _ => {
             let upper = max.unwrap_or(min + 40).min(min + 40);
@@ -302,7 +326,7 @@ fn arb_array(
     let first = arb(&items, &item_ptr, item_target);
     let rest = arb(&items, &item_ptr, None);
     if lo == 0 && hi == 0 {
-        return Just(Value::Array(vec![])).boxed();
+        return Just(Value::Array(vec![])).sboxed();
     }
     // The first item carries the target; the others are plainly valid.
     (
@@ -313,7 +337,7 @@ fn arb_array(
             rest.insert(0, f);
             Value::Array(rest)
         })
-        .boxed()
+        .sboxed()
 }
 
 fn arb_object(
@@ -335,7 +359,7 @@ fn arb_object(
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
-    let mut fields: Vec<BoxedStrategy<Option<(String, Value)>>> = Vec::new();
+    let mut fields: Vec<SBoxedStrategy<Option<(String, Value)>>> = Vec::new();
     for (name, sub) in &props {
         let sub_ptr = format!("{ptr}/properties/{name}");
         let targeted =
@@ -343,12 +367,12 @@ fn arb_object(
         let s = arb(sub, &sub_ptr, target.filter(|_| targeted));
         let name = name.clone();
         if required.contains(&name) || targeted {
-            fields.push(s.prop_map(move |v| Some((name.clone(), v))).boxed());
+            fields.push(s.prop_map(move |v| Some((name.clone(), v))).sboxed());
         } else {
             fields.push(
                 proptest::option::of(s)
                     .prop_map(move |v| v.map(|v| (name.clone(), v)))
-                    .boxed(),
+                    .sboxed(),
             );
         }
     }
@@ -361,5 +385,5 @@ fn arb_object(
             }
             Value::Object(map)
         })
-        .boxed()
+        .sboxed()
 }

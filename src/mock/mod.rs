@@ -81,8 +81,10 @@ pub struct Mock {
     state: Arc<Mutex<State>>,
     /// (server, port) pairs deleted but still listed (fault `deleted-nic-stays-listed`).
     ghosts: Arc<Mutex<HashSet<(String, String)>>>,
-    /// Jobs waiting to end, for the background task (started on first use).
-    job_queue: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<PendingJob>>,
+    /// Jobs waiting to end, in deadline order (every job lasts the same).
+    pending: Arc<PendingJobs>,
+    /// The task that ends jobs nobody asks about (started on first use).
+    job_task: std::sync::OnceLock<()>,
 }
 
 /// A request as the mock receives it: the verifier's view (path and query still encoded).
@@ -102,7 +104,8 @@ impl Mock {
             config,
             state: Arc::new(Mutex::new(state)),
             ghosts: Arc::default(),
-            job_queue: std::sync::OnceLock::new(),
+            pending: Arc::default(),
+            job_task: std::sync::OnceLock::new(),
         }
     }
 
@@ -212,6 +215,9 @@ impl Mock {
         // Schemas need no state: check them before taking the lock.
         let schema_verdict = self.contract.judge_schemas(op, &view);
         let mut state = lock(&self.state);
+        // A job past its end has ended, whoever looks first: no request sees it late.
+        self.pending
+            .end_due(&mut state, &self.ghosts, &self.config.faults);
         let verdict =
             schema_verdict.unwrap_or_else(|| self.contract.judge_rules(op, &view, &*state));
         let dry_run_applied = matches!(verdict, Verdict::Accept { dry_run: true });
@@ -275,9 +281,9 @@ impl Mock {
         id
     }
 
-    /// Ends the job after the configured duration, applying `apply` to the state then.
-    /// Jobs go to one background task in deadline order (every job lasts the
-    /// same), instead of a task and a timer each.
+    /// Ends the job after the configured duration, applying `apply` to the state then:
+    /// at the first request after its deadline, or by one background task
+    /// when no request comes (rather than a task and a timer per job).
     fn finish_job_later(
         &self,
         job_id: String,
@@ -295,26 +301,24 @@ impl Mock {
         };
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             // No runtime (a synchronous caller): end the job at once.
-            self.end_jobs(vec![job]);
+            let mut state = lock(&self.state);
+            end_jobs(
+                &mut state,
+                &self.ghosts,
+                &self.config.faults,
+                std::iter::once(job),
+            );
             return;
         };
-        let sender = self.job_queue.get_or_init(|| {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.job_task.get_or_init(|| {
             handle.spawn(finish_jobs(
+                self.pending.clone(),
                 self.state.clone(),
                 self.ghosts.clone(),
                 self.config.faults.clone(),
-                rx,
             ));
-            tx
         });
-        if let Err(e) = sender.send(job) {
-            self.end_jobs(vec![e.0]);
-        }
-    }
-
-    fn end_jobs(&self, jobs: Vec<PendingJob>) {
-        end_jobs(&self.state, &self.ghosts, &self.config.faults, jobs);
+        self.pending.push(job);
     }
 
     fn batch_add(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
@@ -673,7 +677,9 @@ impl Mock {
 
     /// The nova list of attachments of the fixture server (for tests).
     pub fn attached_ports(&self) -> Vec<String> {
-        let state = lock(&self.state);
+        let mut state = lock(&self.state);
+        self.pending
+            .end_due(&mut state, &self.ghosts, &self.config.faults);
         state
             .servers
             .get(&self.config.fixtures.server_id)
@@ -693,21 +699,62 @@ struct PendingJob {
     apply: ApplyJob,
 }
 
-/// Ends jobs under one lock: applies each change and records SUCCESS or FAIL.
+/// Jobs waiting for their end, oldest first.
+#[derive(Default)]
+struct PendingJobs {
+    queue: Mutex<std::collections::VecDeque<PendingJob>>,
+    /// Wakes the background task when the queue stops being empty, or the mock goes.
+    added: tokio::sync::Notify,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl PendingJobs {
+    fn push(&self, job: PendingJob) {
+        let mut queue = lock(&self.queue);
+        queue.push_back(job);
+        if queue.len() == 1 {
+            self.added.notify_one();
+        }
+    }
+
+    /// The deadline of the next job to end.
+    fn next_deadline(&self) -> Option<std::time::Instant> {
+        lock(&self.queue).front().map(|j| j.deadline)
+    }
+
+    /// Ends every job whose deadline has passed (the caller holds the state).
+    fn end_due(
+        &self,
+        state: &mut State,
+        ghosts: &Mutex<HashSet<(String, String)>>,
+        faults: &FaultSet,
+    ) {
+        let now = std::time::Instant::now();
+        let due: Vec<PendingJob> = {
+            let mut queue = lock(&self.queue);
+            let n = queue.iter().take_while(|j| j.deadline <= now).count();
+            queue.drain(..n).collect()
+        };
+        if !due.is_empty() {
+            end_jobs(state, ghosts, faults, due);
+        }
+    }
+}
+
+/// Applies each job's change and records SUCCESS or FAIL.
 fn end_jobs(
-    state: &Mutex<State>,
+    state: &mut State,
     ghosts: &Mutex<HashSet<(String, String)>>,
     faults: &FaultSet,
-    jobs: Vec<PendingJob>,
+    jobs: impl IntoIterator<Item = PendingJob>,
 ) {
     let fail_all = faults.has(&FaultKind::JobFailNoReason);
-    let mut state = lock(state);
     let mut ghosts = lock(ghosts);
     for job in jobs {
         let result = if fail_all {
             Err(String::new())
         } else {
-            (job.apply)(&mut state, &mut ghosts)
+            (job.apply)(state, &mut ghosts)
         };
         if let Some(record) = state.jobs.get_mut(&job.job_id) {
             record.end_time = Some(utc_now());
@@ -722,26 +769,31 @@ fn end_jobs(
     }
 }
 
-/// The background task that ends jobs when their time comes, in batches.
+/// The background task that ends jobs no request has ended by their deadline.
 async fn finish_jobs(
+    pending: Arc<PendingJobs>,
     state: Arc<Mutex<State>>,
     ghosts: Arc<Mutex<HashSet<(String, String)>>>,
     faults: FaultSet,
-    mut queue: tokio::sync::mpsc::UnboundedReceiver<PendingJob>,
 ) {
-    let mut due = Vec::new();
-    while let Some(first) = queue.recv().await {
-        tokio::time::sleep_until(first.deadline.into()).await;
-        due.push(first);
-        // Everything already queued whose time has come ends in the same batch.
-        while let Ok(next) = queue.try_recv() {
-            if next.deadline > std::time::Instant::now() {
-                end_jobs(&state, &ghosts, &faults, std::mem::take(&mut due));
-                tokio::time::sleep_until(next.deadline.into()).await;
+    while !pending.closed.load(std::sync::atomic::Ordering::Relaxed) {
+        match pending.next_deadline() {
+            None => pending.added.notified().await,
+            Some(deadline) => {
+                tokio::time::sleep_until(deadline.into()).await;
+                pending.end_due(&mut lock(&state), &ghosts, &faults);
             }
-            due.push(next);
         }
-        end_jobs(&state, &ghosts, &faults, std::mem::take(&mut due));
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        // Lets the background task end with the mock.
+        self.pending
+            .closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.pending.added.notify_one();
     }
 }
 

@@ -124,6 +124,33 @@ pub fn utc_now() -> String {
     })
 }
 
+/// The supplementary NIC number `i` of the fixtures (0: the fixture's own),
+/// as its documented response object.
+fn sub_nic(id: &str, i: usize, project_id: &str, f: &Fixtures) -> Value {
+    json!({
+        "id": id,
+        "virsubnet_id": f.subnet_id,
+        "private_ip_address": format!("192.168.0.{}", 160 + i),
+        "ipv6_ip_address": null,
+        "mac_address": format!("fa:16:3e:26:7e:{:02x}", 0x1e + i),
+        "parent_device_id": f.server_id,
+        "parent_id": f.primary_port_id,
+        "description": "",
+        "vpc_id": "c10e1e02-9db2-4bd0-89ef-52536952627e",
+        "vlan_id": 3413 + i,
+        "security_groups": [f.security_group_id],
+        "tags": [],
+        "project_id": project_id,
+        "created_at": "2025-02-10T08:21:16Z",
+        "allowed_address_pairs": [],
+        "state": "NORMAL",
+        "instance_id": "",
+        "instance_type": "",
+        "scope": "center",
+        "security_enabled": true
+    })
+}
+
 impl State {
     pub fn new(project_id: &str, f: &Fixtures) -> State {
         let mut state = State {
@@ -156,31 +183,14 @@ impl State {
             },
         );
         state.attach(&f.server_id, &f.primary_port_id);
-        state.sub_nics.insert(
-            f.sub_network_interface_id.clone(),
-            json!({
-                "id": f.sub_network_interface_id,
-                "virsubnet_id": f.subnet_id,
-                "private_ip_address": "192.168.0.160",
-                "ipv6_ip_address": null,
-                "mac_address": "fa:16:3e:26:7e:1e",
-                "parent_device_id": f.server_id,
-                "parent_id": f.primary_port_id,
-                "description": "",
-                "vpc_id": "c10e1e02-9db2-4bd0-89ef-52536952627e",
-                "vlan_id": 3413,
-                "security_groups": [f.security_group_id],
-                "tags": [],
-                "project_id": project_id,
-                "created_at": "2025-02-10T08:21:16Z",
-                "allowed_address_pairs": [],
-                "state": "NORMAL",
-                "instance_id": "",
-                "instance_type": "",
-                "scope": "center",
-                "security_enabled": true
-            }),
-        );
+        for (i, id) in std::iter::once(&f.sub_network_interface_id)
+            .chain(&f.extra_sub_network_interface_ids)
+            .enumerate()
+        {
+            state
+                .sub_nics
+                .insert(id.clone(), sub_nic(id, i, project_id, f));
+        }
         state
     }
 

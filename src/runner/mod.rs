@@ -1,15 +1,18 @@
 //! The main job: fire cases at a target, judge every response, follow jobs,
 //! observe state, clean up, and stream results into a [`Summary`].
 //!
-//! A case runs as: take the fixture locks it needs → set up (e.g. attach the
-//! spare port) → observe → send → check the response → follow the job →
-//! check the resulting state → clean up what it attached. Cases that touch
-//! the same mutable fixture (the spare port, the supplementary NIC) hold its
-//! lock, so any concurrency gives the same verdicts as a serial run.
+//! A case runs as: lease the mutable fixtures it needs (a spare port, a
+//! supplementary NIC) → bring the spare into the state the case needs →
+//! observe → send → check the response → follow the job → check the
+//! resulting state. A leased fixture belongs to one case at a time, so any
+//! concurrency gives the same verdicts as a serial run. NICs the run creates
+//! are deleted in batches, and every spare is detached again at the end.
 
 pub mod client;
+pub mod listing;
+pub mod pool;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,10 +24,14 @@ use serde_json::{Map, Value, json};
 use crate::case::{Case, CaseKind, load_curated};
 use crate::checks::{self, Judged, StatusOutcome};
 use crate::contract::{Check, Contract, Effect, Operation, Setup};
-use crate::generate::Generator;
+use crate::generate::{Generator, GeneratorCache};
 use crate::report::{CaseResult, Finding, Summary};
 use crate::snapshot::SnapshotStore;
 use client::{Client, Exchange, TransportErrorKind};
+use listing::{Listing, ListingResult, SharedListing};
+use pool::{Pool, PortState};
+
+type SpareLease = pool::Lease<PortState>;
 
 /// How progress is shown while a run goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,15 +106,19 @@ pub struct Runner {
     contract: Arc<Contract>,
     client: Arc<Client>,
     opts: RunOptions,
-    locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
-    /// Ports the run attached and has not detached yet.
-    attached: Mutex<HashSet<String>>,
+    /// NICs the run created (not spares) and has not deleted yet.
+    created: Mutex<Vec<String>>,
     leftovers: Mutex<Vec<String>>,
     cancelled: Arc<AtomicBool>,
     snapshots: Option<Arc<SnapshotStore>>,
-    /// DOWN spare ports not in use by a case (the fixture's and any extra ones).
-    spares: Arc<parking_lot::Mutex<Vec<String>>>,
-    spare_slots: Arc<tokio::sync::Semaphore>,
+    /// The fixture's spare port and any extra ones, with their known states.
+    spares: Arc<Pool<PortState>>,
+    /// The fixture's supplementary NIC and any extra ones.
+    sub_nics: Arc<Pool<()>>,
+    /// The attachment list, shared by the state checks of concurrent cases.
+    listing: SharedListing,
+    /// Plans and strategies, built once per run.
+    generated: GeneratorCache,
     capture: Option<crate::snapshot::Redactions>,
     /// Failing generated cases (operation index, kind, index, finding ids), for `save_failures`.
     failed: Mutex<Vec<FailedCase>>,
@@ -133,22 +144,10 @@ fn replace_string(v: &mut Value, from: &str, to: &str) {
     }
 }
 
-/// What a case holds while it runs; dropping it returns the spare port to the pool.
+/// What a case holds while it runs; dropping it returns the fixtures to their pools.
 struct Lease {
-    guards: Vec<tokio::sync::OwnedMutexGuard<()>>,
     spare: Option<SpareLease>,
-}
-
-struct SpareLease {
-    id: String,
-    pool: Arc<parking_lot::Mutex<Vec<String>>>,
-    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
-}
-
-impl Drop for SpareLease {
-    fn drop(&mut self) {
-        self.pool.lock().push(std::mem::take(&mut self.id));
-    }
+    sub_nic: Option<pool::Lease<()>>,
 }
 
 /// A failing generated case: operation index, kind, index, and the ids it broke.
@@ -166,25 +165,24 @@ struct JobOutcome {
 impl Runner {
     pub fn new(contract: Arc<Contract>, client: Arc<Client>, opts: RunOptions) -> Runner {
         let f = &client.target().fixtures;
-        // Later spares are popped first; the fixture's own spare is the last resort.
+        // Later spares are taken first; the fixture's own spare is the last resort.
         let mut spares = vec![f.spare_port_id.clone()];
         spares.extend(f.extra_spare_port_ids.iter().rev().cloned());
-        let spare_count = spares.len();
-        let locks = [&f.sub_network_interface_id]
-            .into_iter()
-            .map(|id| (id.clone(), Arc::new(tokio::sync::Mutex::new(()))))
-            .collect();
+        // The fixture's own supplementary NIC first: a serial run only uses it.
+        let mut sub_nics: Vec<String> = f.extra_sub_network_interface_ids.clone();
+        sub_nics.push(f.sub_network_interface_id.clone());
         Runner {
             contract,
             client,
             opts,
-            locks,
-            attached: Mutex::default(),
+            created: Mutex::default(),
             leftovers: Mutex::default(),
             cancelled: Arc::new(AtomicBool::new(false)),
             snapshots: None,
-            spares: Arc::new(parking_lot::Mutex::new(spares)),
-            spare_slots: Arc::new(tokio::sync::Semaphore::new(spare_count)),
+            spares: Pool::new(spares, PortState::Detached),
+            sub_nics: Pool::new(sub_nics, ()),
+            listing: SharedListing::default(),
+            generated: GeneratorCache::default(),
             capture: None,
             failed: Mutex::default(),
         }
@@ -223,6 +221,7 @@ impl Runner {
     fn generator(&self) -> Generator<'_> {
         let t = self.client.target();
         Generator::new(&self.contract, &t.fixtures, &t.project_id, self.opts.seed)
+            .sharing(&self.generated)
     }
 
     /// The whole suite in its stable order, filtered by `--case` and `--shard`.
@@ -248,6 +247,7 @@ impl Runner {
             }
         }
         let generator = self.generator();
+        let mut streams = Vec::new();
         for &i in &ops {
             let op = &self.contract.operations[i];
             for &kind in &self.opts.kinds {
@@ -260,8 +260,20 @@ impl Runner {
                     None if kind == CaseKind::Valid => 25,
                     None => plans.max(25),
                 };
-                planned.extend((0..count).map(|index| Planned::Generated { op: i, kind, index }));
+                streams.push((i, kind, count));
             }
+        }
+        // Interleaved (index by index across operations and kinds): cases that
+        // attach spares alternate with cases that detach them, so the pool stays
+        // balanced, and every stretch of the run mixes slow and quick cases.
+        let longest = streams.iter().map(|s| s.2).max().unwrap_or(0);
+        for index in 0..longest {
+            planned.extend(
+                streams
+                    .iter()
+                    .filter(|s| index < s.2)
+                    .map(|&(op, kind, _)| Planned::Generated { op, kind, index }),
+            );
         }
         if let Some(id) = &self.opts.case_filter {
             planned.retain(|p| self.planned_id(p) == *id);
@@ -587,50 +599,39 @@ impl Runner {
         }
     }
 
-    /// Takes what the case needs exclusively: a spare port from the pool (the
-    /// case is rebound to it: every DOWN spare is the same to the contract) and
-    /// the locks of the mutable fixtures it names.
+    /// Takes what the case needs exclusively from the pools: a spare port, a
+    /// supplementary NIC. The case is rebound to the ones it got: every
+    /// spare, every supplementary NIC is the same to the contract.
     async fn lease(&self, case: &Case) -> (Case, Lease) {
         let f = &self.client.target().fixtures;
-        let mut rebound = case.clone();
         let mut lease = Lease {
-            guards: Vec::new(),
             spare: None,
+            sub_nic: None,
         };
-        let mut path = Value::Object(std::mem::take(&mut rebound.path_params));
-        let names_spare = mentions(&path, &f.spare_port_id)
-            || rebound
-                .body
-                .as_ref()
-                .is_some_and(|b| mentions(b, &f.spare_port_id));
-        if case.setup == Some(Setup::SparePortAttached) || names_spare {
-            let permit = self.spare_slots.clone().acquire_owned().await.ok();
-            let spare = self
-                .spares
-                .lock()
-                .pop()
-                .unwrap_or_else(|| f.spare_port_id.clone());
-            replace_string(&mut path, &f.spare_port_id, &spare);
-            if let Some(body) = rebound.body.as_mut() {
-                replace_string(body, &f.spare_port_id, &spare);
+        let names = |id: &str| {
+            case.path_params.values().any(|v| mentions(v, id))
+                || case.body.as_ref().is_some_and(|b| mentions(b, id))
+        };
+        let mut rebinding: Vec<(&str, String)> = Vec::new();
+        if case.setup == Some(Setup::SparePortAttached) || names(&f.spare_port_id) {
+            lease.spare = self.spares.take_port(Self::wanted_spare_state(case)).await;
+            if let Some(spare) = &lease.spare {
+                rebinding.push((&f.spare_port_id, spare.id.clone()));
             }
-            lease.spare = Some(SpareLease {
-                id: spare,
-                pool: self.spares.clone(),
-                _permit: permit,
-            });
         }
-        if let Value::Object(map) = path {
-            rebound.path_params = map;
+        if names(&f.sub_network_interface_id) {
+            lease.sub_nic = self.sub_nics.take(|_| 0).await;
+            if let Some(nic) = &lease.sub_nic {
+                rebinding.push((&f.sub_network_interface_id, nic.id.clone()));
+            }
         }
-        let locked = self.locks.keys().filter(|id| {
-            rebound.path_params.values().any(|v| mentions(v, id))
-                || rebound.body.as_ref().is_some_and(|b| mentions(b, id))
-        });
-        let ids: BTreeSet<&String> = locked.collect();
-        for id in ids {
-            if let Some(l) = self.locks.get(id) {
-                lease.guards.push(l.clone().lock_owned().await);
+        let mut rebound = case.clone();
+        for (from, to) in rebinding.iter().filter(|(from, to)| from != to) {
+            for v in rebound.path_params.values_mut() {
+                replace_string(v, from, to);
+            }
+            if let Some(body) = rebound.body.as_mut() {
+                replace_string(body, from, to);
             }
         }
         (rebound, lease)
@@ -656,18 +657,23 @@ impl Runner {
         }
     }
 
-    /// Runs one case: lease, setup, request, checks, job, state, cleanup.
-    pub async fn run_case(&self, case: &Case) -> CaseResult {
-        let (case, lease) = self.lease(case).await;
-        let spare = lease
-            .spare
-            .as_ref()
-            .map(|s| s.id.clone())
-            .unwrap_or_else(|| self.client.target().fixtures.spare_port_id.clone());
-        self.run_leased(&case, &spare).await
+    /// The state a case needs its spare in: attached for the operations whose
+    /// setup attaches it, detached (as the target file promises) otherwise.
+    fn wanted_spare_state(case: &Case) -> PortState {
+        if case.setup == Some(Setup::SparePortAttached) {
+            PortState::Attached
+        } else {
+            PortState::Detached
+        }
     }
 
-    async fn run_leased(&self, case: &Case, spare: &str) -> CaseResult {
+    /// Runs one case: lease, setup, request, checks, job, state, cleanup.
+    pub async fn run_case(&self, case: &Case) -> CaseResult {
+        let (case, mut lease) = self.lease(case).await;
+        self.run_leased(&case, lease.spare.as_mut()).await
+    }
+
+    async fn run_leased(&self, case: &Case, mut spare: Option<&mut SpareLease>) -> CaseResult {
         let started = Instant::now();
         let mut result = CaseResult {
             case_id: case.id.clone(),
@@ -681,34 +687,28 @@ impl Runner {
             result.error = Some(format!("unknown operation {}", case.operation));
             return result;
         };
-        let mut to_detach: Vec<String> = Vec::new();
-        let replay = self.replay(case);
-        if case.setup == Some(Setup::SparePortAttached) {
-            match self.attach_port(spare).await {
-                Ok(()) => to_detach.push(spare.to_string()),
-                Err(f) => {
-                    result.findings.push(Finding {
-                        case: case.id.clone(),
-                        reproduce: replay.clone(),
-                        ..f
-                    });
-                    // The attach may still complete: wait for it, then undo it.
-                    let mut spare = vec![spare.to_string()];
-                    self.settle_listed(&spare).await;
-                    self.cleanup(&mut spare).await;
-                    result.elapsed = started.elapsed();
-                    return result;
-                }
+        if let Some(spare) = spare.as_deref_mut() {
+            if let Err(f) = self
+                .ready_spare(spare, Self::wanted_spare_state(case))
+                .await
+            {
+                result.findings.push(Finding {
+                    case: case.id.clone(),
+                    reproduce: result.replay.clone(),
+                    ..f
+                });
+                result.elapsed = started.elapsed();
+                return result;
             }
         }
         let named_ports = self.named_ports(op, case);
         let before = if case.breaks.is_some() && !named_ports.is_empty() {
-            self.listed_ports().await.ok()
+            self.listing().await.ok()
         } else {
             None
         };
         let dry_run_before = if case.expect.status == Some(202) {
-            self.observe_sub_nic().await
+            self.observe_sub_nic(case).await
         } else {
             None
         };
@@ -731,7 +731,9 @@ impl Runner {
                     format!("{:?}: {e}", e.kind),
                     &curl,
                 ));
-                self.cleanup(&mut to_detach).await;
+                if let Some(spare) = spare {
+                    spare.state = PortState::Unknown;
+                }
                 result.elapsed = started.elapsed();
                 return result;
             }
@@ -741,17 +743,13 @@ impl Runner {
 
         // Asynchronous operations: follow the job, then look at the state.
         let mut job: Option<JobOutcome> = None;
+        let mut settled = true;
         if op.is_async && (200..300).contains(&exchange.status) {
-            let has_job = body.as_ref().and_then(|b| b.get("job_id")).is_some();
-            if !has_job && op.id == "batch-add-nics" {
-                // No job to follow: let the attach settle so cleanup can undo it.
-                self.settle_listed(&named_ports).await;
-            }
-            if let Some(job_id) = body
+            let job_id = body
                 .as_ref()
                 .and_then(|b| b.get("job_id"))
-                .and_then(Value::as_str)
-            {
+                .and_then(Value::as_str);
+            if let Some(job_id) = job_id {
                 result
                     .exercised
                     .extend(["job.completes".to_string(), "job.fail-reason".to_string()]);
@@ -760,17 +758,34 @@ impl Runner {
                         result.findings.extend(findings);
                         job = Some(outcome);
                     }
-                    Err(findings) => result.findings.extend(findings),
+                    Err(findings) => {
+                        result.findings.extend(findings);
+                        settled = false;
+                    }
                 }
+            } else {
+                // The async rules promise a job id at once; without one nothing can be followed.
+                for rule in self.contract.rules_for(&op.id) {
+                    if matches!(rule.check, Check::AsyncEffect { .. }) {
+                        result.findings.push(self.finding(
+                            case,
+                            &rule.id,
+                            "a job_id to follow",
+                            format!("{} with no job_id", exchange.status),
+                            &curl,
+                        ));
+                    }
+                }
+                if op.id == "batch-add-nics" {
+                    // Let the attach settle before the spare is looked at again.
+                    self.settle_listed(&named_ports).await;
+                }
+                settled = false;
             }
         }
+        // NICs the request made (not ports it named) are deleted later, in batches.
+        let mut created: Vec<String> = Vec::new();
         if let Some(job) = &job {
-            to_detach.extend(
-                job.nic_ids
-                    .iter()
-                    .filter(|_| op.id == "batch-add-nics")
-                    .cloned(),
-            );
             if pending_fail && job.status == "SUCCESS" {
                 let id = case.breaks.clone().unwrap_or_default();
                 result.findings.push(self.finding(
@@ -781,48 +796,50 @@ impl Runner {
                     &curl,
                 ));
             }
+            if op.id == "batch-add-nics" {
+                created.extend(job.nic_ids.iter().cloned());
+            }
         }
         if op.id == "nova-attach-interface" && exchange.status == 200 {
-            to_detach.extend(named_ports.iter().cloned());
-            if let Some(p) = body
-                .as_ref()
-                .and_then(|b| b.pointer("/interfaceAttachment/port_id"))
-                .and_then(Value::as_str)
-            {
-                to_detach.push(p.trim().to_string());
-            }
+            created.extend(
+                body.as_ref()
+                    .and_then(|b| b.pointer("/interfaceAttachment/port_id"))
+                    .and_then(Value::as_str)
+                    .map(|p| p.trim().to_string()),
+            );
         }
-        if op.id == "batch-add-nics" && (200..300).contains(&exchange.status) {
-            to_detach.extend(named_ports.iter().cloned());
-        }
+        let primary = &self.client.target().fixtures.primary_port_id;
+        created.retain(|p| !named_ports.contains(p) && p != primary);
+        self.track_created(&created);
 
         let accepted = case.breaks.is_none() && case.expect.matches(exchange.status);
-        let state_findings = if accepted && exchange.status != 202 {
-            self.check_effects(op, case, body.as_ref(), job.as_ref(), &curl)
-                .await
+        let mut observed: Option<Arc<Listing>> = None;
+        if accepted && exchange.status != 202 {
+            let (findings, listing) = self
+                .check_effects(op, case, body.as_ref(), job.as_ref(), &curl)
+                .await;
+            result.findings.extend(findings);
+            observed = listing;
         } else if let (Some(before), Some(id)) = (&before, &case.breaks) {
-            self.check_unchanged(op, case, id, before, &named_ports, &curl)
-                .await
-        } else {
-            Vec::new()
-        };
-        result.findings.extend(state_findings);
-        if op.id == "batch-delete-nics"
-            && accepted
-            && job.as_ref().is_some_and(|j| j.status == "SUCCESS")
-        {
-            // The case itself detached them; what it could not is a leftover via cleanup below.
-            let listed = self.listed_ports().await.unwrap_or_default();
-            to_detach.retain(|p| listed.contains(p));
-            let mut attached = self.attached.lock().unwrap_or_else(|e| e.into_inner());
-            for p in &named_ports {
-                if !listed.contains(p) {
-                    attached.remove(p);
+            let (findings, listing) = self
+                .check_unchanged(case, id, before, &named_ports, &curl)
+                .await;
+            result.findings.extend(findings);
+            observed = listing;
+        }
+        if let Some(spare) = spare {
+            let changes_attachments = accepted && self.has_effect(op);
+            spare.state = match &observed {
+                Some(l) if settled && l.contains(&spare.id) => PortState::Attached,
+                Some(_) if settled => PortState::Detached,
+                None if settled && result.findings.is_empty() && !changes_attachments => {
+                    spare.state
                 }
-            }
+                _ => PortState::Unknown,
+            };
         }
         if let Some(before) = dry_run_before {
-            let after = self.observe_sub_nic().await;
+            let after = self.observe_sub_nic(case).await;
             if after.as_ref().is_some_and(|a| a != &before) {
                 result.findings.push(self.finding(
                     case,
@@ -849,10 +866,17 @@ impl Runner {
                 .exercised
                 .extend(["snapshot.drift".to_string(), "snapshot.missing".to_string()]);
         }
-        self.cleanup(&mut to_detach).await;
+        self.flush_created(false).await;
         checks::sort(&mut result.findings);
         result.elapsed = started.elapsed();
         result
+    }
+
+    /// Whether a successful request of `op` changes the server's attachments.
+    fn has_effect(&self, op: &Operation) -> bool {
+        self.contract
+            .rules_for(&op.id)
+            .any(|r| matches!(r.check, Check::AsyncEffect { .. }))
     }
 
     /// Response checks in their fixed order.
@@ -901,7 +925,12 @@ impl Runner {
             .collect()
     }
 
-    async fn listed_ports(&self) -> Result<Vec<String>, String> {
+    /// The server's attachments, listed after this call began (shared between cases).
+    async fn listing(&self) -> ListingResult {
+        self.listing.get(|| self.fetch_listing()).await
+    }
+
+    async fn fetch_listing(&self) -> Result<Listing, String> {
         let list = self
             .contract
             .operation("list-interfaces")
@@ -914,43 +943,17 @@ impl Runner {
         if x.status != 200 {
             return Err(format!("listing attachments answered {}", x.status));
         }
-        let body: Value = serde_json::from_slice(&x.body).map_err(|e| e.to_string())?;
-        Ok(body
-            .get("interfaceAttachments")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|a| {
-                a.get("port_id")
-                    .and_then(Value::as_str)
-                    .map(|s| s.trim().to_string())
-            })
-            .collect())
+        Listing::parse(&x.body)
     }
 
-    async fn listed_attachment(&self, port_id: &str) -> Option<Value> {
-        let list = self.contract.operation("list-interfaces")?;
-        let x = self
-            .client
-            .send(list, &self.params(list, &[]), None)
-            .await
-            .ok()?;
-        let body: Value = serde_json::from_slice(&x.body).ok()?;
-        body.get("interfaceAttachments")?
-            .as_array()?
-            .iter()
-            .find(|a| a.get("port_id").and_then(Value::as_str) == Some(port_id))
-            .cloned()
-    }
-
-    /// The supplementary NIC as it is now: an update that changes nothing returns it whole.
-    async fn observe_sub_nic(&self) -> Option<Value> {
+    /// The case's supplementary NIC as it is now: an update that changes nothing returns it whole.
+    async fn observe_sub_nic(&self, case: &Case) -> Option<Value> {
         let op = self.contract.operation("update-sub-network-interface")?;
         let x = self
             .client
             .send(
                 op,
-                &self.params(op, &[]),
+                &case.path_params,
                 Some(&json!({"sub_network_interface": {}})),
             )
             .await
@@ -1053,7 +1056,8 @@ impl Runner {
         }
     }
 
-    /// After an accepted request: the promised state change happened.
+    /// After an accepted request: the promised state change happened. Returns
+    /// the findings and the listing they were judged on, if one was taken.
     async fn check_effects(
         &self,
         op: &Operation,
@@ -1061,8 +1065,9 @@ impl Runner {
         body: Option<&Value>,
         job: Option<&JobOutcome>,
         curl: &str,
-    ) -> Vec<Finding> {
+    ) -> (Vec<Finding>, Option<Arc<Listing>>) {
         let mut findings = Vec::new();
+        let mut listing: Option<Arc<Listing>> = None;
         let view = case.view();
         for rule in self.contract.rules_for(&op.id) {
             let Check::AsyncEffect { effect, .. } = &rule.check else {
@@ -1098,7 +1103,10 @@ impl Runner {
                     None => continue, // job.completes already reported
                 }
             }
-            let Ok(listed) = self.listed_ports().await else {
+            if listing.is_none() {
+                listing = self.listing().await.ok();
+            }
+            let Some(listed) = &listing else {
                 continue;
             };
             let winners: Vec<String> = self
@@ -1137,38 +1145,37 @@ impl Runner {
                     _ => {}
                 }
             }
-            if *effect == Effect::Attach {
-                if let Some(attached) = self.attached.lock().ok().as_mut() {
-                    attached.extend(ports.iter().filter(|p| listed.contains(p)).cloned());
-                }
-            }
         }
         for rule in self.contract.rules_for(&op.id) {
             for (port, field, value) in rule.check.ignored_values(&view) {
                 if field != "ip_address" || job.is_none_or(|j| j.status != "SUCCESS") {
                     continue;
                 }
-                if let Some(att) = self.listed_attachment(&port).await {
-                    let ips: Vec<&Value> = att
-                        .get("fixed_ips")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|f| f.get("ip_address"))
-                        .collect();
-                    if ips.contains(&&value) {
-                        findings.push(self.finding(
-                            case,
-                            &rule.id,
-                            format!("port {port} keeps its own address ({field} {value} ignored)"),
-                            format!("port has {value}"),
-                            curl,
-                        ));
-                    }
+                if listing.is_none() {
+                    listing = self.listing().await.ok();
+                }
+                let Some(att) = listing.as_ref().and_then(|l| l.attachment(&port)) else {
+                    continue;
+                };
+                let ips: Vec<&Value> = att
+                    .get("fixed_ips")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f.get("ip_address"))
+                    .collect();
+                if ips.contains(&&value) {
+                    findings.push(self.finding(
+                        case,
+                        &rule.id,
+                        format!("port {port} keeps its own address ({field} {value} ignored)"),
+                        format!("port has {value}"),
+                        curl,
+                    ));
                 }
             }
         }
-        findings
+        (findings, listing)
     }
 
     /// Waits (up to the job timeout) until `ports` are listed: for attaches whose job cannot be followed.
@@ -1176,7 +1183,7 @@ impl Runner {
         let limits = &self.client.target().limits;
         let deadline = Instant::now() + limits.job_timeout;
         while Instant::now() < deadline {
-            match self.listed_ports().await {
+            match self.listing().await {
                 Ok(listed) if ports.iter().all(|p| listed.contains(p)) => return,
                 Err(_) => return,
                 _ => tokio::time::sleep(limits.job_poll * 4).await,
@@ -1187,39 +1194,39 @@ impl Runner {
     /// After a rejected request: the ports it named are as they were.
     async fn check_unchanged(
         &self,
-        _op: &Operation,
         case: &Case,
         id: &str,
-        before: &[String],
+        before: &Listing,
         named: &[String],
         curl: &str,
-    ) -> Vec<Finding> {
-        let Ok(after) = self.listed_ports().await else {
-            return Vec::new();
+    ) -> (Vec<Finding>, Option<Arc<Listing>>) {
+        let Ok(after) = self.listing().await else {
+            return (Vec::new(), None);
         };
-        named
+        let state = |l: &Listing, p: &str| {
+            if l.contains(p) {
+                "attached"
+            } else {
+                "not attached"
+            }
+        };
+        let findings = named
             .iter()
             .filter(|p| before.contains(p) != after.contains(p))
             .map(|p| {
-                let was = if before.contains(p) {
-                    "attached"
-                } else {
-                    "not attached"
-                };
-                let now = if after.contains(p) {
-                    "attached"
-                } else {
-                    "not attached"
-                };
                 self.finding(
                     case,
                     id,
-                    format!("a rejected request changes nothing (port {p} {was})"),
-                    format!("port {p} {now}"),
+                    format!(
+                        "a rejected request changes nothing (port {p} {})",
+                        state(before, p)
+                    ),
+                    format!("port {p} {}", state(&after, p)),
                     curl,
                 )
             })
-            .collect()
+            .collect();
+        (findings, Some(after))
     }
 
     /// Sends a NIC job for a case's setup or cleanup and waits for its end.
@@ -1262,43 +1269,89 @@ impl Runner {
             .map_err(|findings| (format!("job {job_id} did not end"), findings))
     }
 
+    /// Brings a leased spare into the state its case needs: looks when the
+    /// state is unknown, attaches or detaches it when it is the other one.
+    async fn ready_spare(&self, spare: &mut SpareLease, want: PortState) -> Result<(), Finding> {
+        if spare.state == PortState::Unknown {
+            spare.state = match self.listing().await {
+                Ok(l) if l.contains(&spare.id) => PortState::Attached,
+                Ok(_) => PortState::Detached,
+                Err(e) => {
+                    return Err(self.setup_finding(
+                        "batch-add.job-attaches",
+                        "the spare port's state (case setup)",
+                        &format!("cannot list the attachments: {e}"),
+                    ));
+                }
+            };
+        }
+        if spare.state == want {
+            return Ok(());
+        }
+        let outcome = match want {
+            PortState::Attached => self.attach_port(&spare.id).await,
+            _ => self
+                .detach_ports(std::slice::from_ref(&spare.id))
+                .await
+                .map_err(|e| {
+                    self.setup_finding(
+                        "batch-delete.job-detaches",
+                        "the spare port detached (case setup)",
+                        &e,
+                    )
+                }),
+        };
+        // A failed setup may still complete later: look again before the next use.
+        spare.state = if outcome.is_ok() {
+            want
+        } else {
+            PortState::Unknown
+        };
+        outcome
+    }
+
     /// Attaches a port through batch-add-nics and waits for the job (case setup).
     async fn attach_port(&self, port: &str) -> Result<(), Finding> {
         match self
             .housekeeping_job("batch-add-nics", json!({"nics": [{"port_id": port}]}))
             .await
         {
-            Ok(j) if j.status == "SUCCESS" => {
-                self.attached
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(port.to_string());
-                Ok(())
-            }
-            Ok(j) => Err(self.setup_finding(&format!("setup attach job ended {}", j.status))),
+            Ok(j) if j.status == "SUCCESS" => Ok(()),
+            Ok(j) => Err(self.setup_finding(
+                "batch-add.job-attaches",
+                "the spare port attached (case setup)",
+                &format!("setup attach job ended {}", j.status),
+            )),
             // The job query's own finding (e.g. a job that never ends) says more than the setup's.
-            Err((message, findings)) => Err(findings
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| self.setup_finding(&message))),
+            Err((message, findings)) => Err(findings.into_iter().next().unwrap_or_else(|| {
+                self.setup_finding(
+                    "batch-add.job-attaches",
+                    "the spare port attached (case setup)",
+                    &message,
+                )
+            })),
         }
     }
 
-    fn setup_finding(&self, actual: &str) -> Finding {
-        let id = "batch-add.job-attaches";
+    fn setup_finding(&self, id: &str, expected: &str, actual: &str) -> Finding {
+        let operation = self
+            .contract
+            .rule(id)
+            .map(|r| r.operation.clone())
+            .unwrap_or_default();
         Finding {
             case: String::new(),
-            operation: "batch-add-nics".into(),
+            operation,
             id: id.into(),
             source: self.contract.source_of(id),
             severity: self.contract.severity_of(id),
-            expected: "the spare port attached (case setup)".into(),
+            expected: expected.into(),
             actual: actual.into(),
             reproduce: String::new(),
         }
     }
 
-    /// Detaches ports through batch-delete-nics; what fails is listed as a leftover.
+    /// Detaches ports through batch-delete-nics.
     async fn detach_ports(&self, ports: &[String]) -> Result<(), String> {
         let body = json!({"nics": ports.iter().map(|p| json!({"id": p})).collect::<Vec<_>>()});
         match self.housekeeping_job("batch-delete-nics", body).await {
@@ -1308,56 +1361,71 @@ impl Runner {
         }
     }
 
-    async fn cleanup(&self, ports: &mut Vec<String>) {
+    /// Remembers NICs a case created, for deletion in batches.
+    fn track_created(&self, ports: &[String]) {
+        if !ports.is_empty() {
+            self.created
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(ports.iter().cloned());
+        }
+    }
+
+    /// Deletes the created NICs once `cleanup_batch` of them wait, or all of them with `all`.
+    async fn flush_created(&self, all: bool) {
+        let batch = {
+            let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+            if created.is_empty()
+                || (!all && created.len() < self.client.target().limits.cleanup_batch)
+            {
+                return;
+            }
+            std::mem::take(&mut *created)
+        };
+        self.delete_ports(batch).await;
+    }
+
+    /// Detaches whichever of `ports` are still listed; lists what it cannot as leftovers.
+    /// Returns the ports it left attached.
+    async fn delete_ports(&self, mut ports: Vec<String>) -> Vec<String> {
         let primary = &self.client.target().fixtures.primary_port_id;
         ports.retain(|p| p != primary);
         ports.sort();
         ports.dedup();
         if ports.is_empty() {
-            return;
+            return ports;
         }
-        let listed = self.listed_ports().await.unwrap_or_else(|_| ports.clone());
-        let still: Vec<String> = ports
-            .iter()
-            .filter(|p| listed.contains(p))
-            .cloned()
-            .collect();
-        let outcome = if still.is_empty() {
-            Ok(())
-        } else {
-            self.detach_ports(&still).await
-        };
-        let mut attached = self.attached.lock().unwrap_or_else(|e| e.into_inner());
-        match outcome {
-            Ok(()) => {
-                for p in ports.iter() {
-                    attached.remove(p);
-                }
-            }
-            Err(e) => {
-                for p in &still {
-                    attached.remove(p);
-                    self.leftovers
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(format!(
-                            "port {p} attached to server {} ({e})",
-                            self.client.target().fixtures.server_id
-                        ));
-                }
+        if let Ok(listed) = self.listing().await {
+            ports.retain(|p| listed.contains(p));
+        }
+        if ports.is_empty() || self.detach_ports(&ports).await.is_ok() {
+            return Vec::new();
+        }
+        // One bad id fails a whole batch: try them one by one before giving up.
+        let mut left = Vec::new();
+        for p in ports {
+            if let Err(e) = self.detach_ports(std::slice::from_ref(&p)).await {
+                self.leftovers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!(
+                        "port {p} attached to server {} ({e})",
+                        self.client.target().fixtures.server_id
+                    ));
+                left.push(p);
             }
         }
-        ports.clear();
+        left
     }
 
-    /// Anything still attached at the end (an interrupted case) is detached or listed.
+    /// At the end (also after Ctrl-C): the created NICs are deleted and every
+    /// spare is detached again; what cannot be is listed as a leftover.
     async fn final_cleanup(&self) {
-        let mut left: Vec<String> = self
-            .attached
-            .lock()
-            .map(|a| a.iter().cloned().collect())
-            .unwrap_or_default();
-        self.cleanup(&mut left).await;
+        self.flush_created(true).await;
+        let spares = self.spares.free_where(|s| s != PortState::Detached);
+        let left = self.delete_ports(spares.clone()).await;
+        let done: Vec<String> = spares.into_iter().filter(|p| !left.contains(p)).collect();
+        self.spares.mark(&done, PortState::Detached);
     }
 }
 

@@ -1,0 +1,155 @@
+//! The server's attachments as the nova list shows them, shared between
+//! concurrent cases.
+//!
+//! A caller always gets a listing whose request was sent after it asked, so
+//! the listing reflects every change the caller has seen complete. Callers
+//! that ask while a listing is in flight are all served by the next one: at
+//! 64 cases in flight, one request answers many state checks.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+
+/// One answer of the attachment list.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Port ids, trimmed, in the order listed.
+    pub ports: Vec<String>,
+    /// The attachment objects, in the same order.
+    pub attachments: Vec<Value>,
+}
+
+impl Listing {
+    /// Reads a `{"interfaceAttachments": [...]}` body.
+    pub fn parse(body: &[u8]) -> Result<Listing, String> {
+        let mut body: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        let attachments = match body.get_mut("interfaceAttachments").map(Value::take) {
+            Some(Value::Array(items)) => items,
+            _ => return Err("the attachment list has no interfaceAttachments array".into()),
+        };
+        let ports = attachments
+            .iter()
+            .filter_map(|a| a.get("port_id").and_then(Value::as_str))
+            .map(|s| s.trim().to_string())
+            .collect();
+        Ok(Listing { ports, attachments })
+    }
+
+    pub fn contains(&self, port: &str) -> bool {
+        self.ports.iter().any(|p| p == port)
+    }
+
+    /// The attachment of `port`, if listed.
+    pub fn attachment(&self, port: &str) -> Option<&Value> {
+        self.ports
+            .iter()
+            .position(|p| p == port)
+            .and_then(|i| self.attachments.get(i))
+    }
+}
+
+pub type ListingResult = Result<Arc<Listing>, String>;
+
+/// Coalesces concurrent requests for the listing (see the module comment).
+#[derive(Default)]
+pub struct SharedListing {
+    /// Tickets handed out so far: a caller's ticket is its place in time.
+    asked: AtomicU64,
+    /// Held while a listing is in flight: one at a time.
+    sending: tokio::sync::Mutex<()>,
+    /// The last answer and the highest ticket it serves (those taken before it was sent).
+    last: parking_lot::Mutex<Option<(u64, ListingResult)>>,
+}
+
+impl SharedListing {
+    /// A listing sent after this call began; `fetch` sends one when none will do.
+    pub async fn get<F, Fut>(&self, fetch: F) -> ListingResult
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Listing, String>>,
+    {
+        let ticket = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let _turn = self.sending.lock().await;
+        if let Some((serves, result)) = &*self.last.lock() {
+            if *serves >= ticket {
+                return result.clone();
+            }
+        }
+        // Every ticket taken up to now asked before this request goes out.
+        let serves = self.asked.load(Ordering::SeqCst);
+        let result = fetch().await.map(Arc::new);
+        *self.last.lock() = Some((serves, result.clone()));
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    #[test]
+    fn parse_trims_ids_and_keeps_attachments() {
+        let l = Listing::parse(
+            br#"{"interfaceAttachments":[{"port_id":" a","fixed_ips":[]},{"port_id":"b"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(l.ports, ["a", "b"]);
+        assert!(l.contains("a") && !l.contains("c"));
+        assert_eq!(l.attachment("b").unwrap()["port_id"], "b");
+        assert!(Listing::parse(b"{}").is_err());
+        assert!(Listing::parse(b"not json").is_err());
+    }
+
+    /// Callers that ask while one listing is in flight share the next one,
+    /// and nobody is served a listing sent before it asked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_callers_share_a_fresh_listing() {
+        let shared = Arc::new(SharedListing::default());
+        let sent = Arc::new(AtomicUsize::new(0));
+        // The "server state": a counter bumped before each caller asks.
+        let version = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let (shared, sent, version) = (shared.clone(), sent.clone(), version.clone());
+            tasks.push(tokio::spawn(async move {
+                let seen_before = version.fetch_add(1, Ordering::SeqCst) + 1;
+                let listing = shared
+                    .get(|| async {
+                        sent.fetch_add(1, Ordering::SeqCst);
+                        let now = version.load(Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        Ok(Listing {
+                            ports: vec![now.to_string()],
+                            attachments: Vec::new(),
+                        })
+                    })
+                    .await
+                    .unwrap();
+                let observed: usize = listing.ports[0].parse().unwrap();
+                assert!(
+                    observed >= seen_before,
+                    "served a listing older than the caller's own change"
+                );
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let sent = sent.load(Ordering::SeqCst);
+        assert!(sent < 32, "{sent} listings for 32 concurrent callers");
+        assert!(sent >= 1);
+    }
+
+    #[tokio::test]
+    async fn an_error_is_shared_and_the_next_caller_retries() {
+        let shared = SharedListing::default();
+        let first = shared.get(|| async { Err("down".to_string()) }).await;
+        assert_eq!(first.unwrap_err(), "down");
+        let second = shared.get(|| async { Ok(Listing::default()) }).await;
+        assert!(second.is_ok(), "a later caller sends a new request");
+    }
+}
