@@ -160,11 +160,20 @@ fn raw_rate(
     route: &Route,
     connections: usize,
 ) -> (f64, &'static str) {
+    raw_rate_url(rt, &mock.base_url, route, connections)
+}
+
+fn raw_rate_url(
+    rt: &tokio::runtime::Runtime,
+    base: &str,
+    route: &Route,
+    connections: usize,
+) -> (f64, &'static str) {
     if have_wrk() {
-        (wrk_rate(&mock.base_url, route, connections), "wrk")
+        (wrk_rate(base, route, connections), "wrk")
     } else {
         (
-            rt.block_on(client_rate(&mock.base_url, route, connections)),
+            rt.block_on(client_rate(base, route, connections)),
             "tokio client",
         )
     }
@@ -179,22 +188,77 @@ fn levels() -> Vec<usize> {
         .unwrap_or_else(|| vec![1, 8, 64])
 }
 
+/// An axum server that does nothing but answer a fixed job id: the floor
+/// the mock's own work is measured against, in the same run.
+async fn start_bare() -> (String, tokio::sync::oneshot::Sender<()>) {
+    async fn answer(req: axum::extract::Request) -> axum::response::Response {
+        let _ = axum::body::to_bytes(req.into_body(), 1 << 20).await;
+        axum::response::Response::new(axum::body::Body::from(
+            r#"{"job_id":"0123456789abcdef0123456789abcdef"}"#,
+        ))
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let app = axum::Router::new().fallback(answer);
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (base, tx)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Rounds per figure: the median of three interleaved rounds resists a noisy neighbour.
+const ROUNDS: usize = 3;
+
 fn bench_mock() {
-    println!("\n## mock request rate ({SECONDS}s per figure)");
+    println!("\n## mock request rate (median of {ROUNDS} rounds of {SECONDS}s per figure)");
     let rt = runtime();
     let contract = Arc::new(Contract::builtin().unwrap());
-    for route in routes() {
-        for connections in levels() {
-            // A fresh mock per figure: batch-add state grows with every request.
-            let mock = rt
-                .block_on(start_local(contract.clone(), mock_config()))
-                .unwrap();
-            let (rate, tool) = raw_rate(&rt, &mock, &route, connections);
+    for connections in levels() {
+        let mut bare = Vec::new();
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); routes().len()];
+        let mut tool = "";
+        for _ in 0..ROUNDS {
+            let (base, stop) = rt.block_on(start_bare());
+            let floor = Route {
+                name: "bare",
+                method: "POST",
+                path: "/".into(),
+                body: "{}".into(),
+            };
+            bare.push(raw_rate_url(&rt, &base, &floor, connections).0);
+            let _ = stop.send(());
+            for (i, route) in routes().iter().enumerate() {
+                // A fresh mock per figure: batch-add state grows with every request.
+                let mock = rt
+                    .block_on(start_local(contract.clone(), mock_config()))
+                    .unwrap();
+                let (rate, t) = raw_rate(&rt, &mock, route, connections);
+                rates[i].push(rate);
+                tool = t;
+                rt.block_on(mock.stop());
+            }
+        }
+        let bare = median(bare);
+        println!(
+            "bare axum handler (floor)              {connections:>3} connections: {bare:>9.0} req/s ({tool})"
+        );
+        for (route, r) in routes().iter().zip(rates) {
+            let rate = median(r);
             println!(
-                "mock {:<30} {connections:>3} connections: {rate:>9.0} req/s ({tool})",
-                route.name
+                "mock {:<30} {connections:>3} connections: {rate:>9.0} req/s ({tool}), {:.2} of the bare handler",
+                route.name,
+                rate / bare
             );
-            rt.block_on(mock.stop());
         }
     }
 }

@@ -86,13 +86,13 @@ impl World for FixtureWorld<'_> {
                 || server_id.is_none_or(|s| s == self.fixtures.server_id))
     }
 
-    fn port_state(&self, id: &str) -> Option<String> {
+    fn port_state(&self, id: &str) -> Option<&str> {
         if id == self.fixtures.primary_port_id
             || (id == self.fixtures.spare_port_id && self.spare_attached())
         {
-            Some("ACTIVE".into())
+            Some("ACTIVE")
         } else if id == self.fixtures.spare_port_id {
-            Some("DOWN".into())
+            Some("DOWN")
         } else {
             None
         }

@@ -7,7 +7,9 @@
 
 use serde_json::{Map, Value};
 
-use super::pointer::{expand, get, is_locked, is_value_locked, remove, set};
+use super::pointer::{
+    expand, get, get_under, is_locked, is_value_locked, remove, select, select_under, set,
+};
 use super::rule::{Check, Resource};
 
 /// What a check needs to know of the target's resources.
@@ -15,7 +17,7 @@ pub trait World {
     /// Whether `id` names an existing `resource`; `server_id` is the server in the request's path.
     fn exists(&self, resource: Resource, id: &str, server_id: Option<&str>) -> bool;
     /// The state of a port (`DOWN`, `ACTIVE`), when it exists.
-    fn port_state(&self, id: &str) -> Option<String>;
+    fn port_state(&self, id: &str) -> Option<&str>;
     fn fixture(&self, name: &str) -> Option<String>;
 }
 
@@ -41,6 +43,18 @@ fn join(at: &str, field: &str) -> String {
 
 fn present(view: &Value, ptr: &str) -> bool {
     get(view, ptr).is_some_and(|v| !v.is_null())
+}
+
+/// The string ids a relative `field` pattern selects under `obj`.
+fn ids_under<'v>(obj: &'v Value, field: &str) -> impl Iterator<Item = &'v str> {
+    select_under(obj, field)
+        .into_iter()
+        .filter_map(Value::as_str)
+}
+
+/// Whether `obj` has a non-null `field` (the node-walking twin of [`present`]).
+fn has(obj: &Value, field: &str) -> bool {
+    get_under(obj, field).is_some_and(|v| !v.is_null())
 }
 
 /// The one definition of breaking a resource-state rule: the port exists in another state.
@@ -69,28 +83,25 @@ fn ensure_field(view: &mut Value, obj: &str, field: &str, sample: Sampler) -> Ve
 
 impl Check {
     /// Whether the request view `{"path", "body"}` breaks this rule in `world`.
-    /// Only request constraints can be broken by a request.
+    /// Only request constraints can be broken by a request. The mock asks this
+    /// of every request, so it walks values and builds no pointers.
     pub fn violated(&self, view: &Value, world: &dyn World) -> bool {
         match self {
-            Check::MutuallyExclusive { at, fields } => expand(view, at).iter().any(|obj| {
-                fields
-                    .iter()
-                    .filter(|f| present(view, &join(obj, f)))
-                    .count()
-                    > 1
-            }),
+            Check::MutuallyExclusive { at, fields } => select(view, at)
+                .iter()
+                .any(|obj| fields.iter().filter(|f| has(obj, f)).count() > 1),
             Check::Requires {
                 at,
                 field,
                 requires,
-            } => expand(view, at).iter().any(|obj| {
-                present(view, &join(obj, field)) && !present(view, &join(obj, requires))
-            }),
-            Check::AtLeastOne { at, fields } => expand(view, at)
+            } => select(view, at)
                 .iter()
-                .any(|obj| !fields.iter().any(|f| present(view, &join(obj, f)))),
-            Check::MaxItems { at, field, max } => expand(view, at).iter().any(|obj| {
-                get(view, &join(obj, field))
+                .any(|obj| has(obj, field) && !has(obj, requires)),
+            Check::AtLeastOne { at, fields } => select(view, at)
+                .iter()
+                .any(|obj| !fields.iter().any(|f| has(obj, f))),
+            Check::MaxItems { at, field, max } => select(view, at).iter().any(|obj| {
+                get_under(obj, field)
                     .and_then(Value::as_array)
                     .is_some_and(|a| a.len() > *max)
             }),
@@ -101,31 +112,18 @@ impl Check {
                 unless,
             } => {
                 let server = server_of(view);
-                expand(view, at).iter().any(|obj| {
-                    if unless
-                        .as_ref()
-                        .is_some_and(|u| present(view, &join(obj, u)))
-                    {
+                select(view, at).iter().any(|obj| {
+                    if unless.as_ref().is_some_and(|u| has(obj, u)) {
                         return false;
                     }
-                    expand(view, &join(obj, field)).iter().any(|p| {
-                        match get(view, p).and_then(Value::as_str) {
-                            Some(id) => !world.exists(*resource, id, server),
-                            None => false,
-                        }
-                    })
+                    ids_under(obj, field).any(|id| !world.exists(*resource, id, server))
                 })
             }
             Check::ResourceState {
                 at, field, state, ..
-            } => expand(view, at).iter().any(|obj| {
-                expand(view, &join(obj, field)).iter().any(|p| {
-                    let Some(id) = get(view, p).and_then(Value::as_str) else {
-                        return false;
-                    };
-                    // A port that does not exist is another rule's business.
-                    in_other_state(world, id, state)
-                })
+            } => select(view, at).iter().any(|obj| {
+                // A port that does not exist is another rule's business.
+                ids_under(obj, field).any(|id| in_other_state(world, id, state))
             }),
             Check::ForbiddenFixture {
                 at, field, fixture, ..
@@ -133,11 +131,9 @@ impl Check {
                 let Some(forbidden) = world.fixture(fixture) else {
                     return false;
                 };
-                expand(view, at).iter().any(|obj| {
-                    expand(view, &join(obj, field))
-                        .iter()
-                        .any(|p| get(view, p).and_then(Value::as_str) == Some(forbidden.as_str()))
-                })
+                select(view, at)
+                    .iter()
+                    .any(|obj| ids_under(obj, field).any(|id| id == forbidden))
             }
             _ => false,
         }
@@ -146,15 +142,13 @@ impl Check {
     /// Whether a request touches this rule, so that a run can say which rules it exercised.
     pub fn exercised(&self, view: &Value) -> bool {
         let any_obj_has = |at: &str, fields: &[&String]| {
-            expand(view, at).iter().any(|obj| {
-                fields
-                    .iter()
-                    .any(|f| !expand(view, &join(obj, f)).is_empty())
-            })
+            select(view, at)
+                .iter()
+                .any(|obj| fields.iter().any(|f| !select_under(obj, f).is_empty()))
         };
         match self {
             Check::MutuallyExclusive { at, fields } | Check::AtLeastOne { at, fields } => {
-                !expand(view, at).is_empty()
+                !select(view, at).is_empty()
                     && (matches!(self, Check::AtLeastOne { .. })
                         || any_obj_has(at, &fields.iter().collect::<Vec<_>>()))
             }
@@ -163,14 +157,13 @@ impl Check {
             | Check::ResourceExists { at, field, .. }
             | Check::ResourceState { at, field, .. }
             | Check::ForbiddenFixture { at, field, .. } => any_obj_has(at, &[field]),
-            Check::Precedence { at, winner, loser } => expand(view, at)
+            Check::Precedence { at, winner, loser } => select(view, at)
                 .iter()
-                .any(|obj| present(view, &join(obj, winner)) && present(view, &join(obj, loser))),
-            Check::IgnoredWhen { at, field, ignored } => expand(view, at).iter().any(|obj| {
-                present(view, &join(obj, field))
-                    && ignored.iter().any(|i| present(view, &join(obj, i)))
-            }),
-            Check::Echo { request, .. } => !expand(view, request).is_empty(),
+                .any(|obj| has(obj, winner) && has(obj, loser)),
+            Check::IgnoredWhen { at, field, ignored } => select(view, at)
+                .iter()
+                .any(|obj| has(obj, field) && ignored.iter().any(|i| has(obj, i))),
+            Check::Echo { request, .. } => !select(view, request).is_empty(),
             Check::DryRun { flag } => get(view, flag) == Some(&Value::Bool(true)),
             Check::AsyncEffect { .. }
             | Check::NoResponseBody
@@ -400,7 +393,7 @@ impl Check {
                 resource,
                 state,
             } => {
-                let wanted = |id: &String| model.port_state(id).as_ref() == Some(state);
+                let wanted = |id: &String| model.port_state(id) == Some(state.as_str());
                 let Some(good) = model.known_ids(*resource).into_iter().find(wanted) else {
                     return false;
                 };

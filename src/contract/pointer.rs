@@ -46,6 +46,50 @@ pub fn expand(root: &Value, pattern: &str) -> Vec<String> {
     found.into_iter().map(|(p, _)| p).collect()
 }
 
+/// The values `pattern` selects in `root`, without building their pointers
+/// (what the mock's rule checks need on every request).
+pub fn select<'v>(root: &'v Value, pattern: &str) -> Vec<&'v Value> {
+    select_tokens(root, pattern.split('/').skip(1))
+}
+
+/// The values a relative `field` pattern (`port_id`, `fixed_ips/*`) selects under `node`.
+pub fn select_under<'v>(node: &'v Value, field: &str) -> Vec<&'v Value> {
+    select_tokens(node, field.split('/'))
+}
+
+fn select_tokens<'v, 't>(root: &'v Value, tokens: impl Iterator<Item = &'t str>) -> Vec<&'v Value> {
+    let mut found = vec![root];
+    for token in tokens {
+        let mut next = Vec::with_capacity(found.len());
+        for node in found {
+            match (token, node) {
+                ("*", Value::Array(items)) => next.extend(items.iter()),
+                ("*", _) => {}
+                (_, Value::Object(map)) => next.extend(map.get(unescape(token).as_ref())),
+                (_, Value::Array(items)) => {
+                    next.extend(token.parse::<usize>().ok().and_then(|i| items.get(i)))
+                }
+                _ => {}
+            }
+        }
+        found = next;
+    }
+    found
+}
+
+/// The value at a relative `field` path (no wildcards) under `node`.
+pub fn get_under<'v>(node: &'v Value, field: &str) -> Option<&'v Value> {
+    let mut node = node;
+    for token in field.split('/') {
+        node = match node {
+            Value::Object(map) => map.get(unescape(token).as_ref())?,
+            Value::Array(items) => items.get(token.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
 /// `Value::pointer`, without unescaping tokens that have nothing to unescape
 /// (rules read pointers on every request the mock serves).
 fn child_pointer(parent: &str, token: &str) -> String {
@@ -158,6 +202,27 @@ mod tests {
             ["/body/nics/0/a", "/body/nics/2/a"]
         );
         assert!(expand(&v, "/body/x/*").is_empty());
+    }
+
+    #[test]
+    fn select_finds_what_expand_points_at() {
+        let v = json!({"body": {"nics": [{"a": 1, "f": [{"x": 5}]}, {"b": 2}, {"a": 3}]}});
+        for pattern in [
+            "/body/nics/*",
+            "/body/nics/*/a",
+            "/body/x/*",
+            "/body/nics/1/b",
+        ] {
+            let by_pointer: Vec<&Value> = expand(&v, pattern)
+                .iter()
+                .map(|p| get(&v, p).unwrap())
+                .collect();
+            assert_eq!(select(&v, pattern), by_pointer, "{pattern}");
+        }
+        let nic = &v["body"]["nics"][0];
+        assert_eq!(select_under(nic, "f/*/x"), [&json!(5)]);
+        assert_eq!(get_under(nic, "f/0/x"), Some(&json!(5)));
+        assert_eq!(get_under(nic, "b"), None);
     }
 
     #[test]

@@ -22,13 +22,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use crate::contract::pointer::{expand, remove, set};
+use crate::contract::pointer::{expand, remove, select, set};
 use crate::contract::{Check, Contract, ErrorFamily, Operation, Verdict, World};
 use crate::fixtures::Fixtures;
 use crate::signing;
 pub use errors::error_body;
 pub use faults::{Fault, FaultKind, FaultSet};
-use state::{Job, JobStatus, State, random_hex, random_id, utc_now};
+use state::{Id, Job, JobStatus, State, random_hex, random_id, random_id_shared, utc_now};
 
 /// The largest request body the mock reads; larger ones get 413.
 pub const BODY_LIMIT: usize = 1 << 20;
@@ -264,20 +264,17 @@ impl Mock {
         reply
     }
 
-    fn new_job(&self, state: &mut State, job_type: &str) -> String {
-        let id = random_hex();
-        state.add_job(
-            id.clone(),
-            Job {
-                id: id.clone(),
-                job_type: job_type.into(),
-                created: std::time::Instant::now(),
-                begin_time: utc_now(),
-                outcome: None,
-                end_time: None,
-                nic_ids: Vec::new(),
-            },
-        );
+    fn new_job(&self, state: &mut State, job_type: &'static str) -> Id {
+        let id = Id::from(random_hex());
+        state.add_job(Job {
+            id: id.clone(),
+            job_type,
+            created: std::time::Instant::now(),
+            begin_time: utc_now(),
+            outcome: None,
+            end_time: None,
+            nic_ids: Vec::new(),
+        });
         id
     }
 
@@ -286,8 +283,8 @@ impl Mock {
     /// when no request comes (rather than a task and a timer per job).
     fn finish_job_later(
         &self,
-        job_id: String,
-        apply: impl FnOnce(&mut State, &mut HashSet<(String, String)>) -> Result<Vec<String>, String>
+        job_id: Id,
+        apply: impl FnOnce(&mut State, &mut HashSet<(String, String)>) -> Result<Vec<Id>, String>
         + Send
         + 'static,
     ) {
@@ -349,7 +346,7 @@ impl Mock {
                 let subnet_wins = faults.has(&FaultKind::SubnetWins) && subnet_id.is_some();
                 match port_id {
                     Some(port_id) if !subnet_wins => {
-                        if state.port_state(port_id).as_deref() != Some("DOWN") {
+                        if state.port_state(port_id) != Some("DOWN") {
                             return Err(format!("port {port_id} is not DOWN"));
                         }
                         if faults.has(&FaultKind::PortTakesIp) {
@@ -361,17 +358,16 @@ impl Mock {
                             }
                         }
                         state.attach(&server_id, port_id);
-                        ids.push(port_id.to_string());
+                        ids.push(Id::from(port_id));
                     }
                     _ => {
                         let subnet = subnet_id.unwrap_or(&fixture_subnet);
                         let port = state.new_port(
-                            &random_id(),
+                            random_id_shared(),
                             subnet,
                             nic.get("ip_address").and_then(Value::as_str),
                         );
-                        let id = port.id.clone();
-                        state.ports.insert(id.clone(), port);
+                        let id = state.insert_port(port);
                         state.attach(&server_id, &id);
                         ids.push(id);
                     }
@@ -379,7 +375,7 @@ impl Mock {
             }
             Ok(ids)
         });
-        Reply::json(200, json!({"job_id": job_id}))
+        Reply::json(200, json!({"job_id": &*job_id}))
     }
 
     fn batch_delete(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
@@ -389,9 +385,9 @@ impl Mock {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let ids: Vec<String> = expand(view, "/body/nics/*/id")
-            .iter()
-            .filter_map(|p| view.pointer(p).and_then(Value::as_str).map(str::to_string))
+        let ids: Vec<Id> = select(view, "/body/nics/*/id")
+            .into_iter()
+            .filter_map(|v| v.as_str().map(Id::from))
             .collect();
         let stays_listed = self.config.faults.has(&FaultKind::DeletedNicStaysListed);
         self.finish_job_later(job_id.clone(), move |state, ghosts| {
@@ -401,12 +397,12 @@ impl Mock {
             for id in &ids {
                 state.detach(&server_id, id);
                 if stays_listed {
-                    ghosts.insert((server_id.clone(), id.clone()));
+                    ghosts.insert((server_id.clone(), id.to_string()));
                 }
             }
             Ok(ids)
         });
-        Reply::json(200, json!({"job_id": job_id}))
+        Reply::json(200, json!({"job_id": &*job_id}))
     }
 
     fn nova_attach(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
@@ -436,14 +432,12 @@ impl Mock {
             );
         }
         let id = match port_id {
-            Some(p) => p.to_string(),
+            Some(p) => Id::from(p),
             None => {
                 let network = net_id.unwrap_or(&self.config.fixtures.network_id);
-                let subnet = state.networks.get(network).cloned().unwrap_or_default();
-                let port = state.new_port(&random_id(), &subnet, ip);
-                let id = port.id.clone();
-                state.ports.insert(id.clone(), port);
-                id
+                let subnet = state.networks.get(network).cloned().unwrap_or(Id::from(""));
+                let port = state.new_port(random_id_shared(), &subnet, ip);
+                state.insert_port(port)
             }
         };
         state.attach(server_id, &id);
@@ -558,16 +552,16 @@ impl Mock {
         let sub_jobs: Vec<Value> = job
             .nic_ids
             .iter()
-            .map(|n| json!({"status": status.as_str(), "entities": {"nic_id": n}}))
+            .map(|n| json!({"status": status.as_str(), "entities": {"nic_id": &**n}}))
             .collect();
         Reply::json(
             200,
             json!({
-                "job_id": job.id,
+                "job_id": &*job.id,
                 "job_type": job.job_type,
                 "status": status.as_str(),
-                "begin_time": job.begin_time,
-                "end_time": job.end_time,
+                "begin_time": &*job.begin_time,
+                "end_time": job.end_time.as_deref(),
                 "entities": {"sub_jobs": sub_jobs},
                 "error_code": if status == JobStatus::Fail { json!("Ecs.0000") } else { Value::Null },
                 "fail_reason": reason,
@@ -597,7 +591,7 @@ impl Mock {
             .collect();
         let drift = self.config.faults.has(&FaultKind::ValueDrift);
         for (s, p) in lock(&self.ghosts).iter() {
-            if s == server_id && !server.ports.contains(p) {
+            if s == server_id && !server.ports.contains(p.as_str()) {
                 list.push(json!({"port_state": "ACTIVE", "fixed_ips": [], "port_id": p, "net_id": self.config.fixtures.network_id, "mac_addr": "fa:16:3e:00:00:ff"}));
             }
         }
@@ -683,19 +677,18 @@ impl Mock {
         state
             .servers
             .get(&self.config.fixtures.server_id)
-            .map(|s| s.ports.iter().cloned().collect())
+            .map(|s| s.ports.iter().map(|p| p.to_string()).collect())
             .unwrap_or_default()
     }
 }
 
-type ApplyJob = Box<
-    dyn FnOnce(&mut State, &mut HashSet<(String, String)>) -> Result<Vec<String>, String> + Send,
->;
+type ApplyJob =
+    Box<dyn FnOnce(&mut State, &mut HashSet<(String, String)>) -> Result<Vec<Id>, String> + Send>;
 
 /// A job waiting for its end.
 struct PendingJob {
     deadline: std::time::Instant,
-    job_id: String,
+    job_id: Id,
     apply: ApplyJob,
 }
 
@@ -756,7 +749,7 @@ fn end_jobs(
         } else {
             (job.apply)(state, &mut ghosts)
         };
-        if let Some(record) = state.jobs.get_mut(&job.job_id) {
+        if let Some(record) = state.jobs.get_mut(&*job.job_id) {
             record.end_time = Some(utc_now());
             record.outcome = Some(match result {
                 Ok(nics) => {
@@ -876,9 +869,11 @@ async fn handle(
             );
         }
     };
+    // A signature covers any header; without authentication only the Content-Type is read.
     let mut headers: Vec<(String, String)> = parts
         .headers
         .iter()
+        .filter(|(k, _)| mock.config.require_auth || *k == header::CONTENT_TYPE)
         .map(|(k, v)| {
             (
                 k.as_str().to_string(),
@@ -886,7 +881,7 @@ async fn handle(
             )
         })
         .collect();
-    if !headers.iter().any(|(k, _)| k == "host") {
+    if mock.config.require_auth && !headers.iter().any(|(k, _)| k == "host") {
         if let Some(authority) = parts.uri.authority() {
             headers.push(("host".into(), authority.to_string()));
         }

@@ -2,10 +2,19 @@
 //! security groups, supplementary NICs and jobs. One mutex guards it all:
 //! requests hold it only to read or apply a change, so no update is lost.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
-use indexmap::IndexSet;
+/// The mock's maps hash ids on every request: a fast hasher rather than SipHash
+/// (ids come from the mock itself or are checked against it, no flooding risk
+/// that matters for a test double).
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub type FastIndexSet<K> = indexmap::IndexSet<K, foldhash::fast::RandomState>;
+
+/// An id held in several places (a map key, a server's list, a job): one
+/// allocation, shared. Maps keyed by it are looked up with a `&str`.
+pub type Id = Arc<str>;
+
 use serde_json::{Value, json};
 
 use crate::contract::{Resource, World};
@@ -13,14 +22,15 @@ use crate::fixtures::Fixtures;
 
 #[derive(Debug, Clone)]
 pub struct Port {
-    pub id: String,
+    pub id: Id,
     /// `DOWN` when free, `ACTIVE` when attached.
-    pub state: String,
-    pub network_id: String,
-    pub subnet_id: String,
+    pub state: &'static str,
+    pub network_id: Id,
+    pub subnet_id: Id,
     pub ip_address: String,
-    pub mac: String,
-    pub server_id: Option<String>,
+    /// The last three bytes of the MAC address (`fa:16:3e:xx:xx:xx`), spelled out when listed.
+    pub mac: u32,
+    pub server_id: Option<Id>,
     pub delete_on_termination: bool,
     /// Made by an attach (deleted with its NIC) rather than pre-existing.
     pub created: bool,
@@ -30,7 +40,7 @@ pub struct Port {
 pub struct Server {
     pub primary_port_id: String,
     /// Attached ports, in attach order (a set: attach and detach stay O(1) however many).
-    pub ports: IndexSet<String>,
+    pub ports: FastIndexSet<Id>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,30 +64,31 @@ impl JobStatus {
 
 #[derive(Debug, Clone)]
 pub struct Job {
-    pub id: String,
-    pub job_type: String,
+    pub id: Id,
+    pub job_type: &'static str,
     pub created: Instant,
-    pub begin_time: String,
+    pub begin_time: Id,
     /// Set when the job ends.
     pub outcome: Option<(JobStatus, Option<String>)>,
-    pub end_time: Option<String>,
-    pub nic_ids: Vec<String>,
+    pub end_time: Option<Id>,
+    pub nic_ids: Vec<Id>,
 }
 
 #[derive(Debug)]
 pub struct State {
-    pub servers: HashMap<String, Server>,
-    pub ports: HashMap<String, Port>,
+    pub servers: FastMap<String, Server>,
+    /// Boxed: the map grows with every NIC created, and a slim entry makes each regrowth cheap.
+    pub ports: FastMap<Id, Box<Port>>,
     /// network id → its subnet id
-    pub networks: HashMap<String, String>,
+    pub networks: FastMap<String, Id>,
     /// subnet id → (network id, next host number)
-    pub subnets: HashMap<String, (String, u32)>,
+    pub subnets: FastMap<Id, (Id, u32)>,
     pub security_groups: Vec<String>,
     /// Supplementary NICs, kept as their documented response object.
-    pub sub_nics: HashMap<String, Value>,
-    pub jobs: HashMap<String, Job>,
+    pub sub_nics: FastMap<String, Value>,
+    pub jobs: FastMap<Id, Job>,
     /// Job ids, oldest first: the oldest are forgotten past [`MAX_JOBS`].
-    job_order: std::collections::VecDeque<String>,
+    job_order: std::collections::VecDeque<Id>,
     mac_counter: u32,
 }
 
@@ -93,13 +104,20 @@ pub fn random_hex() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
+/// A random UUID as a shared id.
+pub fn random_id_shared() -> Id {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Builder::from_random_bytes(rand::random::<[u8; 16]>()).into_uuid();
+    Id::from(&*id.hyphenated().encode_lower(&mut buf))
+}
+
 /// Jobs remembered for status queries (clients poll within seconds of delivery).
 pub const MAX_JOBS: usize = 10_000;
 
 /// The time as `yyyy-MM-ddTHH:mm:ssZ`, formatted once per second per thread (jobs ask for it twice each).
-pub fn utc_now() -> String {
+pub fn utc_now() -> Id {
     thread_local! {
-        static CACHE: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+        static CACHE: std::cell::RefCell<(u64, Id)> = std::cell::RefCell::new((u64::MAX, Id::from("")));
     }
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -109,7 +127,7 @@ pub fn utc_now() -> String {
         let mut cache = cache.borrow_mut();
         if cache.0 != secs {
             let d = crate::signing::sdk_date_now(); // 20250101T000000Z
-            cache.1 = format!(
+            cache.1 = Id::from(format!(
                 "{}-{}-{}T{}:{}:{}Z",
                 &d[0..4],
                 &d[4..6],
@@ -117,7 +135,7 @@ pub fn utc_now() -> String {
                 &d[9..11],
                 &d[11..13],
                 &d[13..15]
-            );
+            ));
             cache.0 = secs;
         }
         cache.1.clone()
@@ -154,13 +172,20 @@ fn sub_nic(id: &str, i: usize, project_id: &str, f: &Fixtures) -> Value {
 impl State {
     pub fn new(project_id: &str, f: &Fixtures) -> State {
         let mut state = State {
-            servers: HashMap::new(),
-            ports: HashMap::new(),
-            networks: HashMap::from([(f.network_id.clone(), f.subnet_id.clone())]),
-            subnets: HashMap::from([(f.subnet_id.clone(), (f.network_id.clone(), 10))]),
+            servers: FastMap::default(),
+            ports: FastMap::default(),
+            networks: [(f.network_id.clone(), Id::from(f.subnet_id.as_str()))]
+                .into_iter()
+                .collect(),
+            subnets: [(
+                Id::from(f.subnet_id.as_str()),
+                (Id::from(f.network_id.as_str()), 10),
+            )]
+            .into_iter()
+            .collect(),
             security_groups: vec![f.security_group_id.clone()],
-            sub_nics: HashMap::new(),
-            jobs: HashMap::new(),
+            sub_nics: FastMap::default(),
+            jobs: FastMap::default(),
             job_order: std::collections::VecDeque::new(),
             mac_counter: 0,
         };
@@ -171,15 +196,15 @@ impl State {
         {
             let port = Port {
                 created: false,
-                ..state.new_port(id, &f.subnet_id, None)
+                ..state.new_port(Id::from(id.as_str()), &f.subnet_id, None)
             };
-            state.ports.insert(id.clone(), port);
+            state.ports.insert(port.id.clone(), Box::new(port));
         }
         state.servers.insert(
             f.server_id.clone(),
             Server {
                 primary_port_id: f.primary_port_id.clone(),
-                ports: IndexSet::new(),
+                ports: FastIndexSet::default(),
             },
         );
         state.attach(&f.server_id, &f.primary_port_id);
@@ -195,9 +220,9 @@ impl State {
     }
 
     /// Records a job, forgetting the oldest past [`MAX_JOBS`] so a long-lived mock stays bounded.
-    pub fn add_job(&mut self, id: String, job: Job) {
-        self.job_order.push_back(id.clone());
-        self.jobs.insert(id, job);
+    pub fn add_job(&mut self, job: Job) {
+        self.job_order.push_back(job.id.clone());
+        self.jobs.insert(job.id.clone(), job);
         while self.job_order.len() > MAX_JOBS {
             if let Some(old) = self.job_order.pop_front() {
                 self.jobs.remove(&old);
@@ -206,45 +231,49 @@ impl State {
     }
 
     /// A new DOWN port on `subnet_id` (not inserted).
-    pub fn new_port(&mut self, id: &str, subnet_id: &str, ip: Option<&str>) -> Port {
+    pub fn new_port(&mut self, id: Id, subnet_id: &str, ip: Option<&str>) -> Port {
         self.mac_counter += 1;
-        let (network_id, next) = self
-            .subnets
-            .get_mut(subnet_id)
-            .map(|(n, next)| {
-                *next += 1;
-                (n.clone(), *next)
-            })
-            .unwrap_or_default();
+        let (subnet_id, network_id, next) = match self.subnets.get_key_value(subnet_id) {
+            Some((key, (network, next))) => (key.clone(), network.clone(), *next + 1),
+            None => (Id::from(subnet_id), Id::from(""), 0),
+        };
+        if let Some((_, next_host)) = self.subnets.get_mut(&*subnet_id) {
+            *next_host = next;
+        }
         let ip = ip
             .map(str::to_string)
             .unwrap_or_else(|| format!("192.168.{}.{}", (next / 250) % 250, next % 250 + 2));
-        let c = self.mac_counter;
         Port {
-            id: id.to_string(),
-            state: "DOWN".into(),
+            id,
+            state: "DOWN",
             network_id,
-            subnet_id: subnet_id.to_string(),
+            subnet_id,
             ip_address: ip,
-            mac: format!(
-                "fa:16:3e:{:02x}:{:02x}:{:02x}",
-                (c >> 16) & 0xff,
-                (c >> 8) & 0xff,
-                c & 0xff
-            ),
+            mac: self.mac_counter & 0xff_ffff,
             server_id: None,
             delete_on_termination: false,
             created: true,
         }
     }
 
+    /// Inserts a port made by [`State::new_port`]; returns its id.
+    pub fn insert_port(&mut self, port: Port) -> Id {
+        let id = port.id.clone();
+        self.ports.insert(id.clone(), Box::new(port));
+        id
+    }
+
     pub fn attach(&mut self, server_id: &str, port_id: &str) {
-        if let Some(port) = self.ports.get_mut(port_id) {
-            port.state = "ACTIVE".into();
-            port.server_id = Some(server_id.to_string());
-        }
+        let id = match self.ports.get_mut(port_id) {
+            Some(port) => {
+                port.state = "ACTIVE";
+                port.server_id = Some(Id::from(server_id));
+                port.id.clone()
+            }
+            None => Id::from(port_id),
+        };
         if let Some(server) = self.servers.get_mut(server_id) {
-            server.ports.insert(port_id.to_string());
+            server.ports.insert(id);
         }
     }
 
@@ -256,7 +285,7 @@ impl State {
         if created {
             self.ports.remove(port_id);
         } else if let Some(port) = self.ports.get_mut(port_id) {
-            port.state = "DOWN".into();
+            port.state = "DOWN";
             port.server_id = None;
         }
     }
@@ -264,12 +293,13 @@ impl State {
     /// The nova interfaceAttachment object of a port.
     pub fn attachment(&self, port_id: &str) -> Option<Value> {
         let p = self.ports.get(port_id)?;
+        let m = p.mac;
         Some(json!({
             "port_state": p.state,
-            "fixed_ips": [{"subnet_id": p.subnet_id, "ip_address": p.ip_address}],
-            "port_id": p.id,
-            "net_id": p.network_id,
-            "mac_addr": p.mac,
+            "fixed_ips": [{"subnet_id": &*p.subnet_id, "ip_address": p.ip_address}],
+            "port_id": &*p.id,
+            "net_id": &*p.network_id,
+            "mac_addr": format!("fa:16:3e:{:02x}:{:02x}:{:02x}", (m >> 16) & 0xff, (m >> 8) & 0xff, m & 0xff),
         }))
     }
 }
@@ -289,8 +319,8 @@ impl World for State {
         }
     }
 
-    fn port_state(&self, id: &str) -> Option<String> {
-        self.ports.get(id).map(|p| p.state.clone())
+    fn port_state(&self, id: &str) -> Option<&str> {
+        self.ports.get(id).map(|p| p.state)
     }
 
     fn fixture(&self, name: &str) -> Option<String> {

@@ -810,7 +810,6 @@ impl Runner {
         }
         let primary = &self.client.target().fixtures.primary_port_id;
         created.retain(|p| !named_ports.contains(p) && p != primary);
-        self.track_created(&created);
 
         let accepted = case.breaks.is_none() && case.expect.matches(exchange.status);
         let mut observed: Option<Arc<Listing>> = None;
@@ -827,6 +826,8 @@ impl Runner {
             result.findings.extend(findings);
             observed = listing;
         }
+        // Only now, with this case's checks done, may a batch delete take them.
+        self.track_created(&created);
         if let Some(spare) = spare {
             let changes_attachments = accepted && self.has_effect(op);
             spare.state = match &observed {
