@@ -335,6 +335,22 @@ async fn serve_mock(contract: Arc<Contract>, args: MockArgs) -> Result<i32, Stri
     for name in Fixtures::NAMES {
         println!("{name} = \"{}\"", fixtures.get(name).unwrap_or_default());
     }
+    // The extras as TOML arrays, so the lines paste into a target file's [fixtures].
+    let array = |ids: &[String]| {
+        let quoted: Vec<String> = ids.iter().map(|i| format!("\"{i}\"")).collect();
+        format!("[{}]", quoted.join(", "))
+    };
+    for (name, ids) in [
+        ("extra_spare_port_ids", &fixtures.extra_spare_port_ids),
+        (
+            "extra_sub_network_interface_ids",
+            &fixtures.extra_sub_network_interface_ids,
+        ),
+    ] {
+        if !ids.is_empty() {
+            println!("{name} = {}", array(ids));
+        }
+    }
     let _ = std::io::stdout().flush();
     let _ = tokio::signal::ctrl_c().await;
     running.stop().await;

@@ -132,9 +132,12 @@ fn mock_prints_its_base_url_then_its_fixtures_and_serves() {
         base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
         "{base}"
     );
-    let fixtures: Vec<String> = (0..8).map(|_| lines.next().unwrap().unwrap()).collect();
+    let fixtures: Vec<String> = (0..10).map(|_| lines.next().unwrap().unwrap()).collect();
     assert!(fixtures[0].starts_with("project_id = "));
-    assert!(fixtures.iter().any(|l| l.starts_with("spare_port_id = ")));
+    // The lines after project_id paste into a target file's [fixtures] table as they are.
+    let table: nic_conformance::fixtures::Fixtures =
+        toml::from_str(&fixtures[1..].join("\n")).unwrap();
+    assert_eq!(table, nic_conformance::fixtures::example_fixtures());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let status = rt.block_on(async {
         reqwest::get(format!("{base}/v2.1/0605767a3300d5762fb7c0186d9e1779/servers/6e2f4c1a-8f0b-4a7e-9b52-1d3c0e9a7f10/os-interface")).await.unwrap().status()
