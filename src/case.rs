@@ -68,6 +68,23 @@ pub struct Case {
 }
 
 impl Case {
+    /// A case with no request of its own: a job query or a setup step, judged
+    /// as a 200 of `operation` and named `id` in findings.
+    pub fn bare(id: String, operation: &str, kind: CaseKind) -> Case {
+        Case {
+            id,
+            operation: operation.to_string(),
+            kind,
+            expect: Expect::exact(200),
+            breaks: None,
+            exercises: Vec::new(),
+            path_params: Map::new(),
+            body: None,
+            setup: None,
+            description: String::new(),
+        }
+    }
+
     pub fn view(&self) -> Value {
         Contract::view(
             self.path_params.clone(),

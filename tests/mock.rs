@@ -23,17 +23,38 @@ fn config() -> MockConfig {
     c
 }
 
+async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+async fn show_job(http: &reqwest::Client, base: &str, job_id: &str) -> Value {
+    get_json(
+        http,
+        format!("{base}/v1/{EXAMPLE_PROJECT_ID}/jobs/{job_id}"),
+    )
+    .await
+}
+
+/// Asks the mock to attach the fixture spare port; returns its answer (a job id).
+async fn attach_spare(http: &reqwest::Client, base: &str) -> Value {
+    let f = example_fixtures();
+    http.post(format!(
+        "{base}/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}/nics",
+        f.server_id
+    ))
+    .json(&json!({"nics": [{"port_id": f.spare_port_id}]}))
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap()
+}
+
 async fn wait_job(http: &reqwest::Client, base: &str, job_id: &str) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline {
-        let job: Value = http
-            .get(format!("{base}/v1/{EXAMPLE_PROJECT_ID}/jobs/{job_id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job = show_job(http, base, job_id).await;
         if job["status"] == "SUCCESS" || job["status"] == "FAIL" {
             return job;
         }
@@ -60,18 +81,7 @@ async fn every_curated_case_gets_its_documented_outcome_from_the_faithful_mock()
         let base = mock.base_url.clone();
         let op = c.operation(&case.operation).unwrap();
         if case.setup == Some(Setup::SparePortAttached) {
-            let r: Value = http
-                .post(format!(
-                    "{base}/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}/nics",
-                    fixtures.server_id
-                ))
-                .json(&json!({"nics": [{"port_id": fixtures.spare_port_id}]}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let r = attach_spare(&http, &base).await;
             assert_eq!(
                 wait_job(&http, &base, r["job_id"].as_str().unwrap()).await["status"],
                 "SUCCESS"
@@ -141,17 +151,14 @@ async fn sixty_four_concurrent_batch_adds_all_end_up_in_the_state() {
                 .to_string(),
         );
     }
-    let listed: Value = http
-        .get(format!(
+    let listed = get_json(
+        &http,
+        format!(
             "{base}/v2.1/{EXAMPLE_PROJECT_ID}/servers/{}/os-interface",
             fixtures.server_id
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     let listed: Vec<&str> = listed["interfaceAttachments"]
         .as_array()
         .unwrap()
@@ -176,41 +183,16 @@ async fn jobs_move_through_init_and_running_and_change_state_only_on_success() {
     let mock = start_local(c, cfg).await.unwrap();
     let base = mock.base_url.clone();
     let http = reqwest::Client::new();
-    let r: Value = http
-        .post(format!(
-            "{base}/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}/nics",
-            fixtures.server_id
-        ))
-        .json(&json!({"nics": [{"port_id": fixtures.spare_port_id}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = attach_spare(&http, &base).await;
     let job_id = r["job_id"].as_str().unwrap();
-    let first: Value = http
-        .get(format!("{base}/v1/{EXAMPLE_PROJECT_ID}/jobs/{job_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first = show_job(&http, &base, job_id).await;
     assert_eq!(first["status"], "INIT");
     assert!(
         !mock.mock.attached_ports().contains(&fixtures.spare_port_id),
         "state changed before the job ended"
     );
     tokio::time::sleep(Duration::from_millis(750)).await;
-    let second: Value = http
-        .get(format!("{base}/v1/{EXAMPLE_PROJECT_ID}/jobs/{job_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let second = show_job(&http, &base, job_id).await;
     assert_eq!(second["status"], "RUNNING");
     assert_eq!(wait_job(&http, &base, job_id).await["status"], "SUCCESS");
     assert!(mock.mock.attached_ports().contains(&fixtures.spare_port_id));

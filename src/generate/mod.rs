@@ -464,23 +464,22 @@ impl<'c> Generator<'c> {
 
     /// The plan case `index` of a kind follows (plans cycle; valid cases are all `Valid`).
     pub fn plan_for(&self, op: &Operation, kind: CaseKind, index: usize) -> Option<Plan> {
-        self.plan_at(op, kind, index).map(|(_, p)| p)
+        self.plan_at(op, kind, index)
+            .map(|(at, plans)| plans[at].clone())
     }
 
-    /// The plan case `index` follows, with its place among the kind's plans.
-    fn plan_at(&self, op: &Operation, kind: CaseKind, index: usize) -> Option<(usize, Plan)> {
+    /// The kind's plans and the place of the one case `index` follows (no copy of the plan).
+    fn plan_at(&self, op: &Operation, kind: CaseKind, index: usize) -> Option<(usize, Plans)> {
         let plans = self.plans(op, kind);
-        (!plans.is_empty()).then(|| {
-            let at = index % plans.len();
-            (at, plans[at].clone())
-        })
+        (!plans.is_empty()).then(|| (index % plans.len(), plans))
     }
 
     /// Case `index` of `kind` for `op`; the same seed always gives the same case.
     pub fn case(&self, op: &Operation, kind: CaseKind, index: usize) -> Option<Case> {
-        let (at, plan) = self.plan_at(op, kind, index)?;
+        let (at, plans) = self.plan_at(op, kind, index)?;
+        let plan = &plans[at];
         let mut runner = runner_for(self.seed, &op.id, kind, index);
-        let strategies = self.strategies(op, kind, at, &plan);
+        let strategies = self.strategies(op, kind, at, plan);
         let (body_s, path_s) = &*strategies;
         for _ in 0..ATTEMPTS {
             let body = body_s.new_tree(&mut runner).ok()?.current();
@@ -488,8 +487,8 @@ impl<'c> Generator<'c> {
                 Some(s) => Some(s.new_tree(&mut runner).ok()?.current()),
                 None => None,
             };
-            let params = self.path_params(op, &plan, drawn);
-            if let Some(case) = self.finish(op, kind, index, &plan, params, body) {
+            let params = self.path_params(op, plan, drawn);
+            if let Some(case) = self.finish(op, kind, index, plan, params, body) {
                 return Some(case);
             }
         }
@@ -515,9 +514,10 @@ impl<'c> Generator<'c> {
         index: usize,
         mut still_fails: impl FnMut(&Case) -> bool,
     ) -> Option<Case> {
-        let (at, plan) = self.plan_at(op, kind, index)?;
+        let (at, plans) = self.plan_at(op, kind, index)?;
+        let plan = &plans[at];
         let mut runner = runner_for(self.seed, &op.id, kind, index);
-        let strategies = self.strategies(op, kind, at, &plan);
+        let strategies = self.strategies(op, kind, at, plan);
         let (body_s, path_s) = &*strategies;
         for _ in 0..ATTEMPTS {
             let mut tree = body_s.new_tree(&mut runner).ok()?;
@@ -525,9 +525,8 @@ impl<'c> Generator<'c> {
                 Some(s) => Some(s.new_tree(&mut runner).ok()?.current()),
                 None => None,
             };
-            let params = self.path_params(op, &plan, drawn);
-            let Some(mut best) =
-                self.finish(op, kind, index, &plan, params.clone(), tree.current())
+            let params = self.path_params(op, plan, drawn);
+            let Some(mut best) = self.finish(op, kind, index, plan, params.clone(), tree.current())
             else {
                 continue;
             };
@@ -535,7 +534,7 @@ impl<'c> Generator<'c> {
             while steps < MAX_SHRINK_STEPS && tree.simplify() {
                 steps += 1;
                 loop {
-                    match self.finish(op, kind, index, &plan, params.clone(), tree.current()) {
+                    match self.finish(op, kind, index, plan, params.clone(), tree.current()) {
                         Some(c) if still_fails(&c) => {
                             best = c;
                             break;

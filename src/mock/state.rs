@@ -5,6 +5,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use serde_json::{Value, json};
+
+use crate::contract::{Resource, World};
+use crate::fixtures::Fixtures;
+
 /// The mock's maps hash ids on every request: a fast hasher rather than SipHash
 /// (ids come from the mock itself or are checked against it, no flooding risk
 /// that matters for a test double).
@@ -14,11 +19,6 @@ pub type FastIndexSet<K> = indexmap::IndexSet<K, foldhash::fast::RandomState>;
 /// An id held in several places (a map key, a server's list, a job): one
 /// allocation, shared. Maps keyed by it are looked up with a `&str`.
 pub type Id = Arc<str>;
-
-use serde_json::{Value, json};
-
-use crate::contract::{Resource, World};
-use crate::fixtures::Fixtures;
 
 #[derive(Debug, Clone)]
 pub struct Port {
@@ -94,9 +94,7 @@ pub struct State {
 
 /// A random UUID (v4) from the thread's userspace RNG: no system call per id.
 pub fn random_id() -> String {
-    uuid::Builder::from_random_bytes(rand::random::<[u8; 16]>())
-        .into_uuid()
-        .to_string()
+    random_id_shared().to_string()
 }
 
 /// 32 random hex digits (job and request ids).
@@ -104,7 +102,7 @@ pub fn random_hex() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
-/// A random UUID as a shared id.
+/// A random UUID as a shared id (formatted on the stack: one allocation, on the batch-add path).
 pub fn random_id_shared() -> Id {
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let id = uuid::Builder::from_random_bytes(rand::random::<[u8; 16]>()).into_uuid();

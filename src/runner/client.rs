@@ -224,6 +224,18 @@ impl Client {
         params: &Map<String, Value>,
         body: Option<&Value>,
     ) -> Result<Exchange, TransportError> {
+        self.send_prepared(op, params, body, None).await
+    }
+
+    /// [`Client::send`], with the first attempt already prepared (the caller
+    /// printed it as a reproduction); a retry prepares afresh, for a fresh signature.
+    pub async fn send_prepared(
+        &self,
+        op: &Operation,
+        params: &Map<String, Value>,
+        body: Option<&Value>,
+        mut first: Option<PreparedRequest>,
+    ) -> Result<Exchange, TransportError> {
         use std::sync::atomic::Ordering::Relaxed;
         let started = Instant::now();
         let mut retries = 0u32;
@@ -232,7 +244,9 @@ impl Client {
                 l.acquire().await;
             }
             self.requests.fetch_add(1, Relaxed);
-            let prepared = self.prepare(op, params, body);
+            let prepared = first
+                .take()
+                .unwrap_or_else(|| self.prepare(op, params, body));
             let outcome = self.send_once(&prepared).await;
             let backoff = Duration::from_millis(100u64 << retries.min(6));
             match outcome {

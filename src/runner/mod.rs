@@ -719,7 +719,7 @@ impl Runner {
         let curl = request.curl();
         let exchange = match self
             .client
-            .send(op, &case.path_params, case.body.as_ref())
+            .send_prepared(op, &case.path_params, case.body.as_ref(), Some(request))
             .await
         {
             Ok(x) => x,
@@ -783,33 +783,37 @@ impl Runner {
                 settled = false;
             }
         }
-        // NICs the request made (not ports it named) are deleted later, in batches.
-        let mut created: Vec<String> = Vec::new();
-        if let Some(job) = &job {
-            if pending_fail && job.status == "SUCCESS" {
-                let id = case.breaks.clone().unwrap_or_default();
-                result.findings.push(self.finding(
-                    case,
-                    &id,
-                    format!("{} or a job that ends FAIL", case.expect),
-                    format!("{} and a job that ended SUCCESS", exchange.status),
-                    &curl,
-                ));
-            }
-            if op.id == "batch-add-nics" {
-                created.extend(job.nic_ids.iter().cloned());
-            }
+        if let Some(job) = job
+            .as_ref()
+            .filter(|j| pending_fail && j.status == "SUCCESS")
+        {
+            let id = case.breaks.clone().unwrap_or_default();
+            result.findings.push(self.finding(
+                case,
+                &id,
+                format!("{} or a job that ends FAIL", case.expect),
+                format!("{} and a job that ended {}", exchange.status, job.status),
+                &curl,
+            ));
         }
-        if op.id == "nova-attach-interface" && exchange.status == 200 {
-            created.extend(
-                body.as_ref()
-                    .and_then(|b| b.pointer("/interfaceAttachment/port_id"))
-                    .and_then(Value::as_str)
-                    .map(|p| p.trim().to_string()),
-            );
-        }
+        // NICs the request made (attached, but not ports it named) are deleted later, in batches.
+        let view = case.view();
         let primary = &self.client.target().fixtures.primary_port_id;
-        created.retain(|p| !named_ports.contains(p) && p != primary);
+        let created: Vec<String> = self
+            .contract
+            .rules_for(&op.id)
+            .filter(|r| {
+                matches!(
+                    r.check,
+                    Check::AsyncEffect {
+                        effect: Effect::Attach,
+                        ..
+                    }
+                )
+            })
+            .flat_map(|r| self.effect_targets(op, &r.check, &view, body.as_ref(), job.as_ref()))
+            .filter(|p| !named_ports.contains(p) && p != primary)
+            .collect();
 
         let accepted = case.breaks.is_none() && case.expect.matches(exchange.status);
         let mut observed: Option<Arc<Listing>> = None;
@@ -983,12 +987,8 @@ impl Runner {
         let mut interval = limits.job_poll;
         let params = self.params(op, &[("job_id", job_id)]);
         let mut findings = Vec::new();
-        let job_case = Case {
-            operation: op.id.clone(),
-            breaks: None,
-            expect: crate::contract::Expect::exact(200),
-            ..case.clone()
-        };
+        // The job query judged as a case of its own; the case's id names its findings.
+        let job_case = Case::bare(case.id.clone(), &op.id, case.kind);
         let mut last = String::from("no answer");
         loop {
             tokio::time::sleep(interval).await;
@@ -1074,23 +1074,9 @@ impl Runner {
             let Check::AsyncEffect { effect, .. } = &rule.check else {
                 continue;
             };
-            let mut ports = rule.check.effect_ports(&view);
-            if ports.is_empty() && !op.is_async {
-                // Nothing named in the request (a new NIC on a network): the one returned.
-                ports = body
-                    .and_then(|b| b.pointer("/interfaceAttachment/port_id"))
-                    .and_then(Value::as_str)
-                    .map(|p| vec![p.trim().to_string()])
-                    .unwrap_or_default();
-            }
             if op.is_async {
                 match job {
-                    Some(j) if j.status == "SUCCESS" => ports.extend(
-                        j.nic_ids
-                            .iter()
-                            .filter(|_| *effect == Effect::Attach)
-                            .cloned(),
-                    ),
+                    Some(j) if j.status == "SUCCESS" => {}
                     Some(j) => {
                         findings.push(self.finding(
                             case,
@@ -1104,6 +1090,7 @@ impl Runner {
                     None => continue, // job.completes already reported
                 }
             }
+            let ports = self.effect_targets(op, &rule.check, &view, body, job);
             if listing.is_none() {
                 listing = self.listing().await.ok();
             }
@@ -1179,6 +1166,34 @@ impl Runner {
         (findings, listing)
     }
 
+    /// The ports an effect rule says the request attached or detached: those
+    /// it names, else (a new NIC on a network) the one a synchronous answer
+    /// returns, and for an attach job that succeeded, the NICs the job reports.
+    fn effect_targets(
+        &self,
+        op: &Operation,
+        check: &Check,
+        view: &Value,
+        body: Option<&Value>,
+        job: Option<&JobOutcome>,
+    ) -> Vec<String> {
+        let Check::AsyncEffect { effect, .. } = check else {
+            return Vec::new();
+        };
+        let mut ports = check.effect_ports(view);
+        if ports.is_empty() && !op.is_async {
+            ports.extend(
+                body.and_then(|b| b.pointer("/interfaceAttachment/port_id"))
+                    .and_then(Value::as_str)
+                    .map(|p| p.trim().to_string()),
+            );
+        }
+        if let Some(j) = job.filter(|j| j.status == "SUCCESS" && *effect == Effect::Attach) {
+            ports.extend(j.nic_ids.iter().cloned());
+        }
+        ports
+    }
+
     /// Waits (up to the job timeout) until `ports` are listed: for attaches whose job cannot be followed.
     async fn settle_listed(&self, ports: &[String]) {
         let limits = &self.client.target().limits;
@@ -1252,18 +1267,11 @@ impl Runner {
         let Some(job_id) = job_id.filter(|_| x.status == 200) else {
             return Err((format!("{op_id} answered {}", x.status), Vec::new()));
         };
-        let case = Case {
-            id: format!("{op_id} (setup or cleanup)"),
-            operation: op.id.clone(),
-            kind: CaseKind::Valid,
-            expect: crate::contract::Expect::exact(200),
-            breaks: None,
-            exercises: Vec::new(),
-            path_params: Map::new(),
-            body: None,
-            setup: None,
-            description: String::new(),
-        };
+        let case = Case::bare(
+            format!("{op_id} (setup or cleanup)"),
+            &op.id,
+            CaseKind::Valid,
+        );
         self.follow_job(&job_id, &case, "")
             .await
             .map(|(outcome, _)| outcome)

@@ -25,22 +25,29 @@ pub enum PortState {
 pub struct Pool<S> {
     free: parking_lot::Mutex<Vec<(String, S)>>,
     slots: Arc<tokio::sync::Semaphore>,
+    size: usize,
 }
 
 impl<S: Copy + PartialEq> Pool<S> {
     /// A pool of `ids`, all in `state`; the last id is the first handed out.
     pub fn new(ids: impl IntoIterator<Item = String>, state: S) -> Arc<Pool<S>> {
         let free: Vec<(String, S)> = ids.into_iter().map(|id| (id, state)).collect();
-        let slots = Arc::new(tokio::sync::Semaphore::new(free.len()));
+        let size = free.len();
+        let slots = Arc::new(tokio::sync::Semaphore::new(size));
         Arc::new(Pool {
             free: parking_lot::Mutex::new(free),
             slots,
+            size,
         })
     }
 
     /// Waits for a free fixture and takes the one `rank` puts first (lowest),
-    /// the most recently returned among equals. `None` when the pool is empty.
+    /// the most recently returned among equals. `None` at once when the pool
+    /// has no fixture at all (rather than waiting for ever).
     pub async fn take(self: &Arc<Self>, rank: impl Fn(S) -> u8) -> Option<Lease<S>> {
+        if self.size == 0 {
+            return None;
+        }
         let permit = self.slots.clone().acquire_owned().await.ok()?;
         let mut free = self.free.lock();
         let best = free.iter().map(|(_, s)| rank(*s)).min()?;
@@ -156,5 +163,10 @@ mod tests {
         );
         drop(held);
         assert!(pool.take(|_| 0).await.is_some());
+        let empty: Arc<Pool<()>> = Pool::new([], ());
+        assert!(
+            empty.take(|_| 0).await.is_none(),
+            "an empty pool answers at once"
+        );
     }
 }
