@@ -2,7 +2,8 @@
 //! as ratios on a shared, noisy machine.
 //!
 //! `cargo bench --bench throughput` runs every section; pass section names to
-//! pick: `cargo bench --bench throughput -- mock generate run memory`.
+//! pick: `cargo bench --bench throughput -- respond mock generate run memory`.
+//! - respond: the mock's own work per request, without HTTP (one thread);
 //! - mock: requests/s of the mock on the update-sub-NIC and batch-add routes
 //!   at 1, 8 and 64 connections (wrk when installed, else a tokio client);
 //! - generate: cases generated per second per operation and kind;
@@ -19,7 +20,7 @@ use nic_conformance::case::CaseKind;
 use nic_conformance::contract::Contract;
 use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
 use nic_conformance::generate::Generator;
-use nic_conformance::mock::{MockConfig, RunningMock, start_local};
+use nic_conformance::mock::{Incoming, Mock, MockConfig, RunningMock, start_local};
 use nic_conformance::runner::client::Client;
 use nic_conformance::runner::{Progress, RunOptions, Runner};
 use nic_conformance::target::Target;
@@ -432,6 +433,50 @@ fn bench_memory() {
     let _ = std::fs::remove_file(target);
 }
 
+/// The mock's own work per request (routing, validation, rules, state, jobs),
+/// with no HTTP around it: steadier than a socket figure on a noisy machine, so
+/// it is the one to compare when changing the mock's code.
+fn bench_respond() {
+    println!("\n## mock logic per request, no HTTP (one thread, median of {ROUNDS} rounds of 1s)");
+    let rt = runtime();
+    let _guard = rt.enter(); // jobs are ended by the mock's own task
+    let contract = Arc::new(Contract::builtin().unwrap());
+    let headers = vec![("content-type".to_string(), "application/json".to_string())];
+    for route in routes() {
+        let mut rounds = Vec::new();
+        for _ in 0..ROUNDS {
+            let mock = Mock::new(contract.clone(), mock_config());
+            let req = Incoming {
+                method: route.method,
+                raw_path: &route.path,
+                raw_query: None,
+                headers: &headers,
+                body: route.body.as_bytes(),
+            };
+            let (started, mut n) = (Instant::now(), 0u64);
+            while started.elapsed() < Duration::from_secs(1) {
+                for _ in 0..256 {
+                    let reply = mock.respond(&req);
+                    assert!(
+                        reply.status < 300,
+                        "{} answered {}",
+                        route.name,
+                        reply.status
+                    );
+                }
+                n += 256;
+            }
+            rounds.push(started.elapsed().as_secs_f64() * 1e6 / n as f64);
+        }
+        let us = median(rounds);
+        println!(
+            "mock {:<30} {us:>6.2} µs/request, {:>9.0} requests/s on one core",
+            route.name,
+            1e6 / us
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -439,6 +484,9 @@ fn main() {
         .collect();
     let all = args.is_empty();
     let want = |s: &str| all || args.iter().any(|a| a == s);
+    if want("respond") {
+        bench_respond();
+    }
     if want("mock") {
         bench_mock();
     }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::case::Case;
 use crate::contract::{BodyPresence, Check, Contract, Operation};
 use crate::report::Finding;
-use crate::runner::client::Exchange;
+use crate::runner::client::{Curl, Exchange};
 
 /// One response and what it answers.
 pub struct Judged<'a> {
@@ -16,7 +16,7 @@ pub struct Judged<'a> {
     pub op: &'a Operation,
     pub case: &'a Case,
     pub exchange: &'a Exchange,
-    pub reproduce: &'a str,
+    pub reproduce: &'a Curl<'a>,
 }
 
 impl Judged<'_> {
@@ -34,7 +34,7 @@ impl Judged<'_> {
             severity: self.contract.severity_of(id),
             expected: expected.into(),
             actual: actual.into(),
-            reproduce: self.reproduce.to_string(),
+            reproduce: self.reproduce.as_str().to_string(),
         }
     }
 

@@ -18,13 +18,24 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 pub use check::{Model, Sampler, World};
 pub use conflict::DocConflict;
 pub use operation::{BodyPresence, ErrorFamily, Operation, ResponseSpec, Service, Setup};
 pub use rule::{Check, Effect, Expect, Resource, Rule, Severity, Source, StatusClass};
 pub use schema::{Keyword, Schema, SchemaViolation};
+
+/// A JSON object of owned values. Unlike `json!`, which serializes each value
+/// again (a deep copy), this moves them in.
+pub fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
+}
 
 /// A problem in the contract files.
 #[derive(Debug, thiserror::Error)]
@@ -376,7 +387,7 @@ impl Contract {
 
     /// The request view the rules read: `{"path": {...}, "body": ...}`.
     pub fn view(path: Map<String, Value>, body: Value) -> Value {
-        json!({"path": Value::Object(path), "body": body})
+        object([("path", Value::Object(path)), ("body", body)])
     }
 
     /// What a conforming server answers to this request in `world`: the one
@@ -445,17 +456,20 @@ impl Contract {
     /// Every schema keyword and rule the request breaks (for tests and labels).
     pub fn all_violations(&self, op: &Operation, view: &Value, world: &dyn World) -> Vec<String> {
         let mut out = Vec::new();
-        let path = view.get("path").cloned().unwrap_or(Value::Null);
-        if let Some(s) = self.schemas.get(&op.path_schema) {
-            out.extend(s.violations(&path).into_iter().map(|v| v.id));
-        }
-        if let Some(schema) = op.request_schema.as_ref().and_then(|n| self.schemas.get(n)) {
-            out.extend(
-                schema
-                    .violations(view.get("body").unwrap_or(&Value::Null))
-                    .into_iter()
-                    .map(|v| v.id),
-            );
+        let null = Value::Null;
+        let parts = [
+            (Some(&op.path_schema), view.get("path")),
+            (op.request_schema.as_ref(), view.get("body")),
+        ];
+        for (name, instance) in parts {
+            let Some(schema) = name.and_then(|n| self.schemas.get(n)) else {
+                continue;
+            };
+            let instance = instance.unwrap_or(&null);
+            // As in `judge_schemas`: errors are collected only when there are some.
+            if !schema.is_valid(instance) {
+                out.extend(schema.violations(instance).into_iter().map(|v| v.id));
+            }
         }
         if out.is_empty() {
             // As in `judge`: a missing path resource answers 404 before anything else is looked at.

@@ -146,13 +146,15 @@ impl Operation {
 
     /// Matches a concrete path against the template, returning the parameters.
     pub fn match_path(&self, path: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
-        let template: Vec<&str> = self.path.split('/').collect();
-        let actual: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-        if template.len() != actual.len() {
-            return None;
-        }
+        let mut template = self.path.split('/');
+        let mut actual = path.trim_end_matches('/').split('/');
         let mut params = serde_json::Map::new();
-        for (t, a) in template.iter().zip(&actual) {
+        loop {
+            let (t, a) = match (template.next(), actual.next()) {
+                (None, None) => return Some(params),
+                (Some(t), Some(a)) => (t, a),
+                _ => return None,
+            };
             match t.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
                 Some(name) => {
                     let decoded = percent_encoding::percent_decode_str(a).decode_utf8().ok()?;
@@ -165,7 +167,6 @@ impl Operation {
                 None => return None,
             }
         }
-        Some(params)
     }
 
     pub fn response(&self, status: u16) -> Option<&ResponseSpec> {

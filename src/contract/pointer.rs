@@ -57,24 +57,41 @@ pub fn select_under<'v>(node: &'v Value, field: &str) -> Vec<&'v Value> {
     select_tokens(node, field.split('/'))
 }
 
-fn select_tokens<'v, 't>(root: &'v Value, tokens: impl Iterator<Item = &'t str>) -> Vec<&'v Value> {
-    let mut found = vec![root];
-    for token in tokens {
-        let mut next = Vec::with_capacity(found.len());
-        for node in found {
-            match (token, node) {
-                ("*", Value::Array(items)) => next.extend(items.iter()),
-                ("*", _) => {}
-                (_, Value::Object(map)) => next.extend(map.get(unescape(token).as_ref())),
-                (_, Value::Array(items)) => {
-                    next.extend(token.parse::<usize>().ok().and_then(|i| items.get(i)))
-                }
-                _ => {}
-            }
-        }
-        found = next;
-    }
+fn select_tokens<'v, 't>(
+    root: &'v Value,
+    tokens: impl Iterator<Item = &'t str> + Clone,
+) -> Vec<&'v Value> {
+    let mut found = Vec::new();
+    walk(root, tokens, &mut found);
     found
+}
+
+/// Depth first, into one list: the matches come out in document order, as
+/// level by level would give them, with no list per level.
+fn walk<'v, 't>(
+    node: &'v Value,
+    mut tokens: impl Iterator<Item = &'t str> + Clone,
+    found: &mut Vec<&'v Value>,
+) {
+    let Some(token) = tokens.next() else {
+        found.push(node);
+        return;
+    };
+    let child = match (token, node) {
+        ("*", Value::Array(items)) => {
+            for item in items {
+                walk(item, tokens.clone(), found);
+            }
+            return;
+        }
+        ("*", _) => None,
+        (_, Value::Object(map)) => map.get(unescape(token).as_ref()),
+        (_, Value::Array(items)) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    };
+    if let Some(child) = child {
+        walk(child, tokens, found);
+    }
 }
 
 /// The value at a relative `field` path (no wildcards) under `node`.

@@ -23,7 +23,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use crate::contract::pointer::{expand, remove, select, set};
-use crate::contract::{Check, Contract, ErrorFamily, Operation, Verdict, World};
+use crate::contract::{Check, Contract, ErrorFamily, Operation, Verdict, World, object};
 use crate::fixtures::Fixtures;
 use crate::signing;
 pub use errors::error_body;
@@ -320,15 +320,11 @@ impl Mock {
 
     fn batch_add(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
         let job_id = self.new_job(state, "attachNics");
-        let server_id = view
-            .pointer("/path/server_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let nics: Vec<Value> = view
-            .pointer("/body/nics")
-            .and_then(Value::as_array)
-            .cloned()
+        let server_id = path_param(view, "server_id").to_string();
+        // Only what the job reads, rather than a copy of the request's objects.
+        let nics: Vec<NicRequest> = view["body"]["nics"]
+            .as_array()
+            .map(|nics| nics.iter().map(NicRequest::of).collect())
             .unwrap_or_default();
         let faults = self.config.faults.clone();
         let fixture_subnet = self.config.fixtures.subnet_id.clone();
@@ -341,8 +337,8 @@ impl Mock {
             }
             let mut ids = Vec::new();
             for nic in &nics {
-                let port_id = nic.get("port_id").and_then(Value::as_str);
-                let subnet_id = nic.get("subnet_id").and_then(Value::as_str);
+                let port_id = nic.port_id.as_deref();
+                let subnet_id = nic.subnet_id.as_deref();
                 let subnet_wins = faults.has(&FaultKind::SubnetWins) && subnet_id.is_some();
                 match port_id {
                     Some(port_id) if !subnet_wins => {
@@ -350,10 +346,9 @@ impl Mock {
                             return Err(format!("port {port_id} is not DOWN"));
                         }
                         if faults.has(&FaultKind::PortTakesIp) {
-                            if let (Some(ip), Some(port)) = (
-                                nic.get("ip_address").and_then(Value::as_str),
-                                state.ports.get_mut(port_id),
-                            ) {
+                            if let (Some(ip), Some(port)) =
+                                (&nic.ip_address, state.ports.get_mut(port_id))
+                            {
                                 port.ip_address = ip.to_string();
                             }
                         }
@@ -362,11 +357,8 @@ impl Mock {
                     }
                     _ => {
                         let subnet = subnet_id.unwrap_or(&fixture_subnet);
-                        let port = state.new_port(
-                            random_id_shared(),
-                            subnet,
-                            nic.get("ip_address").and_then(Value::as_str),
-                        );
+                        let port =
+                            state.new_port(random_id_shared(), subnet, nic.ip_address.as_deref());
                         let id = state.insert_port(port);
                         state.attach(&server_id, &id);
                         ids.push(id);
@@ -380,11 +372,7 @@ impl Mock {
 
     fn batch_delete(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
         let job_id = self.new_job(state, "detachNics");
-        let server_id = view
-            .pointer("/path/server_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let server_id = path_param(view, "server_id").to_string();
         let ids: Vec<Id> = select(view, "/body/nics/*/id")
             .into_iter()
             .filter_map(|v| v.as_str().map(Id::from))
@@ -406,10 +394,7 @@ impl Mock {
     }
 
     fn nova_attach(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
-        let server_id = view
-            .pointer("/path/server_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let server_id = path_param(view, "server_id");
         let port_id = view
             .pointer("/body/interfaceAttachment/port_id")
             .and_then(Value::as_str);
@@ -441,14 +426,12 @@ impl Mock {
             }
         };
         state.attach(server_id, &id);
-        Reply::json(200, json!({"interfaceAttachment": state.attachment(&id)}))
+        let attachment = state.attachment(&id).unwrap_or_default();
+        Reply::json(200, object([("interfaceAttachment", attachment)]))
     }
 
     fn update_attachment(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
-        let port_id = view
-            .pointer("/path/port_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let port_id = path_param(view, "port_id");
         let value = view
             .pointer("/body/interface_attachment/delete_on_termination")
             .and_then(Value::as_bool)
@@ -471,10 +454,7 @@ impl Mock {
     }
 
     fn update_sub_nic(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
-        let id = view
-            .pointer("/path/sub_network_interface_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let id = path_param(view, "sub_network_interface_id");
         // A fake accept (fault) changes nothing: it works on a copy.
         let mut copy;
         let updated = match state.sub_nics.get_mut(id) {
@@ -525,19 +505,15 @@ impl Mock {
         }
         Reply::json(
             200,
-            // Built by hand: `json!` would re-serialise `shown` into a new Value.
-            Value::Object(Map::from_iter([
-                ("sub_network_interface".to_string(), shown),
-                ("request_id".to_string(), Value::String(random_hex())),
-            ])),
+            object([
+                ("sub_network_interface", shown),
+                ("request_id", Value::String(random_hex())),
+            ]),
         )
     }
 
     fn show_job(&self, state: &State, view: &Value) -> Reply {
-        let id = view
-            .pointer("/path/job_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let id = path_param(view, "job_id");
         let Some(job) = state.jobs.get(id) else {
             return Reply::json(
                 404,
@@ -554,26 +530,23 @@ impl Mock {
             .iter()
             .map(|n| json!({"status": status.as_str(), "entities": {"nic_id": &**n}}))
             .collect();
-        Reply::json(
-            200,
-            json!({
-                "job_id": &*job.id,
-                "job_type": job.job_type,
-                "status": status.as_str(),
-                "begin_time": &*job.begin_time,
-                "end_time": job.end_time.as_deref(),
-                "entities": {"sub_jobs": sub_jobs},
-                "error_code": if status == JobStatus::Fail { json!("Ecs.0000") } else { Value::Null },
-                "fail_reason": reason,
-            }),
-        )
+        let mut body = json!({
+            "job_id": &*job.id,
+            "job_type": job.job_type,
+            "status": status.as_str(),
+            "begin_time": &*job.begin_time,
+            "end_time": job.end_time.as_deref(),
+            "entities": {"sub_jobs": null},
+            "error_code": if status == JobStatus::Fail { Some("Ecs.0000") } else { None },
+            "fail_reason": reason,
+        });
+        // Moved in after: `json!` would copy the list by serializing it again.
+        body["entities"]["sub_jobs"] = Value::Array(sub_jobs);
+        Reply::json(200, body)
     }
 
     fn list_interfaces(&self, state: &State, view: &Value) -> Reply {
-        let server_id = view
-            .pointer("/path/server_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let server_id = path_param(view, "server_id");
         let Some(server) = state.servers.get(server_id) else {
             return Reply::json(
                 404,
@@ -600,7 +573,7 @@ impl Mock {
                 item["port_state"] = json!("BUILD");
             }
         }
-        Reply::json(200, json!({"interfaceAttachments": list}))
+        Reply::json(200, object([("interfaceAttachments", Value::Array(list))]))
     }
 
     /// Drifts echoed values, for the echo rules the request exercises.
@@ -676,10 +649,33 @@ impl Mock {
             .end_due(&mut state, &self.ghosts, &self.config.faults);
         state
             .servers
-            .get(&self.config.fixtures.server_id)
+            .get(self.config.fixtures.server_id.as_str())
             .map(|s| s.ports.iter().map(|p| p.to_string()).collect())
             .unwrap_or_default()
     }
+}
+
+/// One entry of a batch-add request, as its job reads it.
+struct NicRequest {
+    port_id: Option<String>,
+    subnet_id: Option<String>,
+    ip_address: Option<String>,
+}
+
+impl NicRequest {
+    fn of(nic: &Value) -> NicRequest {
+        let field = |name: &str| nic.get(name).and_then(Value::as_str).map(str::to_string);
+        NicRequest {
+            port_id: field("port_id"),
+            subnet_id: field("subnet_id"),
+            ip_address: field("ip_address"),
+        }
+    }
+}
+
+/// A path parameter of a request view ("" when absent).
+fn path_param<'a>(view: &'a Value, name: &str) -> &'a str {
+    view["path"][name].as_str().unwrap_or_default()
 }
 
 type ApplyJob =

@@ -76,7 +76,7 @@ pub struct Job {
 
 #[derive(Debug)]
 pub struct State {
-    pub servers: FastMap<String, Server>,
+    pub servers: FastMap<Id, Server>,
     /// Boxed: the map grows with every NIC created, and a slim entry makes each regrowth cheap.
     pub ports: FastMap<Id, Box<Port>>,
     /// network id → its subnet id
@@ -199,7 +199,7 @@ impl State {
             state.ports.insert(port.id.clone(), Box::new(port));
         }
         state.servers.insert(
-            f.server_id.clone(),
+            Id::from(f.server_id.as_str()),
             Server {
                 primary_port_id: f.primary_port_id.clone(),
                 ports: FastIndexSet::default(),
@@ -262,15 +262,20 @@ impl State {
     }
 
     pub fn attach(&mut self, server_id: &str, port_id: &str) {
+        // The server's own id, shared rather than copied into every port it holds.
+        let server_id = match self.servers.get_key_value(server_id) {
+            Some((id, _)) => id.clone(),
+            None => Id::from(server_id),
+        };
         let id = match self.ports.get_mut(port_id) {
             Some(port) => {
                 port.state = "ACTIVE";
-                port.server_id = Some(Id::from(server_id));
+                port.server_id = Some(server_id.clone());
                 port.id.clone()
             }
             None => Id::from(port_id),
         };
-        if let Some(server) = self.servers.get_mut(server_id) {
+        if let Some(server) = self.servers.get_mut(&*server_id) {
             server.ports.insert(id);
         }
     }

@@ -18,7 +18,29 @@ pub struct PreparedRequest {
     pub method: String,
     pub url: String,
     pub headers: Vec<(String, String)>,
-    pub body: Option<Vec<u8>>,
+    /// Shared with the HTTP client rather than copied for it.
+    pub body: Option<Bytes>,
+}
+
+/// The curl reproduction of a request, written out only when a finding
+/// quotes it: most cases have none, and writing it quotes every header and
+/// the whole body.
+pub struct Curl<'a> {
+    request: &'a PreparedRequest,
+    text: std::sync::OnceLock<String>,
+}
+
+impl<'a> Curl<'a> {
+    pub fn of(request: &'a PreparedRequest) -> Curl<'a> {
+        Curl {
+            request,
+            text: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.text.get_or_init(|| self.request.curl())
+    }
 }
 
 const SECRET_HEADERS: [&str; 2] = ["authorization", "x-auth-token"];
@@ -165,7 +187,7 @@ impl Client {
         let path = op.render_path(params);
         let base = self.target.base_url(op.service);
         let url = format!("{base}{path}");
-        let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        let body = body.map(|b| Bytes::from(serde_json::to_vec(b).unwrap_or_default()));
         let mut headers = vec![("X-Project-Id".to_string(), self.target.project_id.clone())];
         if body.is_some() {
             headers.push((
@@ -228,13 +250,13 @@ impl Client {
     }
 
     /// [`Client::send`], with the first attempt already prepared (the caller
-    /// printed it as a reproduction); a retry prepares afresh, for a fresh signature.
+    /// keeps it for its reproduction); a retry prepares afresh, for a fresh signature.
     pub async fn send_prepared(
         &self,
         op: &Operation,
         params: &Map<String, Value>,
         body: Option<&Value>,
-        mut first: Option<PreparedRequest>,
+        mut first: Option<&PreparedRequest>,
     ) -> Result<Exchange, TransportError> {
         use std::sync::atomic::Ordering::Relaxed;
         let started = Instant::now();
@@ -244,10 +266,10 @@ impl Client {
                 l.acquire().await;
             }
             self.requests.fetch_add(1, Relaxed);
-            let prepared = first
-                .take()
-                .unwrap_or_else(|| self.prepare(op, params, body));
-            let outcome = self.send_once(&prepared).await;
+            let outcome = match first.take() {
+                Some(prepared) => self.send_once(prepared).await,
+                None => self.send_once(&self.prepare(op, params, body)).await,
+            };
             let backoff = Duration::from_millis(100u64 << retries.min(6));
             match outcome {
                 Ok((status, retry_after, _, _))

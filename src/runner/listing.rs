@@ -17,8 +17,25 @@ use serde_json::Value;
 pub struct Listing {
     /// Port ids, trimmed, in the order listed.
     pub ports: Vec<String>,
-    /// The attachment objects, in the same order.
-    pub attachments: Vec<Value>,
+    /// The `fixed_ips` of each attachment, in the same order (`Null` when absent).
+    pub fixed_ips: Vec<Value>,
+}
+
+/// The two fields the runner reads from each listed attachment. Typed, so
+/// the other fields are skipped rather than built into values: listings are
+/// long (every NIC of the server) and read often.
+#[derive(serde::Deserialize)]
+struct ListedAttachment {
+    #[serde(default)]
+    port_id: Value,
+    #[serde(default)]
+    fixed_ips: Value,
+}
+
+#[derive(serde::Deserialize)]
+struct ListingBody {
+    #[serde(default, rename = "interfaceAttachments")]
+    attachments: Vec<ListedAttachment>,
 }
 
 impl Listing {
@@ -26,29 +43,49 @@ impl Listing {
     /// the array lists nothing, so every attach it should show is reported
     /// (the list's own shape is judged where the list is a case).
     pub fn parse(body: &[u8]) -> Result<Listing, String> {
+        let attachments = match serde_json::from_slice::<ListingBody>(body) {
+            Ok(listing) => listing.attachments,
+            // Not the documented shape (the array is something else, or an item
+            // is not an object): read what can be read, as values.
+            Err(_) => Self::parse_loosely(body)?,
+        };
+        let (ports, fixed_ips) = attachments
+            .into_iter()
+            .filter_map(|a| Some((a.port_id.as_str()?.trim().to_string(), a.fixed_ips)))
+            .unzip();
+        Ok(Listing { ports, fixed_ips })
+    }
+
+    fn parse_loosely(body: &[u8]) -> Result<Vec<ListedAttachment>, String> {
         let mut body: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-        let attachments = match body.get_mut("interfaceAttachments").map(Value::take) {
+        let items = match body.get_mut("interfaceAttachments").map(Value::take) {
             Some(Value::Array(items)) => items,
             _ => Vec::new(),
         };
-        let ports = attachments
-            .iter()
-            .filter_map(|a| a.get("port_id").and_then(Value::as_str))
-            .map(|s| s.trim().to_string())
-            .collect();
-        Ok(Listing { ports, attachments })
+        Ok(items
+            .into_iter()
+            .map(|mut a| ListedAttachment {
+                port_id: a.get_mut("port_id").map(Value::take).unwrap_or_default(),
+                fixed_ips: a.get_mut("fixed_ips").map(Value::take).unwrap_or_default(),
+            })
+            .collect())
     }
 
     pub fn contains(&self, port: &str) -> bool {
         self.ports.iter().any(|p| p == port)
     }
 
-    /// The attachment of `port`, if listed.
-    pub fn attachment(&self, port: &str) -> Option<&Value> {
-        self.ports
-            .iter()
-            .position(|p| p == port)
-            .and_then(|i| self.attachments.get(i))
+    /// The addresses listed for `port` (none if it is not listed).
+    pub fn addresses(&self, port: &str) -> Vec<&Value> {
+        let Some(i) = self.ports.iter().position(|p| p == port) else {
+            return Vec::new();
+        };
+        self.fixed_ips[i]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.get("ip_address"))
+            .collect()
     }
 }
 
@@ -101,9 +138,38 @@ mod tests {
         .unwrap();
         assert_eq!(l.ports, ["a", "b"]);
         assert!(l.contains("a") && !l.contains("c"));
-        assert_eq!(l.attachment("b").unwrap()["port_id"], "b");
+        assert!(l.addresses("b").is_empty());
         assert!(Listing::parse(b"{}").unwrap().ports.is_empty());
         assert!(Listing::parse(b"not json").is_err());
+    }
+
+    #[test]
+    fn addresses_are_read_from_fixed_ips() {
+        let l = Listing::parse(
+            br#"{"interfaceAttachments":[{"port_id":"a","mac_addr":"x","fixed_ips":[{"subnet_id":"s","ip_address":"10.0.0.5"},{"ip_address":"10.0.0.6"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(l.addresses("a"), ["10.0.0.5", "10.0.0.6"]);
+        assert!(l.addresses("z").is_empty());
+    }
+
+    /// A listing off its documented shape still yields what it can.
+    #[test]
+    fn an_odd_listing_is_read_loosely() {
+        // An item that is not an object, and a port id that is not a string.
+        let l = Listing::parse(
+            br#"{"interfaceAttachments":[7,{"port_id":"a","fixed_ips":[{"ip_address":"10.0.0.5"}]},{"port_id":3}]}"#,
+        )
+        .unwrap();
+        assert_eq!(l.ports, ["a"]);
+        assert_eq!(l.addresses("a"), ["10.0.0.5"]);
+        // The array is not an array: nothing listed.
+        assert!(
+            Listing::parse(br#"{"interfaceAttachments":{"port_id":"a"}}"#)
+                .unwrap()
+                .ports
+                .is_empty()
+        );
     }
 
     /// Callers that ask while one listing is in flight share the next one,
@@ -126,7 +192,7 @@ mod tests {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                         Ok(Listing {
                             ports: vec![now.to_string()],
-                            attachments: Vec::new(),
+                            fixed_ips: Vec::new(),
                         })
                     })
                     .await

@@ -27,7 +27,7 @@ use crate::contract::{Check, Contract, Effect, Operation, Setup};
 use crate::generate::{Generator, GeneratorCache};
 use crate::report::{CaseResult, Finding, Summary};
 use crate::snapshot::SnapshotStore;
-use client::{Client, Exchange, TransportErrorKind};
+use client::{Client, Curl, Exchange, TransportErrorKind};
 use listing::{Listing, ListingResult, SharedListing};
 use pool::{Pool, PortState};
 
@@ -716,10 +716,10 @@ impl Runner {
         let request = self
             .client
             .prepare(op, &case.path_params, case.body.as_ref());
-        let curl = request.curl();
+        let curl = Curl::of(&request);
         let exchange = match self
             .client
-            .send_prepared(op, &case.path_params, case.body.as_ref(), Some(request))
+            .send_prepared(op, &case.path_params, case.body.as_ref(), Some(&request))
             .await
         {
             Ok(x) => x,
@@ -729,7 +729,7 @@ impl Runner {
                     "response.transport",
                     format!("{} (documented)", case.expect),
                     format!("{:?}: {e}", e.kind),
-                    &curl,
+                    curl.as_str(),
                 ));
                 if let Some(spare) = spare {
                     spare.state = PortState::Unknown;
@@ -772,7 +772,7 @@ impl Runner {
                             &rule.id,
                             "a job_id to follow",
                             format!("{} with no job_id", exchange.status),
-                            &curl,
+                            curl.as_str(),
                         ));
                     }
                 }
@@ -793,7 +793,7 @@ impl Runner {
                 &id,
                 format!("{} or a job that ends FAIL", case.expect),
                 format!("{} and a job that ended {}", exchange.status, job.status),
-                &curl,
+                curl.as_str(),
             ));
         }
         // NICs the request made (attached, but not ports it named) are deleted later, in batches.
@@ -851,7 +851,7 @@ impl Runner {
                     "update-subnic.dry-run",
                     format!("no change ({before})"),
                     after.map(|a| a.to_string()).unwrap_or_default(),
-                    &curl,
+                    curl.as_str(),
                 ));
             }
         }
@@ -862,7 +862,13 @@ impl Runner {
             result.snapshot = Some(text);
         }
         if let (Some(store), CaseKind::Curated) = (&self.snapshots, case.kind) {
-            match store.compare(&self.contract, case, &exchange, body.as_ref(), &curl) {
+            match store.compare(
+                &self.contract,
+                case,
+                &exchange,
+                body.as_ref(),
+                curl.as_str(),
+            ) {
                 Ok(Some(f)) => result.findings.push(f),
                 Ok(None) => {}
                 Err(e) => result.error = Some(e),
@@ -890,7 +896,7 @@ impl Runner {
         op: &Operation,
         case: &Case,
         exchange: &Exchange,
-        curl: &str,
+        curl: &Curl<'_>,
     ) -> (Vec<Finding>, Option<Value>, bool) {
         let j = Judged {
             contract: &self.contract,
@@ -977,7 +983,7 @@ impl Runner {
         &self,
         job_id: &str,
         case: &Case,
-        curl: &str,
+        curl: &Curl<'_>,
     ) -> Result<(JobOutcome, Vec<Finding>), Vec<Finding>> {
         let Some(op) = self.contract.operation("show-job") else {
             return Err(Vec::new());
@@ -1023,7 +1029,7 @@ impl Runner {
                                         body.get("fail_reason")
                                             .map(|v| v.to_string())
                                             .unwrap_or_else(|| "(absent)".into()),
-                                        curl,
+                                        curl.as_str(),
                                     ),
                                 );
                             }
@@ -1050,7 +1056,7 @@ impl Runner {
                     "job.completes",
                     format!("SUCCESS or FAIL within {:?}", limits.job_timeout),
                     format!("job {job_id} still {last}"),
-                    curl,
+                    curl.as_str(),
                 ));
                 return Err(findings);
             }
@@ -1065,7 +1071,7 @@ impl Runner {
         case: &Case,
         body: Option<&Value>,
         job: Option<&JobOutcome>,
-        curl: &str,
+        curl: &Curl<'_>,
     ) -> (Vec<Finding>, Option<Arc<Listing>>) {
         let mut findings = Vec::new();
         let mut listing: Option<Arc<Listing>> = None;
@@ -1083,7 +1089,7 @@ impl Runner {
                             &rule.id,
                             "job SUCCESS",
                             format!("job {}", j.status),
-                            curl,
+                            curl.as_str(),
                         ));
                         continue;
                     }
@@ -1120,7 +1126,7 @@ impl Runner {
                             &id,
                             format!("port {p} listed among the server's interfaces"),
                             "not listed",
-                            curl,
+                            curl.as_str(),
                         ));
                     }
                     Effect::Detach if is_listed => findings.push(self.finding(
@@ -1128,7 +1134,7 @@ impl Runner {
                         &rule.id,
                         format!("port {p} no longer listed"),
                         "still listed",
-                        curl,
+                        curl.as_str(),
                     )),
                     _ => {}
                 }
@@ -1142,23 +1148,16 @@ impl Runner {
                 if listing.is_none() {
                     listing = self.listing().await.ok();
                 }
-                let Some(att) = listing.as_ref().and_then(|l| l.attachment(&port)) else {
+                let Some(listing) = listing.as_ref() else {
                     continue;
                 };
-                let ips: Vec<&Value> = att
-                    .get("fixed_ips")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|f| f.get("ip_address"))
-                    .collect();
-                if ips.contains(&&value) {
+                if listing.addresses(&port).contains(&&value) {
                     findings.push(self.finding(
                         case,
                         &rule.id,
                         format!("port {port} keeps its own address ({field} {value} ignored)"),
                         format!("port has {value}"),
-                        curl,
+                        curl.as_str(),
                     ));
                 }
             }
@@ -1214,7 +1213,7 @@ impl Runner {
         id: &str,
         before: &Listing,
         named: &[String],
-        curl: &str,
+        curl: &Curl<'_>,
     ) -> (Vec<Finding>, Option<Arc<Listing>>) {
         let Ok(after) = self.listing().await else {
             return (Vec::new(), None);
@@ -1238,7 +1237,7 @@ impl Runner {
                         state(before, p)
                     ),
                     format!("port {p} {}", state(&after, p)),
-                    curl,
+                    curl.as_str(),
                 )
             })
             .collect();
@@ -1256,9 +1255,11 @@ impl Runner {
             .contract
             .operation(op_id)
             .ok_or_else(|| (format!("no {op_id} operation"), Vec::new()))?;
+        let params = self.params(op, &[]);
+        let request = self.client.prepare(op, &params, Some(&body));
         let x = self
             .client
-            .send(op, &self.params(op, &[]), Some(&body))
+            .send_prepared(op, &params, Some(&body), Some(&request))
             .await
             .map_err(|e| (e.to_string(), Vec::new()))?;
         let job_id = serde_json::from_slice::<Value>(&x.body)
@@ -1272,7 +1273,8 @@ impl Runner {
             &op.id,
             CaseKind::Valid,
         );
-        self.follow_job(&job_id, &case, "")
+        // A finding on the job reproduces the request that made it.
+        self.follow_job(&job_id, &case, &Curl::of(&request))
             .await
             .map(|(outcome, _)| outcome)
             .map_err(|findings| (format!("job {job_id} did not end"), findings))
