@@ -104,6 +104,7 @@ fn wrk_rate(base: &str, route: &Route, connections: usize) -> f64 {
         ])
         .output()
         .unwrap();
+    let _ = std::fs::remove_file(&script);
     let text = String::from_utf8_lossy(&out.stdout);
     let non2xx = text
         .lines()

@@ -440,14 +440,16 @@ impl<'c> Generator<'c> {
         if let Plan::Boundary { id, .. } = plan {
             exercises.insert(0, id.clone());
         }
-        let path_params = match view.get("path") {
-            Some(Value::Object(m)) => m.clone(),
+        // The view is done with: its parts move into the case.
+        let (path_params, body) = match view {
+            Value::Object(mut view) => (view.remove("path"), view.remove("body")),
+            _ => (None, None),
+        };
+        let path_params = match path_params {
+            Some(Value::Object(m)) => m,
             _ => Map::new(),
         };
-        let body = view
-            .get("body")
-            .cloned()
-            .filter(|_| op.request_schema.is_some());
+        let body = body.filter(|_| op.request_schema.is_some());
         Some(Case {
             id: format!("{}::{}::{index}", op.id, kind.as_str()),
             operation: op.id.clone(),

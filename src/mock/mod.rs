@@ -22,7 +22,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use crate::contract::pointer::{expand, remove, select, set};
+use crate::contract::pointer::{expand, get, remove, select, set};
 use crate::contract::{Check, Contract, ErrorFamily, Operation, Verdict, World, object};
 use crate::fixtures::Fixtures;
 use crate::signing;
@@ -395,15 +395,10 @@ impl Mock {
 
     fn nova_attach(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
         let server_id = path_param(view, "server_id");
-        let port_id = view
-            .pointer("/body/interfaceAttachment/port_id")
-            .and_then(Value::as_str);
-        let net_id = view
-            .pointer("/body/interfaceAttachment/net_id")
-            .and_then(Value::as_str);
-        let ip = view
-            .pointer("/body/interfaceAttachment/fixed_ips/0/ip_address")
-            .and_then(Value::as_str);
+        let port_id = get(view, "/body/interfaceAttachment/port_id").and_then(Value::as_str);
+        let net_id = get(view, "/body/interfaceAttachment/net_id").and_then(Value::as_str);
+        let ip =
+            get(view, "/body/interfaceAttachment/fixed_ips/0/ip_address").and_then(Value::as_str);
         if fake {
             return Reply::json(
                 200,
@@ -432,8 +427,7 @@ impl Mock {
 
     fn update_attachment(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
         let port_id = path_param(view, "port_id");
-        let value = view
-            .pointer("/body/interface_attachment/delete_on_termination")
+        let value = get(view, "/body/interface_attachment/delete_on_termination")
             .and_then(Value::as_bool)
             .unwrap_or(false);
         if !fake {
@@ -476,7 +470,7 @@ impl Mock {
             }
         };
         let null = Value::Null;
-        let changes = view.pointer("/body/sub_network_interface").unwrap_or(&null);
+        let changes = get(view, "/body/sub_network_interface").unwrap_or(&null);
         for field in ["description", "security_groups"] {
             if let Some(v) = changes.get(field) {
                 updated[field] = v.clone();

@@ -1033,16 +1033,12 @@ impl Runner {
                                     ),
                                 );
                             }
-                            let nic_ids = body
-                                .pointer("/entities/sub_jobs")
-                                .and_then(Value::as_array)
+                            let nic_ids = body["entities"]["sub_jobs"]
+                                .as_array()
                                 .into_iter()
                                 .flatten()
-                                .filter_map(|s| {
-                                    s.pointer("/entities/nic_id")
-                                        .and_then(Value::as_str)
-                                        .map(str::to_string)
-                                })
+                                .filter_map(|s| s["entities"]["nic_id"].as_str())
+                                .map(str::to_string)
                                 .collect();
                             return Ok((JobOutcome { status, nic_ids }, findings));
                         }
@@ -1182,7 +1178,7 @@ impl Runner {
         let mut ports = check.effect_ports(view);
         if ports.is_empty() && !op.is_async {
             ports.extend(
-                body.and_then(|b| b.pointer("/interfaceAttachment/port_id"))
+                body.and_then(|b| crate::contract::pointer::get(b, "/interfaceAttachment/port_id"))
                     .and_then(Value::as_str)
                     .map(|p| p.trim().to_string()),
             );
