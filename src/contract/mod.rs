@@ -405,22 +405,26 @@ impl Contract {
             expect: Expect::CLIENT_ERROR,
             message: v.message,
         };
-        let null = Value::Null;
-        let parts = [
+        self.invalid_parts(op, view)
+            .find_map(|(schema, instance)| schema.violations(instance).into_iter().next())
+            .map(reject)
+    }
+
+    /// The parts of a request view (path, then body) that fail their schema.
+    /// `is_valid` first: much cheaper than collecting errors, and most requests pass.
+    fn invalid_parts<'a, 'v>(
+        &'a self,
+        op: &'a Operation,
+        view: &'v Value,
+    ) -> impl Iterator<Item = (&'a Schema, &'v Value)> {
+        static NULL: Value = Value::Null;
+        [
             (Some(&op.path_schema), view.get("path")),
             (op.request_schema.as_ref(), view.get("body")),
-        ];
-        for (name, instance) in parts {
-            let Some(schema) = name.and_then(|n| self.schemas.get(n)) else {
-                continue;
-            };
-            let instance = instance.unwrap_or(&null);
-            // `is_valid` is much cheaper than collecting errors; most requests pass.
-            if !schema.is_valid(instance) {
-                return schema.violations(instance).into_iter().next().map(reject);
-            }
-        }
-        None
+        ]
+        .into_iter()
+        .filter_map(|(name, instance)| Some((self.schemas.get(name?)?, instance.unwrap_or(&NULL))))
+        .filter(|(schema, instance)| !schema.is_valid(instance))
     }
 
     /// The rules half of [`Contract::judge`], for a schema-valid request.
@@ -455,22 +459,11 @@ impl Contract {
 
     /// Every schema keyword and rule the request breaks (for tests and labels).
     pub fn all_violations(&self, op: &Operation, view: &Value, world: &dyn World) -> Vec<String> {
-        let mut out = Vec::new();
-        let null = Value::Null;
-        let parts = [
-            (Some(&op.path_schema), view.get("path")),
-            (op.request_schema.as_ref(), view.get("body")),
-        ];
-        for (name, instance) in parts {
-            let Some(schema) = name.and_then(|n| self.schemas.get(n)) else {
-                continue;
-            };
-            let instance = instance.unwrap_or(&null);
-            // As in `judge_schemas`: errors are collected only when there are some.
-            if !schema.is_valid(instance) {
-                out.extend(schema.violations(instance).into_iter().map(|v| v.id));
-            }
-        }
+        let mut out: Vec<String> = self
+            .invalid_parts(op, view)
+            .flat_map(|(schema, instance)| schema.violations(instance))
+            .map(|v| v.id)
+            .collect();
         if out.is_empty() {
             // As in `judge`: a missing path resource answers 404 before anything else is looked at.
             let (path_rules, body_rules) = self.constraints_in_order(op);
