@@ -325,6 +325,15 @@ impl Contract {
         self.rules.iter().filter(move |r| r.applies_to(operation))
     }
 
+    /// The ports a request names for its effect rules to attach or detach
+    /// (one list for the generator, which keeps them distinct, and the runner,
+    /// which leases, watches and cleans up around them).
+    pub fn named_ports(&self, operation: &str, view: &Value) -> Vec<String> {
+        self.rules_for(operation)
+            .flat_map(|r| r.check.effect_ports(view))
+            .collect()
+    }
+
     pub fn error_schema(&self, family: ErrorFamily) -> Option<&Schema> {
         self.error_schemas
             .get(family.key())

@@ -406,11 +406,7 @@ impl<'c> Generator<'c> {
             }
         }
         // The pages do not say what naming one port twice in a request means; stay out of it.
-        let mut named: Vec<String> = self
-            .contract
-            .rules_for(&op.id)
-            .flat_map(|r| r.check.effect_ports(&view))
-            .collect();
+        let mut named = self.contract.named_ports(&op.id, &view);
         let count = named.len();
         named.sort();
         named.dedup();
@@ -462,12 +458,6 @@ impl<'c> Generator<'c> {
             setup: op.setup,
             description: plan.describe(),
         })
-    }
-
-    /// The plan case `index` of a kind follows (plans cycle; valid cases are all `Valid`).
-    pub fn plan_for(&self, op: &Operation, kind: CaseKind, index: usize) -> Option<Plan> {
-        self.plan_at(op, kind, index)
-            .map(|(at, plans)| plans[at].clone())
     }
 
     /// The kind's plans and the place of the one case `index` follows (no copy of the plan).

@@ -415,7 +415,11 @@ impl Mock {
             Some(p) => Id::from(p),
             None => {
                 let network = net_id.unwrap_or(&self.config.fixtures.network_id);
-                let subnet = state.networks.get(network).cloned().unwrap_or(Id::from(""));
+                let subnet = state
+                    .networks
+                    .get(network)
+                    .cloned()
+                    .unwrap_or_else(|| Id::from(""));
                 let port = state.new_port(random_id_shared(), &subnet, ip);
                 state.insert_port(port)
             }

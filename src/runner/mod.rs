@@ -701,7 +701,9 @@ impl Runner {
                 return result;
             }
         }
-        let named_ports = self.named_ports(op, case);
+        // The request as the rules read it, built once for every check below.
+        let view = case.view();
+        let named_ports = self.contract.named_ports(&op.id, &view);
         let before = if case.breaks.is_some() && !named_ports.is_empty() {
             self.listing().await.ok()
         } else {
@@ -797,7 +799,6 @@ impl Runner {
             ));
         }
         // NICs the request made (attached, but not ports it named) are deleted later, in batches.
-        let view = case.view();
         let primary = &self.client.target().fixtures.primary_port_id;
         let created: Vec<String> = self
             .contract
@@ -819,7 +820,7 @@ impl Runner {
         let mut observed: Option<Arc<Listing>> = None;
         if accepted && exchange.status != 202 {
             let (findings, listing) = self
-                .check_effects(op, case, body.as_ref(), job.as_ref(), &curl)
+                .check_effects(op, case, &view, body.as_ref(), job.as_ref(), &curl)
                 .await;
             result.findings.extend(findings);
             observed = listing;
@@ -925,15 +926,6 @@ impl Runner {
         findings.extend(checks::error_shape_conformance(&j, body.as_ref()));
         findings.extend(checks::echo_conformance(&j, body.as_ref()));
         (findings, body, pending_fail)
-    }
-
-    /// Port ids the request names in its attach/detach field.
-    fn named_ports(&self, op: &Operation, case: &Case) -> Vec<String> {
-        let view = case.view();
-        self.contract
-            .rules_for(&op.id)
-            .flat_map(|r| r.check.effect_ports(&view))
-            .collect()
     }
 
     /// The server's attachments, listed after this call began (shared between cases).
@@ -1065,13 +1057,13 @@ impl Runner {
         &self,
         op: &Operation,
         case: &Case,
+        view: &Value,
         body: Option<&Value>,
         job: Option<&JobOutcome>,
         curl: &Curl<'_>,
     ) -> (Vec<Finding>, Option<Arc<Listing>>) {
         let mut findings = Vec::new();
         let mut listing: Option<Arc<Listing>> = None;
-        let view = case.view();
         for rule in self.contract.rules_for(&op.id) {
             let Check::AsyncEffect { effect, .. } = &rule.check else {
                 continue;
@@ -1092,7 +1084,7 @@ impl Runner {
                     None => continue, // job.completes already reported
                 }
             }
-            let ports = self.effect_targets(op, &rule.check, &view, body, job);
+            let ports = self.effect_targets(op, &rule.check, view, body, job);
             if listing.is_none() {
                 listing = self.listing().await.ok();
             }
@@ -1102,7 +1094,7 @@ impl Runner {
             let winners: Vec<String> = self
                 .contract
                 .rules_for(&op.id)
-                .flat_map(|r| r.check.precedence_winners(&view))
+                .flat_map(|r| r.check.precedence_winners(view))
                 .collect();
             for p in ports.iter().collect::<BTreeSet<_>>() {
                 let is_listed = listed.contains(p);
@@ -1137,7 +1129,7 @@ impl Runner {
             }
         }
         for rule in self.contract.rules_for(&op.id) {
-            for (port, field, value) in rule.check.ignored_values(&view) {
+            for (port, field, value) in rule.check.ignored_values(view) {
                 if field != "ip_address" || job.is_none_or(|j| j.status != "SUCCESS") {
                     continue;
                 }
