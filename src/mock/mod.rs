@@ -7,9 +7,9 @@
 
 mod errors;
 pub mod faults;
+mod jobs;
 mod state;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -28,7 +28,8 @@ use crate::fixtures::Fixtures;
 use crate::signing;
 pub use errors::error_body;
 pub use faults::{Fault, FaultKind, FaultSet};
-use state::{Id, Job, JobStatus, State, random_hex, random_id, random_id_shared, utc_now};
+use jobs::{Change, JobResult, JobStatus, NicRequest};
+use state::{Id, State, random_hex, random_id, random_id_shared};
 
 /// The largest request body the mock reads; larger ones get 413.
 pub const BODY_LIMIT: usize = 1 << 20;
@@ -78,13 +79,7 @@ impl Reply {
 pub struct Mock {
     contract: Arc<Contract>,
     config: MockConfig,
-    state: Arc<Mutex<State>>,
-    /// (server, port) pairs deleted but still listed (fault `deleted-nic-stays-listed`).
-    ghosts: Arc<Mutex<HashSet<(String, String)>>>,
-    /// Jobs waiting to end, in deadline order (every job lasts the same).
-    pending: Arc<PendingJobs>,
-    /// The task that ends jobs nobody asks about (started on first use).
-    job_task: std::sync::OnceLock<()>,
+    state: Mutex<State>,
 }
 
 /// A request as the mock receives it: the verifier's view (path and query still encoded).
@@ -98,14 +93,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Mock {
     pub fn new(contract: Arc<Contract>, config: MockConfig) -> Mock {
-        let state = State::new(&config.project_id, &config.fixtures);
+        let state = State::new(&config.project_id, &config.fixtures, config.job_duration);
         Mock {
             contract,
             config,
-            state: Arc::new(Mutex::new(state)),
-            ghosts: Arc::default(),
-            pending: Arc::default(),
-            job_task: std::sync::OnceLock::new(),
+            state: Mutex::new(state),
         }
     }
 
@@ -215,9 +207,7 @@ impl Mock {
         // Schemas need no state: check them before taking the lock.
         let schema_verdict = self.contract.judge_schemas(op, &view);
         let mut state = lock(&self.state);
-        // A job past its end has ended, whoever looks first: no request sees it late.
-        self.pending
-            .end_due(&mut state, &self.ghosts, &self.config.faults);
+        self.end_due_jobs(&mut state);
         let verdict =
             schema_verdict.unwrap_or_else(|| self.contract.judge_rules(op, &view, &*state));
         let dry_run_applied = matches!(verdict, Verdict::Accept { dry_run: true });
@@ -264,133 +254,113 @@ impl Mock {
         reply
     }
 
-    fn new_job(&self, state: &mut State, job_type: &'static str) -> Id {
-        let id = Id::from(random_hex());
-        state.add_job(Job {
-            id: id.clone(),
-            job_type,
-            created: std::time::Instant::now(),
-            begin_time: utc_now(),
-            outcome: None,
-            end_time: None,
-            nic_ids: Vec::new(),
-        });
-        id
+    /// Records a job that will make `change`; returns its id.
+    fn start_job(&self, state: &mut State, job_type: &'static str, change: Change) -> String {
+        let never_ends = self.config.faults.has(&FaultKind::JobNeverEnds);
+        state.jobs.start(job_type, (!never_ends).then_some(change))
     }
 
-    /// Ends the job after the configured duration, applying `apply` to the state then:
-    /// at the first request after its deadline, or by one background task
-    /// when no request comes (rather than a task and a timer per job).
-    fn finish_job_later(
-        &self,
-        job_id: Id,
-        apply: impl FnOnce(&mut State, &mut HashSet<(String, String)>) -> Result<Vec<Id>, String>
-        + Send
-        + 'static,
-    ) {
-        if self.config.faults.has(&FaultKind::JobNeverEnds) {
-            return;
+    /// Ends every job past its deadline: a job has ended for whichever request
+    /// looks first, so no request sees it late.
+    fn end_due_jobs(&self, state: &mut State) {
+        let now = std::time::Instant::now();
+        while let Some((seq, change)) = state.jobs.next_due(now) {
+            let result = self.apply(state, change);
+            state.jobs.end(seq, result);
         }
-        let job = PendingJob {
-            deadline: std::time::Instant::now() + self.config.job_duration,
-            job_id,
-            apply: Box::new(apply),
-        };
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            // No runtime (a synchronous caller): end the job at once.
-            let mut state = lock(&self.state);
-            end_jobs(
-                &mut state,
-                &self.ghosts,
-                &self.config.faults,
-                std::iter::once(job),
-            );
-            return;
-        };
-        self.job_task.get_or_init(|| {
-            handle.spawn(finish_jobs(
-                self.pending.clone(),
-                self.state.clone(),
-                self.ghosts.clone(),
-                self.config.faults.clone(),
-            ));
-        });
-        self.pending.push(job);
+    }
+
+    /// Applies a job's change, unless a fault makes it fail.
+    fn apply(&self, state: &mut State, change: Change) -> JobResult {
+        let faults = &self.config.faults;
+        if faults.has(&FaultKind::JobFailNoReason) {
+            return Err(String::new());
+        }
+        match change {
+            Change::Nothing => Ok(Vec::new()),
+            Change::AttachNics { server_id, nics } => {
+                if faults.has(&FaultKind::AddJobFails) {
+                    return Err("NIC attachment failed (fault add-job-fails)".into());
+                }
+                let mut ids = Vec::with_capacity(nics.len());
+                for nic in &nics {
+                    let port_id = nic.port_id.as_deref();
+                    let subnet_id = nic.subnet_id.as_deref();
+                    let subnet_wins = faults.has(&FaultKind::SubnetWins) && subnet_id.is_some();
+                    match port_id {
+                        Some(port_id) if !subnet_wins => {
+                            if state.port_state(port_id) != Some("DOWN") {
+                                return Err(format!("port {port_id} is not DOWN"));
+                            }
+                            if faults.has(&FaultKind::PortTakesIp) {
+                                if let (Some(ip), Some(port)) =
+                                    (&nic.ip_address, state.ports.get_mut(port_id))
+                                {
+                                    port.ip_address = ip.to_string();
+                                }
+                            }
+                            state.attach(&server_id, port_id);
+                            ids.push(Id::from(port_id));
+                        }
+                        _ => {
+                            let subnet = subnet_id.unwrap_or(&self.config.fixtures.subnet_id);
+                            let port = state.new_port(
+                                random_id_shared(),
+                                subnet,
+                                nic.ip_address.as_deref(),
+                            );
+                            let id = state.insert_port(port);
+                            state.attach(&server_id, &id);
+                            ids.push(id);
+                        }
+                    }
+                }
+                Ok(ids)
+            }
+            Change::DetachNics { server_id, nic_ids } => {
+                let stays_listed = faults.has(&FaultKind::DeletedNicStaysListed);
+                for id in &nic_ids {
+                    state.detach(&server_id, id);
+                    if stays_listed {
+                        state.ghosts.insert((server_id.to_string(), id.to_string()));
+                    }
+                }
+                Ok(nic_ids)
+            }
+        }
     }
 
     fn batch_add(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
-        let job_id = self.new_job(state, "attachNics");
-        let server_id = path_param(view, "server_id").to_string();
-        // Only what the job reads, rather than a copy of the request's objects.
-        let nics: Vec<NicRequest> = view["body"]["nics"]
-            .as_array()
-            .map(|nics| nics.iter().map(NicRequest::of).collect())
-            .unwrap_or_default();
-        let faults = self.config.faults.clone();
-        let fixture_subnet = self.config.fixtures.subnet_id.clone();
-        self.finish_job_later(job_id.clone(), move |state, _| {
-            if fake {
-                return Ok(Vec::new());
+        let change = if fake {
+            Change::Nothing
+        } else {
+            Change::AttachNics {
+                server_id: path_param(view, "server_id").into(),
+                // Only what the job reads, rather than a copy of the request's objects.
+                nics: view["body"]["nics"]
+                    .as_array()
+                    .map(|nics| nics.iter().map(NicRequest::of).collect())
+                    .unwrap_or_default(),
             }
-            if faults.has(&FaultKind::AddJobFails) {
-                return Err("NIC attachment failed (fault add-job-fails)".into());
-            }
-            let mut ids = Vec::new();
-            for nic in &nics {
-                let port_id = nic.port_id.as_deref();
-                let subnet_id = nic.subnet_id.as_deref();
-                let subnet_wins = faults.has(&FaultKind::SubnetWins) && subnet_id.is_some();
-                match port_id {
-                    Some(port_id) if !subnet_wins => {
-                        if state.port_state(port_id) != Some("DOWN") {
-                            return Err(format!("port {port_id} is not DOWN"));
-                        }
-                        if faults.has(&FaultKind::PortTakesIp) {
-                            if let (Some(ip), Some(port)) =
-                                (&nic.ip_address, state.ports.get_mut(port_id))
-                            {
-                                port.ip_address = ip.to_string();
-                            }
-                        }
-                        state.attach(&server_id, port_id);
-                        ids.push(Id::from(port_id));
-                    }
-                    _ => {
-                        let subnet = subnet_id.unwrap_or(&fixture_subnet);
-                        let port =
-                            state.new_port(random_id_shared(), subnet, nic.ip_address.as_deref());
-                        let id = state.insert_port(port);
-                        state.attach(&server_id, &id);
-                        ids.push(id);
-                    }
-                }
-            }
-            Ok(ids)
-        });
-        Reply::json(200, json!({"job_id": &*job_id}))
+        };
+        let job_id = self.start_job(state, "attachNics", change);
+        Reply::json(200, object([("job_id", Value::String(job_id))]))
     }
 
     fn batch_delete(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
-        let job_id = self.new_job(state, "detachNics");
-        let server_id = path_param(view, "server_id").to_string();
-        let ids: Vec<Id> = select(view, "/body/nics/*/id")
-            .into_iter()
-            .filter_map(|v| v.as_str().map(Id::from))
-            .collect();
-        let stays_listed = self.config.faults.has(&FaultKind::DeletedNicStaysListed);
-        self.finish_job_later(job_id.clone(), move |state, ghosts| {
-            if fake {
-                return Ok(Vec::new());
+        let change = if fake {
+            Change::Nothing
+        } else {
+            Change::DetachNics {
+                server_id: path_param(view, "server_id").into(),
+                nic_ids: select(view, "/body/nics/*/id")
+                    .into_iter()
+                    .filter_map(|v| v.as_str().map(Id::from))
+                    .collect(),
             }
-            for id in &ids {
-                state.detach(&server_id, id);
-                if stays_listed {
-                    ghosts.insert((server_id.clone(), id.to_string()));
-                }
-            }
-            Ok(ids)
-        });
-        Reply::json(200, json!({"job_id": &*job_id}))
+        };
+        let job_id = self.start_job(state, "detachNics", change);
+        Reply::json(200, object([("job_id", Value::String(job_id))]))
     }
 
     fn nova_attach(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
@@ -529,7 +499,7 @@ impl Mock {
             .map(|n| json!({"status": status.as_str(), "entities": {"nic_id": &**n}}))
             .collect();
         let mut body = json!({
-            "job_id": &*job.id,
+            "job_id": job.id(),
             "job_type": job.job_type,
             "status": status.as_str(),
             "begin_time": &*job.begin_time,
@@ -561,7 +531,7 @@ impl Mock {
             .filter_map(|p| state.attachment(p))
             .collect();
         let drift = self.config.faults.has(&FaultKind::ValueDrift);
-        for (s, p) in lock(&self.ghosts).iter() {
+        for (s, p) in &state.ghosts {
             if s == server_id && !server.ports.contains(p.as_str()) {
                 list.push(json!({"port_state": "ACTIVE", "fixed_ips": [], "port_id": p, "net_id": self.config.fixtures.network_id, "mac_addr": "fa:16:3e:00:00:ff"}));
             }
@@ -643,8 +613,7 @@ impl Mock {
     /// The nova list of attachments of the fixture server (for tests).
     pub fn attached_ports(&self) -> Vec<String> {
         let mut state = lock(&self.state);
-        self.pending
-            .end_due(&mut state, &self.ghosts, &self.config.faults);
+        self.end_due_jobs(&mut state);
         state
             .servers
             .get(self.config.fixtures.server_id.as_str())
@@ -653,135 +622,9 @@ impl Mock {
     }
 }
 
-/// One entry of a batch-add request, as its job reads it.
-struct NicRequest {
-    port_id: Option<String>,
-    subnet_id: Option<String>,
-    ip_address: Option<String>,
-}
-
-impl NicRequest {
-    fn of(nic: &Value) -> NicRequest {
-        let field = |name: &str| nic.get(name).and_then(Value::as_str).map(str::to_string);
-        NicRequest {
-            port_id: field("port_id"),
-            subnet_id: field("subnet_id"),
-            ip_address: field("ip_address"),
-        }
-    }
-}
-
 /// A path parameter of a request view ("" when absent).
 fn path_param<'a>(view: &'a Value, name: &str) -> &'a str {
     view["path"][name].as_str().unwrap_or_default()
-}
-
-type ApplyJob =
-    Box<dyn FnOnce(&mut State, &mut HashSet<(String, String)>) -> Result<Vec<Id>, String> + Send>;
-
-/// A job waiting for its end.
-struct PendingJob {
-    deadline: std::time::Instant,
-    job_id: Id,
-    apply: ApplyJob,
-}
-
-/// Jobs waiting for their end, oldest first.
-#[derive(Default)]
-struct PendingJobs {
-    queue: Mutex<std::collections::VecDeque<PendingJob>>,
-    /// Wakes the background task when the queue stops being empty, or the mock goes.
-    added: tokio::sync::Notify,
-    closed: std::sync::atomic::AtomicBool,
-}
-
-impl PendingJobs {
-    fn push(&self, job: PendingJob) {
-        let mut queue = lock(&self.queue);
-        queue.push_back(job);
-        if queue.len() == 1 {
-            self.added.notify_one();
-        }
-    }
-
-    /// The deadline of the next job to end.
-    fn next_deadline(&self) -> Option<std::time::Instant> {
-        lock(&self.queue).front().map(|j| j.deadline)
-    }
-
-    /// Ends every job whose deadline has passed (the caller holds the state).
-    fn end_due(
-        &self,
-        state: &mut State,
-        ghosts: &Mutex<HashSet<(String, String)>>,
-        faults: &FaultSet,
-    ) {
-        let now = std::time::Instant::now();
-        let due: Vec<PendingJob> = {
-            let mut queue = lock(&self.queue);
-            let n = queue.iter().take_while(|j| j.deadline <= now).count();
-            queue.drain(..n).collect()
-        };
-        if !due.is_empty() {
-            end_jobs(state, ghosts, faults, due);
-        }
-    }
-}
-
-/// Applies each job's change and records SUCCESS or FAIL.
-fn end_jobs(
-    state: &mut State,
-    ghosts: &Mutex<HashSet<(String, String)>>,
-    faults: &FaultSet,
-    jobs: impl IntoIterator<Item = PendingJob>,
-) {
-    let fail_all = faults.has(&FaultKind::JobFailNoReason);
-    let mut ghosts = lock(ghosts);
-    for job in jobs {
-        let result = if fail_all {
-            Err(String::new())
-        } else {
-            (job.apply)(state, &mut ghosts)
-        };
-        if let Some(record) = state.jobs.get_mut(&*job.job_id) {
-            record.end_time = Some(utc_now());
-            record.outcome = Some(match result {
-                Ok(nics) => {
-                    record.nic_ids = nics;
-                    (JobStatus::Success, None)
-                }
-                Err(reason) => (JobStatus::Fail, (!reason.is_empty()).then_some(reason)),
-            });
-        }
-    }
-}
-
-/// The background task that ends jobs no request has ended by their deadline.
-async fn finish_jobs(
-    pending: Arc<PendingJobs>,
-    state: Arc<Mutex<State>>,
-    ghosts: Arc<Mutex<HashSet<(String, String)>>>,
-    faults: FaultSet,
-) {
-    while !pending.closed.load(std::sync::atomic::Ordering::Relaxed) {
-        match pending.next_deadline() {
-            None => pending.added.notified().await,
-            Some(deadline) => {
-                tokio::time::sleep_until(deadline.into()).await;
-                pending.end_due(&mut lock(&state), &ghosts, &faults);
-            }
-        }
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        // Lets the background task end with the mock.
-        self.pending
-            .closed
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        self.pending.added.notify_one();
-    }
 }
 
 /// A mock listening on a socket.

@@ -2,13 +2,16 @@
 //! security groups, supplementary NICs and jobs. One mutex guards it all:
 //! requests hold it only to read or apply a change, so no update is lost.
 
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::contract::{Resource, World};
 use crate::fixtures::Fixtures;
+
+use super::jobs::Jobs;
 
 /// The mock's maps hash ids on every request: a fast hasher rather than SipHash
 /// (ids come from the mock itself or are checked against it, no flooding risk
@@ -30,7 +33,6 @@ pub struct Port {
     pub ip_address: String,
     /// The last three bytes of the MAC address (`fa:16:3e:xx:xx:xx`), spelled out when listed.
     pub mac: u32,
-    pub server_id: Option<Id>,
     pub delete_on_termination: bool,
     /// Made by an attach (deleted with its NIC) rather than pre-existing.
     pub created: bool,
@@ -39,39 +41,8 @@ pub struct Port {
 #[derive(Debug, Clone)]
 pub struct Server {
     pub primary_port_id: String,
-    /// Attached ports, in attach order (a set: attach and detach stay O(1) however many).
+    /// Attached ports, in attach order (a set: attaching and finding one stay O(1) however many).
     pub ports: FastIndexSet<Id>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobStatus {
-    Init,
-    Running,
-    Success,
-    Fail,
-}
-
-impl JobStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Init => "INIT",
-            JobStatus::Running => "RUNNING",
-            JobStatus::Success => "SUCCESS",
-            JobStatus::Fail => "FAIL",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub id: Id,
-    pub job_type: &'static str,
-    pub created: Instant,
-    pub begin_time: Id,
-    /// Set when the job ends.
-    pub outcome: Option<(JobStatus, Option<String>)>,
-    pub end_time: Option<Id>,
-    pub nic_ids: Vec<Id>,
 }
 
 #[derive(Debug)]
@@ -86,9 +57,9 @@ pub struct State {
     pub security_groups: Vec<String>,
     /// Supplementary NICs, kept as their documented response object.
     pub sub_nics: FastMap<String, Value>,
-    pub jobs: FastMap<Id, Job>,
-    /// Job ids, oldest first: the oldest are forgotten past [`MAX_JOBS`].
-    job_order: std::collections::VecDeque<Id>,
+    pub jobs: Jobs,
+    /// (server, port) pairs deleted but still listed (fault `deleted-nic-stays-listed`).
+    pub ghosts: HashSet<(String, String)>,
     mac_counter: u32,
 }
 
@@ -107,37 +78,6 @@ pub fn random_id_shared() -> Id {
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let id = uuid::Builder::from_random_bytes(rand::random::<[u8; 16]>()).into_uuid();
     Id::from(&*id.hyphenated().encode_lower(&mut buf))
-}
-
-/// Jobs remembered for status queries (clients poll within seconds of delivery).
-pub const MAX_JOBS: usize = 10_000;
-
-/// The time as `yyyy-MM-ddTHH:mm:ssZ`, formatted once per second per thread (jobs ask for it twice each).
-pub fn utc_now() -> Id {
-    thread_local! {
-        static CACHE: std::cell::RefCell<(u64, Id)> = std::cell::RefCell::new((u64::MAX, Id::from("")));
-    }
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.0 != secs {
-            let d = crate::signing::sdk_date_now(); // 20250101T000000Z
-            cache.1 = Id::from(format!(
-                "{}-{}-{}T{}:{}:{}Z",
-                &d[0..4],
-                &d[4..6],
-                &d[6..8],
-                &d[9..11],
-                &d[11..13],
-                &d[13..15]
-            ));
-            cache.0 = secs;
-        }
-        cache.1.clone()
-    })
 }
 
 /// The supplementary NIC number `i` of the fixtures (0: the fixture's own),
@@ -168,7 +108,7 @@ fn sub_nic(id: &str, i: usize, project_id: &str, f: &Fixtures) -> Value {
 }
 
 impl State {
-    pub fn new(project_id: &str, f: &Fixtures) -> State {
+    pub fn new(project_id: &str, f: &Fixtures, job_duration: Duration) -> State {
         let mut state = State {
             servers: FastMap::default(),
             ports: FastMap::default(),
@@ -183,8 +123,8 @@ impl State {
             .collect(),
             security_groups: vec![f.security_group_id.clone()],
             sub_nics: FastMap::default(),
-            jobs: FastMap::default(),
-            job_order: std::collections::VecDeque::new(),
+            jobs: Jobs::new(job_duration),
+            ghosts: HashSet::new(),
             mac_counter: 0,
         };
         // The fixture ports exist before any attach: detaching them keeps them.
@@ -217,17 +157,6 @@ impl State {
         state
     }
 
-    /// Records a job, forgetting the oldest past [`MAX_JOBS`] so a long-lived mock stays bounded.
-    pub fn add_job(&mut self, job: Job) {
-        self.job_order.push_back(job.id.clone());
-        self.jobs.insert(job.id.clone(), job);
-        while self.job_order.len() > MAX_JOBS {
-            if let Some(old) = self.job_order.pop_front() {
-                self.jobs.remove(&old);
-            }
-        }
-    }
-
     /// A new DOWN port on `subnet_id` (not inserted).
     pub fn new_port(&mut self, id: Id, subnet_id: &str, ip: Option<&str>) -> Port {
         self.mac_counter += 1;
@@ -248,7 +177,6 @@ impl State {
             subnet_id,
             ip_address: ip,
             mac: self.mac_counter & 0xff_ffff,
-            server_id: None,
             delete_on_termination: false,
             created: true,
         }
@@ -262,20 +190,14 @@ impl State {
     }
 
     pub fn attach(&mut self, server_id: &str, port_id: &str) {
-        // The server's own id, shared rather than copied into every port it holds.
-        let server_id = match self.servers.get_key_value(server_id) {
-            Some((id, _)) => id.clone(),
-            None => Id::from(server_id),
-        };
         let id = match self.ports.get_mut(port_id) {
             Some(port) => {
                 port.state = "ACTIVE";
-                port.server_id = Some(server_id.clone());
                 port.id.clone()
             }
             None => Id::from(port_id),
         };
-        if let Some(server) = self.servers.get_mut(&*server_id) {
+        if let Some(server) = self.servers.get_mut(server_id) {
             server.ports.insert(id);
         }
     }
@@ -289,7 +211,6 @@ impl State {
             self.ports.remove(port_id);
         } else if let Some(port) = self.ports.get_mut(port_id) {
             port.state = "DOWN";
-            port.server_id = None;
         }
     }
 

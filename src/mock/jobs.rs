@@ -1,0 +1,305 @@
+//! The mock's asynchronous jobs. A request that starts one records it with the
+//! change it will make; the change is applied, and SUCCESS or FAIL recorded, by
+//! the first request that comes after the job's deadline. Nothing can see the
+//! state between the deadline and that request, so no timer or task is needed.
+//!
+//! Jobs sit in a ring in the order they started. Every job lasts the same, so
+//! that is also the order they end in, and a job's id ends in its sequence
+//! number: finding a job is an index into the ring, not a hash lookup.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::state::Id;
+
+/// Ended jobs remembered for status queries (clients poll within seconds of
+/// delivery); a job that has not ended yet is never forgotten.
+pub const MAX_JOBS: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Init,
+    Running,
+    Success,
+    Fail,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Init => "INIT",
+            JobStatus::Running => "RUNNING",
+            JobStatus::Success => "SUCCESS",
+            JobStatus::Fail => "FAIL",
+        }
+    }
+}
+
+/// What a job changes when it succeeds.
+#[derive(Debug)]
+pub enum Change {
+    /// Batch add: attach each NIC to the server.
+    AttachNics {
+        server_id: Box<str>,
+        nics: Vec<NicRequest>,
+    },
+    /// Batch delete: detach each NIC from the server (deleting the ports the mock made).
+    DetachNics {
+        server_id: Box<str>,
+        nic_ids: Vec<Id>,
+    },
+    /// A request accepted although a rule forbids it (fault): nothing changes.
+    Nothing,
+}
+
+/// One entry of a batch-add request, as its job reads it.
+#[derive(Debug)]
+pub struct NicRequest {
+    pub port_id: Option<String>,
+    pub subnet_id: Option<String>,
+    pub ip_address: Option<String>,
+}
+
+impl NicRequest {
+    pub fn of(nic: &serde_json::Value) -> NicRequest {
+        let field = |name: &str| {
+            nic.get(name)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        };
+        NicRequest {
+            port_id: field("port_id"),
+            subnet_id: field("subnet_id"),
+            ip_address: field("ip_address"),
+        }
+    }
+}
+
+/// What an ended job did: the NICs it attached or detached, or why it failed
+/// (`Err("")`: failed without a reason).
+pub type JobResult = Result<Vec<Id>, String>;
+
+#[derive(Debug)]
+pub struct Job {
+    /// 32 hex digits: 16 random, then the sequence number.
+    id: [u8; 32],
+    pub job_type: &'static str,
+    pub created: Instant,
+    pub begin_time: Id,
+    /// Taken when the job ends; `None` from the start for a job that never ends (fault).
+    change: Option<Change>,
+    /// Set when the job ends.
+    pub outcome: Option<(JobStatus, Option<String>)>,
+    pub end_time: Option<Id>,
+    pub nic_ids: Vec<Id>,
+}
+
+impl Job {
+    pub fn id(&self) -> &str {
+        std::str::from_utf8(&self.id).unwrap_or_default()
+    }
+}
+
+#[derive(Debug)]
+pub struct Jobs {
+    ring: VecDeque<Job>,
+    /// The sequence number of `ring[0]`.
+    first: u64,
+    /// The sequence number of the first job not yet ended.
+    unended: u64,
+    duration: Duration,
+}
+
+impl Jobs {
+    pub fn new(duration: Duration) -> Jobs {
+        Jobs {
+            ring: VecDeque::new(),
+            first: 0,
+            unended: 0,
+            duration,
+        }
+    }
+
+    /// Records a job that will make `change` (`None`: it never ends); returns its id.
+    pub fn start(&mut self, job_type: &'static str, change: Option<Change>) -> String {
+        let seq = self.first + self.ring.len() as u64;
+        let mut id = [0u8; 32];
+        // Infallible: the buffer holds exactly 16 bytes' worth of hex digits.
+        let _ = hex::encode_to_slice(rand::random::<[u8; 8]>(), &mut id[..16]);
+        let _ = hex::encode_to_slice(seq.to_be_bytes(), &mut id[16..]);
+        self.ring.push_back(Job {
+            id,
+            job_type,
+            created: Instant::now(),
+            begin_time: utc_now(),
+            change,
+            outcome: None,
+            end_time: None,
+            nic_ids: Vec::new(),
+        });
+        while self.ring.len() > MAX_JOBS && self.first < self.unended {
+            self.ring.pop_front();
+            self.first += 1;
+        }
+        String::from_utf8_lossy(&id).into_owned()
+    }
+
+    /// The next job past its deadline at `now`, with the change it makes
+    /// (taken: the caller applies it and reports with [`Jobs::end`]).
+    pub fn next_due(&mut self, now: Instant) -> Option<(u64, Change)> {
+        loop {
+            let seq = self.unended;
+            let job = self.ring.get_mut((seq - self.first) as usize)?;
+            if job.created + self.duration > now {
+                return None;
+            }
+            self.unended += 1;
+            // A job that never ends is passed over: it stays RUNNING.
+            if let Some(change) = job.change.take() {
+                return Some((seq, change));
+            }
+        }
+    }
+
+    /// Records how job `seq` ended.
+    pub fn end(&mut self, seq: u64, result: JobResult) {
+        let Some(job) = self.ring.get_mut((seq - self.first) as usize) else {
+            return;
+        };
+        job.end_time = Some(utc_now());
+        job.outcome = Some(match result {
+            Ok(nics) => {
+                job.nic_ids = nics;
+                (JobStatus::Success, None)
+            }
+            Err(reason) => (JobStatus::Fail, (!reason.is_empty()).then_some(reason)),
+        });
+    }
+
+    /// The job with this id, if it is remembered.
+    pub fn get(&self, id: &str) -> Option<&Job> {
+        let seq = u64::from_str_radix(id.get(16..).filter(|s| s.len() == 16)?, 16).ok()?;
+        let job = self
+            .ring
+            .get(usize::try_from(seq.checked_sub(self.first)?).ok()?)?;
+        (job.id() == id).then_some(job)
+    }
+}
+
+/// The time as `yyyy-MM-ddTHH:mm:ssZ`, formatted once per second per thread (jobs ask for it twice each).
+pub fn utc_now() -> Id {
+    thread_local! {
+        static CACHE: std::cell::RefCell<(u64, Id)> = std::cell::RefCell::new((u64::MAX, Id::from("")));
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            let d = crate::signing::sdk_date_now(); // 20250101T000000Z
+            cache.1 = Id::from(format!(
+                "{}-{}-{}T{}:{}:{}Z",
+                &d[0..4],
+                &d[4..6],
+                &d[6..8],
+                &d[9..11],
+                &d[11..13],
+                &d[13..15]
+            ));
+            cache.0 = secs;
+        }
+        cache.1.clone()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jobs(ms: u64) -> Jobs {
+        Jobs::new(Duration::from_millis(ms))
+    }
+
+    #[test]
+    fn a_job_is_found_by_its_id_and_not_by_a_made_up_one() {
+        let mut jobs = jobs(0);
+        let a = jobs.start("attachNics", Some(Change::Nothing));
+        let b = jobs.start("detachNics", Some(Change::Nothing));
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(jobs.get(&a).map(|j| j.job_type), Some("attachNics"));
+        assert_eq!(jobs.get(&b).map(|j| j.job_type), Some("detachNics"));
+        // Same sequence number, other random half: not that job.
+        let forged = format!("{}{}", "0".repeat(16), &a[16..]);
+        assert!(jobs.get(&forged).is_none());
+        for bad in [
+            "",
+            "xyz",
+            &a[..31],
+            &format!("{a}0"),
+            "ffffffffffffffffffffffffffffffff",
+        ] {
+            assert!(jobs.get(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn jobs_end_in_order_once_past_their_deadline() {
+        let mut jobs = jobs(50);
+        let a = jobs.start("attachNics", Some(Change::Nothing));
+        let b = jobs.start("attachNics", Some(Change::Nothing));
+        let start = jobs.get(&a).unwrap().created;
+        assert!(jobs.next_due(start).is_none(), "ended before its deadline");
+        let later = jobs.get(&b).unwrap().created + Duration::from_millis(50);
+        let (first, _) = jobs.next_due(later).unwrap();
+        jobs.end(first, Ok(vec![Id::from("nic")]));
+        let (second, _) = jobs.next_due(later).unwrap();
+        jobs.end(second, Err(String::new()));
+        assert!(jobs.next_due(later).is_none(), "a job ended twice");
+        let a = jobs.get(&a).unwrap();
+        assert_eq!(a.outcome, Some((JobStatus::Success, None)));
+        assert_eq!(a.nic_ids, vec![Id::from("nic")]);
+        assert!(a.end_time.is_some());
+        assert_eq!(
+            jobs.get(&b).unwrap().outcome,
+            Some((JobStatus::Fail, None)),
+            "an empty reason is no reason"
+        );
+    }
+
+    #[test]
+    fn a_job_that_never_ends_is_passed_over() {
+        let mut jobs = jobs(0);
+        let stuck = jobs.start("attachNics", None);
+        let after = jobs.start("attachNics", Some(Change::Nothing));
+        let later = Instant::now() + Duration::from_millis(1);
+        let (seq, _) = jobs.next_due(later).unwrap();
+        jobs.end(seq, Ok(Vec::new()));
+        assert!(jobs.get(&stuck).unwrap().outcome.is_none());
+        assert!(jobs.get(&after).unwrap().outcome.is_some());
+    }
+
+    #[test]
+    fn ended_jobs_are_forgotten_past_the_limit_but_unended_ones_are_kept() {
+        let mut jobs = jobs(0);
+        let oldest = jobs.start("attachNics", Some(Change::Nothing));
+        for _ in 0..MAX_JOBS + 10 {
+            jobs.start("attachNics", Some(Change::Nothing));
+        }
+        // None has ended: all are kept, so their changes are not lost.
+        assert!(jobs.get(&oldest).is_some());
+        let later = Instant::now() + Duration::from_millis(1);
+        while let Some((seq, _)) = jobs.next_due(later) {
+            jobs.end(seq, Ok(Vec::new()));
+        }
+        let newest = jobs.start("attachNics", Some(Change::Nothing));
+        assert!(
+            jobs.get(&oldest).is_none(),
+            "an ended job kept past the limit"
+        );
+        assert!(jobs.get(&newest).is_some());
+        assert_eq!(jobs.ring.len(), MAX_JOBS);
+    }
+}
