@@ -111,7 +111,11 @@ impl Check {
                 resource,
                 unless,
             } => {
-                let server = server_of(view);
+                // Only an attached port is looked up under its server.
+                let server = match resource {
+                    Resource::AttachedPort => server_of(view),
+                    _ => None,
+                };
                 select(view, at).iter().any(|obj| {
                     if unless.as_ref().is_some_and(|u| has(obj, u)) {
                         return false;

@@ -137,9 +137,8 @@ pub struct Contract {
     pub error_schemas: BTreeMap<String, String>,
     /// Redaction rules for snapshots (`schemas/redactions.json`).
     pub redactions: Value,
-    /// Per operation, the indices of its request constraints in checking order
-    /// (path rules, body rules); computed once, read on every request.
-    constraint_order: BTreeMap<String, (Vec<usize>, Vec<usize>)>,
+    /// Per operation, which rules judging a request reads; computed once, read on every request.
+    judged_rules: BTreeMap<String, JudgedRules>,
 }
 
 #[derive(Deserialize)]
@@ -288,10 +287,10 @@ impl Contract {
             }
         }
         let redactions = parse("redactions.json")?;
-        let constraint_order = ops
+        let judged_rules = ops
             .operations
             .iter()
-            .map(|op| (op.id.clone(), order_constraints(&rules, &op.id)))
+            .map(|op| (op.id.clone(), JudgedRules::of(&rules, &op.id)))
             .collect();
         Ok(Contract {
             operations: ops.operations,
@@ -300,7 +299,7 @@ impl Contract {
             doc_conflicts: conflicts.doc_conflicts,
             error_schemas: ops.error_schemas,
             redactions,
-            constraint_order,
+            judged_rules,
         })
     }
 
@@ -439,7 +438,7 @@ impl Contract {
     /// The rules half of [`Contract::judge`], for a schema-valid request.
     pub fn judge_rules(&self, op: &Operation, view: &Value, world: &dyn World) -> Verdict {
         let (path_rules, body_rules) = self.constraints_in_order(op);
-        for rule in path_rules.into_iter().chain(body_rules) {
+        for rule in path_rules.chain(body_rules) {
             if rule.check.violated(view, world) {
                 return Verdict::Reject {
                     id: rule.id.clone(),
@@ -448,21 +447,30 @@ impl Contract {
                 };
             }
         }
-        let dry_run = self
-            .rules_for(&op.id)
-            .any(|r| matches!(r.check, Check::DryRun { .. }) && r.check.exercised(view));
+        let dry_run = self.judged_rules.get(&op.id).is_some_and(|j| {
+            j.dry_run
+                .iter()
+                .any(|&i| self.rules[i].check.exercised(view))
+        });
         Verdict::Accept { dry_run }
     }
 
     /// Request constraints in the order a server checks them: path resources
     /// (the server first: without it nothing else can be found), then the body's rules.
-    pub fn constraints_in_order<'a>(&'a self, op: &Operation) -> (Vec<&'a Rule>, Vec<&'a Rule>) {
-        let Some((path, body)) = self.constraint_order.get(&op.id) else {
-            return (Vec::new(), Vec::new());
+    pub fn constraints_in_order<'a>(
+        &'a self,
+        op: &Operation,
+    ) -> (
+        impl Iterator<Item = &'a Rule> + 'a,
+        impl Iterator<Item = &'a Rule> + 'a,
+    ) {
+        let (path, body) = match self.judged_rules.get(&op.id) {
+            Some(j) => (&j.path[..], &j.body[..]),
+            None => (&[][..], &[][..]),
         };
         (
-            path.iter().map(|&i| &self.rules[i]).collect(),
-            body.iter().map(|&i| &self.rules[i]).collect(),
+            path.iter().map(|&i| &self.rules[i]),
+            body.iter().map(|&i| &self.rules[i]),
         )
     }
 
@@ -475,17 +483,15 @@ impl Contract {
             .collect();
         if out.is_empty() {
             // As in `judge`: a missing path resource answers 404 before anything else is looked at.
-            let (path_rules, body_rules) = self.constraints_in_order(op);
+            let (mut path_rules, body_rules) = self.constraints_in_order(op);
             out.extend(
                 path_rules
-                    .iter()
                     .find(|r| r.check.violated(view, world))
                     .map(|r| r.id.clone()),
             );
             if out.is_empty() {
                 out.extend(
                     body_rules
-                        .iter()
                         .filter(|r| r.check.violated(view, world))
                         .map(|r| r.id.clone()),
                 );
@@ -510,26 +516,49 @@ impl Contract {
     }
 }
 
-fn order_constraints(rules: &[Rule], operation: &str) -> (Vec<usize>, Vec<usize>) {
-    let constraints = rules
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.applies_to(operation) && r.check.is_request_constraint());
-    let (mut path_rules, body_rules): (Vec<_>, Vec<_>) = constraints
-        .partition(|(_, r)| matches!(&r.check, Check::ResourceExists { at, .. } if at == "/path"));
-    path_rules.sort_by_key(|(_, r)| {
-        !matches!(
-            &r.check,
-            Check::ResourceExists {
-                resource: Resource::Server,
-                ..
-            }
-        )
-    });
-    (
-        path_rules.into_iter().map(|(i, _)| i).collect(),
-        body_rules.into_iter().map(|(i, _)| i).collect(),
-    )
+/// The rules judging one operation's requests reads, as indices into the catalogue.
+#[derive(Debug)]
+struct JudgedRules {
+    /// Path resources, the server first: without it nothing else can be found.
+    path: Vec<usize>,
+    /// The body's constraints, in catalogue order.
+    body: Vec<usize>,
+    /// Dry-run flags: an accepted request that sets one changes nothing.
+    dry_run: Vec<usize>,
+}
+
+impl JudgedRules {
+    fn of(rules: &[Rule], operation: &str) -> JudgedRules {
+        let mine = || {
+            rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.applies_to(operation))
+        };
+        let (mut path, body): (Vec<_>, Vec<_>) = mine()
+            .filter(|(_, r)| r.check.is_request_constraint())
+            .partition(
+                |(_, r)| matches!(&r.check, Check::ResourceExists { at, .. } if at == "/path"),
+            );
+        path.sort_by_key(|(_, r)| {
+            !matches!(
+                &r.check,
+                Check::ResourceExists {
+                    resource: Resource::Server,
+                    ..
+                }
+            )
+        });
+        let indices = |v: Vec<(usize, &Rule)>| v.into_iter().map(|(i, _)| i).collect();
+        JudgedRules {
+            path: indices(path),
+            body: indices(body),
+            dry_run: mine()
+                .filter(|(_, r)| matches!(r.check, Check::DryRun { .. }))
+                .map(|(i, _)| i)
+                .collect(),
+        }
+    }
 }
 
 fn load_schema(

@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::state::Id;
+use super::state::{Id, random_id_shared};
 
 /// Ended jobs remembered for status queries (clients poll within seconds of
 /// delivery); a job that has not ended yet is never forgotten.
@@ -58,6 +58,10 @@ pub struct NicRequest {
     pub port_id: Option<String>,
     pub subnet_id: Option<String>,
     pub ip_address: Option<String>,
+    /// The id of the port the job makes for this NIC, drawn with the request
+    /// rather than under the state's lock: for a NIC that names no port, or
+    /// a subnet (which wins over the port under fault `subnet-wins`).
+    pub new_port_id: Option<Id>,
 }
 
 impl NicRequest {
@@ -67,9 +71,11 @@ impl NicRequest {
                 .and_then(serde_json::Value::as_str)
                 .map(str::to_string)
         };
+        let (port_id, subnet_id) = (field("port_id"), field("subnet_id"));
         NicRequest {
-            port_id: field("port_id"),
-            subnet_id: field("subnet_id"),
+            new_port_id: (port_id.is_none() || subnet_id.is_some()).then(random_id_shared),
+            port_id,
+            subnet_id,
             ip_address: field("ip_address"),
         }
     }

@@ -206,6 +206,7 @@ impl Mock {
         let view = Contract::view(params, body);
         // Schemas need no state: check them before taking the lock.
         let schema_verdict = self.contract.judge_schemas(op, &view);
+        let change = Self::requested_change(op, &view);
         let mut state = lock(&self.state);
         self.end_due_jobs(&mut state);
         let verdict =
@@ -228,9 +229,9 @@ impl Mock {
             }
         };
         let mut reply = match op.id.as_str() {
-            "batch-add-nics" => self.batch_add(&mut state, &view, fake),
+            "batch-add-nics" => self.start_job(&mut state, "attachNics", change, fake),
             "nova-attach-interface" => self.nova_attach(&mut state, &view, fake),
-            "batch-delete-nics" => self.batch_delete(&mut state, &view, fake),
+            "batch-delete-nics" => self.start_job(&mut state, "detachNics", change, fake),
             "update-interface-attachment" => self.update_attachment(&mut state, &view, fake),
             "update-sub-network-interface" => self.update_sub_nic(&mut state, &view, fake),
             "show-job" => self.show_job(&state, &view),
@@ -254,10 +255,18 @@ impl Mock {
         reply
     }
 
-    /// Records a job that will make `change`; returns its id.
-    fn start_job(&self, state: &mut State, job_type: &'static str, change: Change) -> String {
+    /// Records a job that will make `change` (nothing, for a fake accept) and answers its id.
+    fn start_job(
+        &self,
+        state: &mut State,
+        job_type: &'static str,
+        change: Option<Change>,
+        fake: bool,
+    ) -> Reply {
+        let change = change.filter(|_| !fake).unwrap_or(Change::Nothing);
         let never_ends = self.config.faults.has(&FaultKind::JobNeverEnds);
-        state.jobs.start(job_type, (!never_ends).then_some(change))
+        let job_id = state.jobs.start(job_type, (!never_ends).then_some(change));
+        Reply::json(200, object([("job_id", Value::String(job_id))]))
     }
 
     /// Ends every job past its deadline: a job has ended for whichever request
@@ -305,7 +314,7 @@ impl Mock {
                         _ => {
                             let subnet = subnet_id.unwrap_or(&self.config.fixtures.subnet_id);
                             let port = state.new_port(
-                                random_id_shared(),
+                                nic.new_port_id.clone().unwrap_or_else(random_id_shared),
                                 subnet,
                                 nic.ip_address.as_deref(),
                             );
@@ -330,37 +339,29 @@ impl Mock {
         }
     }
 
-    fn batch_add(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
-        let change = if fake {
-            Change::Nothing
-        } else {
-            Change::AttachNics {
-                server_id: path_param(view, "server_id").into(),
+    /// The change an accepted asynchronous request will make (`None` for
+    /// the other operations). It needs no state: built before the lock, which
+    /// then only records it.
+    fn requested_change(op: &Operation, view: &Value) -> Option<Change> {
+        let server_id = || path_param(view, "server_id").into();
+        match op.id.as_str() {
+            "batch-add-nics" => Some(Change::AttachNics {
+                server_id: server_id(),
                 // Only what the job reads, rather than a copy of the request's objects.
                 nics: view["body"]["nics"]
                     .as_array()
                     .map(|nics| nics.iter().map(NicRequest::of).collect())
                     .unwrap_or_default(),
-            }
-        };
-        let job_id = self.start_job(state, "attachNics", change);
-        Reply::json(200, object([("job_id", Value::String(job_id))]))
-    }
-
-    fn batch_delete(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
-        let change = if fake {
-            Change::Nothing
-        } else {
-            Change::DetachNics {
-                server_id: path_param(view, "server_id").into(),
+            }),
+            "batch-delete-nics" => Some(Change::DetachNics {
+                server_id: server_id(),
                 nic_ids: select(view, "/body/nics/*/id")
                     .into_iter()
                     .filter_map(|v| v.as_str().map(Id::from))
                     .collect(),
-            }
-        };
-        let job_id = self.start_job(state, "detachNics", change);
-        Reply::json(200, object([("job_id", Value::String(job_id))]))
+            }),
+            _ => None,
+        }
     }
 
     fn nova_attach(&self, state: &mut State, view: &Value, fake: bool) -> Reply {
@@ -532,7 +533,7 @@ impl Mock {
             .collect();
         let drift = self.config.faults.has(&FaultKind::ValueDrift);
         for (s, p) in &state.ghosts {
-            if s == server_id && !server.ports.contains(p.as_str()) {
+            if s == server_id && !state.is_attached(server_id, p) {
                 list.push(json!({"port_state": "ACTIVE", "fixed_ips": [], "port_id": p, "net_id": self.config.fixtures.network_id, "mac_addr": "fa:16:3e:00:00:ff"}));
             }
         }

@@ -17,7 +17,6 @@ use super::jobs::Jobs;
 /// (ids come from the mock itself or are checked against it, no flooding risk
 /// that matters for a test double).
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-pub type FastIndexSet<K> = indexmap::IndexSet<K, foldhash::fast::RandomState>;
 
 /// An id held in several places (a map key, a server's list, a job): one
 /// allocation, shared. Maps keyed by it are looked up with a `&str`.
@@ -33,6 +32,8 @@ pub struct Port {
     pub ip_address: String,
     /// The last three bytes of the MAC address (`fa:16:3e:xx:xx:xx`), spelled out when listed.
     pub mac: u32,
+    /// The server it is attached to (its id shared with the server's entry).
+    pub server_id: Option<Id>,
     pub delete_on_termination: bool,
     /// Made by an attach (deleted with its NIC) rather than pre-existing.
     pub created: bool,
@@ -41,8 +42,9 @@ pub struct Port {
 #[derive(Debug, Clone)]
 pub struct Server {
     pub primary_port_id: String,
-    /// Attached ports, in attach order (a set: attaching and finding one stay O(1) however many).
-    pub ports: FastIndexSet<Id>,
+    /// Attached ports, in attach order. Whether a port is attached is asked
+    /// of the port, so attaching is a push, with no index to keep.
+    pub ports: Vec<Id>,
 }
 
 #[derive(Debug)]
@@ -142,7 +144,7 @@ impl State {
             Id::from(f.server_id.as_str()),
             Server {
                 primary_port_id: f.primary_port_id.clone(),
-                ports: FastIndexSet::default(),
+                ports: Vec::new(),
             },
         );
         state.attach(&f.server_id, &f.primary_port_id);
@@ -177,6 +179,7 @@ impl State {
             subnet_id,
             ip_address: ip,
             mac: self.mac_counter & 0xff_ffff,
+            server_id: None,
             delete_on_termination: false,
             created: true,
         }
@@ -189,29 +192,49 @@ impl State {
         id
     }
 
+    /// Attaches a port to a server (nothing if either is unknown or the port is attached already).
     pub fn attach(&mut self, server_id: &str, port_id: &str) {
-        let id = match self.ports.get_mut(port_id) {
-            Some(port) => {
-                port.state = "ACTIVE";
-                port.id.clone()
-            }
-            None => Id::from(port_id),
+        let (Some(server_id), Some(port)) = (
+            self.servers
+                .get_key_value(server_id)
+                .map(|(id, _)| id.clone()),
+            self.ports.get_mut(port_id),
+        ) else {
+            return;
         };
-        if let Some(server) = self.servers.get_mut(server_id) {
-            server.ports.insert(id);
+        if port.server_id.is_some() {
+            return;
+        }
+        port.state = "ACTIVE";
+        let id = port.id.clone();
+        port.server_id = Some(server_id.clone());
+        if let Some(server) = self.servers.get_mut(&*server_id) {
+            server.ports.push(id);
         }
     }
 
+    /// Detaches a port from a server, deleting it if the mock made it.
     pub fn detach(&mut self, server_id: &str, port_id: &str) {
         if let Some(server) = self.servers.get_mut(server_id) {
-            server.ports.shift_remove(port_id);
+            // Linear in the server's NICs, as keeping their order costs anyway.
+            if let Some(i) = server.ports.iter().position(|p| &**p == port_id) {
+                server.ports.remove(i);
+            }
         }
         let created = self.ports.get(port_id).is_some_and(|p| p.created);
         if created {
             self.ports.remove(port_id);
         } else if let Some(port) = self.ports.get_mut(port_id) {
             port.state = "DOWN";
+            port.server_id = None;
         }
+    }
+
+    /// Whether the port is attached to the server.
+    pub fn is_attached(&self, server_id: &str, port_id: &str) -> bool {
+        self.ports
+            .get(port_id)
+            .is_some_and(|p| p.server_id.as_deref() == Some(server_id))
     }
 
     /// The nova interfaceAttachment object of a port.
@@ -236,9 +259,7 @@ impl World for State {
             Resource::Network => self.networks.contains_key(id),
             Resource::SecurityGroup => self.security_groups.iter().any(|s| s == id),
             Resource::Port => self.ports.contains_key(id),
-            Resource::AttachedPort => server_id
-                .and_then(|s| self.servers.get(s))
-                .is_some_and(|s| s.ports.contains(id)),
+            Resource::AttachedPort => server_id.is_some_and(|s| self.is_attached(s, id)),
             Resource::SubNic => self.sub_nics.contains_key(id),
         }
     }
@@ -257,5 +278,70 @@ impl World for State {
                 .map(|s| s.primary_port_id.clone()),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
+
+    fn state() -> (State, Fixtures) {
+        let f = example_fixtures();
+        let state = State::new(EXAMPLE_PROJECT_ID, &f, Duration::from_millis(1));
+        (state, f)
+    }
+
+    fn listed(state: &State, server: &str) -> Vec<String> {
+        state.servers[server]
+            .ports
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn attaching_lists_in_order_once_and_only_known_ports() {
+        let (mut state, f) = state();
+        let new = state.new_port(random_id_shared(), &f.subnet_id, None);
+        let new = state.insert_port(new);
+        state.attach(&f.server_id, &f.spare_port_id);
+        state.attach(&f.server_id, &new);
+        state.attach(&f.server_id, &f.spare_port_id);
+        state.attach(&f.server_id, "no-such-port");
+        state.attach("no-such-server", &f.extra_spare_port_ids[0]);
+        assert_eq!(
+            listed(&state, &f.server_id),
+            [f.primary_port_id.as_str(), &f.spare_port_id, &new]
+        );
+        assert!(state.is_attached(&f.server_id, &f.spare_port_id));
+        assert_eq!(state.port_state(&f.spare_port_id), Some("ACTIVE"));
+        assert!(!state.is_attached(&f.server_id, "no-such-port"));
+        assert_eq!(state.port_state(&f.extra_spare_port_ids[0]), Some("DOWN"));
+    }
+
+    #[test]
+    fn detaching_keeps_the_order_frees_a_fixture_port_and_deletes_a_made_one() {
+        let (mut state, f) = state();
+        let new = state.new_port(random_id_shared(), &f.subnet_id, None);
+        let new = state.insert_port(new);
+        state.attach(&f.server_id, &f.spare_port_id);
+        state.attach(&f.server_id, &new);
+        state.detach(&f.server_id, &f.spare_port_id);
+        assert_eq!(
+            listed(&state, &f.server_id),
+            [f.primary_port_id.as_str(), &new]
+        );
+        assert!(!state.is_attached(&f.server_id, &f.spare_port_id));
+        assert_eq!(state.port_state(&f.spare_port_id), Some("DOWN"));
+        state.detach(&f.server_id, &new);
+        assert_eq!(listed(&state, &f.server_id), [f.primary_port_id.as_str()]);
+        assert!(
+            !state.ports.contains_key(&*new),
+            "a made port outlived its NIC"
+        );
+        // Free again, so it can be attached again.
+        state.attach(&f.server_id, &f.spare_port_id);
+        assert!(state.is_attached(&f.server_id, &f.spare_port_id));
     }
 }
