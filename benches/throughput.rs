@@ -10,7 +10,7 @@
 //! - run: cases/s of a full run (generated, sent, judged) at concurrency 1, 8,
 //!   64 against the in-process mock, next to the mock's raw request rate
 //!   measured right before it, as a ratio;
-//! - memory: peak RSS of a 100,000-case run of the release binary.
+//! - memory: peak RSS of a 100,000-case run of the binary cargo builds for the bench.
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -328,12 +328,13 @@ fn bench_run() {
     }
 }
 
-/// Peak RSS (MB) of a release-binary run with `args`, and its last output line.
+/// The binary cargo built for this bench (optimized, and never a stale copy).
+const BIN: &str = env!("CARGO_BIN_EXE_nic-conformance");
+
+/// Peak RSS (MB) of a run of the binary with `args`, and its last output line.
 fn peak_rss(args: &[&str]) -> (f64, f64, String) {
-    let bin =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/nic-conformance");
     let started = Instant::now();
-    let mut child = Command::new(&bin)
+    let mut child = Command::new(BIN)
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::piped())
@@ -371,13 +372,7 @@ fn peak_rss(args: &[&str]) -> (f64, f64, String) {
 }
 
 fn bench_memory() {
-    println!("\n## peak memory of a 100,000-case run (release binary)");
-    let bin =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/nic-conformance");
-    if !bin.exists() {
-        println!("memory: build the release binary first (cargo build --release)");
-        return;
-    }
+    println!("\n## peak memory of a 100,000-case run (the optimized binary)");
     // 5 operations × 3 kinds × 7,150 cases, less the body without a boundary ≈ 100,000 cases.
     let run = [
         "run",
@@ -396,7 +391,7 @@ fn bench_memory() {
     );
 
     // The runner alone, against the mock in a process of its own.
-    let mut mock = Command::new(&bin)
+    let mut mock = Command::new(BIN)
         .args(["mock", "--listen", "127.0.0.1:0", "--job-ms", "1"])
         .stdout(Stdio::piped())
         .spawn()

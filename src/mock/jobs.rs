@@ -85,6 +85,17 @@ impl NicRequest {
 /// (`Err("")`: failed without a reason).
 pub type JobResult = Result<Vec<Id>, String>;
 
+/// Where a job is in its life.
+#[derive(Debug)]
+pub enum Progress {
+    /// Waiting for its deadline, with the change it will make.
+    Pending(Change),
+    /// Never ends (fault `job-never-ends`), or is being ended: RUNNING.
+    Stuck,
+    /// Ended at `at`.
+    Ended { at: Id, result: JobResult },
+}
+
 #[derive(Debug)]
 pub struct Job {
     /// 32 hex digits: 16 random, then the sequence number.
@@ -92,12 +103,7 @@ pub struct Job {
     pub job_type: &'static str,
     pub created: Instant,
     pub begin_time: Id,
-    /// Taken when the job ends; `None` from the start for a job that never ends (fault).
-    change: Option<Change>,
-    /// Set when the job ends.
-    pub outcome: Option<(JobStatus, Option<String>)>,
-    pub end_time: Option<Id>,
-    pub nic_ids: Vec<Id>,
+    pub progress: Progress,
 }
 
 impl Job {
@@ -138,10 +144,7 @@ impl Jobs {
             job_type,
             created: Instant::now(),
             begin_time: utc_now(),
-            change,
-            outcome: None,
-            end_time: None,
-            nic_ids: Vec::new(),
+            progress: change.map_or(Progress::Stuck, Progress::Pending),
         });
         while self.ring.len() > MAX_JOBS && self.first < self.unended {
             self.ring.pop_front();
@@ -160,8 +163,9 @@ impl Jobs {
                 return None;
             }
             self.unended += 1;
-            // A job that never ends is passed over: it stays RUNNING.
-            if let Some(change) = job.change.take() {
+            // Stuck until `end` records how it ended; one that never ends is passed over.
+            if let Progress::Pending(change) = std::mem::replace(&mut job.progress, Progress::Stuck)
+            {
                 return Some((seq, change));
             }
         }
@@ -172,14 +176,10 @@ impl Jobs {
         let Some(job) = self.ring.get_mut((seq - self.first) as usize) else {
             return;
         };
-        job.end_time = Some(utc_now());
-        job.outcome = Some(match result {
-            Ok(nics) => {
-                job.nic_ids = nics;
-                (JobStatus::Success, None)
-            }
-            Err(reason) => (JobStatus::Fail, (!reason.is_empty()).then_some(reason)),
-        });
+        job.progress = Progress::Ended {
+            at: utc_now(),
+            result,
+        };
     }
 
     /// The job with this id, if it is remembered.
@@ -264,15 +264,14 @@ mod tests {
         let (second, _) = jobs.next_due(later).unwrap();
         jobs.end(second, Err(String::new()));
         assert!(jobs.next_due(later).is_none(), "a job ended twice");
-        let a = jobs.get(&a).unwrap();
-        assert_eq!(a.outcome, Some((JobStatus::Success, None)));
-        assert_eq!(a.nic_ids, vec![Id::from("nic")]);
-        assert!(a.end_time.is_some());
-        assert_eq!(
-            jobs.get(&b).unwrap().outcome,
-            Some((JobStatus::Fail, None)),
-            "an empty reason is no reason"
-        );
+        assert!(matches!(
+            &jobs.get(&a).unwrap().progress,
+            Progress::Ended { result: Ok(nics), .. } if nics[..] == [Id::from("nic")]
+        ));
+        assert!(matches!(
+            &jobs.get(&b).unwrap().progress,
+            Progress::Ended { result: Err(reason), .. } if reason.is_empty()
+        ));
     }
 
     #[test]
@@ -283,8 +282,14 @@ mod tests {
         let later = Instant::now() + Duration::from_millis(1);
         let (seq, _) = jobs.next_due(later).unwrap();
         jobs.end(seq, Ok(Vec::new()));
-        assert!(jobs.get(&stuck).unwrap().outcome.is_none());
-        assert!(jobs.get(&after).unwrap().outcome.is_some());
+        assert!(matches!(
+            jobs.get(&stuck).unwrap().progress,
+            Progress::Stuck
+        ));
+        assert!(matches!(
+            jobs.get(&after).unwrap().progress,
+            Progress::Ended { .. }
+        ));
     }
 
     #[test]
