@@ -158,7 +158,7 @@ impl Jobs {
     pub fn next_due(&mut self, now: Instant) -> Option<(u64, Change)> {
         loop {
             let seq = self.unended;
-            let job = self.ring.get_mut((seq - self.first) as usize)?;
+            let job = self.ring.get_mut(self.index(seq)?)?;
             if job.created + self.duration > now {
                 return None;
             }
@@ -173,7 +173,7 @@ impl Jobs {
 
     /// Records how job `seq` ended.
     pub fn end(&mut self, seq: u64, result: JobResult) {
-        let Some(job) = self.ring.get_mut((seq - self.first) as usize) else {
+        let Some(job) = self.index(seq).and_then(|i| self.ring.get_mut(i)) else {
             return;
         };
         job.progress = Progress::Ended {
@@ -185,10 +185,13 @@ impl Jobs {
     /// The job with this id, if it is remembered.
     pub fn get(&self, id: &str) -> Option<&Job> {
         let seq = u64::from_str_radix(id.get(16..).filter(|s| s.len() == 16)?, 16).ok()?;
-        let job = self
-            .ring
-            .get(usize::try_from(seq.checked_sub(self.first)?).ok()?)?;
+        let job = self.ring.get(self.index(seq)?)?;
         (job.id() == id).then_some(job)
+    }
+
+    /// Where job `seq` sits in the ring, if it has not been forgotten.
+    fn index(&self, seq: u64) -> Option<usize> {
+        usize::try_from(seq.checked_sub(self.first)?).ok()
     }
 }
 

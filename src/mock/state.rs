@@ -286,10 +286,13 @@ mod tests {
     use super::*;
     use crate::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
 
-    fn state() -> (State, Fixtures) {
+    /// A fresh state, and the id of a port made on it (not attached).
+    fn state() -> (State, Fixtures, Id) {
         let f = example_fixtures();
-        let state = State::new(EXAMPLE_PROJECT_ID, &f, Duration::from_millis(1));
-        (state, f)
+        let mut state = State::new(EXAMPLE_PROJECT_ID, &f, Duration::from_millis(1));
+        let port = state.new_port(random_id_shared(), &f.subnet_id, None);
+        let made = state.insert_port(port);
+        (state, f, made)
     }
 
     fn listed(state: &State, server: &str) -> Vec<String> {
@@ -302,9 +305,7 @@ mod tests {
 
     #[test]
     fn attaching_lists_in_order_once_and_only_known_ports() {
-        let (mut state, f) = state();
-        let new = state.new_port(random_id_shared(), &f.subnet_id, None);
-        let new = state.insert_port(new);
+        let (mut state, f, new) = state();
         state.attach(&f.server_id, &f.spare_port_id);
         state.attach(&f.server_id, &new);
         state.attach(&f.server_id, &f.spare_port_id);
@@ -322,9 +323,7 @@ mod tests {
 
     #[test]
     fn detaching_keeps_the_order_frees_a_fixture_port_and_deletes_a_made_one() {
-        let (mut state, f) = state();
-        let new = state.new_port(random_id_shared(), &f.subnet_id, None);
-        let new = state.insert_port(new);
+        let (mut state, f, new) = state();
         state.attach(&f.server_id, &f.spare_port_id);
         state.attach(&f.server_id, &new);
         state.detach(&f.server_id, &f.spare_port_id);
