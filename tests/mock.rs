@@ -199,6 +199,69 @@ async fn jobs_move_through_init_and_running_and_change_state_only_on_success() {
     mock.stop().await;
 }
 
+/// A batch delete detaches the NICs it names (what the catalogue's effect rule
+/// reads) once its job succeeds: a fixture port is freed, a port the mock made is gone.
+#[tokio::test]
+async fn a_batch_delete_detaches_the_nics_it_names_when_its_job_succeeds() {
+    let f = example_fixtures();
+    let mock = start_local(contract(), config()).await.unwrap();
+    let base = mock.base_url.clone();
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!(
+            "{base}/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}/{path}",
+            f.server_id
+        ))
+        .json(&body)
+        .send()
+    };
+    let spare = attach_spare(&http, &base).await;
+    wait_job(&http, &base, spare["job_id"].as_str().unwrap()).await;
+    let made: Value = post("nics", json!({"nics": [{"subnet_id": f.subnet_id}]}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let made = wait_job(&http, &base, made["job_id"].as_str().unwrap()).await;
+    let made = made["entities"]["sub_jobs"][0]["entities"]["nic_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(mock.mock.attached_ports().len(), 3, "primary, spare, made");
+    let deleted: Value = post(
+        "nics/delete",
+        json!({"nics": [{"id": f.spare_port_id}, {"id": made}]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let job = wait_job(&http, &base, deleted["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    let named: Vec<&str> = job["entities"]["sub_jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["entities"]["nic_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, [f.spare_port_id.as_str(), &made]);
+    assert_eq!(
+        mock.mock.attached_ports(),
+        std::slice::from_ref(&f.primary_port_id)
+    );
+    // The spare is free again; the made port no longer exists, so naming it is refused.
+    let again = attach_spare(&http, &base).await;
+    assert!(again["job_id"].is_string(), "{again}");
+    let status = post("nics", json!({"nics": [{"port_id": made}]}))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
+    mock.stop().await;
+}
+
 /// A job past its deadline has ended for whichever request looks first, with
 /// no runtime, timer or task behind it: a poll never sees a job late.
 #[test]

@@ -63,10 +63,6 @@ fn in_other_state(world: &dyn World, id: &str, state: &str) -> bool {
     world.port_state(id).is_some_and(|s| s != state)
 }
 
-fn server_of(view: &Value) -> Option<&str> {
-    view.get("path")?.get("server_id")?.as_str()
-}
-
 /// The value pointers `field` selects under `obj`, adding the field's first segment when absent.
 fn ensure_field(view: &mut Value, obj: &str, field: &str, sample: Sampler) -> Vec<String> {
     let found = expand(view, &join(obj, field));
@@ -113,7 +109,7 @@ impl Check {
             } => {
                 // Only an attached port is looked up under its server.
                 let server = match resource {
-                    Resource::AttachedPort => server_of(view),
+                    Resource::AttachedPort => super::Contract::path_param(view, "server_id"),
                     _ => None,
                 };
                 select(view, at).iter().any(|obj| {
@@ -297,7 +293,7 @@ impl Check {
         if !self.violated(view, model) {
             return true;
         }
-        let server = server_of(view).map(str::to_string);
+        let server = super::Contract::path_param(view, "server_id").map(str::to_string);
         match self {
             Check::MutuallyExclusive { at, fields } => {
                 for obj in expand(view, at) {
@@ -464,10 +460,11 @@ impl Check {
         let Check::AsyncEffect { at, field, .. } = self else {
             return Vec::new();
         };
-        expand(view, at)
-            .iter()
-            .flat_map(|obj| expand(view, &join(obj, field)))
-            .filter_map(|p| get(view, &p).and_then(Value::as_str).map(str::to_string))
+        // The values themselves: no pointer is built (every case and every mock request asks).
+        select(view, at)
+            .into_iter()
+            .flat_map(|obj| select_under(obj, field))
+            .filter_map(|v| v.as_str().map(str::to_string))
             .collect()
     }
 

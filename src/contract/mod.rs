@@ -398,6 +398,23 @@ impl Contract {
         object([("path", Value::Object(path)), ("body", body)])
     }
 
+    /// A request view taken apart again: its path parameters and its body.
+    pub fn view_parts(view: Value) -> (Map<String, Value>, Option<Value>) {
+        let Value::Object(mut view) = view else {
+            return (Map::new(), None);
+        };
+        let path = match view.remove("path") {
+            Some(Value::Object(path)) => path,
+            _ => Map::new(),
+        };
+        (path, view.remove("body"))
+    }
+
+    /// A path parameter of a request view.
+    pub fn path_param<'v>(view: &'v Value, name: &str) -> Option<&'v str> {
+        view.get("path")?.get(name)?.as_str()
+    }
+
     /// What a conforming server answers to this request in `world`: the one
     /// evaluation the mock enforces, the generator labels with and the
     /// runner expects.

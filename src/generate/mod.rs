@@ -437,14 +437,7 @@ impl<'c> Generator<'c> {
             exercises.insert(0, id.clone());
         }
         // The view is done with: its parts move into the case.
-        let (path_params, body) = match view {
-            Value::Object(mut view) => (view.remove("path"), view.remove("body")),
-            _ => (None, None),
-        };
-        let path_params = match path_params {
-            Some(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
+        let (path_params, body) = Contract::view_parts(view);
         let body = body.filter(|_| op.request_schema.is_some());
         Some(Case {
             id: format!("{}::{}::{index}", op.id, kind.as_str()),

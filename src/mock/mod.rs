@@ -22,7 +22,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use crate::contract::pointer::{expand, get, remove, select, set};
+use crate::contract::pointer::{expand, get, remove, set};
 use crate::contract::{Check, Contract, ErrorFamily, Operation, Verdict, World, object};
 use crate::fixtures::Fixtures;
 use crate::signing;
@@ -207,7 +207,7 @@ impl Mock {
         let view = Contract::view(params, body);
         // Schemas need no state: check them before taking the lock.
         let schema_verdict = self.contract.judge_schemas(op, &view);
-        let change = Self::requested_change(op, &view);
+        let job = self.requested_job(op, &view);
         let mut state = lock(&self.state);
         self.end_due_jobs(&mut state);
         let verdict =
@@ -229,15 +229,16 @@ impl Mock {
                 false
             }
         };
-        let mut reply = match op.id.as_str() {
-            "batch-add-nics" => self.start_job(&mut state, "attachNics", change, fake),
-            "nova-attach-interface" => self.nova_attach(&mut state, &view, fake),
-            "batch-delete-nics" => self.start_job(&mut state, "detachNics", change, fake),
-            "update-interface-attachment" => self.update_attachment(&mut state, &view, fake),
-            "update-sub-network-interface" => self.update_sub_nic(&mut state, &view, fake),
-            "show-job" => self.show_job(&state, &view),
-            "list-interfaces" => self.list_interfaces(&state, &view),
-            other => Reply::json(
+        let mut reply = match (job, op.id.as_str()) {
+            (Some(job), _) => self.start_job(&mut state, job, fake),
+            (None, "nova-attach-interface") => self.nova_attach(&mut state, &view, fake),
+            (None, "update-interface-attachment") => {
+                self.update_attachment(&mut state, &view, fake)
+            }
+            (None, "update-sub-network-interface") => self.update_sub_nic(&mut state, &view, fake),
+            (None, "show-job") => self.show_job(&state, &view),
+            (None, "list-interfaces") => self.list_interfaces(&state, &view),
+            (None, other) => Reply::json(
                 501,
                 error_body(
                     op.error_family,
@@ -260,11 +261,10 @@ impl Mock {
     fn start_job(
         &self,
         state: &mut State,
-        job_type: &'static str,
-        change: Option<Change>,
+        (job_type, change): (&'static str, Change),
         fake: bool,
     ) -> Reply {
-        let change = change.filter(|_| !fake).unwrap_or(Change::Nothing);
+        let change = if fake { Change::Nothing } else { change };
         let never_ends = self.config.faults.has(&FaultKind::JobNeverEnds);
         let job_id = state.jobs.start(job_type, (!never_ends).then_some(change));
         Reply::json(200, object([("job_id", Value::String(job_id))]))
@@ -340,27 +340,36 @@ impl Mock {
         }
     }
 
-    /// The change an accepted asynchronous request will make (`None` for
-    /// the other operations). It needs no state: built before the lock, which
-    /// then only records it.
-    fn requested_change(op: &Operation, view: &Value) -> Option<Change> {
+    /// The job an accepted asynchronous request starts: its type and the
+    /// change it will make (`None` for the synchronous operations). It needs
+    /// no state: worked out before the lock, which then only records it.
+    fn requested_job(&self, op: &Operation, view: &Value) -> Option<(&'static str, Change)> {
         let server_id = || path_param(view, "server_id").into();
         match op.id.as_str() {
-            "batch-add-nics" => Some(Change::AttachNics {
-                server_id: server_id(),
-                // Only what the job reads, rather than a copy of the request's objects.
-                nics: view["body"]["nics"]
-                    .as_array()
-                    .map(|nics| nics.iter().map(NicRequest::of).collect())
-                    .unwrap_or_default(),
-            }),
-            "batch-delete-nics" => Some(Change::DetachNics {
-                server_id: server_id(),
-                nic_ids: select(view, "/body/nics/*/id")
-                    .into_iter()
-                    .filter_map(|v| v.as_str().map(Id::from))
-                    .collect(),
-            }),
+            "batch-add-nics" => Some((
+                "attachNics",
+                Change::AttachNics {
+                    server_id: server_id(),
+                    // Only what the job reads, rather than a copy of the request's objects.
+                    nics: view["body"]["nics"]
+                        .as_array()
+                        .map(|nics| nics.iter().map(NicRequest::of).collect())
+                        .unwrap_or_default(),
+                },
+            )),
+            "batch-delete-nics" => Some((
+                "detachNics",
+                Change::DetachNics {
+                    server_id: server_id(),
+                    // What a delete detaches is the catalogue's effect rule, as for the runner.
+                    nic_ids: self
+                        .contract
+                        .named_ports(&op.id, view)
+                        .into_iter()
+                        .map(Id::from)
+                        .collect(),
+                },
+            )),
             _ => None,
         }
     }
@@ -634,7 +643,7 @@ impl Mock {
 
 /// A path parameter of a request view ("" when absent).
 fn path_param<'a>(view: &'a Value, name: &str) -> &'a str {
-    view["path"][name].as_str().unwrap_or_default()
+    Contract::path_param(view, name).unwrap_or_default()
 }
 
 /// A mock listening on a socket.
