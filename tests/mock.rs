@@ -27,6 +27,17 @@ async fn get_json(http: &reqwest::Client, url: String) -> Value {
     http.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+async fn post_json(http: &reqwest::Client, url: String, body: Value) -> Value {
+    http.post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn show_job(http: &reqwest::Client, base: &str, job_id: &str) -> Value {
     get_json(
         http,
@@ -38,17 +49,15 @@ async fn show_job(http: &reqwest::Client, base: &str, job_id: &str) -> Value {
 /// Asks the mock to attach the fixture spare port; returns its answer (a job id).
 async fn attach_spare(http: &reqwest::Client, base: &str) -> Value {
     let f = example_fixtures();
-    http.post(format!(
-        "{base}/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}/nics",
-        f.server_id
-    ))
-    .json(&json!({"nics": [{"port_id": f.spare_port_id}]}))
-    .send()
+    post_json(
+        http,
+        format!(
+            "{base}/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}/nics",
+            f.server_id
+        ),
+        json!({"nics": [{"port_id": f.spare_port_id}]}),
+    )
     .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap()
 }
 
 async fn wait_job(http: &reqwest::Client, base: &str, job_id: &str) -> Value {
@@ -207,37 +216,32 @@ async fn a_batch_delete_detaches_the_nics_it_names_when_its_job_succeeds() {
     let mock = start_local(contract(), config()).await.unwrap();
     let base = mock.base_url.clone();
     let http = reqwest::Client::new();
-    let post = |path: &str, body: Value| {
-        http.post(format!(
+    let url = |path: &str| {
+        format!(
             "{base}/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}/{path}",
             f.server_id
-        ))
-        .json(&body)
-        .send()
+        )
     };
     let spare = attach_spare(&http, &base).await;
     wait_job(&http, &base, spare["job_id"].as_str().unwrap()).await;
-    let made: Value = post("nics", json!({"nics": [{"subnet_id": f.subnet_id}]}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let made = post_json(
+        &http,
+        url("nics"),
+        json!({"nics": [{"subnet_id": f.subnet_id}]}),
+    )
+    .await;
     let made = wait_job(&http, &base, made["job_id"].as_str().unwrap()).await;
     let made = made["entities"]["sub_jobs"][0]["entities"]["nic_id"]
         .as_str()
         .unwrap()
         .to_string();
     assert_eq!(mock.mock.attached_ports().len(), 3, "primary, spare, made");
-    let deleted: Value = post(
-        "nics/delete",
+    let deleted = post_json(
+        &http,
+        url("nics/delete"),
         json!({"nics": [{"id": f.spare_port_id}, {"id": made}]}),
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     let job = wait_job(&http, &base, deleted["job_id"].as_str().unwrap()).await;
     assert_eq!(job["status"], "SUCCESS", "{job}");
     let named: Vec<&str> = job["entities"]["sub_jobs"]
@@ -254,11 +258,9 @@ async fn a_batch_delete_detaches_the_nics_it_names_when_its_job_succeeds() {
     // The spare is free again; the made port no longer exists, so naming it is refused.
     let again = attach_spare(&http, &base).await;
     assert!(again["job_id"].is_string(), "{again}");
-    let status = post("nics", json!({"nics": [{"port_id": made}]}))
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 404);
+    let refused = post_json(&http, url("nics"), json!({"nics": [{"port_id": made}]})).await;
+    // 404, in the ECS family's error shape.
+    assert_eq!(refused["error"]["code"], "Ecs.0404", "{refused}");
     mock.stop().await;
 }
 
