@@ -20,9 +20,10 @@ use nic_conformance::case::CaseKind;
 use nic_conformance::contract::Contract;
 use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
 use nic_conformance::generate::Generator;
+use nic_conformance::http::Client;
 use nic_conformance::mock::{Incoming, Mock, MockConfig, RunningMock, start_local};
-use nic_conformance::runner::client::Client;
-use nic_conformance::runner::{Progress, RunOptions, Runner};
+use nic_conformance::report::Summary;
+use nic_conformance::runner::{RunOptions, Runner};
 use nic_conformance::target::Target;
 
 const SECONDS: u64 = 4;
@@ -307,10 +308,10 @@ fn bench_run() {
         let mut opts = RunOptions::new(1);
         opts.include_curated = false;
         opts.budget = Some(if concurrency == 1 { 200 } else { 1000 });
-        opts.progress = Progress::Quiet;
         let runner = Arc::new(Runner::new(contract.clone(), client, opts));
         let started = Instant::now();
-        let summary = rt.block_on(runner.run());
+        let mut summary = Summary::new(&contract, false);
+        rt.block_on(runner.run(&mut summary));
         let secs = started.elapsed().as_secs_f64();
         assert_eq!(summary.worst(), None, "the faithful mock gave findings");
         let cases = summary.cases as f64 / secs;

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::contract::{Contract, Expect, Operation, Setup, Verdict};
+use crate::error::Error;
+use crate::files::write_atomic;
 use crate::fixtures::{FixtureWorld, Fixtures};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -117,6 +119,17 @@ impl Case {
             }
         }
     }
+}
+
+/// A case's id: `operation::kind::index` for generated cases. Stable for a
+/// seed, so `--case ID` and libtest filters find the same case again.
+pub fn generated_id(operation: &str, kind: CaseKind, index: usize) -> String {
+    format!("{operation}::{}::{index}", kind.as_str())
+}
+
+/// A curated case's id: `operation::name`.
+pub fn curated_id(operation: &str, name: &str) -> String {
+    format!("{operation}::{name}")
 }
 
 /// Default path parameters: the project and the fixtures a path names.
@@ -319,7 +332,7 @@ pub fn parse_curated(
             exercises.insert(0, b.clone());
         }
         out.push(Case {
-            id: format!("{}::{}", op.id, c.name),
+            id: curated_id(&op.id, &c.name),
             operation: op.id.clone(),
             kind: CaseKind::Curated,
             expect,
@@ -335,13 +348,12 @@ pub fn parse_curated(
 }
 
 /// Appends a (shrunk) case to `dir/regressions-<operation>.json` as a curated case, atomically.
-pub fn save_regression(dir: &Path, case: &Case, seed: u64) -> Result<std::path::PathBuf, String> {
+pub fn save_regression(dir: &Path, case: &Case, seed: u64) -> Result<std::path::PathBuf, Error> {
     let path = dir.join(format!("regressions-{}.json", case.operation));
     let mut file: Value = if path.exists() {
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e))?;
         serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a case file: {e}", path.display()))?
+            .map_err(|e| Error::file(&path, format!("not a case file: {e}")))?
     } else {
         serde_json::json!({"operation": case.operation, "cases": []})
     };
@@ -370,11 +382,10 @@ pub fn save_regression(dir: &Path, case: &Case, seed: u64) -> Result<std::path::
     });
     let cases = file["cases"]
         .as_array_mut()
-        .ok_or_else(|| format!("{}: no `cases` array", path.display()))?;
+        .ok_or_else(|| Error::file(&path, "no `cases` array"))?;
     cases.retain(|c| c["name"] != entry["name"]);
     cases.push(entry);
-    let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
-    crate::report::write_atomic(&path, format!("{text}\n").as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = serde_json::to_string_pretty(&file).map_err(|e| Error::file(&path, e))?;
+    write_atomic(&path, format!("{text}\n").as_bytes()).map_err(|e| Error::file(&path, e))?;
     Ok(path)
 }

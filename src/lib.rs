@@ -3,27 +3,35 @@
 //! update NIC attachment, update a supplementary network interface).
 //!
 //! # How a case flows through the modules
-//! 1. [`contract`] loads `schemas/` — operations, JSON Schemas, the rules
-//!    catalogue, documentation conflicts — and checks it, naming file and
+//! 1. [`contract`] loads `schemas/`: operations, JSON Schemas, the rules
+//!    catalogue, documentation conflicts. It checks them, naming file and
 //!    pointer on any error. Each rule kind is implemented once there and
 //!    evaluated by everything below.
 //! 2. [`generate`] turns schemas and rules into proptest strategies and makes
 //!    valid, boundary and negative cases, each labelled with the outcome the
 //!    pages promise and the ids it exercises; [`case`] holds curated cases.
-//! 3. [`runner`] sends cases through a [`target`] (a vendor endpoint with
-//!    token or AK/SK [`signing`], or the built-in [`mock`]), follows jobs,
-//!    observes state and cleans up.
-//! 4. [`checks`] judges each exchange with small functions named for the
-//!    property they hold the target to, producing [`report::Finding`]s.
-//! 5. [`report`] streams results into the console summary, JSON and JUnit.
-//! 6. [`snapshot`] compares redacted responses with the stored baselines.
+//! 3. [`runner`] sends cases through [`http`] to a [`target`] (a vendor
+//!    endpoint with token or AK/SK [`signing`], or the built-in [`mock`]),
+//!    follows jobs, observes state and cleans up.
+//! 4. [`judge`] decides every verdict: the answer, the state around it, the
+//!    snapshot ([`snapshot`] stores them), as [`judge::Finding`]s.
+//! 5. The runner streams [`runner::event::Event`]s; [`report`] consumes them
+//!    into the console summary, progress, JSON and JUnit.
+//! 6. [`cli`] parses, calls the above, and maps the outcome to an exit code
+//!    ([`error::exit`]).
+//!
+//! Layers depend one way: contract ← generate, judge ← runner ← report ← cli;
+//! the mock stands beside the runner, on the contract.
 
 pub mod case;
-pub mod checks;
 pub mod cli;
 pub mod contract;
+pub mod error;
+pub mod files;
 pub mod fixtures;
 pub mod generate;
+pub mod http;
+pub mod judge;
 pub mod mock;
 pub mod report;
 pub mod runner;

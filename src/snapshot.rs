@@ -15,11 +15,13 @@ use serde_json::{Map, Value, json};
 use crate::case::Case;
 use crate::contract::Contract;
 use crate::contract::pointer::{expand, set};
-use crate::report::{Finding, write_atomic};
-use crate::runner::client::Exchange;
+use crate::error::Error;
+use crate::files::write_atomic;
+use crate::http::Exchange;
 
+/// What the store does with a response that differs from (or lacks) its accepted snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub enum WriteMode {
     /// Compare; a drift is a finding and nothing is written.
     Compare,
     /// Compare; a drift is a finding and the new value is written as pending.
@@ -28,16 +30,27 @@ pub enum Mode {
     Record,
 }
 
-impl Mode {
-    pub fn from_flags(record: bool, update: bool) -> Mode {
+impl WriteMode {
+    pub fn from_flags(record: bool, update: bool) -> WriteMode {
         if record {
-            Mode::Record
+            WriteMode::Record
         } else if update {
-            Mode::Update
+            WriteMode::Update
         } else {
-            Mode::Compare
+            WriteMode::Compare
         }
     }
+}
+
+/// How a response compared with its accepted snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Comparison {
+    /// Equal, or recorded as the new baseline.
+    Matches,
+    /// No accepted snapshot; the received one was written as pending.
+    Missing { accepted: PathBuf, pending: PathBuf },
+    /// Differs from the accepted snapshot: a unified diff.
+    Drift { accepted: PathBuf, diff: String },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,9 +76,9 @@ pub struct Redactions {
 }
 
 impl Redactions {
-    pub fn from_contract(contract: &Contract) -> Result<Redactions, String> {
+    pub fn from_contract(contract: &Contract) -> Result<Redactions, Error> {
         let file: RedactionFile = serde_json::from_value(contract.redactions.clone())
-            .map_err(|e| format!("redactions.json: {e}"))?;
+            .map_err(|e| Error::file("redactions.json", e))?;
         Ok(Redactions {
             headers_kept: file
                 .headers_kept
@@ -146,11 +159,23 @@ pub fn target_folder(name: &str) -> String {
 }
 
 /// The contents of a `.snap` file (insta's format: a metadata header, then the snapshot).
-pub fn read_snap(path: &Path) -> Result<String, String> {
+pub fn read_snap(path: &Path) -> Result<String, Error> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read the snapshot: {e}", path.display()))?;
-    let rest = text.strip_prefix("---\n").ok_or_else(|| format!("{}: not a snapshot file (no `---` header)\n  (restore it from version control, or delete it and run with --record)", path.display()))?;
-    let end = rest.find("\n---\n").ok_or_else(|| format!("{}: not a snapshot file (unterminated header)\n  (restore it from version control, or delete it and run with --record)", path.display()))?;
+        .map_err(|e| Error::file(path, format!("cannot read the snapshot: {e}")))?;
+    let broken = |what: &str| {
+        Error::file(
+            path,
+            format!(
+                "not a snapshot file ({what})\n  (restore it from version control, or delete it and run with --record)"
+            ),
+        )
+    };
+    let rest = text
+        .strip_prefix("---\n")
+        .ok_or_else(|| broken("no `---` header"))?;
+    let end = rest
+        .find("\n---\n")
+        .ok_or_else(|| broken("unterminated header"))?;
     Ok(rest[end + 5..].trim_end().to_string())
 }
 
@@ -173,25 +198,10 @@ pub fn diff(old: &str, new: &str) -> String {
         .to_string()
 }
 
-/// Colours a unified diff for a terminal.
-pub fn colour(diff: &str) -> String {
-    diff.lines()
-        .map(|l| {
-            if l.starts_with('+') && !l.starts_with("+++") {
-                format!("\x1b[32m{l}\x1b[0m")
-            } else if l.starts_with('-') && !l.starts_with("---") {
-                format!("\x1b[31m{l}\x1b[0m")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
+/// The accepted snapshots of one target, and the pending ones beside them.
 pub struct SnapshotStore {
     dir: PathBuf,
-    mode: Mode,
+    mode: WriteMode,
     redactions: Redactions,
 }
 
@@ -199,9 +209,9 @@ impl SnapshotStore {
     pub fn open(
         root: &Path,
         target: &str,
-        mode: Mode,
+        mode: WriteMode,
         contract: &Contract,
-    ) -> Result<SnapshotStore, String> {
+    ) -> Result<SnapshotStore, Error> {
         Ok(SnapshotStore {
             dir: root.join(target_folder(target)),
             mode,
@@ -213,16 +223,15 @@ impl SnapshotStore {
         self.dir.join(format!("{}.snap", snapshot_name(&case.id)))
     }
 
-    /// Compares a curated case's response with its accepted snapshot.
-    /// `Err` is a harness error (an unreadable snapshot), never a silent re-record.
+    /// Compares a curated case's response with its accepted snapshot, and
+    /// writes what the mode asks. `Err` is a harness error (an unreadable
+    /// snapshot), never a silent re-record.
     pub fn compare(
         &self,
-        contract: &Contract,
         case: &Case,
         exchange: &Exchange,
         body: Option<&Value>,
-        reproduce: &str,
-    ) -> Result<Option<Finding>, String> {
+    ) -> Result<Comparison, Error> {
         let received = self.redactions.render(
             &case.operation,
             exchange.status,
@@ -234,28 +243,17 @@ impl SnapshotStore {
         let pending = PathBuf::from(format!("{}.new", path.display()));
         let write = |p: &Path| {
             write_snap(p, case, &received)
-                .map_err(|e| format!("{}: cannot write the snapshot: {e}", p.display()))
-        };
-        let finding = |id: &str, expected: String, actual: String| Finding {
-            case: case.id.clone(),
-            operation: case.operation.clone(),
-            id: id.into(),
-            source: contract.source_of(id),
-            severity: contract.severity_of(id),
-            expected,
-            actual,
-            reproduce: reproduce.into(),
+                .map_err(|e| Error::file(p, format!("cannot write the snapshot: {e}")))
         };
         if !path.exists() {
             return match self.mode {
-                Mode::Record => write(&path).map(|_| None),
+                WriteMode::Record => write(&path).map(|_| Comparison::Matches),
                 _ => {
                     write(&pending)?;
-                    Ok(Some(finding(
-                        "snapshot.missing",
-                        format!("an accepted snapshot at {}", path.display()),
-                        format!("none; pending one written to {}", pending.display()),
-                    )))
+                    Ok(Comparison::Missing {
+                        accepted: path,
+                        pending,
+                    })
                 }
             };
         }
@@ -264,24 +262,18 @@ impl SnapshotStore {
             if pending.exists() {
                 let _ = std::fs::remove_file(&pending);
             }
-            return Ok(None);
+            return Ok(Comparison::Matches);
         }
-        match self.mode {
-            Mode::Record => write(&path).map(|_| None),
-            Mode::Update => {
-                write(&pending)?;
-                Ok(Some(finding(
-                    "snapshot.drift",
-                    format!("the accepted snapshot {}", path.display()),
-                    diff(&accepted, received.trim_end()),
-                )))
-            }
-            Mode::Compare => Ok(Some(finding(
-                "snapshot.drift",
-                format!("the accepted snapshot {}", path.display()),
-                diff(&accepted, received.trim_end()),
-            ))),
+        if self.mode == WriteMode::Record {
+            return write(&path).map(|_| Comparison::Matches);
         }
+        if self.mode == WriteMode::Update {
+            write(&pending)?;
+        }
+        Ok(Comparison::Drift {
+            diff: diff(&accepted, received.trim_end()),
+            accepted: path,
+        })
     }
 }
 
@@ -306,7 +298,8 @@ pub fn pending(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn accepted_path(pending: &Path) -> PathBuf {
+/// The accepted snapshot a pending one would replace.
+pub fn accepted_path(pending: &Path) -> PathBuf {
     PathBuf::from(
         pending
             .to_string_lossy()
@@ -316,68 +309,14 @@ fn accepted_path(pending: &Path) -> PathBuf {
 }
 
 /// Accepts a pending snapshot: an atomic rename over the accepted one.
-pub fn accept(pending: &Path) -> Result<(), String> {
+pub fn accept(pending: &Path) -> Result<(), Error> {
     read_snap(pending)?;
     std::fs::rename(pending, accepted_path(pending))
-        .map_err(|e| format!("{}: cannot accept: {e}", pending.display()))
+        .map_err(|e| Error::file(pending, format!("cannot accept: {e}")))
 }
 
-pub fn reject(pending: &Path) -> Result<(), String> {
-    std::fs::remove_file(pending).map_err(|e| format!("{}: cannot reject: {e}", pending.display()))
-}
-
-/// `snapshots review|accept|reject`.
-pub fn command(action: &crate::cli::SnapshotAction, dir: &Path) -> Result<i32, String> {
-    use crate::cli::SnapshotAction;
-    let list = pending(dir);
-    if list.is_empty() {
-        println!("no pending snapshots under {}", dir.display());
-        return Ok(0);
-    }
-    match action {
-        SnapshotAction::Accept => {
-            for p in &list {
-                accept(p)?;
-                println!("accepted {}", accepted_path(p).display());
-            }
-        }
-        SnapshotAction::Reject => {
-            for p in &list {
-                reject(p)?;
-                println!("rejected {}", p.display());
-            }
-        }
-        SnapshotAction::Review => {
-            let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
-            let stdin = std::io::stdin();
-            for p in &list {
-                let new = read_snap(p)?;
-                let old_path = accepted_path(p);
-                let old = if old_path.exists() {
-                    read_snap(&old_path)?
-                } else {
-                    String::new()
-                };
-                println!("\n{}", old_path.display());
-                let d = diff(&old, &new);
-                println!("{}", if tty { colour(&d) } else { d });
-                print!("accept (a), reject (r) or skip (s)? ");
-                use std::io::Write;
-                let _ = std::io::stdout().flush();
-                let mut answer = String::new();
-                if stdin.read_line(&mut answer).map_err(|e| e.to_string())? == 0 {
-                    println!("\nno input: the rest stay pending");
-                    break;
-                }
-                match answer.trim() {
-                    "a" | "accept" => accept(p)?,
-                    "r" | "reject" => reject(p)?,
-                    _ => println!("skipped"),
-                }
-            }
-        }
-    }
-    Ok(0)
+pub fn reject(pending: &Path) -> Result<(), Error> {
+    std::fs::remove_file(pending).map_err(|e| Error::file(pending, format!("cannot reject: {e}")))
 }
 
 #[cfg(test)]
@@ -421,7 +360,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.snap");
         std::fs::write(&p, "garbage").unwrap();
-        let e = read_snap(&p).unwrap_err();
+        let e = read_snap(&p).unwrap_err().to_string();
         assert!(e.contains("x.snap"), "{e}");
     }
 }

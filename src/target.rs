@@ -366,6 +366,19 @@ impl Target {
         })
     }
 
+    /// The target a command works on: the file's when one is given, else
+    /// the built-in mock (its example project and fixtures) at `base_url`.
+    pub fn load_or_builtin(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        base_url: &str,
+    ) -> Result<Target, ConfigError> {
+        match path {
+            Some(path) => Target::load(path, env),
+            None => Ok(Target::builtin(base_url)),
+        }
+    }
+
     /// The built-in mock as a target.
     pub fn builtin(base_url: &str) -> Target {
         Target {

@@ -17,10 +17,10 @@ use std::sync::{Arc, OnceLock};
 use libtest_mimic::{Arguments, Failed, Trial};
 use nic_conformance::case::{Case, CaseKind, load_curated};
 use nic_conformance::contract::Contract;
-use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, Fixtures, example_fixtures};
+use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
 use nic_conformance::generate::Generator;
+use nic_conformance::http::Client;
 use nic_conformance::mock::{MockConfig, RunningMock, start_local};
-use nic_conformance::runner::client::Client;
 use nic_conformance::runner::{RunOptions, Runner};
 use nic_conformance::target::Target;
 
@@ -54,7 +54,8 @@ fn make_world(contract: Arc<Contract>) -> Result<World, String> {
         .map_err(|e| e.to_string())?;
     let (target, mock) = match target_file() {
         Some(path) => (
-            Target::load(&path, |n| std::env::var(n).ok()).map_err(|e| e.to_string())?,
+            Target::load_or_builtin(Some(&path), |n| std::env::var(n).ok(), "")
+                .map_err(|e| e.to_string())?,
             None,
         ),
         None => {
@@ -63,16 +64,20 @@ fn make_world(contract: Arc<Contract>) -> Result<World, String> {
             let mock = runtime
                 .block_on(start_local(contract.clone(), config))
                 .map_err(|e| e.to_string())?;
-            (Target::builtin(&mock.base_url), Some(mock))
+            let target = Target::load_or_builtin(None, |n| std::env::var(n).ok(), &mock.base_url)
+                .map_err(|e| e.to_string())?;
+            (target, Some(mock))
         }
     };
     let snapshot_dir = Path::new(ROOT)
         .join("snapshots")
         .join(nic_conformance::snapshot::target_folder(&target.name));
-    let client = Arc::new(Client::new(target)?);
+    let client = Arc::new(Client::new(target).map_err(|e| e.to_string())?);
     let mut opts = RunOptions::new(env_number("NIC_CONFORMANCE_SEED", 1));
     opts.replay_prefix = "cargo test --test conformance -- --exact".into();
-    let runner = Runner::new(contract, client, opts).capturing_snapshots()?;
+    let runner = Runner::new(contract, client, opts)
+        .capturing_snapshots()
+        .map_err(|e| e.to_string())?;
     Ok(World {
         runtime,
         runner,
@@ -115,13 +120,9 @@ fn run_trial(contract: &Arc<Contract>, case: &Case) -> Result<(), Failed> {
 }
 
 fn trials(contract: &Arc<Contract>) -> Result<Vec<Trial>, String> {
-    let (project, fixtures): (String, Fixtures) = match target_file() {
-        Some(path) => {
-            let t = Target::load(&path, |n| std::env::var(n).ok()).map_err(|e| e.to_string())?;
-            (t.project_id, t.fixtures)
-        }
-        None => (EXAMPLE_PROJECT_ID.to_string(), example_fixtures()),
-    };
+    let target = Target::load_or_builtin(target_file().as_deref(), |n| std::env::var(n).ok(), "")
+        .map_err(|e| e.to_string())?;
+    let (project, fixtures) = (target.project_id, target.fixtures);
     let curated = load_curated(
         &Path::new(ROOT).join("cases"),
         contract,

@@ -436,7 +436,7 @@ async fn require_auth_accepts_tokens_and_signatures_and_refuses_the_rest() {
         ak: nic_conformance::target::Secret::new("AKTEST"),
         sk: nic_conformance::target::Secret::new("sktest"),
     };
-    let client = nic_conformance::runner::client::Client::new(target.clone()).unwrap();
+    let client = nic_conformance::http::Client::new(target.clone()).unwrap();
     let op = c.operation("update-sub-network-interface").unwrap();
     let params = nic_conformance::case::default_path_params(op, EXAMPLE_PROJECT_ID, &f);
     let x = client
@@ -453,7 +453,7 @@ async fn require_auth_accepts_tokens_and_signatures_and_refuses_the_rest() {
         ak: nic_conformance::target::Secret::new("AKTEST"),
         sk: nic_conformance::target::Secret::new("wrong"),
     };
-    let client = nic_conformance::runner::client::Client::new(target).unwrap();
+    let client = nic_conformance::http::Client::new(target).unwrap();
     let x = client
         .send(op, &params, Some(&json!({"sub_network_interface": {}})))
         .await

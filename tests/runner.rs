@@ -628,8 +628,8 @@ fn run_in_process(
 ) {
     use nic_conformance::contract::Contract;
     use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
+    use nic_conformance::http::Client;
     use nic_conformance::mock::{MockConfig, start_local};
-    use nic_conformance::runner::client::Client;
     use nic_conformance::runner::{RunOptions, Runner};
     use nic_conformance::target::Target;
 
@@ -652,7 +652,10 @@ fn run_in_process(
         let mut opts = RunOptions::new(7);
         opts.include_curated = false;
         opts.budget = Some(60);
-        let summary = Arc::new(Runner::new(contract, client, opts)).run().await;
+        let mut summary = nic_conformance::report::Summary::new(&contract, false);
+        Arc::new(Runner::new(contract.clone(), client, opts))
+            .run(&mut summary)
+            .await;
         let attached = mock.mock.attached_ports();
         mock.stop().await;
         (summary, attached, fixtures)

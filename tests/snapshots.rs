@@ -245,7 +245,7 @@ fn a_crash_while_writing_leaves_the_accepted_snapshot_intact() {
         .join(format!(".x.snap.{}.tmp", std::process::id()));
     std::fs::create_dir(&tmp).unwrap();
     assert!(
-        nic_conformance::report::write_atomic(&accepted, b"---\nsource: t\n---\nnew\n").is_err()
+        nic_conformance::files::write_atomic(&accepted, b"---\nsource: t\n---\nnew\n").is_err()
     );
     assert_eq!(
         nic_conformance::snapshot::read_snap(&accepted).unwrap(),

@@ -8,6 +8,7 @@
 mod check;
 mod conflict;
 pub mod formats;
+pub mod ids;
 mod operation;
 pub mod pointer;
 mod rule;
@@ -330,6 +331,63 @@ impl Contract {
     pub fn named_ports(&self, operation: &str, view: &Value) -> Vec<String> {
         self.rules_for(operation)
             .flat_map(|r| r.check.effect_ports(view))
+            .collect()
+    }
+
+    /// The operation's rule that a success attaches or detaches ports (`async_effect`).
+    pub fn effect_rule(&self, operation: &str, effect: Effect) -> Option<&Rule> {
+        self.rule_where(
+            operation,
+            |c| matches!(c, Check::AsyncEffect { effect: e, .. } if *e == effect),
+        )
+    }
+
+    /// The first of the operation's rules whose check `is` accepts.
+    pub fn rule_where(&self, operation: &str, is: impl Fn(&Check) -> bool) -> Option<&Rule> {
+        self.rules
+            .iter()
+            .find(|r| r.applies_to(operation) && is(&r.check))
+    }
+
+    /// The asynchronous operation whose job attaches (or detaches) the ports a
+    /// request names: what the runner uses to bring fixtures into a state.
+    pub fn job_operation(&self, effect: Effect) -> Option<&Operation> {
+        self.operations
+            .iter()
+            .find(|op| op.is_async && self.effect_rule(&op.id, effect).is_some())
+    }
+
+    /// Where a synchronous answer names the port its request attached: the
+    /// echo of the effect rule's field (for a request that named no port, the
+    /// port the server created).
+    pub fn attached_port_pointer(&self, operation: &str) -> Option<&str> {
+        let Check::AsyncEffect { at, field, .. } =
+            &self.effect_rule(operation, Effect::Attach)?.check
+        else {
+            return None;
+        };
+        let sent = format!("{at}/{field}");
+        self.rules
+            .iter()
+            .filter(|r| r.applies_to(operation))
+            .find_map(|r| match &r.check {
+                Check::Echo { request, response } if *request == sent => Some(response.as_str()),
+                _ => None,
+            })
+    }
+
+    /// The response pointers of the fields a request body asks to change
+    /// (its echo rules): what a dry run must leave as it was.
+    pub fn updated_fields(&self, operation: &str) -> Vec<&str> {
+        self.rules
+            .iter()
+            .filter(|r| r.applies_to(operation))
+            .filter_map(|r| match &r.check {
+                Check::Echo { request, response } if request.starts_with("/body/") => {
+                    Some(response.as_str())
+                }
+                _ => None,
+            })
             .collect()
     }
 

@@ -440,7 +440,7 @@ impl<'c> Generator<'c> {
         let (path_params, body) = Contract::view_parts(view);
         let body = body.filter(|_| op.request_schema.is_some());
         Some(Case {
-            id: format!("{}::{}::{index}", op.id, kind.as_str()),
+            id: crate::case::generated_id(&op.id, kind, index),
             operation: op.id.clone(),
             kind,
             expect,

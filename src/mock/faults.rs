@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use crate::contract::{Check, Contract};
+use crate::error::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FaultKind {
@@ -273,14 +274,14 @@ pub struct FaultSet {
 
 impl FaultSet {
     /// Resolves fault names against the catalogue.
-    pub fn from_names(contract: &Contract, names: &[String]) -> Result<FaultSet, String> {
+    pub fn from_names(contract: &Contract, names: &[String]) -> Result<FaultSet, Error> {
         let all = catalogue(contract);
         let mut kinds = BTreeSet::new();
         for name in names {
             let Some(f) = all.iter().find(|f| &f.name == name) else {
-                return Err(format!(
+                return Err(Error::Usage(format!(
                     "unknown fault `{name}`\n  (list them with `nic-conformance mock --list-faults`)"
-                ));
+                )));
             };
             kinds.insert(f.kind.clone());
         }

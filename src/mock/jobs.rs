@@ -58,25 +58,52 @@ pub struct NicRequest {
     pub port_id: Option<String>,
     pub subnet_id: Option<String>,
     pub ip_address: Option<String>,
-    /// The id of the port the job makes for this NIC, drawn with the request
-    /// rather than under the state's lock: for a NIC that names no port, or
-    /// a subnet (which wins over the port under fault `subnet-wins`).
+    /// The id of the port the job makes for a NIC that names no port, drawn
+    /// with the request rather than under the state's lock.
     pub new_port_id: Option<Id>,
 }
 
 impl NicRequest {
+    /// The fields of one NIC of the request, as sent.
     pub fn of(nic: &serde_json::Value) -> NicRequest {
         let field = |name: &str| {
             nic.get(name)
                 .and_then(serde_json::Value::as_str)
                 .map(str::to_string)
         };
-        let (port_id, subnet_id) = (field("port_id"), field("subnet_id"));
         NicRequest {
-            new_port_id: (port_id.is_none() || subnet_id.is_some()).then(random_id_shared),
-            port_id,
-            subnet_id,
+            port_id: field("port_id"),
+            subnet_id: field("subnet_id"),
             ip_address: field("ip_address"),
+            new_port_id: None,
+        }
+    }
+
+    /// The request field `name` is kept for the job (fields the job never reads: none).
+    fn slot(&mut self, name: &str) -> Option<&mut Option<String>> {
+        match name {
+            "port_id" => Some(&mut self.port_id),
+            "subnet_id" => Some(&mut self.subnet_id),
+            "ip_address" => Some(&mut self.ip_address),
+            _ => None,
+        }
+    }
+
+    pub fn has(&mut self, name: &str) -> bool {
+        self.slot(name).is_some_and(|s| s.is_some())
+    }
+
+    /// The job acts as if `name` had not been sent.
+    pub fn drop_field(&mut self, name: &str) {
+        if let Some(s) = self.slot(name) {
+            *s = None;
+        }
+    }
+
+    /// A NIC that names no port gets a new one: its id is drawn now, not under the lock.
+    pub fn draw_new_port_id(&mut self) {
+        if self.port_id.is_none() {
+            self.new_port_id = Some(random_id_shared());
         }
     }
 }

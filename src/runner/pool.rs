@@ -44,7 +44,7 @@ impl<S: Copy + PartialEq> Pool<S> {
     /// Waits for a free fixture and takes the one `rank` puts first (lowest),
     /// the most recently returned among equals. `None` at once when the pool
     /// has no fixture at all (rather than waiting for ever).
-    pub async fn take(self: &Arc<Self>, rank: impl Fn(S) -> u8) -> Option<Lease<S>> {
+    pub async fn take(self: &Arc<Self>, rank: impl Fn(S) -> u8) -> Option<Taken<S>> {
         if self.size == 0 {
             return None;
         }
@@ -53,7 +53,7 @@ impl<S: Copy + PartialEq> Pool<S> {
         let best = free.iter().map(|(_, s)| rank(*s)).min()?;
         let pick = free.iter().rposition(|(_, s)| rank(*s) == best)?;
         let (id, state) = free.remove(pick);
-        Some(Lease {
+        Some(Taken {
             id,
             state,
             pool: self.clone(),
@@ -83,7 +83,7 @@ impl<S: Copy + PartialEq> Pool<S> {
 
 impl Pool<PortState> {
     /// A spare in `want`, else one to look at, else one to attach or detach.
-    pub async fn take_port(self: &Arc<Self>, want: PortState) -> Option<Lease<PortState>> {
+    pub async fn take_port(self: &Arc<Self>, want: PortState) -> Option<Taken<PortState>> {
         self.take(|s| match s {
             s if s == want => 0,
             PortState::Unknown => 1,
@@ -94,7 +94,7 @@ impl Pool<PortState> {
 }
 
 /// A fixture held by one case; dropping it hands it back in `state`.
-pub struct Lease<S: Copy> {
+pub struct Taken<S: Copy> {
     pub id: String,
     /// The state the fixture is in now, as far as the run knows.
     pub state: S,
@@ -102,7 +102,7 @@ pub struct Lease<S: Copy> {
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-impl<S: Copy> Drop for Lease<S> {
+impl<S: Copy> Drop for Taken<S> {
     fn drop(&mut self) {
         let id = std::mem::take(&mut self.id);
         self.pool.free.lock().push((id, self.state));

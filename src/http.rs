@@ -1,6 +1,7 @@
-//! HTTP to a target: URLs per service, authentication (token or AK/SK
+//! HTTP to a target: prepared requests (URL per service, token or AK/SK
 //! signing), a requests-per-second limit, retries on 429 and connection
-//! errors, bounded response bodies. Secrets are masked in everything it prints.
+//! errors, bounded response bodies, and the exchange that comes back. Every
+//! request can print its own curl reproduction, with secrets masked.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::contract::Operation;
+use crate::error::Error;
 use crate::signing;
 use crate::target::{Auth, Target};
 
@@ -22,20 +24,24 @@ pub struct PreparedRequest {
     pub body: Option<Bytes>,
 }
 
-/// The curl reproduction of a request, written out only when a finding
+/// A request with its curl reproduction, written out only when a finding
 /// quotes it: most cases have none, and writing it quotes every header and
 /// the whole body.
-pub struct Curl<'a> {
-    request: &'a PreparedRequest,
+pub struct Curl {
+    request: PreparedRequest,
     text: std::sync::OnceLock<String>,
 }
 
-impl<'a> Curl<'a> {
-    pub fn of(request: &'a PreparedRequest) -> Curl<'a> {
+impl Curl {
+    pub fn new(request: PreparedRequest) -> Curl {
         Curl {
             request,
             text: std::sync::OnceLock::new(),
         }
+    }
+
+    pub fn request(&self) -> &PreparedRequest {
+        &self.request
     }
 
     pub fn as_str(&self) -> &str {
@@ -134,7 +140,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(target: Target) -> Result<Client, String> {
+    pub fn new(target: Target) -> Result<Client, Error> {
         let mut builder = reqwest::Client::builder()
             .timeout(target.limits.timeout)
             .connect_timeout(target.limits.connect_timeout)
@@ -143,9 +149,9 @@ impl Client {
             .tcp_nodelay(true);
         if let Some(ca) = &target.ca_file {
             let pem =
-                std::fs::read(ca).map_err(|e| format!("{}: cannot read: {e}", ca.display()))?;
+                std::fs::read(ca).map_err(|e| Error::file(ca, format!("cannot read: {e}")))?;
             let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| format!("{}: not a PEM certificate: {e}", ca.display()))?;
+                .map_err(|e| Error::file(ca, format!("not a PEM certificate: {e}")))?;
             builder = builder.add_root_certificate(cert);
         }
         if target.insecure {
@@ -153,7 +159,7 @@ impl Client {
         }
         let http = builder
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(|e| Error::Harness(format!("cannot build the HTTP client: {e}")))?;
         let limiter = (target.limits.rate_per_second > 0.0).then(|| RateLimiter {
             interval: Duration::from_secs_f64(1.0 / target.limits.rate_per_second),
             next: Mutex::new(Instant::now()),

@@ -6,36 +6,35 @@
 use serde_json::Value;
 
 use crate::case::Case;
-use crate::contract::{BodyPresence, Check, Contract, Operation};
-use crate::report::Finding;
-use crate::runner::client::{Curl, Exchange};
+use crate::contract::{BodyPresence, Check, Contract, Operation, ids};
+use crate::http::{Curl, Exchange};
+use crate::judge::Finding;
 
-/// One response and what it answers.
-pub struct Judged<'a> {
+/// One response and what it answers: the evidence every check reads.
+pub struct Evidence<'a> {
     pub contract: &'a Contract,
     pub op: &'a Operation,
     pub case: &'a Case,
     pub exchange: &'a Exchange,
-    pub reproduce: &'a Curl<'a>,
+    pub reproduce: &'a Curl,
 }
 
-impl Judged<'_> {
+impl Evidence<'_> {
     pub fn finding(
         &self,
         id: &str,
         expected: impl Into<String>,
         actual: impl Into<String>,
     ) -> Finding {
-        Finding {
-            case: self.case.id.clone(),
-            operation: self.op.id.clone(),
-            id: id.to_string(),
-            source: self.contract.source_of(id),
-            severity: self.contract.severity_of(id),
-            expected: expected.into(),
-            actual: actual.into(),
-            reproduce: self.reproduce.as_str().to_string(),
-        }
+        Finding::new(
+            self.contract,
+            &self.case.id,
+            &self.op.id,
+            id,
+            expected,
+            actual,
+        )
+        .reproduced_by(self.reproduce.as_str())
     }
 
     fn status(&self) -> u16 {
@@ -57,7 +56,7 @@ impl Judged<'_> {
                 matches!(r.check, Check::DryRun { .. }) && self.case.exercises.contains(&r.id)
             })
             .map(|r| r.id.clone())
-            .unwrap_or_else(|| "response.status".into())
+            .unwrap_or_else(|| ids::STATUS.into())
     }
 }
 
@@ -71,10 +70,10 @@ fn excerpt(body: &[u8]) -> String {
 }
 
 /// A 5xx is never a conforming answer.
-pub fn no_server_error(j: &Judged) -> Option<Finding> {
+pub fn no_server_error(j: &Evidence) -> Option<Finding> {
     (j.status() >= 500).then(|| {
         j.finding(
-            "response.no-server-error",
+            ids::NO_SERVER_ERROR,
             format!("{} (documented)", j.case.expect),
             format!("{}: {}", j.status(), excerpt(&j.exchange.body)),
         )
@@ -90,7 +89,7 @@ pub enum StatusOutcome {
 }
 
 /// The documented status: exact where the page gives one, the class otherwise.
-pub fn status_conformance(j: &Judged) -> StatusOutcome {
+pub fn status_conformance(j: &Evidence) -> StatusOutcome {
     let status = j.status();
     if status >= 500 || j.case.expect.matches(status) {
         return StatusOutcome::Conforms;
@@ -107,7 +106,7 @@ pub fn status_conformance(j: &Judged) -> StatusOutcome {
 }
 
 /// A body is declared as JSON.
-pub fn content_type_conformance(j: &Judged) -> Option<Finding> {
+pub fn content_type_conformance(j: &Evidence) -> Option<Finding> {
     if j.exchange.body.is_empty() {
         return None;
     }
@@ -120,7 +119,7 @@ pub fn content_type_conformance(j: &Judged) -> Option<Finding> {
         .eq_ignore_ascii_case("application/json");
     (!json).then(|| {
         j.finding(
-            "response.content-type",
+            ids::CONTENT_TYPE,
             "application/json",
             if ct.is_empty() {
                 "no Content-Type".to_string()
@@ -132,7 +131,7 @@ pub fn content_type_conformance(j: &Judged) -> Option<Finding> {
 }
 
 /// The body parses as JSON (when there is one); returns it.
-pub fn json_body(j: &Judged) -> Result<Option<Value>, Box<Finding>> {
+pub fn json_body(j: &Evidence) -> Result<Option<Value>, Box<Finding>> {
     if j.exchange.body.is_empty() {
         return Ok(None);
     }
@@ -140,7 +139,7 @@ pub fn json_body(j: &Judged) -> Result<Option<Value>, Box<Finding>> {
         .map(Some)
         .map_err(|e| {
             Box::new(j.finding(
-                "response.json-body",
+                ids::JSON_BODY,
                 "a JSON body",
                 format!("{e}: {}", excerpt(&j.exchange.body)),
             ))
@@ -148,7 +147,7 @@ pub fn json_body(j: &Judged) -> Result<Option<Value>, Box<Finding>> {
 }
 
 /// A success body matches the documented response schema, and is absent where the page says none.
-pub fn response_schema_conformance(j: &Judged, body: Option<&Value>) -> Vec<Finding> {
+pub fn response_schema_conformance(j: &Evidence, body: Option<&Value>) -> Vec<Finding> {
     if !j.is_success() {
         return Vec::new();
     }
@@ -162,7 +161,7 @@ pub fn response_schema_conformance(j: &Judged, body: Option<&Value>) -> Vec<Find
                 .rules_for(&j.op.id)
                 .find(|r| matches!(r.check, Check::NoResponseBody))
                 .map(|r| r.id.clone())
-                .unwrap_or_else(|| "response.status".into());
+                .unwrap_or_else(|| ids::STATUS.into());
             vec![j.finding(&id, "no body", excerpt(&j.exchange.body))]
         }
         (BodyPresence::Json, None) => {
@@ -170,7 +169,7 @@ pub fn response_schema_conformance(j: &Judged, body: Option<&Value>) -> Vec<Find
                 .schema
                 .as_deref()
                 .map(|s| format!("{s}#/type"))
-                .unwrap_or_else(|| "response.json-body".into());
+                .unwrap_or_else(|| ids::JSON_BODY.into());
             vec![j.finding(&id, "a JSON body", "no body")]
         }
         (_, Some(body)) => schema_findings(j, spec.schema.as_deref(), body),
@@ -178,7 +177,7 @@ pub fn response_schema_conformance(j: &Judged, body: Option<&Value>) -> Vec<Find
     }
 }
 
-fn schema_findings(j: &Judged, schema: Option<&str>, body: &Value) -> Vec<Finding> {
+fn schema_findings(j: &Evidence, schema: Option<&str>, body: &Value) -> Vec<Finding> {
     let Some(schema) = schema.and_then(|s| j.contract.schema(s)) else {
         return Vec::new();
     };
@@ -222,7 +221,7 @@ fn schema_rule_text(value: Option<&Value>, keyword: &str) -> String {
 }
 
 /// An error body has the shape of the operation's API family.
-pub fn error_shape_conformance(j: &Judged, body: Option<&Value>) -> Vec<Finding> {
+pub fn error_shape_conformance(j: &Evidence, body: Option<&Value>) -> Vec<Finding> {
     if j.status() < 400 {
         return Vec::new();
     }
@@ -237,7 +236,7 @@ pub fn error_shape_conformance(j: &Judged, body: Option<&Value>) -> Vec<Finding>
 }
 
 /// Updated and requested fields come back as they were sent.
-pub fn echo_conformance(j: &Judged, body: Option<&Value>) -> Vec<Finding> {
+pub fn echo_conformance(j: &Evidence, body: Option<&Value>) -> Vec<Finding> {
     let (Some(body), true) = (body, j.is_success()) else {
         return Vec::new();
     };
@@ -255,7 +254,40 @@ pub fn echo_conformance(j: &Judged, body: Option<&Value>) -> Vec<Finding> {
         .collect()
 }
 
-/// Findings at `should` never hide `must` ones; sorted for stable output.
-pub fn sort(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
+/// What the response checks concluded about one exchange.
+pub struct ResponseVerdict {
+    pub findings: Vec<Finding>,
+    /// The parsed body, when it was JSON.
+    pub body: Option<Value>,
+    /// Accepted where a rejection was due: conforming only if the job ends FAIL.
+    pub pending_job_fail: bool,
+}
+
+/// Every response check in its fixed order: status first, then the body's
+/// form (Content-Type, JSON), then its content (schema, error shape, echo).
+pub fn judge_response(j: &Evidence) -> ResponseVerdict {
+    let mut findings = Vec::new();
+    findings.extend(no_server_error(j));
+    let mut pending_job_fail = false;
+    match status_conformance(j) {
+        StatusOutcome::Conforms => {}
+        StatusOutcome::PendingJobFail => pending_job_fail = true,
+        StatusOutcome::Finding(f) => findings.push(f),
+    }
+    findings.extend(content_type_conformance(j));
+    let body = match json_body(j) {
+        Ok(b) => b,
+        Err(f) => {
+            findings.push(*f);
+            None
+        }
+    };
+    findings.extend(response_schema_conformance(j, body.as_ref()));
+    findings.extend(error_shape_conformance(j, body.as_ref()));
+    findings.extend(echo_conformance(j, body.as_ref()));
+    ResponseVerdict {
+        findings,
+        body,
+        pending_job_fail,
+    }
 }

@@ -1,0 +1,133 @@
+//! The commands that send nothing to a target: `spec`, `generate`, and
+//! `mock` (which serves).
+
+use std::io::Write;
+use std::sync::Arc;
+
+use crate::cli::{GenerateArgs, MockArgs, env_var};
+use crate::contract::Contract;
+use crate::error::{Error, exit};
+use crate::fixtures::Fixtures;
+use crate::generate::Generator;
+use crate::mock::{self, FaultSet, MockConfig};
+use crate::target::Target;
+
+/// A closed standard output (a pager quit, `| head`) ends the printing quietly.
+pub fn print_lines(lines: impl IntoIterator<Item = String>) -> Result<i32, Error> {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    let _ = out.flush();
+    Ok(exit::OK)
+}
+
+pub fn spec(contract: &Contract, json: bool) -> Result<i32, Error> {
+    let text = if json {
+        serde_json::to_string_pretty(&crate::spec::as_json(contract))
+            .map_err(|e| Error::Harness(e.to_string()))?
+    } else {
+        crate::spec::as_tables(contract)
+    };
+    print_lines([text])
+}
+
+/// An operation id, or an error listing the valid ones.
+pub fn documented_operation<'c>(
+    contract: &'c Contract,
+    id: &str,
+) -> Result<&'c crate::contract::Operation, Error> {
+    contract
+        .documented_operations()
+        .find(|o| o.id == id)
+        .ok_or_else(|| {
+            let ids: Vec<&str> = contract
+                .documented_operations()
+                .map(|o| o.id.as_str())
+                .collect();
+            Error::Usage(format!(
+                "unknown operation `{id}`\n  (one of: {})",
+                ids.join(", ")
+            ))
+        })
+}
+
+pub fn generate(contract: &Contract, args: &GenerateArgs) -> Result<i32, Error> {
+    let target = Target::load_or_builtin(args.target.as_deref(), env_var, "")?;
+    let op = documented_operation(contract, &args.operation)?;
+    let generator = Generator::new(contract, &target.fixtures, &target.project_id, args.seed);
+    let target_flag = args
+        .target
+        .as_ref()
+        .map(|p| format!(" --target {}", p.display()))
+        .unwrap_or_default();
+    let shown = args.target.as_ref().map(|_| &target);
+    let lines = generator.cases(op, args.kind, args.count).map(|case| {
+        let replay = format!(
+            "nic-conformance run{target_flag} --seed {} --case {}",
+            args.seed, case.id
+        );
+        crate::spec::case_line(contract, op, &case, shown, &replay).to_string()
+    });
+    print_lines(lines)
+}
+
+/// The fixture lines `mock` prints after its URL, pasteable into a target file.
+fn fixture_lines(project: &str, fixtures: &Fixtures) -> Vec<String> {
+    let mut lines = vec![format!("project_id = \"{project}\"")];
+    for name in Fixtures::NAMES {
+        lines.push(format!(
+            "{name} = \"{}\"",
+            fixtures.get(name).unwrap_or_default()
+        ));
+    }
+    // The extras as TOML arrays, so the lines paste into a target file's [fixtures].
+    let array = |ids: &[String]| {
+        let quoted: Vec<String> = ids.iter().map(|i| format!("\"{i}\"")).collect();
+        format!("[{}]", quoted.join(", "))
+    };
+    for (name, ids) in [
+        ("extra_spare_port_ids", &fixtures.extra_spare_port_ids),
+        (
+            "extra_sub_network_interface_ids",
+            &fixtures.extra_sub_network_interface_ids,
+        ),
+    ] {
+        if !ids.is_empty() {
+            lines.push(format!("{name} = {}", array(ids)));
+        }
+    }
+    lines
+}
+
+pub async fn serve_mock(contract: Arc<Contract>, args: MockArgs) -> Result<i32, Error> {
+    if args.list_faults {
+        let lines = mock::faults::catalogue(&contract)
+            .into_iter()
+            .map(|f| format!("{}\t{}", f.name, f.breaks.join(", ")));
+        return print_lines(lines);
+    }
+    let target = Target::load_or_builtin(args.fixtures.as_deref(), env_var, "")?;
+    let mut config = MockConfig::new(&target.project_id, target.fixtures.clone());
+    config.faults = FaultSet::from_names(&contract, &args.faults)?;
+    config.require_auth = args.require_auth;
+    config.job_duration = std::time::Duration::from_millis(args.job_ms);
+    let ak = env_var("NIC_MOCK_AK").unwrap_or_else(|| "TESTAKEXAMPLE0000000".into());
+    let sk =
+        env_var("NIC_MOCK_SK").unwrap_or_else(|| "testskexample00000000000000000000000000".into());
+    config.credentials = vec![(ak, sk)];
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
+    let running = mock::serve(Arc::new(mock::Mock::new(contract, config)), listener)
+        .await
+        .map_err(|e| Error::Harness(format!("cannot serve the mock: {e}")))?;
+    let mut lines = vec![running.base_url.clone()];
+    lines.extend(fixture_lines(&target.project_id, &target.fixtures));
+    print_lines(lines)?;
+    let _ = tokio::signal::ctrl_c().await;
+    running.stop().await;
+    Ok(exit::OK)
+}

@@ -1,0 +1,246 @@
+//! The command line: clap structs that only parse and validate, and one
+//! function per command (in the submodules) that builds the library's
+//! inputs and returns an exit code from the table in [`crate::error::exit`].
+
+mod commands;
+mod run;
+mod snapshots;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::case::CaseKind;
+use crate::contract::{Contract, Severity};
+use crate::error::{Error, exit};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nic-conformance",
+    version,
+    about = "Contract and conformance tests for the cloud NIC-management APIs"
+)]
+pub struct Cli {
+    /// Read the contract from this folder instead of the copy built into the binary.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub schemas: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the contract: operations, schemas, rules, documentation conflicts.
+    Spec {
+        /// One JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print generated cases as JSON lines, without sending anything.
+    Generate(GenerateArgs),
+    /// Serve the reference mock.
+    Mock(MockArgs),
+    /// Run the conformance suite against a target (the built-in mock by default).
+    Run(Box<RunArgs>),
+    /// Review, accept or reject pending snapshots.
+    Snapshots(SnapshotsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    #[arg(long, value_name = "ID")]
+    pub operation: String,
+    #[arg(long, value_name = "valid|boundary|negative")]
+    pub kind: CaseKind,
+    #[arg(long, default_value_t = 10)]
+    pub count: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Fill ids from this target's fixtures (default: the built-in mock's).
+    #[arg(long, value_name = "FILE")]
+    pub target: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct MockArgs {
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// Take project and fixture ids from a target file.
+    #[arg(long, value_name = "TARGET.toml")]
+    pub fixtures: Option<PathBuf>,
+    /// Deviate from the contract (repeatable; see --list-faults).
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<String>,
+    /// Answer 401 without X-Auth-Token or a valid AK/SK signature.
+    #[arg(long)]
+    pub require_auth: bool,
+    /// Print the fault profiles and exit.
+    #[arg(long)]
+    pub list_faults: bool,
+    /// How long a job stays INIT/RUNNING, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    pub job_ms: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Target file; without it the built-in mock is started in-process.
+    #[arg(long, value_name = "FILE")]
+    pub target: Option<PathBuf>,
+    /// Seed of the generated cases (default: a fresh one, printed in the summary).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Generated cases per operation and kind (default 25, at least one per keyword and rule).
+    #[arg(long)]
+    pub budget: Option<usize>,
+    /// Kinds of generated case to run (repeatable; default all three).
+    #[arg(long = "kind", value_name = "KIND")]
+    pub kinds: Vec<CaseKind>,
+    /// Only these operations (repeatable).
+    #[arg(long = "operation", value_name = "ID")]
+    pub operations: Vec<String>,
+    /// Leave out these operations (repeatable).
+    #[arg(long = "skip", value_name = "ID")]
+    pub skip: Vec<String>,
+    /// Run only the case with this id (as printed in findings).
+    #[arg(long = "case", value_name = "ID")]
+    pub case: Option<String>,
+    /// Curated cases folder.
+    #[arg(long, default_value = "cases", value_name = "DIR")]
+    pub cases: PathBuf,
+    /// Leave out the curated cases.
+    #[arg(long)]
+    pub no_curated: bool,
+    /// Run the K-th of N deterministic shards, e.g. 2/4.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Stop starting cases after this many requests.
+    #[arg(long)]
+    pub max_requests: Option<u64>,
+    /// Print every request as it would be sent (secrets masked) and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Lowest severity that fails the run.
+    #[arg(long, default_value = "must", value_name = "must|should")]
+    pub fail_on: Severity,
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Cases in flight at once (overrides the target file).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Requests per second, 0 for no limit (overrides the target file).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// With the built-in mock only: run it with these faults (repeatable).
+    #[arg(long = "mock-fault", value_name = "NAME")]
+    pub mock_faults: Vec<String>,
+    /// Print the selected case ids and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Shrink failing generated cases and save them as curated cases in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub save_failures: Option<PathBuf>,
+    /// How long a job may take to end, in seconds (overrides the target file).
+    #[arg(long, value_name = "SECS")]
+    pub job_timeout: Option<f64>,
+    /// Snapshot folder (one subfolder per target name).
+    #[arg(long, default_value = "snapshots", value_name = "DIR")]
+    pub snapshot_dir: PathBuf,
+    /// Accept every snapshot seen as the new baseline.
+    #[arg(long)]
+    pub record: bool,
+    /// Write differing snapshots as pending, beside the accepted ones.
+    #[arg(long)]
+    pub update_snapshots: bool,
+    /// Do not compare snapshots.
+    #[arg(long)]
+    pub no_snapshots: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotsArgs {
+    #[command(subcommand)]
+    pub action: SnapshotAction,
+    #[arg(long, default_value = "snapshots", value_name = "DIR", global = true)]
+    pub snapshot_dir: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SnapshotAction {
+    /// Walk through pending snapshots, accepting or rejecting each.
+    Review,
+    /// Accept every pending snapshot.
+    Accept,
+    /// Reject (delete) every pending snapshot.
+    Reject,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or("write the shard as K/N, e.g. 1/4")?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| "K is not a number")?,
+        n.trim().parse().map_err(|_| "N is not a number")?,
+    );
+    if n == 0 || k == 0 || k > n {
+        return Err(format!("shard {k}/{n} is out of range (1 <= K <= N)"));
+    }
+    Ok((k, n))
+}
+
+fn load_contract(dir: &Option<PathBuf>) -> Result<Contract, Error> {
+    match dir {
+        Some(d) => Ok(Contract::load_dir(d)?),
+        None => Contract::builtin()
+            .map_err(|e| Error::Harness(format!("the built-in contract is broken: {e}"))),
+    }
+}
+
+/// Runs a parsed command; returns the process exit code.
+pub fn main_impl(cli: Cli) -> i32 {
+    let contract = match load_contract(&cli.schemas) {
+        Ok(c) => Arc::new(c),
+        Err(e) => return report_error(&e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::ERROR;
+        }
+    };
+    let outcome = match cli.command {
+        Command::Spec { json } => commands::spec(&contract, json),
+        Command::Generate(args) => commands::generate(&contract, &args),
+        Command::Mock(args) => runtime.block_on(commands::serve_mock(contract, args)),
+        Command::Run(args) => runtime.block_on(run::run(contract, *args)),
+        Command::Snapshots(args) => snapshots::command(&args.action, &args.snapshot_dir),
+    };
+    outcome.unwrap_or_else(|e| report_error(&e))
+}
+
+/// Prints an error with its whole cause chain; returns its exit code.
+fn report_error(e: &Error) -> i32 {
+    let mut text = format!("error: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let line = s.to_string();
+        if !text.contains(&line) {
+            text.push_str(&format!("\n  caused by: {line}"));
+        }
+        source = s.source();
+    }
+    eprintln!("{text}");
+    e.exit_code()
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}

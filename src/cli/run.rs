@@ -1,0 +1,144 @@
+//! `run`: the conformance run against a target file or the built-in mock.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::cli::{RunArgs, env_var};
+use crate::contract::Contract;
+use crate::error::{Error, exit};
+use crate::files::write_atomic;
+use crate::http::Client;
+use crate::mock::{self, FaultSet, MockConfig, RunningMock};
+use crate::report::console::{Progress, ProgressStyle, render};
+use crate::report::{Summary, json, junit};
+use crate::runner::event::Fanout;
+use crate::runner::{RunOptions, Runner};
+use crate::snapshot::{SnapshotStore, WriteMode};
+use crate::target::Target;
+
+/// The target of the run; the built-in mock is started here when there is no file.
+async fn resolve_target(
+    contract: &Arc<Contract>,
+    args: &RunArgs,
+) -> Result<(Target, Option<RunningMock>), Error> {
+    if args.target.is_some() {
+        if !args.mock_faults.is_empty() {
+            return Err(Error::Usage(
+                "--mock-fault applies to the built-in mock only\n  (drop --target, or drop --mock-fault)".into(),
+            ));
+        }
+        let target = Target::load_or_builtin(args.target.as_deref(), env_var, "")?;
+        return Ok((target, None));
+    }
+    let builtin = Target::builtin("");
+    let mut config = MockConfig::new(&builtin.project_id, builtin.fixtures.clone());
+    config.faults = FaultSet::from_names(contract, &args.mock_faults)?;
+    config.job_duration = std::time::Duration::from_millis(1);
+    let running = mock::start_local(contract.clone(), config)
+        .await
+        .map_err(|e| Error::Harness(format!("cannot start the built-in mock: {e}")))?;
+    let target = Target::load_or_builtin(None, env_var, &running.base_url)?;
+    Ok((target, Some(running)))
+}
+
+fn options(contract: &Contract, args: &RunArgs) -> Result<RunOptions, Error> {
+    let mut opts = RunOptions::new(args.seed.unwrap_or_else(crate::runner::fresh_seed));
+    opts.budget = args.budget;
+    if !args.kinds.is_empty() {
+        opts.kinds = args.kinds.clone();
+    }
+    opts.include_curated = !args.no_curated;
+    opts.cases_dir = Some(args.cases.clone());
+    opts.operations = args.operations.clone();
+    opts.skip = args.skip.clone();
+    for id in opts.operations.iter().chain(&opts.skip) {
+        crate::cli::commands::documented_operation(contract, id)?;
+    }
+    opts.case_filter = args.case.clone();
+    opts.save_failures = args.save_failures.clone();
+    opts.shard = args.shard;
+    opts.max_requests = args.max_requests;
+    opts.dry_run = args.dry_run;
+    opts.replay_prefix = match &args.target {
+        Some(p) => format!("nic-conformance run --target {}", p.display()),
+        None => "nic-conformance run".into(),
+    };
+    Ok(opts)
+}
+
+/// Ctrl-C stops starting cases; a second one abandons the run.
+fn on_interrupt(cancel: Arc<std::sync::atomic::AtomicBool>) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\ninterrupted: finishing the cases in flight and cleaning up (Ctrl-C again to quit now)"
+            );
+            cancel.store(true, Ordering::Relaxed);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(exit::ABANDONED);
+            }
+        }
+    });
+}
+
+/// The reports asked for, written after the run.
+fn write_reports(contract: &Contract, args: &RunArgs, summary: &Summary) -> Result<(), Error> {
+    if let Some(path) = &args.report_json {
+        let text = serde_json::to_vec_pretty(&json::to_json(summary, contract))
+            .map_err(|e| Error::Harness(e.to_string()))?;
+        write_atomic(path, &text)
+            .map_err(|e| Error::file(path, format!("cannot write the report: {e}")))?;
+    }
+    if let Some(path) = &args.junit {
+        let xml = junit::to_junit(summary)?;
+        write_atomic(path, xml.as_bytes())
+            .map_err(|e| Error::file(path, format!("cannot write the JUnit report: {e}")))?;
+    }
+    Ok(())
+}
+
+pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
+    let (mut target, builtin) = resolve_target(&contract, &args).await?;
+    if let Some(c) = args.concurrency {
+        target.limits.concurrency = c.max(1);
+    }
+    if let Some(r) = args.rate {
+        target.limits.rate_per_second = r.max(0.0);
+    }
+    if let Some(secs) = args.job_timeout.filter(|s| *s > 0.0 && s.is_finite()) {
+        target.limits.job_timeout = std::time::Duration::from_secs_f64(secs);
+    }
+    let client = Arc::new(Client::new(target.clone())?);
+    let mut runner = Runner::new(contract.clone(), client, options(&contract, &args)?);
+    if args.list {
+        let ids = runner.list()?;
+        return crate::cli::commands::print_lines(ids);
+    }
+    if !args.no_snapshots {
+        let mode = WriteMode::from_flags(args.record, args.update_snapshots);
+        let store = SnapshotStore::open(&args.snapshot_dir, &target.name, mode, &contract)?;
+        runner = runner.with_snapshots(Arc::new(store));
+    }
+    on_interrupt(runner.cancel_flag());
+    let style = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        ProgressStyle::Bar
+    } else {
+        ProgressStyle::Lines
+    };
+    let mut progress = Progress::new(style);
+    let mut summary = Summary::new(&contract, args.junit.is_some());
+    Arc::new(runner)
+        .run(&mut Fanout(vec![&mut progress, &mut summary]))
+        .await;
+    if !args.dry_run {
+        let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        crate::cli::commands::print_lines([render(&summary, &contract, colour)
+            .trim_end()
+            .to_string()])?;
+    }
+    write_reports(&contract, &args, &summary)?;
+    if let Some(m) = builtin {
+        m.stop().await;
+    }
+    Ok(summary.exit_code(args.fail_on))
+}

@@ -1,0 +1,67 @@
+//! A finding: the target broke a documented rule or schema keyword, with
+//! where the rule comes from, what the page documents and what came back.
+
+use serde::Serialize;
+
+use crate::contract::{Contract, Severity};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub case: String,
+    pub operation: String,
+    /// The rule or schema keyword id.
+    pub id: String,
+    /// Page · table · parameter.
+    pub source: String,
+    pub severity: Severity,
+    pub expected: String,
+    pub actual: String,
+    /// A curl command (secrets masked) or the replay command.
+    pub reproduce: String,
+}
+
+impl Finding {
+    /// The one constructor: severity and source always come from the catalogue.
+    pub fn new(
+        contract: &Contract,
+        case: &str,
+        operation: &str,
+        id: &str,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            case: case.to_string(),
+            operation: operation.to_string(),
+            id: id.to_string(),
+            source: contract.source_of(id),
+            severity: contract.severity_of(id),
+            expected: expected.into(),
+            actual: actual.into(),
+            reproduce: String::new(),
+        }
+    }
+
+    pub fn reproduced_by(mut self, reproduce: impl Into<String>) -> Finding {
+        self.reproduce = reproduce.into();
+        self
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "[{}] {} in {} ({})",
+            self.severity, self.id, self.case, self.source
+        )?;
+        writeln!(f, "    documented: {}", self.expected)?;
+        writeln!(f, "    received:   {}", self.actual)?;
+        write!(f, "    reproduce:  {}", self.reproduce)
+    }
+}
+
+/// Findings at `should` never hide `must` ones; sorted for stable output.
+pub fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
+}

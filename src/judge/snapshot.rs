@@ -1,0 +1,32 @@
+//! A curated response against its accepted snapshot.
+
+use crate::case::Case;
+use crate::contract::{Contract, ids};
+use crate::judge::Finding;
+use crate::snapshot::Comparison;
+
+/// A missing or drifted snapshot is a finding; a match is none.
+pub fn snapshot_conformance(
+    contract: &Contract,
+    case: &Case,
+    comparison: Comparison,
+    reproduce: &str,
+) -> Option<Finding> {
+    let finding = |id: &str, expected: String, actual: String| {
+        Finding::new(contract, &case.id, &case.operation, id, expected, actual)
+            .reproduced_by(reproduce)
+    };
+    match comparison {
+        Comparison::Matches => None,
+        Comparison::Missing { accepted, pending } => Some(finding(
+            ids::SNAPSHOT_MISSING,
+            format!("an accepted snapshot at {}", accepted.display()),
+            format!("none; pending one written to {}", pending.display()),
+        )),
+        Comparison::Drift { accepted, diff } => Some(finding(
+            ids::SNAPSHOT_DRIFT,
+            format!("the accepted snapshot {}", accepted.display()),
+            diff,
+        )),
+    }
+}

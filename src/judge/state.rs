@@ -1,0 +1,302 @@
+//! Checks on the target's state around one case, as functions of the
+//! catalogue's rules, the case's request view, the answer, and what was
+//! observed (listings, the job's end, reads). No HTTP here: the runner
+//! observes, these decide.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::case::Case;
+use crate::contract::{Check, Contract, Effect, Operation, ids, pointer};
+use crate::judge::Finding;
+use crate::judge::observed::{JobOutcome, Listing};
+
+/// One case after its answer: what the state checks read.
+pub struct StateEvidence<'a> {
+    pub contract: &'a Contract,
+    pub op: &'a Operation,
+    pub case: &'a Case,
+    /// The request as the rules read it.
+    pub view: &'a Value,
+    /// The answer's body, when it was JSON.
+    pub body: Option<&'a Value>,
+    /// How the job ended, for an asynchronous operation whose job was followed.
+    pub job: Option<&'a JobOutcome>,
+    pub reproduce: &'a str,
+}
+
+impl StateEvidence<'_> {
+    fn finding(&self, id: &str, expected: impl Into<String>, actual: impl Into<String>) -> Finding {
+        Finding::new(
+            self.contract,
+            &self.case.id,
+            &self.case.operation,
+            id,
+            expected,
+            actual,
+        )
+        .reproduced_by(self.reproduce)
+    }
+
+    fn job_succeeded(&self) -> bool {
+        self.job.is_some_and(JobOutcome::succeeded)
+    }
+
+    /// The ports an effect rule says the request attached or detached: those
+    /// it names, else (a new NIC on a network) the one a synchronous answer
+    /// returns, and for an attach job that succeeded, the NICs the job reports.
+    pub fn effect_targets(&self, check: &Check) -> Vec<String> {
+        let Check::AsyncEffect { effect, .. } = check else {
+            return Vec::new();
+        };
+        let mut ports = check.effect_ports(self.view);
+        if ports.is_empty() && !self.op.is_async {
+            let at = self.contract.attached_port_pointer(&self.op.id);
+            ports.extend(
+                at.zip(self.body)
+                    .and_then(|(at, b)| pointer::get(b, at))
+                    .and_then(Value::as_str)
+                    .map(|p| p.trim().to_string()),
+            );
+        }
+        if let Some(j) = self
+            .job
+            .filter(|j| j.succeeded() && *effect == Effect::Attach)
+        {
+            ports.extend(j.nic_ids.iter().cloned());
+        }
+        ports
+    }
+
+    /// The NICs the request made (attached, but not ports it named): the run deletes them.
+    pub fn created_ports(&self, named: &[String], primary: &str) -> Vec<String> {
+        self.contract
+            .rules_for(&self.op.id)
+            .filter(|r| {
+                matches!(
+                    r.check,
+                    Check::AsyncEffect {
+                        effect: Effect::Attach,
+                        ..
+                    }
+                )
+            })
+            .flat_map(|r| self.effect_targets(&r.check))
+            .filter(|p| !named.contains(p) && p != primary)
+            .collect()
+    }
+
+    /// Whether [`effects_conformance`] has anything to look for in a listing.
+    pub fn effects_need_listing(&self) -> bool {
+        let rules = || self.contract.rules_for(&self.op.id);
+        let effect = rules().any(|r| matches!(r.check, Check::AsyncEffect { .. }))
+            && (!self.op.is_async || self.job_succeeded());
+        let ignored_address = self.job_succeeded()
+            && rules().any(|r| {
+                r.check
+                    .ignored_values(self.view)
+                    .iter()
+                    .any(|(_, field, _)| is_listed_field(field))
+            });
+        effect || ignored_address
+    }
+}
+
+/// The one field of a NIC the attachment list shows that a request can ask
+/// for and a rule can say is ignored.
+fn is_listed_field(field: &str) -> bool {
+    field == "ip_address"
+}
+
+/// After an accepted request: the promised state change happened. `listing`
+/// is the server's attachments after the request (none: not observed).
+pub fn effects_conformance(e: &StateEvidence, listing: Option<&Listing>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let rules = || e.contract.rules_for(&e.op.id);
+    for rule in rules() {
+        let Check::AsyncEffect { effect, .. } = &rule.check else {
+            continue;
+        };
+        if e.op.is_async {
+            match e.job {
+                Some(j) if j.succeeded() => {}
+                Some(j) => {
+                    findings.push(e.finding(&rule.id, "job SUCCESS", format!("job {}", j.status)));
+                    continue;
+                }
+                None => continue, // the job query's own finding says why
+            }
+        }
+        let Some(listed) = listing else { continue };
+        let ports = e.effect_targets(&rule.check);
+        let winners: Vec<String> = rules()
+            .flat_map(|r| r.check.precedence_winners(e.view))
+            .collect();
+        let precedence = rules().find(|r| matches!(r.check, Check::Precedence { .. }));
+        for p in ports.iter().collect::<BTreeSet<_>>() {
+            let is_listed = listed.contains(p);
+            match effect {
+                Effect::Attach if !is_listed => {
+                    // A named port that won over another field: the precedence rule broke.
+                    let id = match precedence {
+                        Some(r) if winners.contains(p) => &r.id,
+                        _ => &rule.id,
+                    };
+                    findings.push(e.finding(
+                        id,
+                        format!("port {p} listed among the server's interfaces"),
+                        "not listed",
+                    ));
+                }
+                Effect::Detach if is_listed => findings.push(e.finding(
+                    &rule.id,
+                    format!("port {p} no longer listed"),
+                    "still listed",
+                )),
+                _ => {}
+            }
+        }
+    }
+    if !e.job_succeeded() {
+        return findings;
+    }
+    let Some(listing) = listing else {
+        return findings;
+    };
+    for rule in rules() {
+        for (port, field, value) in rule.check.ignored_values(e.view) {
+            if is_listed_field(&field) && listing.addresses(&port).contains(&&value) {
+                findings.push(e.finding(
+                    &rule.id,
+                    format!("port {port} keeps its own address ({field} {value} ignored)"),
+                    format!("port has {value}"),
+                ));
+            }
+        }
+    }
+    findings
+}
+
+/// After a rejected request: the ports it named are as they were.
+pub fn unchanged_conformance(
+    e: &StateEvidence,
+    broken: &str,
+    named: &[String],
+    before: &Listing,
+    after: &Listing,
+) -> Vec<Finding> {
+    let state = |l: &Listing, p: &str| {
+        if l.contains(p) {
+            "attached"
+        } else {
+            "not attached"
+        }
+    };
+    named
+        .iter()
+        .filter(|p| before.contains(p) != after.contains(p))
+        .map(|p| {
+            e.finding(
+                broken,
+                format!(
+                    "a rejected request changes nothing (port {p} {})",
+                    state(before, p)
+                ),
+                format!("port {p} {}", state(after, p)),
+            )
+        })
+        .collect()
+}
+
+/// A dry run left the resource's updatable fields as they were.
+pub fn dry_run_conformance(
+    e: &StateEvidence,
+    before: &Value,
+    after: Option<&Value>,
+) -> Option<Finding> {
+    let rule = e
+        .contract
+        .rule_where(&e.op.id, |c| matches!(c, Check::DryRun { .. }))?;
+    let after = after.filter(|a| *a != before)?;
+    Some(e.finding(&rule.id, format!("no change ({before})"), after.to_string()))
+}
+
+/// An accepted request that broke a rule is conforming only if its job ends FAIL.
+pub fn job_failed_conformance(e: &StateEvidence, status: u16) -> Option<Finding> {
+    let job = e.job.filter(|j| j.succeeded())?;
+    let id = e.case.breaks.as_deref().unwrap_or_default();
+    Some(e.finding(
+        id,
+        format!("{} or a job that ends FAIL", e.case.expect),
+        format!("{status} and a job that ended {}", job.status),
+    ))
+}
+
+/// An asynchronous success promises a job id at once: without one, every
+/// effect rule of the operation is broken (nothing can be followed).
+pub fn job_id_conformance(e: &StateEvidence, status: u16) -> Vec<Finding> {
+    e.contract
+        .rules_for(&e.op.id)
+        .filter(|r| matches!(r.check, Check::AsyncEffect { .. }))
+        .map(|r| {
+            e.finding(
+                &r.id,
+                "a job_id to follow",
+                format!("{status} with no job_id"),
+            )
+        })
+        .collect()
+}
+
+/// A job answer that ended FAIL names its reason.
+pub fn fail_reason_conformance(
+    contract: &Contract,
+    case: &Case,
+    answer: &Value,
+    reproduce: &str,
+) -> Option<Finding> {
+    if answer.get("status").and_then(Value::as_str) != Some("FAIL") {
+        return None;
+    }
+    let reason = answer.get("fail_reason");
+    if reason
+        .and_then(Value::as_str)
+        .is_some_and(|r| !r.trim().is_empty())
+    {
+        return None;
+    }
+    let received = reason
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "(absent)".into());
+    Some(
+        Finding::new(
+            contract,
+            &case.id,
+            &case.operation,
+            ids::JOB_FAIL_REASON,
+            "a fail_reason for a FAIL job",
+            received,
+        )
+        .reproduced_by(reproduce),
+    )
+}
+
+/// The job did not end within the time allowed.
+pub fn job_completes_finding(
+    contract: &Contract,
+    case: &Case,
+    within: std::time::Duration,
+    last: String,
+    reproduce: &str,
+) -> Finding {
+    Finding::new(
+        contract,
+        &case.id,
+        &case.operation,
+        ids::JOB_COMPLETES,
+        format!("SUCCESS or FAIL within {within:?}"),
+        last,
+    )
+    .reproduced_by(reproduce)
+}

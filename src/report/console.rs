@@ -1,0 +1,244 @@
+//! The terminal: the closing summary, progress while a run goes, and the
+//! requests a dry run would send.
+
+use std::io::Write;
+
+use crate::contract::{Contract, ids};
+use crate::report::Summary;
+use crate::runner::event::{Event, Reporter};
+
+/// The console summary; `colour` paints snapshot diffs for a terminal.
+pub fn render(summary: &Summary, contract: &Contract, colour: bool) -> String {
+    let mut out = String::new();
+    let push = |out: &mut String, s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    if !summary.findings.is_empty() {
+        push(&mut out, "Findings".into());
+        for d in summary.findings.values() {
+            let mut f = d.first.clone();
+            if colour && f.id == ids::SNAPSHOT_DRIFT {
+                f.actual = paint_diff(&f.actual);
+            }
+            push(&mut out, format!("{f}\n    seen in {} case(s)", d.count));
+        }
+        out.push('\n');
+    }
+    push(
+        &mut out,
+        format!(
+            "{:<30} {:>7} {:>7} {:>6} {:>7} {:>7}",
+            "operation", "cases", "passed", "must", "should", "errors"
+        ),
+    );
+    for (op, s) in &summary.operations {
+        push(
+            &mut out,
+            format!(
+                "{op:<30} {:>7} {:>7} {:>6} {:>7} {:>7}",
+                s.cases, s.passed, s.must, s.should, s.errors
+            ),
+        );
+    }
+    out.push('\n');
+    push(
+        &mut out,
+        format!(
+            "{:<42} {:>7} {:>10} {:>9}  status",
+            "rule", "sev", "exercised", "violated"
+        ),
+    );
+    for (id, s) in &summary.rules {
+        let severity = contract.severity_of(id);
+        let status = if s.violated > 0 {
+            "VIOLATED"
+        } else if s.exercised == 0 {
+            "never exercised"
+        } else {
+            "ok"
+        };
+        push(
+            &mut out,
+            format!(
+                "{id:<42} {severity:>7} {:>10} {:>9}  {status}",
+                s.exercised, s.violated
+            ),
+        );
+    }
+    out.push('\n');
+    if !summary.leftovers.is_empty() {
+        push(
+            &mut out,
+            "Could not clean up (remove these by hand):".into(),
+        );
+        for l in &summary.leftovers {
+            push(&mut out, format!("  {l}"));
+        }
+    }
+    if summary.interrupted {
+        push(&mut out, "Interrupted: the run stopped early.".into());
+    }
+    if let Some(f) = &summary.fatal {
+        push(&mut out, format!("error: {f}"));
+    }
+    push(
+        &mut out,
+        format!(
+            "{} cases, {} passed, {} failed against {} in {:.2}s ({} requests, {} retries); seed {} (--seed {} to reproduce)",
+            summary.cases,
+            summary.passed,
+            summary.cases - summary.passed,
+            summary.target,
+            summary.elapsed.as_secs_f64(),
+            summary.requests,
+            summary.retries,
+            summary.seed,
+            summary.seed
+        ),
+    );
+    out
+}
+
+/// Colours a unified diff for a terminal.
+pub fn paint_diff(diff: &str) -> String {
+    diff.lines()
+        .map(|l| {
+            if l.starts_with('+') && !l.starts_with("+++") {
+                format!("\x1b[32m{l}\x1b[0m")
+            } else if l.starts_with('-') && !l.starts_with("---") {
+                format!("\x1b[31m{l}\x1b[0m")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// How progress is shown while a run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressStyle {
+    /// An indicatif bar on standard error.
+    Bar,
+    /// One line per failing case and a line every 10% (not a terminal).
+    Lines,
+    Quiet,
+}
+
+/// Progress on standard error, and a dry run's requests on standard output.
+pub struct Progress {
+    style: ProgressStyle,
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+    done: u64,
+}
+
+impl Progress {
+    pub fn new(style: ProgressStyle) -> Progress {
+        Progress {
+            style,
+            bar: None,
+            total: 0,
+            done: 0,
+        }
+    }
+
+    fn case_finished(&mut self, result: &crate::runner::event::CaseResult) {
+        self.done += 1;
+        match self.style {
+            ProgressStyle::Bar => {
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                    if let Some(f) = result.findings.first() {
+                        bar.set_message(format!("last finding: {}", f.id));
+                    }
+                }
+            }
+            ProgressStyle::Lines => {
+                if !result.findings.is_empty() || result.error.is_some() {
+                    let ids: Vec<&str> = result.findings.iter().map(|f| f.id.as_str()).collect();
+                    eprintln!(
+                        "FAIL {} [{}]{}",
+                        result.case_id,
+                        ids.join(", "),
+                        result
+                            .error
+                            .as_deref()
+                            .map(|e| format!(" error: {e}"))
+                            .unwrap_or_default()
+                    );
+                }
+                let total = self.total;
+                if total >= 10 && self.done % (total / 10).max(1) == 0 {
+                    eprintln!("{}/{total} cases", self.done);
+                }
+            }
+            ProgressStyle::Quiet => {}
+        }
+    }
+}
+
+impl Reporter for Progress {
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted { cases, .. } => {
+                self.total = *cases as u64;
+                if self.style == ProgressStyle::Bar {
+                    let bar = indicatif::ProgressBar::new(self.total);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} cases {msg}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    self.bar = Some(bar);
+                }
+            }
+            Event::CaseFinished(result) => self.case_finished(result),
+            Event::Notice(line) => eprintln!("{line}"),
+            Event::DryRun {
+                case,
+                request,
+                setup,
+            } => print_dry_run(case, request, setup.as_deref()),
+            Event::RunFinished(_) => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+            }
+            Event::CaseStarted { .. } => {}
+        }
+    }
+}
+
+/// A request as a dry run shows it: the case, its setup, and the request with secrets masked.
+fn print_dry_run(
+    case: &crate::case::Case,
+    request: &crate::http::PreparedRequest,
+    setup: Option<&str>,
+) {
+    let mut out = std::io::stdout().lock();
+    let mut text = format!(
+        "# {} (expect {}){}\n",
+        case.id,
+        case.expect,
+        case.breaks
+            .as_deref()
+            .map(|b| format!(", breaks {b}"))
+            .unwrap_or_default()
+    );
+    if let Some(setup) = setup {
+        text.push_str(&format!("# setup: {setup}\n"));
+    }
+    text.push_str(&format!("{} {}\n", request.method, request.url));
+    for (k, v) in request.masked_headers() {
+        text.push_str(&format!("{k}: {v}\n"));
+    }
+    if let Some(body) = &request.body {
+        text.push_str(&format!("\n{}\n", String::from_utf8_lossy(body)));
+    }
+    text.push('\n');
+    // A closed stdout (a pager quit) stops the printing, not the process.
+    let _ = out.write_all(text.as_bytes());
+}

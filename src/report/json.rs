@@ -1,0 +1,38 @@
+//! The JSON report: the run, its findings (deduplicated), operations and rules.
+
+use crate::contract::Contract;
+use crate::report::Summary;
+
+/// The JSON report (`--report-json`).
+pub fn to_json(summary: &Summary, contract: &Contract) -> serde_json::Value {
+    let rules: Vec<serde_json::Value> = summary
+        .rules
+        .iter()
+        .map(|(id, s)| {
+            serde_json::json!({
+                "id": id,
+                "severity": contract.severity_of(id),
+                "source": contract.source_of(id),
+                "exercised": s.exercised,
+                "violated": s.violated,
+                "status": if s.violated > 0 { "violated" } else if s.exercised == 0 { "never exercised" } else { "ok" },
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "target": summary.target,
+        "seed": summary.seed,
+        "cases": summary.cases,
+        "passed": summary.passed,
+        "failed": summary.cases - summary.passed,
+        "requests": summary.requests,
+        "retries": summary.retries,
+        "elapsed_secs": summary.elapsed.as_secs_f64(),
+        "interrupted": summary.interrupted,
+        "fatal": summary.fatal,
+        "findings": summary.findings.values().collect::<Vec<_>>(),
+        "operations": summary.operations,
+        "rules": rules,
+        "leftovers": summary.leftovers,
+    })
+}

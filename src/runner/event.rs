@@ -1,0 +1,86 @@
+//! The runner's output: a stream of events that reporters consume. The
+//! runner never prints; the console, the summary, JSON and JUnit are
+//! reporters of this stream, and so is anything that comes later.
+
+use std::time::Duration;
+
+use crate::case::{Case, CaseKind};
+use crate::http::PreparedRequest;
+use crate::judge::Finding;
+
+/// Everything the run learnt from one case.
+#[derive(Debug, Clone, Default)]
+pub struct CaseResult {
+    pub case_id: String,
+    pub operation: String,
+    pub kind: Option<CaseKind>,
+    pub findings: Vec<Finding>,
+    /// Rule and keyword ids the case exercised.
+    pub exercised: Vec<String>,
+    /// A harness-side problem (not the target's fault), e.g. a case that could not be built.
+    pub error: Option<String>,
+    pub elapsed: Duration,
+    pub replay: String,
+    /// The redacted response, when snapshots are captured.
+    pub snapshot: Option<String>,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Default)]
+pub struct RunEnd {
+    pub requests: u64,
+    pub retries: u64,
+    /// Resources the run made and could not remove.
+    pub leftovers: Vec<String>,
+    /// A problem that stopped the run (unreachable target …).
+    pub fatal: Option<String>,
+    pub interrupted: bool,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The plan is made: this many cases will run.
+    RunStarted {
+        target: &'a str,
+        seed: u64,
+        cases: usize,
+    },
+    /// A dry run: the request a case would send (secrets masked when shown).
+    DryRun {
+        case: &'a Case,
+        request: &'a PreparedRequest,
+        /// What the case's setup would do first.
+        setup: Option<String>,
+    },
+    CaseStarted {
+        id: &'a str,
+    },
+    CaseFinished(&'a CaseResult),
+    /// Something worth a line as it happens (a saved regression case, a failed save).
+    Notice(&'a str),
+    RunFinished(&'a RunEnd),
+}
+
+/// A consumer of the event stream.
+pub trait Reporter {
+    fn event(&mut self, event: &Event);
+}
+
+/// Several reporters fed the same stream, in order.
+pub struct Fanout<'a>(pub Vec<&'a mut dyn Reporter>);
+
+impl Reporter for Fanout<'_> {
+    fn event(&mut self, event: &Event) {
+        for r in self.0.iter_mut() {
+            r.event(event);
+        }
+    }
+}
+
+/// A reporter that ignores everything (for callers that only want results).
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn event(&mut self, _: &Event) {}
+}

@@ -1,0 +1,168 @@
+//! Following jobs: a case's own job, and the jobs the runner starts itself
+//! to attach or detach fixtures (setup and cleanup).
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::case::{Case, CaseKind};
+use crate::contract::Effect;
+use crate::error::Error;
+use crate::http::Curl;
+use crate::judge::Finding;
+use crate::judge::observed::JobOutcome;
+use crate::judge::response::{Evidence, judge_response};
+use crate::judge::state::{fail_reason_conformance, job_completes_finding};
+use crate::runner::Runner;
+
+/// A job the runner started for setup or cleanup did not bring what it needed.
+#[derive(Debug)]
+pub(super) struct HousekeepingError {
+    pub(super) message: String,
+    /// What the job query showed on the way (a job that never ends …).
+    pub(super) findings: Vec<Finding>,
+}
+
+impl Runner {
+    /// Follows a job until it ends or the timeout; judges every job answer.
+    /// `Err` carries the findings when the job did not end.
+    pub(super) async fn follow_job(
+        &self,
+        job_id: &str,
+        case: &Case,
+        curl: &Curl,
+    ) -> Result<(JobOutcome, Vec<Finding>), Vec<Finding>> {
+        let Some(op) = self.contract.operation("show-job") else {
+            return Err(Vec::new());
+        };
+        let limits = &self.client.target().limits;
+        let deadline = Instant::now() + limits.job_timeout;
+        let mut interval = limits.job_poll;
+        let params = self.params(op, &[("job_id", job_id)]);
+        let mut findings: Vec<Finding> = Vec::new();
+        // The job query judged as a case of its own; the case's id names its findings.
+        let job_case = Case::bare(case.id.clone(), &op.id, case.kind);
+        let mut last = String::from("no answer");
+        loop {
+            tokio::time::sleep(interval).await;
+            interval = (interval * 2).min(limits.job_poll * 8);
+            match self.client.send(op, &params, None).await {
+                Ok(x) => {
+                    let verdict = judge_response(&Evidence {
+                        contract: &self.contract,
+                        op,
+                        case: &job_case,
+                        exchange: &x,
+                        reproduce: curl,
+                    });
+                    for f in verdict.findings {
+                        if !findings.iter().any(|g| g.id == f.id) {
+                            findings.push(f);
+                        }
+                    }
+                    if let Some(body) = verdict.body {
+                        last = body
+                            .get("status")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string();
+                        if let Some(outcome) = JobOutcome::of_ended(&body) {
+                            findings.extend(fail_reason_conformance(
+                                &self.contract,
+                                case,
+                                &body,
+                                curl.as_str(),
+                            ));
+                            return Ok((outcome, findings));
+                        }
+                    }
+                }
+                Err(e) => last = e.to_string(),
+            }
+            if Instant::now() >= deadline {
+                findings.push(job_completes_finding(
+                    &self.contract,
+                    case,
+                    limits.job_timeout,
+                    format!("job {job_id} still {last}"),
+                    curl.as_str(),
+                ));
+                return Err(findings);
+            }
+        }
+    }
+
+    /// Sends a job that attaches or detaches ports (case setup or cleanup) and waits for its end.
+    async fn housekeeping_job(
+        &self,
+        effect: Effect,
+        body: Value,
+    ) -> Result<JobOutcome, HousekeepingError> {
+        let fail = |message: String| HousekeepingError {
+            message,
+            findings: Vec::new(),
+        };
+        let op = self
+            .contract
+            .job_operation(effect)
+            .ok_or_else(|| fail(format!("no operation whose job does a {effect:?}")))?;
+        let params = self.params(op, &[]);
+        let curl = Curl::new(self.client.prepare(op, &params, Some(&body)));
+        let x = self
+            .client
+            .send_prepared(op, &params, Some(&body), Some(curl.request()))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let job_id = serde_json::from_slice::<Value>(&x.body)
+            .ok()
+            .and_then(|b| b.get("job_id").and_then(Value::as_str).map(str::to_string));
+        let Some(job_id) = job_id.filter(|_| x.status == 200) else {
+            return Err(fail(format!("{} answered {}", op.id, x.status)));
+        };
+        let case = Case::bare(
+            format!("{} (setup or cleanup)", op.id),
+            &op.id,
+            CaseKind::Valid,
+        );
+        // A finding on the job reproduces the request that made it.
+        self.follow_job(&job_id, &case, &curl)
+            .await
+            .map(|(outcome, _)| outcome)
+            .map_err(|findings| HousekeepingError {
+                message: format!("job {job_id} did not end"),
+                findings,
+            })
+    }
+
+    /// Attaches a port through a batch-add job and waits for it (case setup).
+    pub(super) async fn attach_port(&self, port: &str) -> Result<(), Finding> {
+        let expected = "the spare port attached (case setup)";
+        match self
+            .housekeeping_job(Effect::Attach, json!({"nics": [{"port_id": port}]}))
+            .await
+        {
+            Ok(j) if j.succeeded() => Ok(()),
+            Ok(j) => Err(self.setup_finding(
+                Effect::Attach,
+                expected,
+                &format!("setup attach job ended {}", j.status),
+            )),
+            // The job query's own finding (e.g. a job that never ends) says more than the setup's.
+            Err(e) => Err(e
+                .findings
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| self.setup_finding(Effect::Attach, expected, &e.message))),
+        }
+    }
+
+    /// Detaches ports through a batch-delete job.
+    pub(super) async fn detach_ports(&self, ports: &[String]) -> Result<(), Error> {
+        let body = json!({"nics": ports.iter().map(|p| json!({"id": p})).collect::<Vec<_>>()});
+        match self.housekeeping_job(Effect::Detach, body).await {
+            Ok(j) if j.succeeded() => Ok(()),
+            Ok(j) => Err(Error::Target(format!("detach job ended {}", j.status))),
+            Err(e) => Err(Error::Target(e.message)),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Leasing the mutable fixtures a case needs (a spare port, a supplementary
+//! NIC) and bringing a spare into the state the case needs.
+
+use serde_json::Value;
+
+use crate::case::Case;
+use crate::contract::{Effect, Setup};
+use crate::judge::Finding;
+use crate::runner::Runner;
+use crate::runner::pool::{PortState, Taken};
+
+/// What a case holds while it runs; dropping it returns the fixtures to their pools.
+pub(super) struct CaseLease {
+    pub(super) spare: Option<Taken<PortState>>,
+    pub(super) sub_nic: Option<Taken<()>>,
+}
+
+/// Whether any string in `v` is `id`.
+fn mentions(v: &Value, id: &str) -> bool {
+    match v {
+        Value::String(s) => s == id,
+        Value::Array(items) => items.iter().any(|i| mentions(i, id)),
+        Value::Object(map) => map.values().any(|i| mentions(i, id)),
+        _ => false,
+    }
+}
+
+/// Replaces every string equal to `from` in `v` with `to`.
+fn replace_string(v: &mut Value, from: &str, to: &str) {
+    match v {
+        Value::String(s) if s == from => *s = to.to_string(),
+        Value::Array(items) => items.iter_mut().for_each(|i| replace_string(i, from, to)),
+        Value::Object(map) => map.values_mut().for_each(|i| replace_string(i, from, to)),
+        _ => {}
+    }
+}
+
+/// The state a case needs its spare in: attached for the operations whose
+/// setup attaches it, detached (as the target file promises) otherwise.
+pub(super) fn wanted_spare_state(case: &Case) -> PortState {
+    if case.setup == Some(Setup::SparePortAttached) {
+        PortState::Attached
+    } else {
+        PortState::Detached
+    }
+}
+
+impl Runner {
+    /// Takes what the case needs exclusively from the pools: a spare port, a
+    /// supplementary NIC. The case is rebound to the ones it got: every
+    /// spare, every supplementary NIC is the same to the contract.
+    pub(super) async fn lease(&self, case: &Case) -> (Case, CaseLease) {
+        let f = &self.client.target().fixtures;
+        let mut lease = CaseLease {
+            spare: None,
+            sub_nic: None,
+        };
+        let names = |id: &str| {
+            case.path_params.values().any(|v| mentions(v, id))
+                || case.body.as_ref().is_some_and(|b| mentions(b, id))
+        };
+        let mut rebinding: Vec<(&str, String)> = Vec::new();
+        if case.setup == Some(Setup::SparePortAttached) || names(&f.spare_port_id) {
+            lease.spare = self.spares.take_port(wanted_spare_state(case)).await;
+            if let Some(spare) = &lease.spare {
+                rebinding.push((&f.spare_port_id, spare.id.clone()));
+            }
+        }
+        if names(&f.sub_network_interface_id) {
+            lease.sub_nic = self.sub_nics.take(|_| 0).await;
+            if let Some(nic) = &lease.sub_nic {
+                rebinding.push((&f.sub_network_interface_id, nic.id.clone()));
+            }
+        }
+        let mut rebound = case.clone();
+        for (from, to) in rebinding.iter().filter(|(from, to)| from != to) {
+            for v in rebound.path_params.values_mut() {
+                replace_string(v, from, to);
+            }
+            if let Some(body) = rebound.body.as_mut() {
+                replace_string(body, from, to);
+            }
+        }
+        (rebound, lease)
+    }
+
+    /// Brings a leased spare into the state its case needs: looks when the
+    /// state is unknown, attaches or detaches it when it is the other one.
+    pub(super) async fn ready_spare(
+        &self,
+        spare: &mut Taken<PortState>,
+        want: PortState,
+    ) -> Result<(), Finding> {
+        if spare.state == PortState::Unknown {
+            spare.state = match self.listing().await {
+                Ok(l) if l.contains(&spare.id) => PortState::Attached,
+                Ok(_) => PortState::Detached,
+                Err(e) => {
+                    return Err(self.setup_finding(
+                        Effect::Attach,
+                        "the spare port's state (case setup)",
+                        &format!("cannot list the attachments: {e}"),
+                    ));
+                }
+            };
+        }
+        if spare.state == want {
+            return Ok(());
+        }
+        let outcome = match want {
+            PortState::Attached => self.attach_port(&spare.id).await,
+            _ => self
+                .detach_ports(std::slice::from_ref(&spare.id))
+                .await
+                .map_err(|e| {
+                    self.setup_finding(
+                        Effect::Detach,
+                        "the spare port detached (case setup)",
+                        &e.to_string(),
+                    )
+                }),
+        };
+        // A failed setup may still complete later: look again before the next use.
+        spare.state = if outcome.is_ok() {
+            want
+        } else {
+            PortState::Unknown
+        };
+        outcome
+    }
+
+    /// A case's setup failed: a finding against the rule that promised the
+    /// effect the setup relies on (attaching or detaching through a job).
+    pub(super) fn setup_finding(&self, effect: Effect, expected: &str, actual: &str) -> Finding {
+        let rule = self
+            .contract
+            .job_operation(effect)
+            .and_then(|op| self.contract.effect_rule(&op.id, effect));
+        let (id, operation) = rule
+            .map(|r| (r.id.as_str(), r.operation.as_str()))
+            .unwrap_or_default();
+        Finding::new(&self.contract, "", operation, id, expected, actual)
+    }
+}

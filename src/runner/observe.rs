@@ -1,0 +1,183 @@
+//! Observing the target's state without changing it: the server's
+//! attachments (shared between concurrent cases) and the supplementary NIC.
+//!
+//! A caller always gets a listing whose request was sent after it asked, so
+//! the listing reflects every change the caller has seen complete. Callers
+//! that ask while a listing is in flight are all served by the next one: at
+//! 64 cases in flight, one request answers many state checks.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::case::Case;
+use crate::judge::observed::Listing;
+use crate::runner::Runner;
+
+/// Why something could not be observed (the listing failed, the read answered an error).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unobserved(pub String);
+
+/// A listing, or why none could be had (shared by every caller it serves).
+pub type ListingResult = Result<Arc<Listing>, Unobserved>;
+
+/// Coalesces concurrent requests for the listing (see the module comment).
+#[derive(Default)]
+pub struct SharedListing {
+    /// Tickets handed out so far: a caller's ticket is its place in time.
+    asked: AtomicU64,
+    /// Held while a listing is in flight: one at a time.
+    sending: tokio::sync::Mutex<()>,
+    /// The last answer and the highest ticket it serves (those taken before it was sent).
+    last: parking_lot::Mutex<Option<(u64, ListingResult)>>,
+}
+
+impl SharedListing {
+    /// A listing sent after this call began; `fetch` sends one when none will do.
+    pub async fn get<F, Fut>(&self, fetch: F) -> ListingResult
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Listing, Unobserved>>,
+    {
+        let ticket = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let _turn = self.sending.lock().await;
+        if let Some((serves, result)) = &*self.last.lock() {
+            if *serves >= ticket {
+                return result.clone();
+            }
+        }
+        // Every ticket taken up to now asked before this request goes out.
+        let serves = self.asked.load(Ordering::SeqCst);
+        let result = fetch().await.map(Arc::new);
+        *self.last.lock() = Some((serves, result.clone()));
+        result
+    }
+}
+
+impl Runner {
+    /// The server's attachments, listed after this call began (shared between cases).
+    pub(super) async fn listing(&self) -> ListingResult {
+        self.listing.get(|| self.fetch_listing()).await
+    }
+
+    async fn fetch_listing(&self) -> Result<Listing, Unobserved> {
+        let list = self
+            .contract
+            .operation("list-interfaces")
+            .ok_or_else(|| Unobserved("no list-interfaces operation".into()))?;
+        let x = self
+            .client
+            .send(list, &self.params(list, &[]), None)
+            .await
+            .map_err(|e| Unobserved(e.to_string()))?;
+        if x.status != 200 {
+            return Err(Unobserved(format!(
+                "listing attachments answered {}",
+                x.status
+            )));
+        }
+        Listing::parse(&x.body).map_err(|e| Unobserved(e.to_string()))
+    }
+
+    /// The fields of the case's resource that its request could change, as
+    /// they are now: an update that changes nothing answers the resource whole.
+    pub(super) async fn observe_updatable(&self, case: &Case) -> Option<Value> {
+        let op = self.contract.operation(&case.operation)?;
+        let fields = self.contract.updated_fields(&op.id);
+        // The empty update: the body's one wrapping object, with nothing in it.
+        let wrapper = fields.first()?.split('/').nth(1)?;
+        let empty = crate::contract::object([(wrapper, Value::Object(Default::default()))]);
+        let x = self
+            .client
+            .send(op, &case.path_params, Some(&empty))
+            .await
+            .ok()?;
+        let body: Value = serde_json::from_slice(&x.body).ok()?;
+        body.get(wrapper)?;
+        Some(Value::Array(
+            fields
+                .iter()
+                .map(|f| {
+                    let values = crate::contract::pointer::select(&body, f);
+                    Value::Array(values.into_iter().cloned().collect())
+                })
+                .collect(),
+        ))
+    }
+
+    /// Waits (up to the job timeout) until `ports` are listed: for attaches whose job cannot be followed.
+    pub(super) async fn settle_listed(&self, ports: &[String]) {
+        let limits = &self.client.target().limits;
+        let deadline = Instant::now() + limits.job_timeout;
+        while Instant::now() < deadline {
+            match self.listing().await {
+                Ok(listed) if ports.iter().all(|p| listed.contains(p)) => return,
+                Err(_) => return,
+                _ => tokio::time::sleep(limits.job_poll * 4).await,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    /// Callers that ask while one listing is in flight share the next one,
+    /// and nobody is served a listing sent before it asked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_callers_share_a_fresh_listing() {
+        let shared = Arc::new(SharedListing::default());
+        let sent = Arc::new(AtomicUsize::new(0));
+        // The "server state": a counter bumped before each caller asks.
+        let version = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let (shared, sent, version) = (shared.clone(), sent.clone(), version.clone());
+            tasks.push(tokio::spawn(async move {
+                let seen_before = version.fetch_add(1, Ordering::SeqCst) + 1;
+                let listing = shared
+                    .get(|| async {
+                        sent.fetch_add(1, Ordering::SeqCst);
+                        let now = version.load(Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        Ok(Listing {
+                            ports: vec![now.to_string()],
+                            fixed_ips: Vec::new(),
+                        })
+                    })
+                    .await
+                    .unwrap();
+                let observed: usize = listing.ports[0].parse().unwrap();
+                assert!(
+                    observed >= seen_before,
+                    "served a listing older than the caller's own change"
+                );
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let sent = sent.load(Ordering::SeqCst);
+        assert!(sent < 32, "{sent} listings for 32 concurrent callers");
+        assert!(sent >= 1);
+    }
+
+    #[tokio::test]
+    async fn an_error_is_shared_and_the_next_caller_retries() {
+        let shared = SharedListing::default();
+        let first = shared
+            .get(|| async { Err(Unobserved("down".to_string())) })
+            .await;
+        assert_eq!(first.unwrap_err().0, "down");
+        let second = shared.get(|| async { Ok(Listing::default()) }).await;
+        assert!(second.is_ok(), "a later caller sends a new request");
+    }
+}

@@ -1,0 +1,49 @@
+//! What a run is asked to do: which cases, how many, and what to keep.
+
+use std::path::PathBuf;
+
+use crate::case::CaseKind;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub seed: u64,
+    /// Generated cases per operation and kind; `None`: 25, and never fewer than
+    /// the plans of a kind (so every keyword and rule gets a case).
+    pub budget: Option<usize>,
+    pub kinds: Vec<CaseKind>,
+    pub include_curated: bool,
+    pub cases_dir: Option<PathBuf>,
+    /// Only these operations (empty: every documented one).
+    pub operations: Vec<String>,
+    pub skip: Vec<String>,
+    /// Only the case with this id.
+    pub case_filter: Option<String>,
+    /// (K, N): run the K-th of N shards (1-based).
+    pub shard: Option<(usize, usize)>,
+    pub max_requests: Option<u64>,
+    pub dry_run: bool,
+    /// How a failing case can be replayed (`--target FILE` is added when there is one).
+    pub replay_prefix: String,
+    /// Shrink failing generated cases and save them here as curated regression cases.
+    pub save_failures: Option<PathBuf>,
+}
+
+impl RunOptions {
+    pub fn new(seed: u64) -> RunOptions {
+        RunOptions {
+            seed,
+            budget: None,
+            kinds: CaseKind::GENERATED.to_vec(),
+            include_curated: true,
+            cases_dir: Some(PathBuf::from("cases")),
+            operations: Vec::new(),
+            skip: Vec::new(),
+            case_filter: None,
+            shard: None,
+            max_requests: None,
+            dry_run: false,
+            replay_prefix: "nic-conformance run".into(),
+            save_failures: None,
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The plan: the whole suite in its stable order, then filtered. Curated
+//! cases are loaded; generated ones are made when their turn comes.
+
+use crate::case::{Case, CaseKind, load_curated};
+use crate::error::Error;
+use crate::runner::Runner;
+use crate::runner::event::{Event, Reporter};
+
+/// A case to run.
+#[derive(Debug, Clone)]
+pub(super) enum Planned {
+    Curated(Box<Case>),
+    Generated {
+        op: usize,
+        kind: CaseKind,
+        index: usize,
+    },
+}
+
+impl Runner {
+    fn selected_ops(&self) -> Vec<usize> {
+        self.contract
+            .operations
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| !op.auxiliary)
+            .filter(|(_, op)| {
+                self.opts.operations.is_empty() || self.opts.operations.contains(&op.id)
+            })
+            .filter(|(_, op)| !self.opts.skip.contains(&op.id))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn curated(&self, ops: &[usize]) -> Result<Vec<Planned>, Error> {
+        let t = self.client.target();
+        let Some(dir) = self
+            .opts
+            .cases_dir
+            .as_ref()
+            .filter(|_| self.opts.include_curated)
+        else {
+            return Ok(Vec::new());
+        };
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        let cases = load_curated(dir, &self.contract, &t.project_id, &t.fixtures)?;
+        Ok(cases
+            .into_iter()
+            .filter(|c| {
+                ops.iter()
+                    .any(|&i| self.contract.operations[i].id == c.operation)
+            })
+            .map(|c| Planned::Curated(Box::new(c)))
+            .collect())
+    }
+
+    /// The whole suite in its stable order, filtered by `--case` and `--shard`.
+    pub(super) fn plan(&self) -> Result<Vec<Planned>, Error> {
+        let ops = self.selected_ops();
+        let mut planned = self.curated(&ops)?;
+        let generator = self.generator();
+        let mut streams = Vec::new();
+        for &i in &ops {
+            let op = &self.contract.operations[i];
+            for &kind in &self.opts.kinds {
+                let plans = generator.plans(op, kind).len();
+                if plans == 0 {
+                    continue; // e.g. no boundary in a body of one boolean
+                }
+                let count = match self.opts.budget {
+                    Some(n) => n,
+                    None if kind == CaseKind::Valid => 25,
+                    None => plans.max(25),
+                };
+                streams.push((i, kind, count));
+            }
+        }
+        // Interleaved (index by index across operations and kinds): cases that
+        // attach spares alternate with cases that detach them, so the pool stays
+        // balanced, and every stretch of the run mixes slow and quick cases.
+        let longest = streams.iter().map(|s| s.2).max().unwrap_or(0);
+        for index in 0..longest {
+            planned.extend(
+                streams
+                    .iter()
+                    .filter(|s| index < s.2)
+                    .map(|&(op, kind, _)| Planned::Generated { op, kind, index }),
+            );
+        }
+        if let Some(id) = &self.opts.case_filter {
+            planned.retain(|p| self.planned_id(p) == *id);
+        }
+        if let Some((k, n)) = self.opts.shard {
+            planned = planned
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| i % n == k - 1)
+                .map(|(_, p)| p)
+                .collect();
+        }
+        Ok(planned)
+    }
+
+    pub(super) fn planned_id(&self, p: &Planned) -> String {
+        match p {
+            Planned::Curated(c) => c.id.clone(),
+            Planned::Generated { op, kind, index } => {
+                crate::case::generated_id(&self.contract.operations[*op].id, *kind, *index)
+            }
+        }
+    }
+
+    pub(super) fn planned_operation<'a>(&'a self, p: &'a Planned) -> &'a str {
+        match p {
+            Planned::Curated(c) => &c.operation,
+            Planned::Generated { op, .. } => &self.contract.operations[*op].id,
+        }
+    }
+
+    /// The ids of the cases the options select, without sending anything.
+    pub fn list(&self) -> Result<Vec<String>, Error> {
+        Ok(self.plan()?.iter().map(|p| self.planned_id(p)).collect())
+    }
+
+    /// Shows every planned request (as [`Event::DryRun`]) and sends nothing.
+    pub(super) fn dry_run(&self, planned: &[Planned], reporter: &mut dyn Reporter) {
+        let generator = self.generator();
+        for p in planned {
+            let case = match p {
+                Planned::Curated(c) => Some((**c).clone()),
+                Planned::Generated { op, kind, index } => {
+                    generator.case(&self.contract.operations[*op], *kind, *index)
+                }
+            };
+            let Some(case) = case else { continue };
+            let Some(op) = self.contract.operation(&case.operation) else {
+                continue;
+            };
+            let request = self
+                .client
+                .prepare(op, &case.path_params, case.body.as_ref());
+            let setup =
+                (case.setup == Some(crate::contract::Setup::SparePortAttached)).then(|| {
+                    let attach = self
+                        .contract
+                        .job_operation(crate::contract::Effect::Attach)
+                        .map(|o| o.id.as_str())
+                        .unwrap_or("an attach");
+                    format!(
+                        "attach the spare port {} first ({attach}), detach it after",
+                        self.client.target().fixtures.spare_port_id
+                    )
+                });
+            reporter.event(&Event::DryRun {
+                case: &case,
+                request: &request,
+                setup,
+            });
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! The steps of one case: ready the spare, observe, send, judge the answer,
+//! follow the job, judge the state, compare the snapshot. The steps share
+//! one [`CaseRun`]; every verdict comes from [`crate::judge`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::case::{Case, CaseKind};
+use crate::contract::{Check, Contract, Effect, Operation, ids};
+use crate::http::{Curl, Exchange};
+use crate::judge::observed::{JobOutcome, Listing};
+use crate::judge::response::{Evidence, judge_response};
+use crate::judge::snapshot::snapshot_conformance;
+use crate::judge::state::{
+    StateEvidence, dry_run_conformance, effects_conformance, job_failed_conformance,
+    job_id_conformance, unchanged_conformance,
+};
+use crate::judge::{Finding, sort};
+use crate::runner::Runner;
+use crate::runner::event::CaseResult;
+use crate::runner::lease::wanted_spare_state;
+use crate::runner::pool::{PortState, Taken};
+
+/// One case in flight: what its steps share.
+struct CaseRun<'c> {
+    case: &'c Case,
+    op: &'c Operation,
+    /// The request as the rules read it, built once for every check.
+    view: Value,
+    /// The ports the request names for its effect rules.
+    named_ports: Vec<String>,
+    /// The request, prepared once, with its reproduction.
+    curl: Curl,
+    result: CaseResult,
+    started: Instant,
+}
+
+impl<'c> CaseRun<'c> {
+    fn evidence<'a>(&'a self, contract: &'a Contract, exchange: &'a Exchange) -> Evidence<'a> {
+        Evidence {
+            contract,
+            op: self.op,
+            case: self.case,
+            exchange,
+            reproduce: &self.curl,
+        }
+    }
+
+    fn state<'a>(
+        &'a self,
+        contract: &'a Contract,
+        body: Option<&'a Value>,
+        job: Option<&'a JobOutcome>,
+    ) -> StateEvidence<'a> {
+        StateEvidence {
+            contract,
+            op: self.op,
+            case: self.case,
+            view: &self.view,
+            body,
+            job,
+            reproduce: self.curl.as_str(),
+        }
+    }
+
+    fn finish(mut self) -> CaseResult {
+        sort(&mut self.result.findings);
+        self.result.elapsed = self.started.elapsed();
+        self.result
+    }
+}
+
+/// What was observed before the request, to compare with after it.
+#[derive(Default)]
+struct Before {
+    /// The attachments, for a request that should change nothing.
+    listing: Option<Arc<Listing>>,
+    /// The updatable fields, for a dry run.
+    updatable: Option<Value>,
+}
+
+/// How following the case's job went.
+struct Followed {
+    outcome: Option<JobOutcome>,
+    /// Whether the state can be trusted to have settled (the job ended).
+    settled: bool,
+}
+
+impl Runner {
+    /// Runs one case: lease, setup, request, checks, job, state, cleanup.
+    pub async fn run_case(&self, case: &Case) -> CaseResult {
+        let (case, mut lease) = self.lease(case).await;
+        self.run_leased(&case, lease.spare.as_mut()).await
+    }
+
+    async fn run_leased(
+        &self,
+        case: &Case,
+        mut spare: Option<&mut Taken<PortState>>,
+    ) -> CaseResult {
+        let replay = self.replay(case);
+        let Some(op) = self.contract.operation(&case.operation) else {
+            return CaseResult {
+                case_id: case.id.clone(),
+                operation: case.operation.clone(),
+                error: Some(format!("unknown operation {}", case.operation)),
+                replay,
+                ..Default::default()
+            };
+        };
+        let view = case.view();
+        let mut run = CaseRun {
+            case,
+            op,
+            named_ports: self.contract.named_ports(&op.id, &view),
+            view,
+            curl: Curl::new(
+                self.client
+                    .prepare(op, &case.path_params, case.body.as_ref()),
+            ),
+            result: CaseResult {
+                case_id: case.id.clone(),
+                operation: case.operation.clone(),
+                kind: Some(case.kind),
+                exercised: case.exercises.clone(),
+                replay,
+                ..Default::default()
+            },
+            started: Instant::now(),
+        };
+        if let Some(spare) = spare.as_deref_mut() {
+            if let Err(f) = self.ready_spare(spare, wanted_spare_state(case)).await {
+                let replay = run.result.replay.clone();
+                run.result.findings.push(Finding {
+                    case: case.id.clone(),
+                    ..f.reproduced_by(replay)
+                });
+                return run.finish();
+            }
+        }
+        let before = self.observe_before(&run).await;
+        let exchange = match self
+            .client
+            .send_prepared(
+                op,
+                &case.path_params,
+                case.body.as_ref(),
+                Some(run.curl.request()),
+            )
+            .await
+        {
+            Ok(x) => x,
+            Err(e) => {
+                let f = Finding::new(
+                    &self.contract,
+                    &case.id,
+                    &case.operation,
+                    ids::TRANSPORT,
+                    format!("{} (documented)", case.expect),
+                    format!("{:?}: {e}", e.kind),
+                )
+                .reproduced_by(run.curl.as_str());
+                run.result.findings.push(f);
+                if let Some(spare) = spare {
+                    spare.state = PortState::Unknown;
+                }
+                return run.finish();
+            }
+        };
+        let verdict = judge_response(&run.evidence(&self.contract, &exchange));
+        run.result.findings.extend(verdict.findings);
+        let body = verdict.body;
+        let followed = self
+            .follow_case_job(&mut run, exchange.status, body.as_ref())
+            .await;
+        let job = followed.outcome.as_ref();
+        let primary = &self.client.target().fixtures.primary_port_id;
+        let (failed, created) = {
+            let state = run.state(&self.contract, body.as_ref(), job);
+            let failed = verdict
+                .pending_job_fail
+                .then(|| job_failed_conformance(&state, exchange.status))
+                .flatten();
+            (failed, state.created_ports(&run.named_ports, primary))
+        };
+        run.result.findings.extend(failed);
+        let accepted = case.breaks.is_none() && case.expect.matches(exchange.status);
+        let observed = self
+            .judge_state(
+                &mut run,
+                &before,
+                accepted && exchange.status != 202,
+                body.as_ref(),
+                job,
+            )
+            .await;
+        // Only now, with this case's checks done, may a batch delete take them.
+        self.track_created(&created);
+        if let Some(spare) = spare {
+            let changes_attachments = accepted && self.has_effect(op);
+            spare.state = match &observed {
+                Some(l) if followed.settled && l.contains(&spare.id) => PortState::Attached,
+                Some(_) if followed.settled => PortState::Detached,
+                None if followed.settled
+                    && run.result.findings.is_empty()
+                    && !changes_attachments =>
+                {
+                    spare.state
+                }
+                _ => PortState::Unknown,
+            };
+        }
+        if let Some(before) = &before.updatable {
+            let after = self.observe_updatable(case).await;
+            let state = run.state(&self.contract, body.as_ref(), job);
+            let f = dry_run_conformance(&state, before, after.as_ref());
+            run.result.findings.extend(f);
+        }
+        self.judge_snapshot(&mut run, &exchange, body.as_ref());
+        self.flush_created(false).await;
+        run.finish()
+    }
+
+    /// Whether a successful request of `op` changes the server's attachments.
+    fn has_effect(&self, op: &Operation) -> bool {
+        self.contract
+            .rules_for(&op.id)
+            .any(|r| matches!(r.check, Check::AsyncEffect { .. }))
+    }
+
+    /// Observes what the case will be compared with afterwards.
+    async fn observe_before(&self, run: &CaseRun<'_>) -> Before {
+        let mut before = Before::default();
+        if run.case.breaks.is_some() && !run.named_ports.is_empty() {
+            before.listing = self.listing().await.ok();
+        }
+        if run.case.expect.status == Some(202) {
+            before.updatable = self.observe_updatable(run.case).await;
+        }
+        before
+    }
+
+    /// For an accepted asynchronous request: follows its job to the end.
+    async fn follow_case_job(
+        &self,
+        run: &mut CaseRun<'_>,
+        status: u16,
+        body: Option<&Value>,
+    ) -> Followed {
+        if !run.op.is_async || !(200..300).contains(&status) {
+            return Followed {
+                outcome: None,
+                settled: true,
+            };
+        }
+        let job_id = body.and_then(|b| b.get("job_id")).and_then(Value::as_str);
+        let Some(job_id) = job_id else {
+            let findings = job_id_conformance(&run.state(&self.contract, body, None), status);
+            run.result.findings.extend(findings);
+            if self
+                .contract
+                .effect_rule(&run.op.id, Effect::Attach)
+                .is_some()
+            {
+                // Let the attach settle before the spare is looked at again.
+                self.settle_listed(&run.named_ports).await;
+            }
+            return Followed {
+                outcome: None,
+                settled: false,
+            };
+        };
+        run.result.exercised.extend([
+            ids::JOB_COMPLETES.to_string(),
+            ids::JOB_FAIL_REASON.to_string(),
+        ]);
+        match self.follow_job(job_id, run.case, &run.curl).await {
+            Ok((outcome, findings)) => {
+                run.result.findings.extend(findings);
+                Followed {
+                    outcome: Some(outcome),
+                    settled: true,
+                }
+            }
+            Err(findings) => {
+                run.result.findings.extend(findings);
+                Followed {
+                    outcome: None,
+                    settled: false,
+                }
+            }
+        }
+    }
+
+    /// The state after the request: an accepted request made its effect, a
+    /// rejected one changed nothing. Returns the listing it was judged on.
+    async fn judge_state(
+        &self,
+        run: &mut CaseRun<'_>,
+        before: &Before,
+        took_effect: bool,
+        body: Option<&Value>,
+        job: Option<&JobOutcome>,
+    ) -> Option<Arc<Listing>> {
+        if took_effect {
+            let needs_listing = run.state(&self.contract, body, job).effects_need_listing();
+            let listing = match needs_listing {
+                true => self.listing().await.ok(),
+                false => None,
+            };
+            let state = run.state(&self.contract, body, job);
+            let findings = effects_conformance(&state, listing.as_deref());
+            run.result.findings.extend(findings);
+            return listing;
+        }
+        let (Some(before), Some(broken)) = (&before.listing, &run.case.breaks) else {
+            return None;
+        };
+        let after = self.listing().await.ok()?;
+        let state = run.state(&self.contract, body, job);
+        let findings = unchanged_conformance(&state, broken, &run.named_ports, before, &after);
+        run.result.findings.extend(findings);
+        Some(after)
+    }
+
+    /// A curated answer: kept rendered for the insta harness, compared with its snapshot.
+    fn judge_snapshot(&self, run: &mut CaseRun<'_>, exchange: &Exchange, body: Option<&Value>) {
+        if run.case.kind != CaseKind::Curated {
+            return;
+        }
+        if let Some(redactions) = &self.capture {
+            let ct = exchange.content_type.as_deref();
+            let text = redactions.render(&run.op.id, exchange.status, ct, body, &exchange.body);
+            run.result.snapshot = Some(text);
+        }
+        let Some(store) = &self.snapshots else {
+            return;
+        };
+        match store.compare(run.case, exchange, body) {
+            Ok(comparison) => {
+                let f =
+                    snapshot_conformance(&self.contract, run.case, comparison, run.curl.as_str());
+                run.result.findings.extend(f);
+            }
+            Err(e) => run.result.error = Some(e.to_string()),
+        }
+        run.result.exercised.extend([
+            ids::SNAPSHOT_DRIFT.to_string(),
+            ids::SNAPSHOT_MISSING.to_string(),
+        ]);
+    }
+}
