@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::contract::{Contract, Expect, Operation, Setup, Verdict};
-use crate::error::Error;
 use crate::files::write_atomic;
 use crate::fixtures::{FixtureWorld, Fixtures};
 
@@ -184,6 +183,31 @@ struct CuratedCase {
     breaks: Option<String>,
 }
 
+/// A curated case's promised outcome; the error names the field (`/expect`,
+/// `/breaks`) and what is wrong with it.
+fn curated_expect(contract: &Contract, c: &CuratedCase) -> Result<Expect, (&'static str, String)> {
+    let mut expect = parse_expect(&c.expect).ok_or_else(|| {
+        (
+            "/expect",
+            format!("`{}` is not a status or `4xx`", c.expect),
+        )
+    })?;
+    let Some(b) = &c.breaks else {
+        return Ok(expect);
+    };
+    if let Some(rule_expect) = contract.rule(b).and_then(|r| r.expect) {
+        expect.async_fail_ok = rule_expect.async_fail_ok;
+    }
+    let known = contract.rule(b).is_some() || contract.all_keywords().any(|k| &k.id == b);
+    if !known {
+        return Err((
+            "/breaks",
+            format!("`{b}` is neither a rule nor a schema keyword id"),
+        ));
+    }
+    Ok(expect)
+}
+
 /// Replaces `{fixture_name}`, `{project_id}` and `{unknown_id}` in every string.
 fn substitute(value: &mut Value, project_id: &str, fixtures: &Fixtures) {
     match value {
@@ -285,29 +309,7 @@ pub fn parse_curated(
         let at = |s: &str| format!("/cases/{i}{s}");
         let mut c: CuratedCase =
             serde_json::from_value(raw).map_err(|e| err(at(""), e.to_string()))?;
-        let mut expect = parse_expect(&c.expect).ok_or_else(|| {
-            err(
-                at("/expect"),
-                format!("`{}` is not a status or `4xx`", c.expect),
-            )
-        })?;
-        if let Some(rule_expect) = c
-            .breaks
-            .as_deref()
-            .and_then(|b| contract.rule(b))
-            .and_then(|r| r.expect)
-        {
-            expect.async_fail_ok = rule_expect.async_fail_ok;
-        }
-        if let Some(b) = &c.breaks {
-            let known = contract.rule(b).is_some() || contract.all_keywords().any(|k| &k.id == b);
-            if !known {
-                return Err(err(
-                    at("/breaks"),
-                    format!("`{b}` is neither a rule nor a schema keyword id"),
-                ));
-            }
-        }
+        let expect = curated_expect(contract, &c).map_err(|(p, m)| err(at(p), m))?;
         let mut path_params = default_path_params(op, project_id, fixtures);
         for (k, v) in std::mem::take(&mut c.path) {
             if !path_params.contains_key(&k) {
@@ -347,13 +349,27 @@ pub fn parse_curated(
     Ok(out)
 }
 
+fn path_of(dir: &Path, case: &Case) -> String {
+    dir.join(format!("regressions-{}.json", case.operation))
+        .display()
+        .to_string()
+}
+
 /// Appends a (shrunk) case to `dir/regressions-<operation>.json` as a curated case, atomically.
-pub fn save_regression(dir: &Path, case: &Case, seed: u64) -> Result<std::path::PathBuf, Error> {
+pub fn save_regression(
+    dir: &Path,
+    case: &Case,
+    seed: u64,
+) -> Result<std::path::PathBuf, CaseFileError> {
+    let error = |message: String| CaseFileError {
+        file: path_of(dir, case),
+        pointer: String::new(),
+        message,
+    };
     let path = dir.join(format!("regressions-{}.json", case.operation));
     let mut file: Value = if path.exists() {
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::file(&path, format!("not a case file: {e}")))?
+        let text = std::fs::read_to_string(&path).map_err(|e| error(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| error(format!("not a case file: {e}")))?
     } else {
         serde_json::json!({"operation": case.operation, "cases": []})
     };
@@ -382,10 +398,11 @@ pub fn save_regression(dir: &Path, case: &Case, seed: u64) -> Result<std::path::
     });
     let cases = file["cases"]
         .as_array_mut()
-        .ok_or_else(|| Error::file(&path, "no `cases` array"))?;
+        .ok_or_else(|| error("no `cases` array".into()))?;
     cases.retain(|c| c["name"] != entry["name"]);
     cases.push(entry);
-    let text = serde_json::to_string_pretty(&file).map_err(|e| Error::file(&path, e))?;
-    write_atomic(&path, format!("{text}\n").as_bytes()).map_err(|e| Error::file(&path, e))?;
+    let text = serde_json::to_string_pretty(&file).map_err(|e| error(e.to_string()))?;
+    write_atomic(&path, format!("{text}\n").as_bytes())
+        .map_err(|e| error(format!("cannot write: {e}")))?;
     Ok(path)
 }

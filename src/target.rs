@@ -202,156 +202,27 @@ impl Target {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Target, ConfigError> {
-        let err = |key: &str, message: String, fix: &str| ConfigError {
-            file: file.to_string(),
-            key: key.into(),
-            message,
-            fix: fix.into(),
-        };
+        let at = Place(file);
         let raw: TargetFile = toml::from_str(text).map_err(|e| {
-            let message = e.message().to_string();
             let key = e.span().map(|s| {
                 let line = text[..s.start].lines().count().max(1);
                 format!("line {line}")
             });
-            err(key.as_deref().unwrap_or("-"), message, "compare with the example target file in the README; keys are [target], [fixtures], [auth], [tls], [limits]")
+            at.err(key.as_deref().unwrap_or("-"), e.message().to_string(), "compare with the example target file in the README; keys are [target], [fixtures], [auth], [tls], [limits]")
         })?;
-        for (key, url) in [
-            ("target.ecs_url", &raw.target.ecs_url),
-            ("target.vpc_url", &raw.target.vpc_url),
-        ] {
-            let parsed = reqwest::Url::parse(url).map_err(|e| {
-                err(
-                    key,
-                    format!("`{url}` is not a URL: {e}"),
-                    "write the endpoint as https://host[:port]",
-                )
-            })?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(err(
-                    key,
-                    format!("`{url}` is not an http(s) URL"),
-                    "write the endpoint as https://host[:port]",
-                ));
-            }
-        }
-        if raw.target.project_id.trim().is_empty() {
-            return Err(err(
-                "target.project_id",
-                "is empty".into(),
-                "set the project ID the fixtures belong to",
-            ));
-        }
-        for name in Fixtures::NAMES {
-            if raw.fixtures.get(name).is_none_or(|v| v.trim().is_empty()) {
-                return Err(err(
-                    &format!("fixtures.{name}"),
-                    "is empty".into(),
-                    "set the id of an existing resource (see the README's fixtures list)",
-                ));
-            }
-        }
-        let var = |key: &str,
-                   name: &Option<String>,
-                   default: &str|
-         -> Result<Secret, ConfigError> {
-            let name = name.clone().unwrap_or_else(|| default.to_string());
-            match env(&name) {
-                Some(v) if !v.is_empty() => Ok(Secret::new(v)),
-                _ => Err(err(
-                    key,
-                    format!("environment variable `{name}` is not set"),
-                    &format!(
-                        "export {name}=... before the run (secrets are read from the environment only)"
-                    ),
-                )),
-            }
-        };
-        let auth = match raw.auth.kind.as_deref().unwrap_or("none") {
-            "none" => Auth::None,
-            "token" => Auth::Token(var("auth.token_env", &raw.auth.token_env, "NIC_TOKEN")?),
-            "aksk" => Auth::AkSk {
-                ak: var("auth.ak_env", &raw.auth.ak_env, "NIC_AK")?,
-                sk: var("auth.sk_env", &raw.auth.sk_env, "NIC_SK")?,
-            },
-            other => {
-                return Err(err(
-                    "auth.kind",
-                    format!("unknown kind `{other}`"),
-                    "use \"aksk\", \"token\" or \"none\"",
-                ));
-            }
-        };
+        at.check_target(&raw.target)?;
+        at.check_fixtures(&raw.fixtures)?;
+        let auth = at.auth(&raw.auth, &env)?;
         if let Some(ca) = &raw.tls.ca_file {
             if !ca.exists() {
-                return Err(err(
+                return Err(at.err(
                     "tls.ca_file",
                     format!("`{}` does not exist", ca.display()),
                     "point at a PEM file with the CA certificate",
                 ));
             }
         }
-        let mut limits = Limits::cloud();
-        let l = &raw.limits;
-        let secs = |key: &str, v: Option<f64>, d: Duration| -> Result<Duration, ConfigError> {
-            match v {
-                None => Ok(d),
-                Some(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
-                Some(s) => Err(err(
-                    key,
-                    format!("{s} is not a positive number of seconds"),
-                    "use a number above 0",
-                )),
-            }
-        };
-        limits.timeout = secs("limits.timeout_secs", l.timeout_secs, limits.timeout)?;
-        limits.connect_timeout = secs(
-            "limits.connect_timeout_secs",
-            l.connect_timeout_secs,
-            limits.connect_timeout,
-        )?;
-        limits.job_timeout = secs(
-            "limits.job_timeout_secs",
-            l.job_timeout_secs,
-            limits.job_timeout,
-        )?;
-        if let Some(r) = l.rate_per_second {
-            if !(r >= 0.0 && r.is_finite()) {
-                return Err(err(
-                    "limits.rate_per_second",
-                    format!("{r} is not a rate"),
-                    "use 0 (no limit) or a positive number",
-                ));
-            }
-            limits.rate_per_second = r;
-        }
-        if let Some(c) = l.concurrency {
-            if c == 0 {
-                return Err(err(
-                    "limits.concurrency",
-                    "0 would send nothing".into(),
-                    "use 1 or more",
-                ));
-            }
-            limits.concurrency = c;
-        }
-        limits.max_retries = l.max_retries.unwrap_or(limits.max_retries);
-        if let Some(ms) = l.job_poll_ms {
-            limits.job_poll = Duration::from_millis(ms.max(1));
-        }
-        if let Some(mb) = l.max_body_mb {
-            limits.max_body_bytes = mb.max(1) << 20;
-        }
-        if let Some(n) = l.cleanup_batch {
-            if n == 0 {
-                return Err(err(
-                    "limits.cleanup_batch",
-                    "0 would never delete the NICs the run creates".into(),
-                    "use 1 (delete right after each case) or more",
-                ));
-            }
-            limits.cleanup_batch = n;
-        }
+        let limits = at.limits(&raw.limits)?;
         Ok(Target {
             name: raw.target.name,
             ecs_url: raw.target.ecs_url.trim_end_matches('/').to_string(),
@@ -393,6 +264,165 @@ impl Target {
             limits: Limits::local(),
             file: None,
         }
+    }
+}
+
+/// The target file being read, for errors that name it, the key and the fix.
+struct Place<'a>(&'a str);
+
+impl Place<'_> {
+    fn err(&self, key: &str, message: String, fix: &str) -> ConfigError {
+        ConfigError {
+            file: self.0.to_string(),
+            key: key.into(),
+            message,
+            fix: fix.into(),
+        }
+    }
+
+    fn check_target(&self, t: &TargetSection) -> Result<(), ConfigError> {
+        for (key, url) in [
+            ("target.ecs_url", &t.ecs_url),
+            ("target.vpc_url", &t.vpc_url),
+        ] {
+            let fix = "write the endpoint as https://host[:port]";
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| self.err(key, format!("`{url}` is not a URL: {e}"), fix))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(self.err(key, format!("`{url}` is not an http(s) URL"), fix));
+            }
+        }
+        if t.project_id.trim().is_empty() {
+            return Err(self.err(
+                "target.project_id",
+                "is empty".into(),
+                "set the project ID the fixtures belong to",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_fixtures(&self, fixtures: &Fixtures) -> Result<(), ConfigError> {
+        for name in Fixtures::NAMES {
+            if fixtures.get(name).is_none_or(|v| v.trim().is_empty()) {
+                return Err(self.err(
+                    &format!("fixtures.{name}"),
+                    "is empty".into(),
+                    "set the id of an existing resource (see the README's fixtures list)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A secret from the environment variable the file names (or the default one).
+    fn secret(
+        &self,
+        env: &impl Fn(&str) -> Option<String>,
+        key: &str,
+        name: &Option<String>,
+        default: &str,
+    ) -> Result<Secret, ConfigError> {
+        let name = name.clone().unwrap_or_else(|| default.to_string());
+        match env(&name) {
+            Some(v) if !v.is_empty() => Ok(Secret::new(v)),
+            _ => Err(self.err(
+                key,
+                format!("environment variable `{name}` is not set"),
+                &format!(
+                    "export {name}=... before the run (secrets are read from the environment only)"
+                ),
+            )),
+        }
+    }
+
+    fn auth(
+        &self,
+        a: &AuthSection,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Auth, ConfigError> {
+        Ok(match a.kind.as_deref().unwrap_or("none") {
+            "none" => Auth::None,
+            "token" => {
+                Auth::Token(self.secret(env, "auth.token_env", &a.token_env, "NIC_TOKEN")?)
+            }
+            "aksk" => Auth::AkSk {
+                ak: self.secret(env, "auth.ak_env", &a.ak_env, "NIC_AK")?,
+                sk: self.secret(env, "auth.sk_env", &a.sk_env, "NIC_SK")?,
+            },
+            other => {
+                return Err(self.err(
+                    "auth.kind",
+                    format!("unknown kind `{other}`"),
+                    "use \"aksk\", \"token\" or \"none\"",
+                ));
+            }
+        })
+    }
+
+    fn secs(&self, key: &str, v: Option<f64>, default: Duration) -> Result<Duration, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+            Some(s) => Err(self.err(
+                key,
+                format!("{s} is not a positive number of seconds"),
+                "use a number above 0",
+            )),
+        }
+    }
+
+    fn limits(&self, l: &LimitsSection) -> Result<Limits, ConfigError> {
+        let mut limits = Limits::cloud();
+        limits.timeout = self.secs("limits.timeout_secs", l.timeout_secs, limits.timeout)?;
+        limits.connect_timeout = self.secs(
+            "limits.connect_timeout_secs",
+            l.connect_timeout_secs,
+            limits.connect_timeout,
+        )?;
+        limits.job_timeout = self.secs(
+            "limits.job_timeout_secs",
+            l.job_timeout_secs,
+            limits.job_timeout,
+        )?;
+        if let Some(r) = l.rate_per_second {
+            if !(r >= 0.0 && r.is_finite()) {
+                return Err(self.err(
+                    "limits.rate_per_second",
+                    format!("{r} is not a rate"),
+                    "use 0 (no limit) or a positive number",
+                ));
+            }
+            limits.rate_per_second = r;
+        }
+        if let Some(c) = l.concurrency {
+            if c == 0 {
+                return Err(self.err(
+                    "limits.concurrency",
+                    "0 would send nothing".into(),
+                    "use 1 or more",
+                ));
+            }
+            limits.concurrency = c;
+        }
+        limits.max_retries = l.max_retries.unwrap_or(limits.max_retries);
+        if let Some(ms) = l.job_poll_ms {
+            limits.job_poll = Duration::from_millis(ms.max(1));
+        }
+        if let Some(mb) = l.max_body_mb {
+            limits.max_body_bytes = mb.max(1) << 20;
+        }
+        if let Some(n) = l.cleanup_batch {
+            if n == 0 {
+                return Err(self.err(
+                    "limits.cleanup_batch",
+                    "0 would never delete the NICs the run creates".into(),
+                    "use 1 (delete right after each case) or more",
+                ));
+            }
+            limits.cleanup_batch = n;
+        }
+        Ok(limits)
     }
 }
 

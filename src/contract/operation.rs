@@ -94,7 +94,7 @@ pub struct Operation {
     #[serde(rename = "async")]
     pub is_async: bool,
     pub error_family: ErrorFamily,
-    /// Not one of the five documented operations; used to observe state.
+    /// Not one of the documented operations; used to observe state.
     #[serde(default)]
     pub auxiliary: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

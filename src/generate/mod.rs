@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use crate::case::{Case, CaseKind, default_path_params};
 use crate::contract::{Check, Contract, Operation, pointer};
 use crate::fixtures::{FixtureWorld, Fixtures};
-use strategy::{Mode, Target, ValueStrategy, arb, boundaries, can_break};
+use strategy::{Aim, Mode, ValueStrategy, arb, boundaries, can_break};
 
 /// Which part of the request a plan targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,13 +35,13 @@ pub enum Plan {
     Boundary {
         id: String,
         side: Side,
-        target: Target,
+        aim: Aim,
     },
     /// Breaks one schema keyword.
     BreakKeyword {
         id: String,
         side: Side,
-        target: Target,
+        aim: Aim,
     },
     /// Breaks one rule.
     BreakRule {
@@ -170,101 +170,102 @@ impl<'c> Generator<'c> {
     }
 
     fn make_plans(&self, op: &Operation, kind: CaseKind) -> Vec<Plan> {
+        match kind {
+            CaseKind::Valid | CaseKind::Curated => vec![Plan::Valid],
+            CaseKind::Negative => self.negative_plans(op),
+            CaseKind::Boundary => self.boundary_plans(op),
+        }
+    }
+
+    /// One plan per breakable schema keyword and per request rule.
+    fn negative_plans(&self, op: &Operation) -> Vec<Plan> {
+        let mut plans = Vec::new();
         let sides = [
             (Side::Path, Some(&op.path_schema)),
             (Side::Body, op.request_schema.as_ref()),
         ];
-        let mut plans = Vec::new();
-        match kind {
-            CaseKind::Valid | CaseKind::Curated => plans.push(Plan::Valid),
-            CaseKind::Negative => {
-                for (side, name) in sides {
-                    let Some(schema) = name.and_then(|n| self.contract.schema(n)) else {
-                        continue;
-                    };
-                    for k in &schema.keywords {
-                        // A path parameter is always a present string on the wire.
-                        if side == Side::Path && (k.keyword == "type" || k.keyword == "required") {
-                            continue;
-                        }
-                        let node = schema.subschema(&k.subschema).unwrap_or(&Value::Null);
-                        if can_break(node, &k.keyword) {
-                            let target = Target {
-                                node: k.subschema.clone(),
-                                mode: Mode::Break(k.keyword.clone()),
-                            };
-                            plans.push(Plan::BreakKeyword {
-                                id: k.id.clone(),
-                                side,
-                                target,
-                            });
-                        }
-                    }
+        for (side, name) in sides {
+            let Some(schema) = name.and_then(|n| self.contract.schema(n)) else {
+                continue;
+            };
+            for k in &schema.keywords {
+                // A path parameter is always a present string on the wire.
+                if side == Side::Path && (k.keyword == "type" || k.keyword == "required") {
+                    continue;
                 }
-                for rule in self
-                    .contract
-                    .rules_for(&op.id)
-                    .filter(|r| r.operation != "*" && r.check.is_request_constraint())
-                {
-                    plans.push(Plan::BreakRule {
-                        id: rule.id.clone(),
+                let node = schema.subschema(&k.subschema).unwrap_or(&Value::Null);
+                if can_break(node, &k.keyword) {
+                    let aim = Aim {
+                        node: k.subschema.clone(),
+                        mode: Mode::Break(k.keyword.clone()),
+                    };
+                    plans.push(Plan::BreakKeyword {
+                        id: k.id.clone(),
+                        side,
+                        aim,
                     });
                 }
             }
-            CaseKind::Boundary => {
-                // Path parameters name fixtures: an id at a length edge names nothing.
-                for (_, name) in sides.into_iter().filter(|(side, _)| *side == Side::Body) {
-                    let side = Side::Body;
-                    let Some(schema) = name.and_then(|n| self.contract.schema(n)) else {
-                        continue;
+        }
+        for rule in self
+            .contract
+            .rules_for(&op.id)
+            .filter(|r| r.operation != "*" && r.check.is_request_constraint())
+        {
+            plans.push(Plan::BreakRule {
+                id: rule.id.clone(),
+            });
+        }
+        plans
+    }
+
+    /// One plan per edge of the body's schema, and exactly `max` items where a rule allows at most `max`.
+    fn boundary_plans(&self, op: &Operation) -> Vec<Plan> {
+        let mut plans = Vec::new();
+        // Path parameters name fixtures: an id at a length edge names nothing.
+        let body = op
+            .request_schema
+            .as_ref()
+            .and_then(|n| self.contract.schema(n));
+        if let Some(schema) = body {
+            let mut nodes: Vec<&str> = schema
+                .keywords
+                .iter()
+                .map(|k| k.subschema.as_str())
+                .collect();
+            nodes.dedup();
+            for node_ptr in nodes {
+                let node = schema.subschema(node_ptr).unwrap_or(&Value::Null);
+                for mode in boundaries(node) {
+                    let keyword = match &mode {
+                        Mode::Edge(k) => k.clone(),
+                        _ => "items".to_string(),
                     };
-                    let mut nodes: Vec<&str> = schema
-                        .keywords
-                        .iter()
-                        .map(|k| k.subschema.as_str())
-                        .collect();
-                    nodes.dedup();
-                    for node_ptr in nodes {
-                        let node = schema.subschema(node_ptr).unwrap_or(&Value::Null);
-                        for mode in boundaries(node) {
-                            let keyword = match &mode {
-                                Mode::Edge(k) => k.clone(),
-                                _ => "items".to_string(),
-                            };
-                            let id = format!("{}#{node_ptr}/{keyword}", schema.name);
-                            plans.push(Plan::Boundary {
-                                id,
-                                side,
-                                target: Target {
-                                    node: node_ptr.to_string(),
-                                    mode,
-                                },
-                            });
-                        }
-                    }
+                    plans.push(Plan::Boundary {
+                        id: format!("{}#{node_ptr}/{keyword}", schema.name),
+                        side: Side::Body,
+                        aim: Aim {
+                            node: node_ptr.to_string(),
+                            mode,
+                        },
+                    });
                 }
-                // Rule edges: exactly `max` items where a rule allows at most `max`.
-                for rule in self.contract.rules_for(&op.id) {
-                    if let Check::MaxItems { at, field, max } = &rule.check {
-                        let instance = format!("{}/{field}", at.trim_start_matches("/body"));
-                        let schema = op
-                            .request_schema
-                            .as_ref()
-                            .and_then(|n| self.contract.schema(n));
-                        if let Some((node, _)) =
-                            schema.and_then(|s| s.subschema_for_instance(&instance))
-                        {
-                            plans.push(Plan::Boundary {
-                                id: rule.id.clone(),
-                                side: Side::Body,
-                                target: Target {
-                                    node,
-                                    mode: Mode::Items(*max),
-                                },
-                            });
-                        }
-                    }
-                }
+            }
+        }
+        for rule in self.contract.rules_for(&op.id) {
+            let Check::MaxItems { at, field, max } = &rule.check else {
+                continue;
+            };
+            let instance = format!("{}/{field}", at.trim_start_matches("/body"));
+            if let Some((node, _)) = body.and_then(|s| s.subschema_for_instance(&instance)) {
+                plans.push(Plan::Boundary {
+                    id: rule.id.clone(),
+                    side: Side::Body,
+                    aim: Aim {
+                        node,
+                        mode: Mode::Items(*max),
+                    },
+                });
             }
         }
         plans
@@ -296,24 +297,24 @@ impl<'c> Generator<'c> {
         let (body_target, path_target) = match plan {
             Plan::Boundary {
                 side: Side::Body,
-                target,
+                aim,
                 ..
             }
             | Plan::BreakKeyword {
                 side: Side::Body,
-                target,
+                aim,
                 ..
-            } => (Some(target), None),
+            } => (Some(aim), None),
             Plan::Boundary {
                 side: Side::Path,
-                target,
+                aim,
                 ..
             }
             | Plan::BreakKeyword {
                 side: Side::Path,
-                target,
+                aim,
                 ..
-            } => (None, Some(target)),
+            } => (None, Some(aim)),
             _ => (None, None),
         };
         let body = match body_schema {
@@ -329,10 +330,10 @@ impl<'c> Generator<'c> {
 
     fn path_params(&self, op: &Operation, plan: &Plan, drawn: Option<Value>) -> Map<String, Value> {
         let mut params = default_path_params(op, self.project_id, self.fixtures);
-        if let (Some(v), Plan::Boundary { target, .. } | Plan::BreakKeyword { target, .. }) =
+        if let (Some(v), Plan::Boundary { aim, .. } | Plan::BreakKeyword { aim, .. }) =
             (drawn, plan)
         {
-            if let Some(name) = target.node.strip_prefix("/properties/") {
+            if let Some(name) = aim.node.strip_prefix("/properties/") {
                 params.insert(
                     name.to_string(),
                     match v {
@@ -383,9 +384,9 @@ impl<'c> Generator<'c> {
                     return None;
                 }
             }
-            Plan::Boundary { side, target, .. } => {
+            Plan::Boundary { side, aim, .. } => {
                 // The edge stays put while other rules are satisfied around it.
-                let lock = instance_pointer(*side, &target.node);
+                let lock = instance_pointer(*side, &aim.node);
                 if !satisfy_all(&mut view, std::slice::from_ref(&lock), &[])
                     || pointer::get(&view, &lock).is_none()
                 {
@@ -405,31 +406,7 @@ impl<'c> Generator<'c> {
                 satisfy_all(&mut view, &locks, &except);
             }
         }
-        // The pages do not say what naming one port twice in a request means; stay out of it.
-        let mut named = self.contract.named_ports(&op.id, &view);
-        let count = named.len();
-        named.sort();
-        named.dedup();
-        if named.len() != count {
-            return None;
-        }
-        let violations = self.contract.all_violations(op, &view, &world);
-        let fits = match plan {
-            Plan::Valid | Plan::Boundary { .. } => violations.is_empty(),
-            Plan::BreakKeyword { id, .. } => {
-                !violations.is_empty() && violations.iter().all(|v| v == id)
-            }
-            Plan::BreakRule { id } => {
-                let also = self
-                    .contract
-                    .rule(id)
-                    .map(|r| r.also_breaks.as_slice())
-                    .unwrap_or_default();
-                violations.first() == Some(id)
-                    && violations.iter().all(|v| v == id || also.contains(v))
-            }
-        };
-        if !fits {
+        if !self.fits(op, plan, &view, &world) {
             return None;
         }
         let (expect, breaks, mut exercises) = Case::label(self.contract, op, &view, &world);
@@ -451,6 +428,41 @@ impl<'c> Generator<'c> {
             setup: op.setup,
             description: plan.describe(),
         })
+    }
+
+    /// Whether a shaped request is the case its plan promises: valid, or
+    /// breaking exactly the plan's keyword or rule (and what that rule also breaks).
+    fn fits(
+        &self,
+        op: &Operation,
+        plan: &Plan,
+        view: &Value,
+        world: &dyn crate::contract::World,
+    ) -> bool {
+        // The pages do not say what naming one port twice in a request means; stay out of it.
+        let mut named = self.contract.named_ports(&op.id, view);
+        let count = named.len();
+        named.sort();
+        named.dedup();
+        if named.len() != count {
+            return false;
+        }
+        let violations = self.contract.all_violations(op, view, world);
+        match plan {
+            Plan::Valid | Plan::Boundary { .. } => violations.is_empty(),
+            Plan::BreakKeyword { id, .. } => {
+                !violations.is_empty() && violations.iter().all(|v| v == id)
+            }
+            Plan::BreakRule { id } => {
+                let also = self
+                    .contract
+                    .rule(id)
+                    .map(|r| r.also_breaks.as_slice())
+                    .unwrap_or_default();
+                violations.first() == Some(id)
+                    && violations.iter().all(|v| v == id || also.contains(v))
+            }
+        }
     }
 
     /// The kind's plans and the place of the one case `index` follows (no copy of the plan).

@@ -1,7 +1,7 @@
 //! JSON Schema → proptest strategies: valid values, values at a boundary,
 //! and values that break exactly one keyword.
 //!
-//! One walker builds every strategy; a [`Target`] at one schema pointer
+//! One walker builds every strategy; an [`Aim`] at one schema pointer
 //! replaces the node there (edge or violation) and forces its ancestors to be
 //! present, so the rest of the instance stays valid and random.
 
@@ -26,7 +26,7 @@ pub enum Mode {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Target {
+pub struct Aim {
     /// Schema pointer of the node the keyword belongs to.
     pub node: String,
     pub mode: Mode,
@@ -222,9 +222,9 @@ fn usize_of(node: &Value, k: &str) -> Option<usize> {
 }
 
 /// A strategy for `node` at schema pointer `ptr`, with `target` applied.
-pub fn arb(node: &Value, ptr: &str, target: Option<&Target>) -> ValueStrategy {
-    let here = target.filter(|t| t.node == ptr);
-    let below = target.filter(|t| t.node.starts_with(&format!("{ptr}/")));
+pub fn arb(node: &Value, ptr: &str, aim: Option<&Aim>) -> ValueStrategy {
+    let here = aim.filter(|t| t.node == ptr);
+    let below = aim.filter(|t| t.node.starts_with(&format!("{ptr}/")));
     if let Some(t) = here {
         match &t.mode {
             Mode::Break(k) if k == "type" => return wrong_type(node),
@@ -239,8 +239,8 @@ pub fn arb(node: &Value, ptr: &str, target: Option<&Target>) -> ValueStrategy {
         return select(values.clone()).sboxed();
     }
     match ty(node) {
-        "object" => arb_object(node, ptr, target, here, below),
-        "array" => arb_array(node, ptr, target, here, below),
+        "object" => arb_object(node, ptr, aim, here),
+        "array" => arb_array(node, ptr, here, below),
         "string" => arb_string(node, here),
         "integer" => {
             let min = node.get("minimum").and_then(Value::as_i64).unwrap_or(-1000);
@@ -261,7 +261,7 @@ pub fn arb(node: &Value, ptr: &str, target: Option<&Target>) -> ValueStrategy {
     }
 }
 
-fn arb_string(node: &Value, here: Option<&Target>) -> ValueStrategy {
+fn arb_string(node: &Value, here: Option<&Aim>) -> ValueStrategy {
     if let Some(format) = node.get("format").and_then(Value::as_str) {
         return arb_format(format);
     }
@@ -301,13 +301,7 @@ fn arb_string(node: &Value, here: Option<&Target>) -> ValueStrategy {
     }
 }
 
-fn arb_array(
-    node: &Value,
-    ptr: &str,
-    target: Option<&Target>,
-    here: Option<&Target>,
-    below: Option<&Target>,
-) -> ValueStrategy {
+fn arb_array(node: &Value, ptr: &str, here: Option<&Aim>, below: Option<&Aim>) -> ValueStrategy {
     let items = node.get("items").cloned().unwrap_or(json!({}));
     let item_ptr = format!("{ptr}/items");
     let min = usize_of(node, "minItems").unwrap_or(0);
@@ -322,8 +316,7 @@ fn arb_array(
         _ if below.is_some() => (min.max(1), max.unwrap_or(3).max(min.max(1))),
         _ => (min, max.unwrap_or(3).max(min)),
     };
-    let item_target = below.or(target.filter(|_| false));
-    let first = arb(&items, &item_ptr, item_target);
+    let first = arb(&items, &item_ptr, below);
     let rest = arb(&items, &item_ptr, None);
     if lo == 0 && hi == 0 {
         return Just(Value::Array(vec![])).sboxed();
@@ -340,13 +333,7 @@ fn arb_array(
         .sboxed()
 }
 
-fn arb_object(
-    node: &Value,
-    ptr: &str,
-    target: Option<&Target>,
-    here: Option<&Target>,
-    _below: Option<&Target>,
-) -> ValueStrategy {
+fn arb_object(node: &Value, ptr: &str, aim: Option<&Aim>, here: Option<&Aim>) -> ValueStrategy {
     let props = node
         .get("properties")
         .and_then(Value::as_object)
@@ -363,8 +350,8 @@ fn arb_object(
     for (name, sub) in &props {
         let sub_ptr = format!("{ptr}/properties/{name}");
         let targeted =
-            target.is_some_and(|t| t.node == sub_ptr || t.node.starts_with(&format!("{sub_ptr}/")));
-        let s = arb(sub, &sub_ptr, target.filter(|_| targeted));
+            aim.is_some_and(|t| t.node == sub_ptr || t.node.starts_with(&format!("{sub_ptr}/")));
+        let s = arb(sub, &sub_ptr, aim.filter(|_| targeted));
         let name = name.clone();
         if required.contains(&name) || targeted {
             fields.push(s.prop_map(move |v| Some((name.clone(), v))).sboxed());

@@ -42,6 +42,12 @@ impl Finding {
         }
     }
 
+    /// The finding as seen in `case` (a setup finding is made before its case is known).
+    pub fn in_case(mut self, case: &str) -> Finding {
+        self.case = case.to_string();
+        self
+    }
+
     pub fn reproduced_by(mut self, reproduce: impl Into<String>) -> Finding {
         self.reproduce = reproduce.into();
         self

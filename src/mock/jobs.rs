@@ -114,7 +114,7 @@ pub type JobResult = Result<Vec<Id>, String>;
 
 /// Where a job is in its life.
 #[derive(Debug)]
-pub enum Progress {
+pub enum Stage {
     /// Waiting for its deadline, with the change it will make.
     Pending(Change),
     /// Never ends (fault `job-never-ends`), or is being ended: RUNNING.
@@ -130,7 +130,7 @@ pub struct Job {
     pub job_type: &'static str,
     pub created: Instant,
     pub begin_time: Id,
-    pub progress: Progress,
+    pub stage: Stage,
 }
 
 impl Job {
@@ -171,7 +171,7 @@ impl Jobs {
             job_type,
             created: Instant::now(),
             begin_time: utc_now(),
-            progress: change.map_or(Progress::Stuck, Progress::Pending),
+            stage: change.map_or(Stage::Stuck, Stage::Pending),
         });
         while self.ring.len() > MAX_JOBS && self.first < self.unended {
             self.ring.pop_front();
@@ -191,8 +191,7 @@ impl Jobs {
             }
             self.unended += 1;
             // Stuck until `end` records how it ended; one that never ends is passed over.
-            if let Progress::Pending(change) = std::mem::replace(&mut job.progress, Progress::Stuck)
-            {
+            if let Stage::Pending(change) = std::mem::replace(&mut job.stage, Stage::Stuck) {
                 return Some((seq, change));
             }
         }
@@ -203,7 +202,7 @@ impl Jobs {
         let Some(job) = self.index(seq).and_then(|i| self.ring.get_mut(i)) else {
             return;
         };
-        job.progress = Progress::Ended {
+        job.stage = Stage::Ended {
             at: utc_now(),
             result,
         };
@@ -295,12 +294,12 @@ mod tests {
         jobs.end(second, Err(String::new()));
         assert!(jobs.next_due(later).is_none(), "a job ended twice");
         assert!(matches!(
-            &jobs.get(&a).unwrap().progress,
-            Progress::Ended { result: Ok(nics), .. } if nics[..] == [Id::from("nic")]
+            &jobs.get(&a).unwrap().stage,
+            Stage::Ended { result: Ok(nics), .. } if nics[..] == [Id::from("nic")]
         ));
         assert!(matches!(
-            &jobs.get(&b).unwrap().progress,
-            Progress::Ended { result: Err(reason), .. } if reason.is_empty()
+            &jobs.get(&b).unwrap().stage,
+            Stage::Ended { result: Err(reason), .. } if reason.is_empty()
         ));
     }
 
@@ -312,13 +311,10 @@ mod tests {
         let later = Instant::now() + Duration::from_millis(1);
         let (seq, _) = jobs.next_due(later).unwrap();
         jobs.end(seq, Ok(Vec::new()));
+        assert!(matches!(jobs.get(&stuck).unwrap().stage, Stage::Stuck));
         assert!(matches!(
-            jobs.get(&stuck).unwrap().progress,
-            Progress::Stuck
-        ));
-        assert!(matches!(
-            jobs.get(&after).unwrap().progress,
-            Progress::Ended { .. }
+            jobs.get(&after).unwrap().stage,
+            Stage::Ended { .. }
         ));
     }
 

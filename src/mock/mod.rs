@@ -1,4 +1,4 @@
-//! The reference mock: all five operations, the job query and the nova list of
+//! The reference mock: the documented operations, the job query and the nova list of
 //! attachments, with state in memory, enforcing the contract through
 //! [`Contract::judge`] (the same evaluation the generator and the judge use).
 //! What the catalogue says beyond accept-or-refuse (which field wins, which

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::contract::pointer::get;
 use crate::contract::{ErrorFamily, Operation, World, object};
-use crate::mock::jobs::{Change, JobResult, JobStatus, Progress};
+use crate::mock::jobs::{Change, JobResult, JobStatus, Stage};
 use crate::mock::state::{Id, State, random_hex, random_id, random_id_shared};
 use crate::mock::{FaultKind, Mock, Reply, error_body, path_param};
 
@@ -213,12 +213,12 @@ impl Mock {
                 error_body(ErrorFamily::EcsV1, 404, &format!("job {id} not found")),
             );
         };
-        let (status, reason, end_time, nics) = match &job.progress {
-            Progress::Ended {
+        let (status, reason, end_time, nics) = match &job.stage {
+            Stage::Ended {
                 at,
                 result: Ok(nics),
             } => (JobStatus::Success, None, Some(&**at), &nics[..]),
-            Progress::Ended { at, result: Err(r) } => {
+            Stage::Ended { at, result: Err(r) } => {
                 let reason = (!r.is_empty()).then_some(r.as_str());
                 (JobStatus::Fail, reason, Some(&**at), &[][..])
             }

@@ -10,31 +10,44 @@ use crate::runner::event::{Event, Reporter};
 /// The console summary; `colour` paints snapshot diffs for a terminal.
 pub fn render(summary: &Summary, contract: &Contract, colour: bool) -> String {
     let mut out = String::new();
-    let push = |out: &mut String, s: String| {
-        out.push_str(&s);
-        out.push('\n');
-    };
-    if !summary.findings.is_empty() {
-        push(&mut out, "Findings".into());
-        for d in summary.findings.values() {
-            let mut f = d.first.clone();
-            if colour && f.id == ids::SNAPSHOT_DRIFT {
-                f.actual = paint_diff(&f.actual);
-            }
-            push(&mut out, format!("{f}\n    seen in {} case(s)", d.count));
-        }
-        out.push('\n');
+    findings(&mut out, summary, colour);
+    operations(&mut out, summary);
+    rules(&mut out, summary, contract);
+    closing(&mut out, summary);
+    out
+}
+
+fn line(out: &mut String, s: impl AsRef<str>) {
+    out.push_str(s.as_ref());
+    out.push('\n');
+}
+
+fn findings(out: &mut String, summary: &Summary, colour: bool) {
+    if summary.findings.is_empty() {
+        return;
     }
-    push(
-        &mut out,
+    line(out, "Findings");
+    for d in summary.findings.values() {
+        let mut f = d.first.clone();
+        if colour && f.id == ids::SNAPSHOT_DRIFT {
+            f.actual = paint_diff(&f.actual);
+        }
+        line(out, format!("{f}\n    seen in {} case(s)", d.count));
+    }
+    out.push('\n');
+}
+
+fn operations(out: &mut String, summary: &Summary) {
+    line(
+        out,
         format!(
             "{:<30} {:>7} {:>7} {:>6} {:>7} {:>7}",
             "operation", "cases", "passed", "must", "should", "errors"
         ),
     );
     for (op, s) in &summary.operations {
-        push(
-            &mut out,
+        line(
+            out,
             format!(
                 "{op:<30} {:>7} {:>7} {:>6} {:>7} {:>7}",
                 s.cases, s.passed, s.must, s.should, s.errors
@@ -42,8 +55,11 @@ pub fn render(summary: &Summary, contract: &Contract, colour: bool) -> String {
         );
     }
     out.push('\n');
-    push(
-        &mut out,
+}
+
+fn rules(out: &mut String, summary: &Summary, contract: &Contract) {
+    line(
+        out,
         format!(
             "{:<42} {:>7} {:>10} {:>9}  status",
             "rule", "sev", "exercised", "violated"
@@ -58,8 +74,8 @@ pub fn render(summary: &Summary, contract: &Contract, colour: bool) -> String {
         } else {
             "ok"
         };
-        push(
-            &mut out,
+        line(
+            out,
             format!(
                 "{id:<42} {severity:>7} {:>10} {:>9}  {status}",
                 s.exercised, s.violated
@@ -67,23 +83,23 @@ pub fn render(summary: &Summary, contract: &Contract, colour: bool) -> String {
         );
     }
     out.push('\n');
+}
+
+fn closing(out: &mut String, summary: &Summary) {
     if !summary.leftovers.is_empty() {
-        push(
-            &mut out,
-            "Could not clean up (remove these by hand):".into(),
-        );
+        line(out, "Could not clean up (remove these by hand):");
         for l in &summary.leftovers {
-            push(&mut out, format!("  {l}"));
+            line(out, format!("  {l}"));
         }
     }
     if summary.interrupted {
-        push(&mut out, "Interrupted: the run stopped early.".into());
+        line(out, "Interrupted: the run stopped early.");
     }
     if let Some(f) = &summary.fatal {
-        push(&mut out, format!("error: {f}"));
+        line(out, format!("error: {f}"));
     }
-    push(
-        &mut out,
+    line(
+        out,
         format!(
             "{} cases, {} passed, {} failed against {} in {:.2}s ({} requests, {} retries); seed {} (--seed {} to reproduce)",
             summary.cases,
@@ -97,7 +113,6 @@ pub fn render(summary: &Summary, contract: &Contract, colour: bool) -> String {
             summary.seed
         ),
     );
-    out
 }
 
 /// Colours a unified diff for a terminal.

@@ -47,12 +47,12 @@ impl Runner {
             tokio::time::sleep(interval).await;
             interval = (interval * 2).min(limits.job_poll * 8);
             match self.client.send(op, &params, None).await {
-                Ok(x) => {
+                Ok(answer) => {
                     let verdict = judge_response(&Evidence {
                         contract: &self.contract,
                         op,
                         case: &job_case,
-                        exchange: &x,
+                        exchange: &answer,
                         reproduce: curl,
                     });
                     for f in verdict.findings {
@@ -108,16 +108,16 @@ impl Runner {
             .ok_or_else(|| fail(format!("no operation whose job does a {effect:?}")))?;
         let params = self.params(op, &[]);
         let curl = Curl::new(self.client.prepare(op, &params, Some(&body)));
-        let x = self
+        let answer = self
             .client
             .send_prepared(op, &params, Some(&body), Some(curl.request()))
             .await
             .map_err(|e| fail(e.to_string()))?;
-        let job_id = serde_json::from_slice::<Value>(&x.body)
+        let job_id = serde_json::from_slice::<Value>(&answer.body)
             .ok()
             .and_then(|b| b.get("job_id").and_then(Value::as_str).map(str::to_string));
-        let Some(job_id) = job_id.filter(|_| x.status == 200) else {
-            return Err(fail(format!("{} answered {}", op.id, x.status)));
+        let Some(job_id) = job_id.filter(|_| answer.status == 200) else {
+            return Err(fail(format!("{} answered {}", op.id, answer.status)));
         };
         let case = Case::bare(
             format!("{} (setup or cleanup)", op.id),

@@ -70,18 +70,18 @@ impl Runner {
             .contract
             .operation("list-interfaces")
             .ok_or_else(|| Unobserved("no list-interfaces operation".into()))?;
-        let x = self
+        let answer = self
             .client
             .send(list, &self.params(list, &[]), None)
             .await
             .map_err(|e| Unobserved(e.to_string()))?;
-        if x.status != 200 {
+        if answer.status != 200 {
             return Err(Unobserved(format!(
                 "listing attachments answered {}",
-                x.status
+                answer.status
             )));
         }
-        Listing::parse(&x.body).map_err(|e| Unobserved(e.to_string()))
+        Listing::parse(&answer.body).map_err(|e| Unobserved(e.to_string()))
     }
 
     /// The fields of the case's resource that its request could change, as
@@ -92,12 +92,12 @@ impl Runner {
         // The empty update: the body's one wrapping object, with nothing in it.
         let wrapper = fields.first()?.split('/').nth(1)?;
         let empty = crate::contract::object([(wrapper, Value::Object(Default::default()))]);
-        let x = self
+        let answer = self
             .client
             .send(op, &case.path_params, Some(&empty))
             .await
             .ok()?;
-        let body: Value = serde_json::from_slice(&x.body).ok()?;
+        let body: Value = serde_json::from_slice(&answer.body).ok()?;
         body.get(wrapper)?;
         Some(Value::Array(
             fields

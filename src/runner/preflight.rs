@@ -14,12 +14,14 @@ impl Runner {
         };
         let params = self.params(list, &[]);
         match self.client.send(list, &params, None).await {
-            Ok(x) if x.status == 401 || x.status == 403 => Err(Error::Target(format!(
-                "the target refused the credentials ({} on {}{})\n  (check [auth] in the target file and the environment variables it names)",
-                x.status,
-                t.ecs_url,
-                list.render_path(&params)
-            ))),
+            Ok(answer) if answer.status == 401 || answer.status == 403 => {
+                Err(Error::Target(format!(
+                    "the target refused the credentials ({} on {}{})\n  (check [auth] in the target file and the environment variables it names)",
+                    answer.status,
+                    t.ecs_url,
+                    list.render_path(&params)
+                )))
+            }
             Ok(_) => Ok(()),
             Err(e)
                 if matches!(

@@ -100,74 +100,29 @@ impl Runner {
         case: &Case,
         mut spare: Option<&mut Taken<PortState>>,
     ) -> CaseResult {
-        let replay = self.replay(case);
         let Some(op) = self.contract.operation(&case.operation) else {
             return CaseResult {
                 case_id: case.id.clone(),
                 operation: case.operation.clone(),
                 error: Some(format!("unknown operation {}", case.operation)),
-                replay,
+                replay: self.replay(case),
                 ..Default::default()
             };
         };
-        let view = case.view();
-        let mut run = CaseRun {
-            case,
-            op,
-            named_ports: self.contract.named_ports(&op.id, &view),
-            view,
-            curl: Curl::new(
-                self.client
-                    .prepare(op, &case.path_params, case.body.as_ref()),
-            ),
-            result: CaseResult {
-                case_id: case.id.clone(),
-                operation: case.operation.clone(),
-                kind: Some(case.kind),
-                exercised: case.exercises.clone(),
-                replay,
-                ..Default::default()
-            },
-            started: Instant::now(),
-        };
+        let mut run = self.case_run(case, op);
         if let Some(spare) = spare.as_deref_mut() {
             if let Err(f) = self.ready_spare(spare, wanted_spare_state(case)).await {
                 let replay = run.result.replay.clone();
-                run.result.findings.push(Finding {
-                    case: case.id.clone(),
-                    ..f.reproduced_by(replay)
-                });
+                run.result.findings.push(f.in_case(&case.id).reproduced_by(replay));
                 return run.finish();
             }
         }
         let before = self.observe_before(&run).await;
-        let exchange = match self
-            .client
-            .send_prepared(
-                op,
-                &case.path_params,
-                case.body.as_ref(),
-                Some(run.curl.request()),
-            )
-            .await
-        {
-            Ok(x) => x,
-            Err(e) => {
-                let f = Finding::new(
-                    &self.contract,
-                    &case.id,
-                    &case.operation,
-                    ids::TRANSPORT,
-                    format!("{} (documented)", case.expect),
-                    format!("{:?}: {e}", e.kind),
-                )
-                .reproduced_by(run.curl.as_str());
-                run.result.findings.push(f);
-                if let Some(spare) = spare {
-                    spare.state = PortState::Unknown;
-                }
-                return run.finish();
+        let Some(exchange) = self.send(&mut run).await else {
+            if let Some(spare) = spare {
+                spare.state = PortState::Unknown;
             }
+            return run.finish();
         };
         let verdict = judge_response(&run.evidence(&self.contract, &exchange));
         run.result.findings.extend(verdict.findings);
@@ -187,30 +142,22 @@ impl Runner {
         };
         run.result.findings.extend(failed);
         let accepted = case.breaks.is_none() && case.expect.matches(exchange.status);
+        let took_effect = accepted && exchange.status != 202;
         let observed = self
-            .judge_state(
-                &mut run,
-                &before,
-                accepted && exchange.status != 202,
-                body.as_ref(),
-                job,
-            )
+            .judge_state(&mut run, &before, took_effect, body.as_ref(), job)
             .await;
         // Only now, with this case's checks done, may a batch delete take them.
         self.track_created(&created);
         if let Some(spare) = spare {
             let changes_attachments = accepted && self.has_effect(op);
-            spare.state = match &observed {
-                Some(l) if followed.settled && l.contains(&spare.id) => PortState::Attached,
-                Some(_) if followed.settled => PortState::Detached,
-                None if followed.settled
-                    && run.result.findings.is_empty()
-                    && !changes_attachments =>
-                {
-                    spare.state
-                }
-                _ => PortState::Unknown,
-            };
+            spare.state = spare_after(
+                &run,
+                spare.state,
+                observed.as_deref(),
+                followed.settled,
+                changes_attachments,
+                &spare.id,
+            );
         }
         if let Some(before) = &before.updatable {
             let after = self.observe_updatable(case).await;
@@ -221,6 +168,60 @@ impl Runner {
         self.judge_snapshot(&mut run, &exchange, body.as_ref());
         self.flush_created(false).await;
         run.finish()
+    }
+
+    /// The case as its steps share it: its view, the ports it names, its request.
+    fn case_run<'c>(&self, case: &'c Case, op: &'c Operation) -> CaseRun<'c> {
+        let view = case.view();
+        CaseRun {
+            case,
+            op,
+            named_ports: self.contract.named_ports(&op.id, &view),
+            view,
+            curl: Curl::new(
+                self.client
+                    .prepare(op, &case.path_params, case.body.as_ref()),
+            ),
+            result: CaseResult {
+                case_id: case.id.clone(),
+                operation: case.operation.clone(),
+                kind: Some(case.kind),
+                exercised: case.exercises.clone(),
+                replay: self.replay(case),
+                ..Default::default()
+            },
+            started: Instant::now(),
+        }
+    }
+
+    /// Sends the case's request; a transport failure is the case's finding.
+    async fn send(&self, run: &mut CaseRun<'_>) -> Option<Exchange> {
+        let case = run.case;
+        let sent = self
+            .client
+            .send_prepared(
+                run.op,
+                &case.path_params,
+                case.body.as_ref(),
+                Some(run.curl.request()),
+            )
+            .await;
+        match sent {
+            Ok(exchange) => Some(exchange),
+            Err(e) => {
+                let f = Finding::new(
+                    &self.contract,
+                    &case.id,
+                    &case.operation,
+                    ids::TRANSPORT,
+                    format!("{} (documented)", case.expect),
+                    format!("{:?}: {e}", e.kind),
+                )
+                .reproduced_by(run.curl.as_str());
+                run.result.findings.push(f);
+                None
+            }
+        }
     }
 
     /// Whether a successful request of `op` changes the server's attachments.
@@ -350,5 +351,24 @@ impl Runner {
             ids::SNAPSHOT_DRIFT.to_string(),
             ids::SNAPSHOT_MISSING.to_string(),
         ]);
+    }
+}
+
+/// The state a spare is in after its case, as far as the run can tell: what
+/// the last listing showed once the state settled, the old state when nothing
+/// could have changed it, unknown otherwise (looked at before its next use).
+fn spare_after(
+    run: &CaseRun<'_>,
+    before: PortState,
+    observed: Option<&Listing>,
+    settled: bool,
+    changes_attachments: bool,
+    spare: &str,
+) -> PortState {
+    match observed {
+        Some(l) if settled && l.contains(spare) => PortState::Attached,
+        Some(_) if settled => PortState::Detached,
+        None if settled && run.result.findings.is_empty() && !changes_attachments => before,
+        _ => PortState::Unknown,
     }
 }
