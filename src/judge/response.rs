@@ -291,3 +291,98 @@ pub fn judge_response(j: &Evidence) -> ResponseVerdict {
         pending_job_fail,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::CaseKind;
+    use crate::http::PreparedRequest;
+    use serde_json::json;
+
+    /// The finding ids the response checks give `status`, `content_type` and `body` for `case`.
+    fn judged(case: &Case, status: u16, content_type: Option<&str>, body: &str) -> Vec<String> {
+        let contract = Contract::builtin().unwrap();
+        let op = contract.operation(&case.operation).unwrap();
+        let exchange = Exchange {
+            status,
+            content_type: content_type.map(str::to_string),
+            body: bytes::Bytes::from(body.to_string()),
+            retries: 0,
+            elapsed: std::time::Duration::ZERO,
+        };
+        let curl = Curl::new(PreparedRequest {
+            method: "PUT".into(),
+            url: "http://localhost/x".into(),
+            headers: Vec::new(),
+            body: None,
+        });
+        let verdict = judge_response(&Evidence {
+            contract: &contract,
+            op,
+            case,
+            exchange: &exchange,
+            reproduce: &curl,
+        });
+        verdict.findings.into_iter().map(|f| f.id).collect()
+    }
+
+    fn case(operation: &str) -> Case {
+        Case::bare("c".into(), operation, CaseKind::Valid)
+    }
+
+    #[test]
+    fn a_documented_answer_gives_no_finding() {
+        let c = case("update-interface-attachment");
+        assert!(judged(&c, 200, None, "").is_empty());
+    }
+
+    #[test]
+    fn status_comes_first_and_a_5xx_is_always_a_finding() {
+        let c = case("update-interface-attachment");
+        assert_eq!(judged(&c, 404, None, ""), [ids::STATUS]);
+        let found = judged(&c, 503, Some("application/json"), "{}");
+        assert!(
+            found.contains(&ids::NO_SERVER_ERROR.to_string()),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_body_must_be_declared_and_parse_as_json() {
+        let mut c = case("update-interface-attachment");
+        c.expect = crate::contract::Expect::exact(404);
+        let found = judged(&c, 404, Some("text/html"), "<html>");
+        assert!(found.contains(&ids::CONTENT_TYPE.to_string()), "{found:?}");
+        assert!(found.contains(&ids::JSON_BODY.to_string()), "{found:?}");
+    }
+
+    #[test]
+    fn a_body_where_the_page_promises_none_breaks_its_rule() {
+        let c = case("update-interface-attachment");
+        let found = judged(&c, 200, Some("application/json"), "{}");
+        assert_eq!(found, ["update-attachment.no-response-body"]);
+    }
+
+    #[test]
+    fn a_success_body_is_judged_by_the_response_schema() {
+        let c = case("batch-add-nics");
+        assert!(judged(&c, 200, Some("application/json"), r#"{"job_id": "j1"}"#).is_empty());
+        let found = judged(&c, 200, Some("application/json"), r#"{"job_id": 7}"#);
+        assert!(found.iter().any(|id| id.ends_with("/type")), "{found:?}");
+    }
+
+    #[test]
+    fn an_echo_that_differs_from_the_request_breaks_the_echo_rule() {
+        let mut c = case("update-sub-network-interface");
+        c.path_params
+            .insert("sub_network_interface_id".into(), json!("n1"));
+        c.path_params.insert("project_id".into(), json!("p"));
+        c.body = Some(json!({"sub_network_interface": {"description": "sent"}}));
+        let body = json!({"sub_network_interface": {"id": "n1", "project_id": "p", "description": "other"}, "request_id": "r"});
+        let found = judged(&c, 200, Some("application/json"), &body.to_string());
+        assert!(
+            found.contains(&"update-subnic.echo-description".to_string()),
+            "{found:?}"
+        );
+    }
+}

@@ -300,3 +300,193 @@ pub fn job_completes_finding(
     )
     .reproduced_by(reproduce)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::CaseKind;
+    use serde_json::json;
+
+    fn listing(ports: &[(&str, &str)]) -> Listing {
+        let items: Vec<Value> = ports
+            .iter()
+            .map(|(p, ip)| json!({"port_id": p, "fixed_ips": [{"ip_address": ip}]}))
+            .collect();
+        Listing::parse(
+            json!({"interfaceAttachments": items})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    fn success(nics: &[&str]) -> JobOutcome {
+        JobOutcome {
+            status: "SUCCESS".into(),
+            nic_ids: nics.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    /// Judges `body` sent to `op` with the job and listing given; returns the finding ids.
+    fn effects(op: &str, body: Value, job: Option<&JobOutcome>, l: &Listing) -> Vec<String> {
+        let contract = Contract::builtin().unwrap();
+        let op = contract.operation(op).unwrap();
+        let case = Case::bare("c".into(), &op.id, CaseKind::Valid);
+        let view = Contract::view(Default::default(), body);
+        let e = StateEvidence {
+            contract: &contract,
+            op,
+            case: &case,
+            view: &view,
+            body: None,
+            job,
+            reproduce: "",
+        };
+        effects_conformance(&e, Some(l))
+            .into_iter()
+            .map(|f| f.id)
+            .collect()
+    }
+
+    #[test]
+    fn an_attach_job_that_succeeded_lists_its_port() {
+        let body = json!({"nics": [{"port_id": "p1"}]});
+        let job = success(&["p1"]);
+        assert!(
+            effects(
+                "batch-add-nics",
+                body.clone(),
+                Some(&job),
+                &listing(&[("p1", "10.0.0.5")])
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            effects("batch-add-nics", body, Some(&job), &listing(&[])),
+            ["batch-add.job-attaches"]
+        );
+    }
+
+    #[test]
+    fn a_job_that_failed_breaks_the_effect_rule_and_a_detach_must_unlist() {
+        let failed = JobOutcome {
+            status: "FAIL".into(),
+            nic_ids: Vec::new(),
+        };
+        let body = json!({"nics": [{"port_id": "p1"}]});
+        assert_eq!(
+            effects("batch-add-nics", body, Some(&failed), &listing(&[])),
+            ["batch-add.job-attaches"]
+        );
+        let delete = json!({"nics": [{"id": "p1"}]});
+        assert_eq!(
+            effects(
+                "batch-delete-nics",
+                delete,
+                Some(&success(&[])),
+                &listing(&[("p1", "10.0.0.5")])
+            ),
+            ["batch-delete.job-detaches"]
+        );
+    }
+
+    #[test]
+    fn a_port_named_with_a_subnet_that_is_not_attached_breaks_precedence() {
+        let body = json!({"nics": [{"port_id": "p1", "subnet_id": "s1"}]});
+        assert_eq!(
+            effects("batch-add-nics", body, Some(&success(&[])), &listing(&[])),
+            ["batch-add.port-wins"]
+        );
+    }
+
+    #[test]
+    fn an_ignored_address_must_not_reach_the_port() {
+        let body = json!({"nics": [{"port_id": "p1", "ip_address": "10.0.0.9"}]});
+        let job = success(&["p1"]);
+        assert!(
+            effects(
+                "batch-add-nics",
+                body.clone(),
+                Some(&job),
+                &listing(&[("p1", "10.0.0.5")])
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            effects(
+                "batch-add-nics",
+                body,
+                Some(&job),
+                &listing(&[("p1", "10.0.0.9")])
+            ),
+            ["batch-add.port-ignores-sg-ip"]
+        );
+    }
+
+    #[test]
+    fn a_rejected_request_that_changed_a_named_port_is_a_finding() {
+        let contract = Contract::builtin().unwrap();
+        let op = contract.operation("batch-delete-nics").unwrap();
+        let case = Case::bare("c".into(), &op.id, CaseKind::Negative);
+        let view = Value::Null;
+        let e = StateEvidence {
+            contract: &contract,
+            op,
+            case: &case,
+            view: &view,
+            body: None,
+            job: None,
+            reproduce: "",
+        };
+        let named = ["p1".to_string()];
+        let before = listing(&[("p1", "10.0.0.5")]);
+        let id = "batch-delete.primary-forbidden";
+        assert!(unchanged_conformance(&e, id, &named, &before, &before).is_empty());
+        let found = unchanged_conformance(&e, id, &named, &before, &listing(&[]));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, id);
+        assert!(
+            found[0].actual.contains("not attached"),
+            "{}",
+            found[0].actual
+        );
+    }
+
+    #[test]
+    fn a_dry_run_that_changed_a_field_breaks_the_dry_run_rule() {
+        let contract = Contract::builtin().unwrap();
+        let op = contract.operation("update-sub-network-interface").unwrap();
+        let case = Case::bare("c".into(), &op.id, CaseKind::Valid);
+        let e = StateEvidence {
+            contract: &contract,
+            op,
+            case: &case,
+            view: &Value::Null,
+            body: None,
+            job: None,
+            reproduce: "",
+        };
+        let before = json!(["a"]);
+        assert!(dry_run_conformance(&e, &before, Some(&before)).is_none());
+        assert!(
+            dry_run_conformance(&e, &before, None).is_none(),
+            "not observed: no verdict"
+        );
+        let f = dry_run_conformance(&e, &before, Some(&json!(["b"]))).unwrap();
+        assert_eq!(f.id, "update-subnic.dry-run");
+    }
+
+    #[test]
+    fn a_failed_job_names_its_reason() {
+        let contract = Contract::builtin().unwrap();
+        let case = Case::bare("c".into(), "batch-add-nics", CaseKind::Valid);
+        let f = |answer: Value| fail_reason_conformance(&contract, &case, &answer, "");
+        assert!(f(json!({"status": "SUCCESS"})).is_none());
+        assert!(f(json!({"status": "FAIL", "fail_reason": "quota"})).is_none());
+        assert_eq!(
+            f(json!({"status": "FAIL", "fail_reason": " "})).unwrap().id,
+            ids::JOB_FAIL_REASON
+        );
+        assert_eq!(f(json!({"status": "FAIL"})).unwrap().actual, "(absent)");
+    }
+}

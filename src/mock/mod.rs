@@ -80,17 +80,31 @@ impl Reply {
 pub struct Mock {
     contract: Arc<Contract>,
     config: MockConfig,
-    /// What the catalogue says a batch add does with each NIC.
-    nic_rules: NicRules,
+    /// What the catalogue says the operations do, beyond accepting or refusing.
+    effects: Effects,
     /// One lock over all state. parking_lot's mutex spins, then yields,
     /// before parking: the critical sections are a few microseconds. (std's
     /// futex mutex measured no better under wrk on two cores.)
     state: Mutex<State>,
 }
 
-/// The catalogue's rules on the NICs of an attaching job, read once: which
-/// field wins over which, which fields a field makes ignored, and the state a
-/// named port must be in when the job attaches it.
+/// What the catalogue says the operations do beyond accepting or refusing,
+/// read once rather than on every request: which operation's job attaches
+/// (and where its NICs are) or detaches, what happens to each NIC, and which
+/// fields an update changes.
+#[derive(Debug, Default)]
+struct Effects {
+    /// (operation, the pattern selecting its NICs)
+    attach: Option<(String, String)>,
+    detach: Option<String>,
+    nics: NicRules,
+    /// Per operation, the (wrapper, field) pairs of the request body an update changes.
+    updated: Vec<(String, Vec<(String, String)>)>,
+}
+
+/// The catalogue's rules on the NICs of an attaching job: which field wins
+/// over which, which fields a field makes ignored, and the state a named port
+/// must be in when the job attaches it.
 #[derive(Debug, Default)]
 struct NicRules {
     /// (winner, loser)
@@ -100,15 +114,36 @@ struct NicRules {
     port_state: Option<String>,
 }
 
-impl NicRules {
-    fn of(contract: &Contract) -> NicRules {
-        let mut rules = NicRules::default();
-        let Some(op) = contract.job_operation(Effect::Attach) else {
-            return rules;
+impl Effects {
+    fn of(contract: &Contract) -> Effects {
+        let mut effects = Effects {
+            detach: contract.job_operation(Effect::Detach).map(|o| o.id.clone()),
+            ..Effects::default()
         };
-        let field = contract
+        for op in &contract.operations {
+            let fields: Vec<(String, String)> = contract
+                .updated_fields(&op.id)
+                .iter()
+                .filter_map(|answer| {
+                    let mut parts = answer.split('/').skip(1);
+                    Some((parts.next()?.to_string(), parts.next()?.to_string()))
+                })
+                .collect();
+            if !fields.is_empty() {
+                effects.updated.push((op.id.clone(), fields));
+            }
+        }
+        let Some(op) = contract.job_operation(Effect::Attach) else {
+            return effects;
+        };
+        let Some(Check::AsyncEffect { at, field, .. }) = contract
             .effect_rule(&op.id, Effect::Attach)
-            .and_then(|r| r.check.effect_field().map(str::to_string));
+            .map(|r| &r.check)
+        else {
+            return effects;
+        };
+        effects.attach = Some((op.id.clone(), at.clone()));
+        let rules = &mut effects.nics;
         for r in contract.rules_for(&op.id) {
             match &r.check {
                 Check::Precedence { winner, loser, .. } => {
@@ -119,11 +154,20 @@ impl NicRules {
                 }
                 Check::ResourceState {
                     field: f, state, ..
-                } if Some(f) == field.as_ref() => rules.port_state = Some(state.clone()),
+                } if f == field => rules.port_state = Some(state.clone()),
                 _ => {}
             }
         }
-        rules
+        effects
+    }
+
+    /// The (wrapper, field) pairs an update of `operation` changes.
+    fn updated(&self, operation: &str) -> &[(String, String)] {
+        self.updated
+            .iter()
+            .find(|(op, _)| op == operation)
+            .map(|(_, fields)| fields.as_slice())
+            .unwrap_or_default()
     }
 }
 
@@ -134,7 +178,7 @@ impl Mock {
     pub fn new(contract: Arc<Contract>, config: MockConfig) -> Mock {
         let state = State::new(&config.project_id, &config.fixtures, config.job_duration);
         Mock {
-            nic_rules: NicRules::of(&contract),
+            effects: Effects::of(&contract),
             contract,
             config,
             state: Mutex::new(state),
@@ -330,14 +374,8 @@ impl Mock {
     /// What a job attaches or detaches is the catalogue's effect rule, as for
     /// the generator and the judge.
     fn requested_job(&self, op: &Operation, view: &Value) -> Option<(&'static str, Change)> {
-        if !op.is_async {
-            return None;
-        }
         let server_id = || path_param(view, "server_id").into();
-        if let Some(rule) = self.contract.effect_rule(&op.id, Effect::Attach) {
-            let Check::AsyncEffect { at, .. } = &rule.check else {
-                return None;
-            };
+        if let Some((_, at)) = self.effects.attach.as_ref().filter(|(a, _)| *a == op.id) {
             let nics = select(view, at)
                 .into_iter()
                 .map(|nic| self.nic_request(nic))
@@ -350,7 +388,9 @@ impl Mock {
                 },
             ));
         }
-        self.contract.effect_rule(&op.id, Effect::Detach)?;
+        if self.effects.detach.as_ref() != Some(&op.id) {
+            return None;
+        }
         let nic_ids = self
             .contract
             .named_ports(&op.id, view)
@@ -373,7 +413,7 @@ impl Mock {
     fn nic_request(&self, nic: &Value) -> NicRequest {
         let mut request = NicRequest::of(nic);
         let faults = &self.config.faults;
-        for (winner, loser) in &self.nic_rules.precedence {
+        for (winner, loser) in &self.effects.nics.precedence {
             if request.has(winner) && request.has(loser) {
                 let dropped = if faults.has(&FaultKind::SubnetWins) {
                     winner
@@ -383,7 +423,7 @@ impl Mock {
                 request.drop_field(dropped);
             }
         }
-        for (field, ignored) in &self.nic_rules.ignored_when {
+        for (field, ignored) in &self.effects.nics.ignored_when {
             if !request.has(field) {
                 continue;
             }

@@ -27,7 +27,7 @@ impl Mock {
                     match nic.port_id.as_deref() {
                         Some(port_id) => {
                             // The state the catalogue requires holds when the job runs, too.
-                            if let Some(want) = &self.nic_rules.port_state {
+                            if let Some(want) = &self.effects.nics.port_state {
                                 if state.port_state(port_id) != Some(want.as_str()) {
                                     return Err(format!("port {port_id} is not {want}"));
                                 }
@@ -166,11 +166,7 @@ impl Mock {
         // The fields an update changes are those the catalogue's echo rules
         // say come back as sent: `/<wrapper>/<field>[/...]` in the answer.
         let null = Value::Null;
-        for answer in self.contract.updated_fields(&op.id) {
-            let mut parts = answer.split('/').skip(1);
-            let (Some(wrapper), Some(field)) = (parts.next(), parts.next()) else {
-                continue;
-            };
+        for (wrapper, field) in self.effects.updated(&op.id) {
             let changes = view
                 .get("body")
                 .and_then(|b| b.get(wrapper))

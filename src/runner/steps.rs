@@ -113,7 +113,9 @@ impl Runner {
         if let Some(spare) = spare.as_deref_mut() {
             if let Err(f) = self.ready_spare(spare, wanted_spare_state(case)).await {
                 let replay = run.result.replay.clone();
-                run.result.findings.push(f.in_case(&case.id).reproduced_by(replay));
+                run.result
+                    .findings
+                    .push(f.in_case(&case.id).reproduced_by(replay));
                 return run.finish();
             }
         }
