@@ -17,6 +17,9 @@ pub mod exit {
     pub const FINDINGS: i32 = 1;
     /// Usage, configuration, input file or unreachable-target error.
     pub const ERROR: i32 = 2;
+    /// No finding, but a `must` rule could not be judged: what it needed
+    /// (the job query, the listing, a setup step) failed.
+    pub const UNDECIDED: i32 = 3;
     /// A second Ctrl-C: the run was abandoned without cleaning up.
     pub const ABANDONED: i32 = 130;
 }

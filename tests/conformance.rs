@@ -96,6 +96,13 @@ fn run_trial(contract: &Arc<Contract>, case: &Case) -> Result<(), Failed> {
         return Err(format!("harness error: {e}").into());
     }
     let mut problems: Vec<String> = result.findings.iter().map(|f| f.to_string()).collect();
+    // Not observed is not passed.
+    problems.extend(
+        result
+            .undecided
+            .iter()
+            .map(|u| format!("undecided {}: {}", u.id, u.reason)),
+    );
     if let Some(snapshot) = result.snapshot {
         let mut settings = insta::Settings::clone_current();
         settings.set_snapshot_path(&world.snapshot_dir);

@@ -690,3 +690,124 @@ fn pooled_spares_and_batched_cleanup_leave_the_server_as_it_was() {
         );
     }
 }
+
+/// The rules of `r` with the given status in the JSON report.
+fn rules_with_status(r: &Value, status: &str) -> BTreeSet<String> {
+    r["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|rule| rule["status"] == status)
+        .map(|rule| rule["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// When the calls the state checks rely on fail, the rules that need them
+/// are undecided (never passed), the finding is against the call itself, and
+/// the undecided section names the call.
+#[test]
+fn rules_that_need_a_failing_call_are_undecided_not_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    for (fault, needs, call) in [
+        (
+            "listing-fails",
+            ["nova-attach.attachment-listed", "batch-delete.job-detaches"],
+            "GET /v2.1/{project_id}/servers/{server_id}/os-interface answered 404",
+        ),
+        (
+            "job-query-fails",
+            ["batch-add.job-attaches", "batch-delete.job-detaches"],
+            "GET /v1/{project_id}/jobs/{job_id} answered 404",
+        ),
+    ] {
+        let json = dir.path().join(format!("{fault}.json"));
+        let started = Instant::now();
+        let o = run(&[
+            "run",
+            "--seed",
+            "1",
+            "--no-snapshots",
+            "--mock-fault",
+            fault,
+            "--report-json",
+            json.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{fault}: {}", text(&o));
+        // Decided at once: nothing waits out a job timeout.
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{fault} took {:?}",
+            started.elapsed()
+        );
+        let r = report(&json);
+        let undecided = rules_with_status(&r, "undecided");
+        let ok = rules_with_status(&r, "ok");
+        for id in needs {
+            assert!(
+                undecided.contains(id),
+                "{fault}: {id} not undecided: {undecided:?}"
+            );
+            assert!(!ok.contains(id), "{fault}: {id} reported ok");
+        }
+        // The finding is against the failing call, not the operation's rule.
+        let findings = r["findings"].as_array().unwrap();
+        assert!(
+            findings.iter().all(|f| f["id"] == "response.status"),
+            "{fault}: {findings:?}"
+        );
+        assert!(
+            text(&o).contains(call),
+            "{fault}: the call is not named\n{}",
+            text(&o)
+        );
+    }
+}
+
+/// No finding, but a `must` rule not judged: the run does not pass (exit 3).
+#[test]
+fn a_must_rule_left_undecided_exits_3() {
+    let o = run(&[
+        "run",
+        "--seed",
+        "1",
+        "--no-snapshots",
+        "--no-curated",
+        "--operation",
+        "nova-attach-interface",
+        "--kind",
+        "valid",
+        "--mock-fault",
+        "listing-fails",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("0 failed, 25 undecided"), "{}", text(&o));
+}
+
+/// Jobs that never end are each waited for up to the timeout, a few times;
+/// then the rest are undecided rather than waited out one by one.
+#[test]
+fn jobs_that_never_end_are_not_waited_out_case_by_case() {
+    let started = Instant::now();
+    let o = run(&[
+        "run",
+        "--seed",
+        "1",
+        "--no-snapshots",
+        "--job-timeout",
+        "1",
+        "--mock-fault",
+        "job-never-ends",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // Over a hundred cases follow jobs; a handful of timeouts at most are waited.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        text(&o).contains("jobs in a row did not end"),
+        "{}",
+        text(&o)
+    );
+}

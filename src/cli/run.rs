@@ -140,5 +140,5 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
     if let Some(m) = builtin {
         m.stop().await;
     }
-    Ok(summary.exit_code(args.fail_on))
+    Ok(summary.exit_code(&contract, args.fail_on))
 }

@@ -67,6 +67,26 @@ impl std::fmt::Display for Finding {
     }
 }
 
+/// A rule the case exercised but could not judge: what it needed was not
+/// observed (the job query or the listing failed, the setup failed). Never
+/// counted as passed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Undecided {
+    /// The rule or keyword id.
+    pub id: String,
+    /// What could not be observed, naming the call that failed.
+    pub reason: String,
+}
+
+impl Undecided {
+    pub fn new(id: impl Into<String>, reason: impl Into<String>) -> Undecided {
+        Undecided {
+            id: id.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// Findings at `should` never hide `must` ones; sorted for stable output.
 pub fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));

@@ -1,7 +1,8 @@
 //! Judging: every decision whether the target did what the pages promise.
 //! Each check is a function of the catalogue's rules, the case, the exchange
 //! and what was observed, returning [`Finding`]s; nothing here sends a
-//! request. The runner and (later) the proxy call the same functions.
+//! request. A rule whose evidence was not observed is [`Undecided`], never
+//! passed. The runner and (later) the proxy call the same functions.
 //!
 //! - [`response`]: one answer against status, Content-Type, body form,
 //!   schema, error shape and echo, in that fixed order;
@@ -16,4 +17,4 @@ pub mod response;
 pub mod snapshot;
 pub mod state;
 
-pub use finding::{Finding, sort};
+pub use finding::{Finding, Undecided, sort};

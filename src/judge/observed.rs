@@ -99,6 +99,11 @@ impl JobOutcome {
         self.status == "SUCCESS"
     }
 
+    /// A status of a job that has not ended yet.
+    pub fn is_running(status: &str) -> bool {
+        matches!(status, "INIT" | "RUNNING" | "PENDING_PAYMENT")
+    }
+
     /// The outcome a job answer reports, once the job has ended (SUCCESS or FAIL).
     pub fn of_ended(body: &Value) -> Option<JobOutcome> {
         let status = body.get("status").and_then(Value::as_str)?;

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::case::Case;
 use crate::contract::{Check, Contract, Effect, Operation, ids, pointer};
-use crate::judge::Finding;
 use crate::judge::observed::{JobOutcome, Listing};
+use crate::judge::{Finding, Undecided};
 
 /// One case after its answer: what the state checks read.
 pub struct StateEvidence<'a> {
@@ -84,6 +84,22 @@ impl StateEvidence<'_> {
             })
             .flat_map(|r| self.effect_targets(&r.check))
             .filter(|p| !named.contains(p) && p != primary)
+            .collect()
+    }
+
+    /// The rules [`effects_conformance`] would judge from the job's end and a
+    /// listing: undecided, with `reason`, when those could not be observed.
+    pub fn effects_undecided(&self, reason: &str) -> Vec<Undecided> {
+        self.contract
+            .rules_for(&self.op.id)
+            .filter(|r| {
+                matches!(r.check, Check::AsyncEffect { .. })
+                    || r.check
+                        .ignored_values(self.view)
+                        .iter()
+                        .any(|(_, field, _)| is_listed_field(field))
+            })
+            .map(|r| Undecided::new(&r.id, reason))
             .collect()
     }
 

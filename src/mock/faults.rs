@@ -43,6 +43,10 @@ pub enum FaultKind {
     },
     /// Values no schema constrains drift (only a snapshot can tell).
     ValueDrift,
+    /// The job query answers 404 for every job, also the one just started.
+    JobQueryFails,
+    /// The list of a server's attachments answers 404.
+    ListingFails,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,7 +203,7 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             },
         });
     }
-    let fixed: [(&str, FaultKind, &[&str]); 10] = [
+    let fixed: [(&str, FaultKind, &[&str]); 12] = [
         (
             "server-error-on-reject",
             FaultKind::ServerErrorOnReject,
@@ -249,6 +253,18 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             "port-takes-ip",
             FaultKind::PortTakesIp,
             &["batch-add.port-ignores-sg-ip"],
+        ),
+        // The auxiliary calls: a finding against the call, the rules that
+        // need it undecided (never passed).
+        (
+            "job-query-fails",
+            FaultKind::JobQueryFails,
+            &["response.status"],
+        ),
+        (
+            "listing-fails",
+            FaultKind::ListingFails,
+            &["response.status"],
         ),
     ];
     for (name, kind, breaks) in fixed {

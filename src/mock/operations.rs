@@ -203,7 +203,11 @@ impl Mock {
 
     pub(super) fn show_job(&self, state: &State, view: &Value) -> Reply {
         let id = path_param(view, "job_id");
-        let Some(job) = state.jobs.get(id) else {
+        let job = state
+            .jobs
+            .get(id)
+            .filter(|_| !self.config.faults.has(&FaultKind::JobQueryFails));
+        let Some(job) = job else {
             return Reply::json(
                 404,
                 error_body(ErrorFamily::EcsV1, 404, &format!("job {id} not found")),
@@ -244,7 +248,11 @@ impl Mock {
 
     pub(super) fn list_interfaces(&self, state: &State, view: &Value) -> Reply {
         let server_id = path_param(view, "server_id");
-        let Some(server) = state.servers.get(server_id) else {
+        let server = state
+            .servers
+            .get(server_id)
+            .filter(|_| !self.config.faults.has(&FaultKind::ListingFails));
+        let Some(server) = server else {
             return Reply::json(
                 404,
                 error_body(

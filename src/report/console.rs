@@ -13,6 +13,7 @@ pub fn render(summary: &Summary, contract: &Contract, colour: bool) -> String {
     findings(&mut out, summary, colour);
     operations(&mut out, summary);
     rules(&mut out, summary, contract);
+    undecided(&mut out, summary, contract);
     closing(&mut out, summary);
     out
 }
@@ -41,16 +42,16 @@ fn operations(out: &mut String, summary: &Summary) {
     line(
         out,
         format!(
-            "{:<30} {:>7} {:>7} {:>6} {:>7} {:>7}",
-            "operation", "cases", "passed", "must", "should", "errors"
+            "{:<30} {:>7} {:>7} {:>6} {:>7} {:>9} {:>7}",
+            "operation", "cases", "passed", "must", "should", "undecided", "errors"
         ),
     );
     for (op, s) in &summary.operations {
         line(
             out,
             format!(
-                "{op:<30} {:>7} {:>7} {:>6} {:>7} {:>7}",
-                s.cases, s.passed, s.must, s.should, s.errors
+                "{op:<30} {:>7} {:>7} {:>6} {:>7} {:>9} {:>7}",
+                s.cases, s.passed, s.must, s.should, s.undecided, s.errors
             ),
         );
     }
@@ -61,24 +62,47 @@ fn rules(out: &mut String, summary: &Summary, contract: &Contract) {
     line(
         out,
         format!(
-            "{:<42} {:>7} {:>10} {:>9}  status",
-            "rule", "sev", "exercised", "violated"
+            "{:<42} {:>7} {:>10} {:>9} {:>9}  status",
+            "rule", "sev", "exercised", "violated", "undecided"
         ),
     );
     for (id, s) in &summary.rules {
         let severity = contract.severity_of(id);
-        let status = if s.violated > 0 {
-            "VIOLATED"
-        } else if s.exercised == 0 {
-            "never exercised"
-        } else {
-            "ok"
+        let status = match s.status() {
+            "violated" => "VIOLATED",
+            "undecided" => "UNDECIDED",
+            other => other,
         };
         line(
             out,
             format!(
-                "{id:<42} {severity:>7} {:>10} {:>9}  {status}",
-                s.exercised, s.violated
+                "{id:<42} {severity:>7} {:>10} {:>9} {:>9}  {status}",
+                s.exercised, s.violated, s.undecided
+            ),
+        );
+    }
+    out.push('\n');
+}
+
+/// The rules that could not be judged, each with the first reason (which names the call that failed).
+fn undecided(out: &mut String, summary: &Summary, contract: &Contract) {
+    let undecided: Vec<_> = summary
+        .rules
+        .iter()
+        .filter(|(_, r)| r.status() == "undecided")
+        .collect();
+    if undecided.is_empty() {
+        return;
+    }
+    line(out, "Undecided (not observed, so not passed)");
+    for (id, r) in undecided {
+        line(
+            out,
+            format!(
+                "[{}] {id} in {} case(s): {}",
+                contract.severity_of(id),
+                r.undecided,
+                r.undecided_reason.as_deref().unwrap_or("")
             ),
         );
     }
@@ -101,10 +125,11 @@ fn closing(out: &mut String, summary: &Summary) {
     line(
         out,
         format!(
-            "{} cases, {} passed, {} failed against {} in {:.2}s ({} requests, {} retries); seed {} (--seed {} to reproduce)",
+            "{} cases, {} passed, {} failed, {} undecided against {} in {:.2}s ({} requests, {} retries); seed {} (--seed {} to reproduce)",
             summary.cases,
             summary.passed,
-            summary.cases - summary.passed,
+            summary.failed(),
+            summary.undecided_only,
             summary.target,
             summary.elapsed.as_secs_f64(),
             summary.requests,

@@ -15,7 +15,9 @@ pub fn to_json(summary: &Summary, contract: &Contract) -> serde_json::Value {
                 "source": contract.source_of(id),
                 "exercised": s.exercised,
                 "violated": s.violated,
-                "status": if s.violated > 0 { "violated" } else if s.exercised == 0 { "never exercised" } else { "ok" },
+                "undecided": s.undecided,
+                "undecided_reason": s.undecided_reason,
+                "status": s.status(),
             })
         })
         .collect();
@@ -24,7 +26,8 @@ pub fn to_json(summary: &Summary, contract: &Contract) -> serde_json::Value {
         "seed": summary.seed,
         "cases": summary.cases,
         "passed": summary.passed,
-        "failed": summary.cases - summary.passed,
+        "failed": summary.failed(),
+        "undecided": summary.undecided_only,
         "requests": summary.requests,
         "retries": summary.retries,
         "elapsed_secs": summary.elapsed.as_secs_f64(),

@@ -14,6 +14,13 @@ pub fn to_junit(summary: &Summary) -> Result<String, Error> {
     let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
     for line in summary.junit.iter().flatten() {
         let status = match (&line.failure, &line.error) {
+            (None, None) if line.undecided.is_some() => {
+                let text = line.undecided.clone().unwrap_or_default();
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(text.lines().next().unwrap_or_default().to_string())
+                    .set_description(text);
+                s
+            }
             (_, Some(e)) => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
                 s.set_message(e.lines().next().unwrap_or_default().to_string())

@@ -27,13 +27,35 @@ pub struct OperationStats {
     pub passed: u64,
     pub must: u64,
     pub should: u64,
+    /// Cases with a rule that could not be judged.
+    pub undecided: u64,
     pub errors: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RuleStats {
+    /// Cases that exercised the rule (passed, violated or undecided).
     pub exercised: u64,
     pub violated: u64,
+    pub undecided: u64,
+    /// Why the rule could not be judged, the first time it could not.
+    pub undecided_reason: Option<String>,
+}
+
+impl RuleStats {
+    /// The rule's outcome over the run: violated anywhere, else undecided
+    /// anywhere, else passed where exercised.
+    pub fn status(&self) -> &'static str {
+        if self.violated > 0 {
+            "violated"
+        } else if self.undecided > 0 {
+            "undecided"
+        } else if self.exercised == 0 {
+            "never exercised"
+        } else {
+            "ok"
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -51,6 +73,8 @@ pub(crate) struct JunitLine {
     pub(crate) name: String,
     pub(crate) failure: Option<String>,
     pub(crate) error: Option<String>,
+    /// Rules the case could not judge, with the reasons.
+    pub(crate) undecided: Option<String>,
     pub(crate) secs: f64,
 }
 
@@ -60,6 +84,8 @@ pub struct Summary {
     pub seed: u64,
     pub cases: u64,
     pub passed: u64,
+    /// Cases with no finding and no error but a rule they could not judge.
+    pub undecided_only: u64,
     pub operations: BTreeMap<String, OperationStats>,
     pub rules: BTreeMap<String, RuleStats>,
     pub findings: BTreeMap<(String, String), DedupedFinding>,
@@ -95,13 +121,17 @@ impl Summary {
         self.cases += 1;
         let op = self.operations.entry(result.operation.clone()).or_default();
         op.cases += 1;
-        let passed = result.findings.is_empty() && result.error.is_none();
-        if passed {
+        if result.passed() {
             op.passed += 1;
             self.passed += 1;
+        } else if result.findings.is_empty() && result.error.is_none() {
+            self.undecided_only += 1;
         }
         if result.error.is_some() {
             op.errors += 1;
+        }
+        if !result.undecided.is_empty() {
+            op.undecided += 1;
         }
         for f in &result.findings {
             match f.severity {
@@ -109,37 +139,30 @@ impl Summary {
                 Severity::Should => op.should += 1,
             }
         }
-        for id in &result.exercised {
-            if let Some(r) = self.rules.get_mut(id) {
-                r.exercised += 1;
+        // Each id once per case, whichever way the case touched it.
+        let mut touched: Vec<&str> = result.exercised.iter().map(String::as_str).collect();
+        touched.extend(result.findings.iter().map(|f| f.id.as_str()));
+        touched.extend(result.undecided.iter().map(|u| u.id.as_str()));
+        touched.sort_unstable();
+        touched.dedup();
+        for id in touched {
+            let known = self.rules.contains_key(id);
+            let violated = result.findings.iter().any(|f| f.id == id);
+            // A schema keyword is listed once it is violated.
+            if !known && !violated {
+                continue;
             }
-        }
-        for f in &result.findings {
-            if let Some(r) = self.rules.get_mut(&f.id) {
+            let r = self.rules.entry(id.to_string()).or_default();
+            r.exercised += 1;
+            if violated {
                 r.violated += 1;
-            } else {
-                // A schema keyword: listed once it is violated.
-                let r = self.rules.entry(f.id.clone()).or_default();
-                r.violated += 1;
-                r.exercised += 1;
+            } else if let Some(u) = result.undecided.iter().find(|u| u.id == id) {
+                r.undecided += 1;
+                r.undecided_reason.get_or_insert_with(|| u.reason.clone());
             }
         }
         if let Some(lines) = &mut self.junit {
-            let failure = (!result.findings.is_empty()).then(|| {
-                result
-                    .findings
-                    .iter()
-                    .map(|f| f.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
-            lines.push(JunitLine {
-                operation: result.operation.clone(),
-                name: result.case_id.clone(),
-                failure,
-                error: result.error.clone(),
-                secs: result.elapsed.as_secs_f64(),
-            });
+            lines.push(JunitLine::of(result));
         }
         for f in &result.findings {
             self.findings
@@ -152,20 +175,58 @@ impl Summary {
         }
     }
 
+    /// `must` rules the run could not judge (none: every `must` rule it exercised was judged).
+    pub fn undecided_must(&self, contract: &Contract) -> Vec<(&str, &RuleStats)> {
+        self.rules
+            .iter()
+            .filter(|(id, r)| {
+                r.status() == "undecided" && contract.severity_of(id) == Severity::Must
+            })
+            .map(|(id, r)| (id.as_str(), r))
+            .collect()
+    }
+
+    /// Cases with a finding or a harness error.
+    pub fn failed(&self) -> u64 {
+        self.cases - self.passed - self.undecided_only
+    }
+
     pub fn worst(&self) -> Option<Severity> {
         self.findings.values().map(|f| f.first.severity).max()
     }
 
     /// The exit code of the run (the table in [`crate::error::exit`]).
-    pub fn exit_code(&self, fail_on: Severity) -> i32 {
+    pub fn exit_code(&self, contract: &Contract, fail_on: Severity) -> i32 {
         if self.fatal.is_some() {
             exit::ERROR
         } else if self.findings.values().any(|f| f.first.severity >= fail_on)
             || self.operations.values().any(|o| o.errors > 0)
         {
             exit::FINDINGS
+        } else if !self.undecided_must(contract).is_empty() {
+            exit::UNDECIDED
         } else {
             exit::OK
+        }
+    }
+}
+
+impl JunitLine {
+    fn of(result: &CaseResult) -> JunitLine {
+        let joined = |lines: Vec<String>| (!lines.is_empty()).then(|| lines.join("\n"));
+        JunitLine {
+            operation: result.operation.clone(),
+            name: result.case_id.clone(),
+            failure: joined(result.findings.iter().map(|f| f.to_string()).collect()),
+            error: result.error.clone(),
+            undecided: joined(
+                result
+                    .undecided
+                    .iter()
+                    .map(|u| format!("undecided {}: {}", u.id, u.reason))
+                    .collect(),
+            ),
+            secs: result.elapsed.as_secs_f64(),
         }
     }
 }

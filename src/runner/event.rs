@@ -6,15 +6,18 @@ use std::time::Duration;
 
 use crate::case::{Case, CaseKind};
 use crate::http::PreparedRequest;
-use crate::judge::Finding;
+use crate::judge::{Finding, Undecided};
 
-/// Everything the run learnt from one case.
+/// Everything the run learnt from one case. A rule the case exercised is
+/// violated (a finding names it), undecided, or else passed.
 #[derive(Debug, Clone, Default)]
 pub struct CaseResult {
     pub case_id: String,
     pub operation: String,
     pub kind: Option<CaseKind>,
     pub findings: Vec<Finding>,
+    /// Rules the case exercised but could not judge, with the reason.
+    pub undecided: Vec<Undecided>,
     /// Rule and keyword ids the case exercised.
     pub exercised: Vec<String>,
     /// A harness-side problem (not the target's fault), e.g. a case that could not be built.
@@ -23,6 +26,13 @@ pub struct CaseResult {
     pub replay: String,
     /// The redacted response, when snapshots are captured.
     pub snapshot: Option<String>,
+}
+
+impl CaseResult {
+    /// Nothing violated, nothing undecided, no harness error.
+    pub fn passed(&self) -> bool {
+        self.findings.is_empty() && self.undecided.is_empty() && self.error.is_none()
+    }
 }
 
 /// How the run ended.

@@ -1,6 +1,7 @@
 //! Following jobs: a case's own job, and the jobs the runner starts itself
 //! to attach or detach fixtures (setup and cleanup).
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -14,6 +15,7 @@ use crate::judge::observed::JobOutcome;
 use crate::judge::response::{Evidence, judge_response};
 use crate::judge::state::{fail_reason_conformance, job_completes_finding};
 use crate::runner::Runner;
+use crate::runner::lease::SetupFailure;
 
 /// A job the runner started for setup or cleanup did not bring what it needed.
 #[derive(Debug)]
@@ -23,22 +25,53 @@ pub(super) struct HousekeepingError {
     pub(super) findings: Vec<Finding>,
 }
 
+/// After this many jobs in a row have not ended in time, the run stops waiting for jobs.
+const JOB_TIMEOUTS_BEFORE_GIVING_UP: usize = 3;
+
+/// A job that could not be followed to its end: why, and what its queries showed.
+#[derive(Debug)]
+pub(super) struct JobUnobserved {
+    pub(super) reason: String,
+    pub(super) findings: Vec<Finding>,
+}
+
+impl JobUnobserved {
+    fn because(reason: impl Into<String>) -> JobUnobserved {
+        JobUnobserved {
+            reason: reason.into(),
+            findings: Vec::new(),
+        }
+    }
+}
+
 impl Runner {
     /// Follows a job until it ends or the timeout; judges every job answer.
-    /// `Err` carries the findings when the job did not end.
+    /// Stops at once when the job cannot be followed: the query refuses the
+    /// id it was just given, answers a status outside the job's enum, or
+    /// several jobs in a row have not ended in time.
     pub(super) async fn follow_job(
         &self,
         job_id: &str,
         case: &Case,
         curl: &Curl,
-    ) -> Result<(JobOutcome, Vec<Finding>), Vec<Finding>> {
+    ) -> Result<(JobOutcome, Vec<Finding>), JobUnobserved> {
         let Some(op) = self.contract.operation("show-job") else {
-            return Err(Vec::new());
+            return Err(JobUnobserved::because(
+                "no show-job operation in the contract",
+            ));
         };
         let limits = &self.client.target().limits;
+        let timed_out = self.jobs_timed_out.load(Ordering::Relaxed);
+        if timed_out >= JOB_TIMEOUTS_BEFORE_GIVING_UP {
+            return Err(JobUnobserved::because(format!(
+                "{timed_out} jobs in a row did not end within {:?}; this one was not waited for",
+                limits.job_timeout
+            )));
+        }
         let deadline = Instant::now() + limits.job_timeout;
         let mut interval = limits.job_poll;
         let params = self.params(op, &[("job_id", job_id)]);
+        let query = format!("the job query {} {}", op.method, op.path);
         let mut findings: Vec<Finding> = Vec::new();
         // The job query judged as a case of its own; the case's id names its findings.
         let job_case = Case::bare(case.id.clone(), &op.id, case.kind);
@@ -60,6 +93,13 @@ impl Runner {
                             findings.push(f);
                         }
                     }
+                    // A job id the query refuses will not be found by asking again.
+                    if (400..500).contains(&answer.status) {
+                        return Err(JobUnobserved {
+                            reason: format!("{query} answered {} for job {job_id}", answer.status),
+                            findings,
+                        });
+                    }
                     if let Some(body) = verdict.body {
                         last = body
                             .get("status")
@@ -67,6 +107,7 @@ impl Runner {
                             .unwrap_or("")
                             .to_string();
                         if let Some(outcome) = JobOutcome::of_ended(&body) {
+                            self.jobs_timed_out.store(0, Ordering::Relaxed);
                             findings.extend(fail_reason_conformance(
                                 &self.contract,
                                 case,
@@ -75,11 +116,20 @@ impl Runner {
                             ));
                             return Ok((outcome, findings));
                         }
+                        if !JobOutcome::is_running(&last) && (200..300).contains(&answer.status) {
+                            return Err(JobUnobserved {
+                                reason: format!(
+                                    "{query} answered status {last:?}, not one of the job's statuses"
+                                ),
+                                findings,
+                            });
+                        }
                     }
                 }
                 Err(e) => last = e.to_string(),
             }
             if Instant::now() >= deadline {
+                self.jobs_timed_out.fetch_add(1, Ordering::Relaxed);
                 findings.push(job_completes_finding(
                     &self.contract,
                     case,
@@ -87,7 +137,10 @@ impl Runner {
                     format!("job {job_id} still {last}"),
                     curl.as_str(),
                 ));
-                return Err(findings);
+                return Err(JobUnobserved {
+                    reason: format!("job {job_id} did not end within {:?}", limits.job_timeout),
+                    findings,
+                });
             }
         }
     }
@@ -128,31 +181,34 @@ impl Runner {
         self.follow_job(&job_id, &case, &curl)
             .await
             .map(|(outcome, _)| outcome)
-            .map_err(|findings| HousekeepingError {
-                message: format!("job {job_id} did not end"),
-                findings,
+            .map_err(|e| HousekeepingError {
+                message: e.reason,
+                findings: e.findings,
             })
     }
 
     /// Attaches a port through a batch-add job and waits for it (case setup).
-    pub(super) async fn attach_port(&self, port: &str) -> Result<(), Finding> {
+    pub(super) async fn attach_port(&self, port: &str) -> Result<(), SetupFailure> {
         let expected = "the spare port attached (case setup)";
+        let reason = |why: &str| format!("the spare port {port} could not be attached: {why}");
         match self
             .housekeeping_job(Effect::Attach, json!({"nics": [{"port_id": port}]}))
             .await
         {
             Ok(j) if j.succeeded() => Ok(()),
-            Ok(j) => Err(self.setup_finding(
-                Effect::Attach,
-                expected,
-                &format!("setup attach job ended {}", j.status),
-            )),
-            // The job query's own finding (e.g. a job that never ends) says more than the setup's.
-            Err(e) => Err(e
-                .findings
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| self.setup_finding(Effect::Attach, expected, &e.message))),
+            Ok(j) => {
+                let why = format!("setup attach job ended {}", j.status);
+                Err(SetupFailure {
+                    reason: reason(&why),
+                    finding: Some(self.setup_finding(Effect::Attach, expected, &why)),
+                })
+            }
+            // The job query's own finding (e.g. a job that never ends) says more
+            // than the setup's; a job not followed to its end says nothing.
+            Err(e) => Err(SetupFailure {
+                reason: reason(&e.message),
+                finding: e.findings.into_iter().next(),
+            }),
         }
     }
 

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::case::Case;
-use crate::contract::{Effect, Setup};
+use crate::contract::{Effect, Setup, ids};
 use crate::judge::Finding;
 use crate::runner::Runner;
 use crate::runner::pool::{PortState, Taken};
@@ -90,18 +90,12 @@ impl Runner {
         &self,
         spare: &mut Taken<PortState>,
         want: PortState,
-    ) -> Result<(), Finding> {
+    ) -> Result<(), SetupFailure> {
         if spare.state == PortState::Unknown {
             spare.state = match self.listing().await {
                 Ok(l) if l.contains(&spare.id) => PortState::Attached,
                 Ok(_) => PortState::Detached,
-                Err(e) => {
-                    return Err(self.setup_finding(
-                        Effect::Attach,
-                        "the spare port's state (case setup)",
-                        &format!("cannot list the attachments: {e}"),
-                    ));
-                }
+                Err(e) => return Err(self.listing_failed(&e.to_string())),
             };
         }
         if spare.state == want {
@@ -112,12 +106,13 @@ impl Runner {
             _ => self
                 .detach_ports(std::slice::from_ref(&spare.id))
                 .await
-                .map_err(|e| {
-                    self.setup_finding(
+                .map_err(|e| SetupFailure {
+                    reason: format!("the spare port {} could not be detached: {e}", spare.id),
+                    finding: Some(self.setup_finding(
                         Effect::Detach,
                         "the spare port detached (case setup)",
                         &e.to_string(),
-                    )
+                    )),
                 }),
         };
         // A failed setup may still complete later: look again before the next use.
@@ -129,8 +124,26 @@ impl Runner {
         outcome
     }
 
-    /// A case's setup failed: a finding against the rule that promised the
-    /// effect the setup relies on (attaching or detaching through a job).
+    /// The listing failed during a setup: a finding against the listing itself.
+    fn listing_failed(&self, why: &str) -> SetupFailure {
+        let list = self.contract.operation("list-interfaces");
+        let finding = Finding::new(
+            &self.contract,
+            "",
+            list.map(|o| o.id.as_str()).unwrap_or_default(),
+            ids::STATUS,
+            "200 with the server's attachments",
+            why,
+        );
+        SetupFailure {
+            reason: format!("cannot list the attachments: {why}"),
+            finding: Some(finding),
+        }
+    }
+
+    /// A case's setup attach or detach failed: a finding against the rule
+    /// that promised the effect the setup relies on, in the operation that
+    /// has it (not the case's).
     pub(super) fn setup_finding(&self, effect: Effect, expected: &str, actual: &str) -> Finding {
         let rule = self
             .contract
@@ -141,4 +154,11 @@ impl Runner {
             .unwrap_or_default();
         Finding::new(&self.contract, "", operation, id, expected, actual)
     }
+}
+
+/// Why a case could not be set up, and the finding against the call that
+/// failed (none when nothing was observed to be wrong, e.g. a job not waited for).
+pub(super) struct SetupFailure {
+    pub(super) reason: String,
+    pub(super) finding: Option<Finding>,
 }

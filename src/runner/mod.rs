@@ -62,6 +62,8 @@ pub struct Runner {
     capture: Option<Redactions>,
     /// Failing generated cases, for `save_failures`.
     failed: Mutex<Vec<FailedCase>>,
+    /// Jobs in a row that did not end in time (reset by one that does).
+    jobs_timed_out: std::sync::atomic::AtomicUsize,
 }
 
 impl Runner {
@@ -87,6 +89,7 @@ impl Runner {
             generated: GeneratorCache::default(),
             capture: None,
             failed: Mutex::default(),
+            jobs_timed_out: Default::default(),
         }
     }
 

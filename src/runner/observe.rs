@@ -77,8 +77,8 @@ impl Runner {
             .map_err(|e| Unobserved(e.to_string()))?;
         if answer.status != 200 {
             return Err(Unobserved(format!(
-                "listing attachments answered {}",
-                answer.status
+                "{} {} answered {}",
+                list.method, list.path, answer.status
             )));
         }
         Listing::parse(&answer.body).map_err(|e| Unobserved(e.to_string()))
@@ -86,20 +86,34 @@ impl Runner {
 
     /// The fields of the case's resource that its request could change, as
     /// they are now: an update that changes nothing answers the resource whole.
-    pub(super) async fn observe_updatable(&self, case: &Case) -> Option<Value> {
-        let op = self.contract.operation(&case.operation)?;
+    pub(super) async fn observe_updatable(&self, case: &Case) -> Result<Value, Unobserved> {
+        let unobserved = |m: String| Unobserved(m);
+        let op = self
+            .contract
+            .operation(&case.operation)
+            .ok_or_else(|| unobserved(format!("no operation {}", case.operation)))?;
         let fields = self.contract.updated_fields(&op.id);
         // The empty update: the body's one wrapping object, with nothing in it.
-        let wrapper = fields.first()?.split('/').nth(1)?;
+        let wrapper = fields
+            .first()
+            .and_then(|f| f.split('/').nth(1))
+            .ok_or_else(|| unobserved(format!("{} updates no field", op.id)))?;
         let empty = crate::contract::object([(wrapper, Value::Object(Default::default()))]);
         let answer = self
             .client
             .send(op, &case.path_params, Some(&empty))
             .await
-            .ok()?;
-        let body: Value = serde_json::from_slice(&answer.body).ok()?;
-        body.get(wrapper)?;
-        Some(Value::Array(
+            .map_err(|e| unobserved(e.to_string()))?;
+        let read = format!("{} {} with an empty update", op.method, op.path);
+        let body: Value = serde_json::from_slice(&answer.body)
+            .map_err(|_| unobserved(format!("{read} answered {} without JSON", answer.status)))?;
+        if body.get(wrapper).is_none() {
+            return Err(unobserved(format!(
+                "{read} answered {} without `{wrapper}`",
+                answer.status
+            )));
+        }
+        Ok(Value::Array(
             fields
                 .iter()
                 .map(|f| {

@@ -17,10 +17,11 @@ use crate::judge::state::{
     StateEvidence, dry_run_conformance, effects_conformance, job_failed_conformance,
     job_id_conformance, unchanged_conformance,
 };
-use crate::judge::{Finding, sort};
+use crate::judge::{Finding, Undecided, sort};
 use crate::runner::Runner;
 use crate::runner::event::CaseResult;
 use crate::runner::lease::wanted_spare_state;
+use crate::runner::observe::{ListingResult, Unobserved};
 use crate::runner::pool::{PortState, Taken};
 
 /// One case in flight: what its steps share.
@@ -72,20 +73,23 @@ impl<'c> CaseRun<'c> {
     }
 }
 
-/// What was observed before the request, to compare with after it.
+/// What was observed before the request, to compare with after it (`None`: not looked at).
 #[derive(Default)]
 struct Before {
     /// The attachments, for a request that should change nothing.
-    listing: Option<Arc<Listing>>,
+    listing: Option<ListingResult>,
     /// The updatable fields, for a dry run.
-    updatable: Option<Value>,
+    updatable: Option<Result<Value, Unobserved>>,
 }
 
 /// How following the case's job went.
+#[derive(Default)]
 struct Followed {
     outcome: Option<JobOutcome>,
     /// Whether the state can be trusted to have settled (the job ended).
     settled: bool,
+    /// Why the job's end was not observed.
+    unobserved: Option<String>,
 }
 
 impl Runner {
@@ -111,11 +115,16 @@ impl Runner {
         };
         let mut run = self.case_run(case, op);
         if let Some(spare) = spare.as_deref_mut() {
-            if let Err(f) = self.ready_spare(spare, wanted_spare_state(case)).await {
+            if let Err(failure) = self.ready_spare(spare, wanted_spare_state(case)).await {
+                // The case never ran: its rules are undecided; the setup's own
+                // call carries the finding.
                 let replay = run.result.replay.clone();
-                run.result
-                    .findings
-                    .push(f.in_case(&case.id).reproduced_by(replay));
+                let reason = format!("setup failed: {}", failure.reason);
+                run.result.undecided = (case.exercises.iter())
+                    .map(|id| Undecided::new(id, &reason))
+                    .collect();
+                let finding = (failure.finding).map(|f| f.in_case(&case.id).reproduced_by(replay));
+                run.result.findings.extend(finding);
                 return run.finish();
             }
         }
@@ -143,6 +152,16 @@ impl Runner {
             (failed, state.created_ports(&run.named_ports, primary))
         };
         run.result.findings.extend(failed);
+        if let Some(reason) = &followed.unobserved {
+            let mut undecided = run
+                .state(&self.contract, body.as_ref(), None)
+                .effects_undecided(reason);
+            undecided.push(Undecided::new(ids::JOB_FAIL_REASON, reason));
+            if let Some(broken) = case.breaks.as_ref().filter(|_| verdict.pending_job_fail) {
+                undecided.push(Undecided::new(broken, reason));
+            }
+            run.result.undecided.extend(undecided);
+        }
         let accepted = case.breaks.is_none() && case.expect.matches(exchange.status);
         let took_effect = accepted && exchange.status != 202;
         let observed = self
@@ -163,9 +182,7 @@ impl Runner {
         }
         if let Some(before) = &before.updatable {
             let after = self.observe_updatable(case).await;
-            let state = run.state(&self.contract, body.as_ref(), job);
-            let f = dry_run_conformance(&state, before, after.as_ref());
-            run.result.findings.extend(f);
+            self.judge_dry_run(&mut run, before, after, body.as_ref());
         }
         self.judge_snapshot(&mut run, &exchange, body.as_ref());
         self.flush_created(false).await;
@@ -237,10 +254,10 @@ impl Runner {
     async fn observe_before(&self, run: &CaseRun<'_>) -> Before {
         let mut before = Before::default();
         if run.case.breaks.is_some() && !run.named_ports.is_empty() {
-            before.listing = self.listing().await.ok();
+            before.listing = Some(self.listing().await);
         }
         if run.case.expect.status == Some(202) {
-            before.updatable = self.observe_updatable(run.case).await;
+            before.updatable = Some(self.observe_updatable(run.case).await);
         }
         before
     }
@@ -254,8 +271,8 @@ impl Runner {
     ) -> Followed {
         if !run.op.is_async || !(200..300).contains(&status) {
             return Followed {
-                outcome: None,
                 settled: true,
+                ..Followed::default()
             };
         }
         let job_id = body.and_then(|b| b.get("job_id")).and_then(Value::as_str);
@@ -270,10 +287,7 @@ impl Runner {
                 // Let the attach settle before the spare is looked at again.
                 self.settle_listed(&run.named_ports).await;
             }
-            return Followed {
-                outcome: None,
-                settled: false,
-            };
+            return Followed::default();
         };
         run.result.exercised.extend([
             ids::JOB_COMPLETES.to_string(),
@@ -285,13 +299,14 @@ impl Runner {
                 Followed {
                     outcome: Some(outcome),
                     settled: true,
+                    unobserved: None,
                 }
             }
-            Err(findings) => {
-                run.result.findings.extend(findings);
+            Err(e) => {
+                run.result.findings.extend(e.findings);
                 Followed {
-                    outcome: None,
-                    settled: false,
+                    unobserved: Some(e.reason),
+                    ..Followed::default()
                 }
             }
         }
@@ -299,6 +314,7 @@ impl Runner {
 
     /// The state after the request: an accepted request made its effect, a
     /// rejected one changed nothing. Returns the listing it was judged on.
+    /// What could not be listed is undecided.
     async fn judge_state(
         &self,
         run: &mut CaseRun<'_>,
@@ -308,24 +324,66 @@ impl Runner {
         job: Option<&JobOutcome>,
     ) -> Option<Arc<Listing>> {
         if took_effect {
-            let needs_listing = run.state(&self.contract, body, job).effects_need_listing();
-            let listing = match needs_listing {
-                true => self.listing().await.ok(),
-                false => None,
-            };
             let state = run.state(&self.contract, body, job);
-            let findings = effects_conformance(&state, listing.as_deref());
+            if !state.effects_need_listing() {
+                return None;
+            }
+            let listing = self.listing().await;
+            let state = run.state(&self.contract, body, job);
+            let (findings, undecided) = match &listing {
+                Ok(l) => (effects_conformance(&state, Some(l)), Vec::new()),
+                Err(e) => (
+                    Vec::new(),
+                    state.effects_undecided(&format!("cannot list the attachments: {e}")),
+                ),
+            };
             run.result.findings.extend(findings);
-            return listing;
+            run.result.undecided.extend(undecided);
+            return listing.ok();
         }
         let (Some(before), Some(broken)) = (&before.listing, &run.case.breaks) else {
             return None;
         };
-        let after = self.listing().await.ok()?;
-        let state = run.state(&self.contract, body, job);
-        let findings = unchanged_conformance(&state, broken, &run.named_ports, before, &after);
-        run.result.findings.extend(findings);
-        Some(after)
+        let after = self.listing().await;
+        match (before, &after) {
+            (Ok(before), Ok(after)) => {
+                let state = run.state(&self.contract, body, job);
+                let findings =
+                    unchanged_conformance(&state, broken, &run.named_ports, before, after);
+                run.result.findings.extend(findings);
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                let reason = format!("cannot list the attachments: {e}");
+                run.result.undecided.push(Undecided::new(broken, reason));
+            }
+        }
+        after.ok()
+    }
+
+    /// A dry run left the resource as it was; unread, the rule is undecided.
+    fn judge_dry_run(
+        &self,
+        run: &mut CaseRun<'_>,
+        before: &Result<Value, Unobserved>,
+        after: Result<Value, Unobserved>,
+        body: Option<&Value>,
+    ) {
+        let state = run.state(&self.contract, body, None);
+        match (before, &after) {
+            (Ok(before), Ok(after)) => {
+                let f = dry_run_conformance(&state, before, Some(after));
+                run.result.findings.extend(f);
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                let rule = self
+                    .contract
+                    .rule_where(&run.op.id, |c| matches!(c, Check::DryRun { .. }));
+                if let Some(rule) = rule {
+                    let reason = format!("cannot read the resource back: {e}");
+                    run.result.undecided.push(Undecided::new(&rule.id, reason));
+                }
+            }
+        }
     }
 
     /// A curated answer: kept rendered for the insta harness, compared with its snapshot.
