@@ -67,7 +67,7 @@ pub fn as_tables(contract: &Contract) -> String {
             op.service.to_string(),
             op.method,
             op.path,
-            op.success_status,
+            op.success_expect().to_string(),
             if op.is_async { "yes" } else { "no" },
             if op.auxiliary { "  (auxiliary)" } else { "" }
         ));

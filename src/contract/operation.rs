@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::contract::{Expect, StatusClass};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Service {
@@ -90,7 +92,11 @@ pub struct Operation {
     pub path_schema: String,
     pub request_schema: Option<String>,
     pub responses: Vec<ResponseSpec>,
+    /// The usual success status.
     pub success_status: u16,
+    /// Whether the page prints the success status. Where it does not, any
+    /// 2xx is a success (`success_status` is only the usual one).
+    pub success_status_printed: bool,
     #[serde(rename = "async")]
     pub is_async: bool,
     pub error_family: ErrorFamily,
@@ -169,7 +175,29 @@ impl Operation {
         }
     }
 
+    /// The documented response for `status`; where the page prints no
+    /// success status, another 2xx is read as the usual success.
     pub fn response(&self, status: u16) -> Option<&ResponseSpec> {
-        self.responses.iter().find(|r| r.status == status)
+        let exact = self.responses.iter().find(|r| r.status == status);
+        exact.or_else(|| {
+            let success = !self.success_status_printed && (200..300).contains(&status);
+            success
+                .then(|| self.responses.iter().find(|r| r.status == self.success_status))
+                .flatten()
+        })
+    }
+
+    /// What a conforming server answers to a valid request: the printed
+    /// status, or any 2xx where the page prints none.
+    pub fn success_expect(&self) -> Expect {
+        if self.success_status_printed {
+            return Expect::exact(self.success_status);
+        }
+        Expect {
+            status: None,
+            class: Some(StatusClass::Success),
+            mock_status: Some(self.success_status),
+            async_fail_ok: false,
+        }
     }
 }

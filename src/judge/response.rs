@@ -105,6 +105,20 @@ pub fn status_conformance(j: &Evidence) -> StatusOutcome {
     ))
 }
 
+/// Where the page prints no success status any 2xx passes; one other than
+/// the usual status is worth a note (at the rule's `should`).
+pub fn usual_status(j: &Evidence) -> Option<Finding> {
+    let status = j.status();
+    let unprinted = j.case.expect.class == Some(crate::contract::StatusClass::Success);
+    (unprinted && j.is_success() && status != j.op.success_status).then(|| {
+        j.finding(
+            ids::USUAL_STATUS,
+            format!("{} (usual; the page prints no status)", j.op.success_status),
+            status.to_string(),
+        )
+    })
+}
+
 /// A body is declared as JSON.
 pub fn content_type_conformance(j: &Evidence) -> Option<Finding> {
     if j.exchange.body.is_empty() {
@@ -274,6 +288,7 @@ pub fn judge_response(j: &Evidence) -> ResponseVerdict {
         StatusOutcome::PendingJobFail => pending_job_fail = true,
         StatusOutcome::Finding(f) => findings.push(f),
     }
+    findings.extend(usual_status(j));
     findings.extend(content_type_conformance(j));
     let body = match json_body(j) {
         Ok(b) => b,
@@ -334,6 +349,26 @@ mod tests {
     fn a_documented_answer_gives_no_finding() {
         let c = case("update-interface-attachment");
         assert!(judged(&c, 200, None, "").is_empty());
+    }
+
+    #[test]
+    fn where_the_page_prints_no_status_any_2xx_passes_with_a_note() {
+        let contract = Contract::builtin().unwrap();
+        let mut c = case("update-interface-attachment");
+        c.expect = contract
+            .operation("update-interface-attachment")
+            .unwrap()
+            .success_expect();
+        assert!(judged(&c, 200, None, "").is_empty());
+        assert_eq!(judged(&c, 204, None, ""), [ids::USUAL_STATUS]);
+        assert_eq!(contract.severity_of(ids::USUAL_STATUS), crate::contract::Severity::Should);
+        let mut add = case("batch-add-nics");
+        add.expect = contract.operation("batch-add-nics").unwrap().success_expect();
+        // A 202 still carries the job id the usual 200 promises.
+        let found = judged(&add, 202, Some("application/json"), r#"{"job_id": "j1"}"#);
+        assert_eq!(found, [ids::USUAL_STATUS]);
+        let found = judged(&add, 202, Some("application/json"), r#"{"job_id": 7}"#);
+        assert!(found.iter().any(|id| id.ends_with("/type")), "{found:?}");
     }
 
     #[test]
