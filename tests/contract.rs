@@ -516,3 +516,55 @@ fn a_malformed_case_file_names_the_file_and_place() {
     .to_string();
     assert!(e.contains("/cases/0/breaks"), "{e}");
 }
+
+/// Batch add: with port_id, ip_address and security_groups take no effect,
+/// and port_id wins over subnet_id; values there are not judged (the page's
+/// precedence over the fields' own format, doc conflict
+/// batch-add.ignored-fields-not-validated).
+#[test]
+fn fields_a_rule_makes_moot_are_not_judged() {
+    let c = Contract::builtin().unwrap();
+    let f = example_fixtures();
+    let op = c.operation("batch-add-nics").unwrap();
+    let world = FixtureWorld::new(&f, EXAMPLE_PROJECT_ID, op.setup);
+    let path = json!({"project_id": EXAMPLE_PROJECT_ID, "server_id": f.server_id});
+    let view = |nic: Value| json!({"path": path, "body": {"nics": [nic]}});
+    let with_port = view(json!({
+        "port_id": f.spare_port_id,
+        "ip_address": "10.0.0.1/8",
+        "security_groups": [{}],
+        "subnet_id": "not-a-uuid",
+    }));
+    assert_eq!(c.all_violations(op, &with_port, &world), Vec::<String>::new());
+    assert!(c.judge_schemas(op, &with_port).is_none());
+    // Without the port, the same values are judged.
+    let without = view(json!({"subnet_id": f.subnet_id, "ip_address": "10.0.0.1/8"}));
+    assert_eq!(
+        c.all_violations(op, &without, &world),
+        ["batch-add-nics.request#/properties/nics/items/properties/ip_address/format"]
+    );
+}
+
+/// The generator still breaks a moot field's keyword, where it is not moot.
+#[test]
+fn negative_cases_break_ignored_fields_only_where_they_are_used() {
+    let c = Contract::builtin().unwrap();
+    let f = example_fixtures();
+    let op = c.operation("batch-add-nics").unwrap();
+    let g = nic_conformance::generate::Generator::new(&c, &f, EXAMPLE_PROJECT_ID, 3);
+    let id = "batch-add-nics.request#/properties/nics/items/properties/ip_address/format";
+    let cases: Vec<_> = g
+        .cases(op, CaseKind::Negative, 400)
+        .filter(|case| case.breaks.as_deref() == Some(id))
+        .collect();
+    assert!(!cases.is_empty(), "no case breaks {id}");
+    for case in cases {
+        let nics = case.body.as_ref().unwrap()["nics"].as_array().unwrap().clone();
+        assert!(
+            nics.iter().any(|n| n.get("port_id").is_none() && n.get("ip_address").is_some()),
+            "{}: the bad address rides beside a port: {:?}",
+            case.id,
+            case.body
+        );
+    }
+}

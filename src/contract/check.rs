@@ -487,6 +487,26 @@ impl Check {
         out
     }
 
+    /// Request fields this rule makes moot in `view` (pointers into the
+    /// view): the fields an ignored-when rule says take no effect, and the
+    /// loser of a precedence rule when the winner is given. A value there is
+    /// not used, so it is not judged either.
+    pub fn moot_fields(&self, view: &Value) -> Vec<String> {
+        match self {
+            Check::IgnoredWhen { at, field, ignored } => expand(view, at)
+                .into_iter()
+                .filter(|obj| present(view, &join(obj, field)))
+                .flat_map(|obj| ignored.iter().map(move |i| join(&obj, i)))
+                .collect(),
+            Check::Precedence { at, winner, loser } => expand(view, at)
+                .into_iter()
+                .filter(|obj| present(view, &join(obj, winner)))
+                .map(|obj| join(&obj, loser))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// For a precedence rule: the winners given together with a loser.
     pub fn precedence_winners(&self, view: &Value) -> Vec<String> {
         let Check::Precedence { at, winner, loser } = self else {

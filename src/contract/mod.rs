@@ -326,9 +326,25 @@ impl Contract {
             expect: Expect::CLIENT_ERROR,
             message: v.message,
         };
+        let mut moot = None;
         self.invalid_parts(op, view)
-            .find_map(|(schema, instance)| schema.violations(instance).into_iter().next())
+            .find_map(|(side, schema, instance)| {
+                let moot = moot.get_or_insert_with(|| self.moot_fields(op, view));
+                schema
+                    .violations(instance)
+                    .into_iter()
+                    .find(|v| !is_moot(moot, side, &v.instance_path))
+            })
             .map(reject)
+    }
+
+    /// The request fields whose values the operation's rules say are not
+    /// used (ignored when another field is given, or losing to another): a
+    /// schema keyword at one of them is not judged.
+    pub fn moot_fields(&self, op: &Operation, view: &Value) -> Vec<String> {
+        self.rules_for(&op.id)
+            .flat_map(|r| r.check.moot_fields(view))
+            .collect()
     }
 
     /// The parts of a request view (path, then body) that fail their schema.
@@ -337,15 +353,17 @@ impl Contract {
         &'a self,
         op: &'a Operation,
         view: &'v Value,
-    ) -> impl Iterator<Item = (&'a Schema, &'v Value)> {
+    ) -> impl Iterator<Item = (&'static str, &'a Schema, &'v Value)> {
         static NULL: Value = Value::Null;
         [
-            (Some(&op.path_schema), view.get("path")),
-            (op.request_schema.as_ref(), view.get("body")),
+            ("/path", Some(&op.path_schema), view.get("path")),
+            ("/body", op.request_schema.as_ref(), view.get("body")),
         ]
         .into_iter()
-        .filter_map(|(name, instance)| Some((self.schemas.get(name?)?, instance.unwrap_or(&NULL))))
-        .filter(|(schema, instance)| !schema.is_valid(instance))
+        .filter_map(|(side, name, instance)| {
+            Some((side, self.schemas.get(name?)?, instance.unwrap_or(&NULL)))
+        })
+        .filter(|(_, schema, instance)| !schema.is_valid(instance))
     }
 
     /// The rules half of [`Contract::judge`], for a schema-valid request.
@@ -389,9 +407,14 @@ impl Contract {
 
     /// Every schema keyword and rule the request breaks (for tests and labels).
     pub fn all_violations(&self, op: &Operation, view: &Value, world: &dyn World) -> Vec<String> {
+        let moot = self.moot_fields(op, view);
+        let moot = &moot;
         let mut out: Vec<String> = self
             .invalid_parts(op, view)
-            .flat_map(|(schema, instance)| schema.violations(instance))
+            .flat_map(|(side, schema, instance)| {
+                let violations = schema.violations(instance).into_iter();
+                violations.filter(move |v| !is_moot(moot, side, &v.instance_path))
+            })
             .map(|v| v.id)
             .collect();
         if out.is_empty() {
@@ -472,4 +495,17 @@ impl JudgedRules {
                 .collect(),
         }
     }
+}
+
+/// Whether a violation at `instance_path` of the request's `side` lies at or
+/// under one of the `moot` view pointers.
+fn is_moot(moot: &[String], side: &str, instance_path: &str) -> bool {
+    moot.iter().any(|m| {
+        m.strip_prefix(side).is_some_and(|rest| {
+            instance_path == rest
+                || instance_path
+                    .strip_prefix(rest)
+                    .is_some_and(|tail| tail.starts_with('/'))
+        })
+    })
 }
