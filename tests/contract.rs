@@ -535,7 +535,10 @@ fn fields_a_rule_makes_moot_are_not_judged() {
         "security_groups": [{}],
         "subnet_id": "not-a-uuid",
     }));
-    assert_eq!(c.all_violations(op, &with_port, &world), Vec::<String>::new());
+    assert_eq!(
+        c.all_violations(op, &with_port, &world),
+        Vec::<String>::new()
+    );
     assert!(c.judge_schemas(op, &with_port).is_none());
     // Without the port, the same values are judged.
     let without = view(json!({"subnet_id": f.subnet_id, "ip_address": "10.0.0.1/8"}));
@@ -559,9 +562,13 @@ fn negative_cases_break_ignored_fields_only_where_they_are_used() {
         .collect();
     assert!(!cases.is_empty(), "no case breaks {id}");
     for case in cases {
-        let nics = case.body.as_ref().unwrap()["nics"].as_array().unwrap().clone();
+        let nics = case.body.as_ref().unwrap()["nics"]
+            .as_array()
+            .unwrap()
+            .clone();
         assert!(
-            nics.iter().any(|n| n.get("port_id").is_none() && n.get("ip_address").is_some()),
+            nics.iter()
+                .any(|n| n.get("port_id").is_none() && n.get("ip_address").is_some()),
             "{}: the bad address rides beside a port: {:?}",
             case.id,
             case.body

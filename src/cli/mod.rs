@@ -81,6 +81,10 @@ pub struct MockArgs {
     /// How long a job stays INIT/RUNNING, in milliseconds.
     #[arg(long, default_value_t = 200)]
     pub job_ms: u64,
+    /// How a batch of several NICs fails: NIC by NIC (the others are
+    /// attached) or as a whole (nothing changes).
+    #[arg(long, default_value = "per-nic", value_name = "per-nic|atomic")]
+    pub batch: crate::mock::BatchMode,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -137,6 +141,9 @@ pub struct RunArgs {
     /// With the built-in mock only: run it with these faults (repeatable).
     #[arg(long = "mock-fault", value_name = "NAME")]
     pub mock_faults: Vec<String>,
+    /// With the built-in mock only: how a batch of several NICs fails.
+    #[arg(long, default_value = "per-nic", value_name = "per-nic|atomic")]
+    pub mock_batch: crate::mock::BatchMode,
     /// Print the selected case ids and exit.
     #[arg(long)]
     pub list: bool,

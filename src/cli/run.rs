@@ -33,6 +33,7 @@ async fn resolve_target(
     let builtin = Target::builtin("");
     let mut config = MockConfig::new(&builtin.project_id, builtin.fixtures.clone());
     config.faults = FaultSet::from_names(contract, &args.mock_faults)?;
+    config.batch = args.mock_batch;
     config.job_duration = std::time::Duration::from_millis(1);
     let running = mock::start_local(contract.clone(), config)
         .await

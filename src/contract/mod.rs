@@ -368,8 +368,19 @@ impl Contract {
 
     /// The rules half of [`Contract::judge`], for a schema-valid request.
     pub fn judge_rules(&self, op: &Operation, view: &Value, world: &dyn World) -> Verdict {
+        self.judge_rules_where(op, view, world, |_| true)
+    }
+
+    /// [`Contract::judge_rules`] by the rules `include` accepts only.
+    pub fn judge_rules_where(
+        &self,
+        op: &Operation,
+        view: &Value,
+        world: &dyn World,
+        include: impl Fn(&Rule) -> bool,
+    ) -> Verdict {
         let (path_rules, body_rules) = self.constraints_in_order(op);
-        for rule in path_rules.chain(body_rules) {
+        for rule in path_rules.chain(body_rules).filter(|r| include(r)) {
             if rule.check.violated(view, world) {
                 return Verdict::Reject {
                     id: rule.id.clone(),

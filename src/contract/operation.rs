@@ -182,7 +182,11 @@ impl Operation {
         exact.or_else(|| {
             let success = !self.success_status_printed && (200..300).contains(&status);
             success
-                .then(|| self.responses.iter().find(|r| r.status == self.success_status))
+                .then(|| {
+                    self.responses
+                        .iter()
+                        .find(|r| r.status == self.success_status)
+                })
                 .flatten()
         })
     }

@@ -92,6 +92,8 @@ pub struct JobOutcome {
     pub status: String,
     /// The NICs the job's sub-jobs name.
     pub nic_ids: Vec<String>,
+    /// Each sub-job's NIC (when it names one) and status.
+    pub sub_jobs: Vec<(Option<String>, String)>,
 }
 
 impl JobOutcome {
@@ -104,22 +106,39 @@ impl JobOutcome {
         matches!(status, "INIT" | "RUNNING" | "PENDING_PAYMENT")
     }
 
+    /// The NICs whose own sub-job succeeded (in a job that may have failed as a whole).
+    pub fn nics_done(&self) -> impl Iterator<Item = &str> {
+        self.sub_jobs
+            .iter()
+            .filter(|(_, status)| status == "SUCCESS")
+            .filter_map(|(nic, _)| nic.as_deref())
+    }
+
+    /// Whether `nic`'s own sub-job succeeded.
+    pub fn nic_done(&self, nic: &str) -> bool {
+        self.nics_done().any(|n| n == nic)
+    }
+
     /// The outcome a job answer reports, once the job has ended (SUCCESS or FAIL).
     pub fn of_ended(body: &Value) -> Option<JobOutcome> {
         let status = body.get("status").and_then(Value::as_str)?;
         if status != "SUCCESS" && status != "FAIL" {
             return None;
         }
-        let nic_ids = body["entities"]["sub_jobs"]
+        let sub_jobs: Vec<(Option<String>, String)> = body["entities"]["sub_jobs"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|s| s["entities"]["nic_id"].as_str())
-            .map(str::to_string)
+            .map(|s| {
+                let nic = s["entities"]["nic_id"].as_str().map(str::to_string);
+                let status = s["status"].as_str().unwrap_or_default().to_string();
+                (nic, status)
+            })
             .collect();
         Some(JobOutcome {
             status: status.to_string(),
-            nic_ids,
+            nic_ids: sub_jobs.iter().filter_map(|(n, _)| n.clone()).collect(),
+            sub_jobs,
         })
     }
 }

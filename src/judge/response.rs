@@ -361,9 +361,15 @@ mod tests {
             .success_expect();
         assert!(judged(&c, 200, None, "").is_empty());
         assert_eq!(judged(&c, 204, None, ""), [ids::USUAL_STATUS]);
-        assert_eq!(contract.severity_of(ids::USUAL_STATUS), crate::contract::Severity::Should);
+        assert_eq!(
+            contract.severity_of(ids::USUAL_STATUS),
+            crate::contract::Severity::Should
+        );
         let mut add = case("batch-add-nics");
-        add.expect = contract.operation("batch-add-nics").unwrap().success_expect();
+        add.expect = contract
+            .operation("batch-add-nics")
+            .unwrap()
+            .success_expect();
         // A 202 still carries the job id the usual 200 promises.
         let found = judged(&add, 202, Some("application/json"), r#"{"job_id": "j1"}"#);
         assert_eq!(found, [ids::USUAL_STATUS]);

@@ -69,22 +69,24 @@ impl StateEvidence<'_> {
         ports
     }
 
-    /// The NICs the request made (attached, but not ports it named): the run deletes them.
+    /// The NICs the request made (attached, but not ports it named): the run
+    /// deletes them. A batch that failed as a whole may still have made some:
+    /// those whose own sub-job succeeded.
     pub fn created_ports(&self, named: &[String], primary: &str) -> Vec<String> {
-        self.contract
-            .rules_for(&self.op.id)
-            .filter(|r| {
-                matches!(
-                    r.check,
-                    Check::AsyncEffect {
-                        effect: Effect::Attach,
-                        ..
-                    }
-                )
-            })
-            .flat_map(|r| self.effect_targets(&r.check))
-            .filter(|p| !named.contains(p) && p != primary)
-            .collect()
+        let Some(rule) = self.contract.effect_rule(&self.op.id, Effect::Attach) else {
+            return Vec::new();
+        };
+        let mut ports = self.effect_targets(&rule.check);
+        ports.extend(
+            self.job
+                .iter()
+                .flat_map(|j| j.nics_done())
+                .map(str::to_string),
+        );
+        ports.sort();
+        ports.dedup();
+        ports.retain(|p| !named.contains(p) && p != primary);
+        ports
     }
 
     /// The rules [`effects_conformance`] would judge from the job's end and a
@@ -209,9 +211,11 @@ pub fn unchanged_conformance(
             "not attached"
         }
     };
+    // In a batch judged NIC by NIC, a NIC whose own sub-job succeeded may have changed.
+    let done = |p: &str| e.job.is_some_and(|j| j.nic_done(p));
     named
         .iter()
-        .filter(|p| before.contains(p) != after.contains(p))
+        .filter(|p| !done(p) && before.contains(p) != after.contains(p))
         .map(|p| {
             e.finding(
                 broken,
@@ -223,6 +227,38 @@ pub fn unchanged_conformance(
             )
         })
         .collect()
+}
+
+/// A job's sub-jobs agree with what was observed: a NIC whose attach
+/// sub-job succeeded is listed, and a job that ended FAIL names the NIC that
+/// failed (a sub-job that is not SUCCESS), when it reports sub-jobs at all.
+pub fn sub_jobs_conformance(e: &StateEvidence, after: &Listing) -> Vec<Finding> {
+    let Some(job) = e.job else {
+        return Vec::new();
+    };
+    let Some(rule) = e.contract.effect_rule(&e.op.id, Effect::Attach) else {
+        return Vec::new();
+    };
+    let mut findings: Vec<Finding> = job
+        .nics_done()
+        .filter(|nic| !after.contains(nic))
+        .map(|nic| {
+            e.finding(
+                &rule.id,
+                format!("port {nic} listed (its sub-job ended SUCCESS)"),
+                "not listed",
+            )
+        })
+        .collect();
+    let none_failed = job.sub_jobs.iter().all(|(_, status)| status == "SUCCESS");
+    if !job.succeeded() && !job.sub_jobs.is_empty() && none_failed {
+        findings.push(e.finding(
+            &rule.id,
+            "a FAIL job names the NIC that failed (a sub-job not SUCCESS)",
+            "every sub-job SUCCESS",
+        ));
+    }
+    findings
 }
 
 /// A dry run left the resource's updatable fields as they were.
@@ -244,7 +280,7 @@ pub fn job_failed_conformance(e: &StateEvidence, status: u16) -> Option<Finding>
     let id = e.case.breaks.as_deref().unwrap_or_default();
     Some(e.finding(
         id,
-        format!("{} or a job that ends FAIL", e.case.expect),
+        format!("{}", e.case.expect),
         format!("{status} and a job that ended {}", job.status),
     ))
 }
@@ -340,6 +376,10 @@ mod tests {
         JobOutcome {
             status: "SUCCESS".into(),
             nic_ids: nics.iter().map(|n| n.to_string()).collect(),
+            sub_jobs: nics
+                .iter()
+                .map(|n| (Some(n.to_string()), "SUCCESS".to_string()))
+                .collect(),
         }
     }
 
@@ -388,6 +428,7 @@ mod tests {
         let failed = JobOutcome {
             status: "FAIL".into(),
             nic_ids: Vec::new(),
+            sub_jobs: Vec::new(),
         };
         let body = json!({"nics": [{"port_id": "p1"}]});
         assert_eq!(
@@ -504,5 +545,59 @@ mod tests {
             ids::JOB_FAIL_REASON
         );
         assert_eq!(f(json!({"status": "FAIL"})).unwrap().actual, "(absent)");
+    }
+
+    /// A batch judged NIC by NIC: a NIC whose own sub-job succeeded may have
+    /// changed; one whose sub-job failed may not; the sub-jobs must agree
+    /// with the listing.
+    #[test]
+    fn a_failed_batch_is_judged_nic_by_nic() {
+        let contract = Contract::builtin().unwrap();
+        let op = contract.operation("batch-add-nics").unwrap();
+        let case = Case::bare("c".into(), &op.id, CaseKind::Negative);
+        let job = JobOutcome {
+            status: "FAIL".into(),
+            nic_ids: vec!["good".into(), "bad".into()],
+            sub_jobs: vec![
+                (Some("good".into()), "SUCCESS".into()),
+                (Some("bad".into()), "FAIL".into()),
+            ],
+        };
+        let e = StateEvidence {
+            contract: &contract,
+            op,
+            case: &case,
+            view: &Value::Null,
+            body: None,
+            job: Some(&job),
+            reproduce: "",
+        };
+        let named = ["good".to_string(), "bad".to_string()];
+        let before = listing(&[("bad", "10.0.0.5")]);
+        let id = "batch-add.port-down";
+        // The good NIC attached, the bad one as it was: conforming.
+        let after = listing(&[("bad", "10.0.0.5"), ("good", "10.0.0.6")]);
+        assert!(unchanged_conformance(&e, id, &named, &before, &after).is_empty());
+        assert!(sub_jobs_conformance(&e, &after).is_empty());
+        // The bad NIC changed: a finding.
+        let changed = listing(&[("good", "10.0.0.6")]);
+        assert_eq!(
+            unchanged_conformance(&e, id, &named, &before, &changed).len(),
+            1
+        );
+        // The good NIC's sub-job says SUCCESS but it is not listed: a finding.
+        let missing = sub_jobs_conformance(&e, &before);
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing[0].id, "batch-add.job-attaches");
+        // A FAIL job whose sub-jobs all say SUCCESS names no failed NIC: a finding.
+        let odd = JobOutcome {
+            sub_jobs: vec![(Some("good".into()), "SUCCESS".into())],
+            ..job.clone()
+        };
+        let e = StateEvidence {
+            job: Some(&odd),
+            ..e
+        };
+        assert_eq!(sub_jobs_conformance(&e, &after).len(), 1);
     }
 }

@@ -58,6 +58,9 @@ pub struct NicRequest {
     pub port_id: Option<String>,
     pub subnet_id: Option<String>,
     pub ip_address: Option<String>,
+    /// Why the job will fail this NIC: a rule the request broke that is
+    /// checked when the job runs (the port's state, the resources it names).
+    pub refused: Option<String>,
     /// The id of the port the job makes for a NIC that names no port, drawn
     /// with the request rather than under the state's lock.
     pub new_port_id: Option<Id>,
@@ -75,6 +78,7 @@ impl NicRequest {
             port_id: field("port_id"),
             subnet_id: field("subnet_id"),
             ip_address: field("ip_address"),
+            refused: None,
             new_port_id: None,
         }
     }
@@ -108,9 +112,64 @@ impl NicRequest {
     }
 }
 
-/// What an ended job did: the NICs it attached or detached, or why it failed
-/// (`Err("")`: failed without a reason).
-pub type JobResult = Result<Vec<Id>, String>;
+/// One NIC of an ended job: a sub-job, as the vendor's job query reports them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubJob {
+    /// The NIC attached or detached (for a NIC that was never made: none).
+    pub nic_id: Option<Id>,
+    /// Why this NIC failed; `None`: it succeeded.
+    pub fail_reason: Option<String>,
+}
+
+/// What an ended job did: one sub-job per NIC, and why the job as a whole
+/// failed before any NIC was tried (a fault; `Some("")`: without a reason).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobResult {
+    pub sub_jobs: Vec<SubJob>,
+    pub fail_reason: Option<String>,
+}
+
+impl JobResult {
+    /// Every NIC succeeded.
+    pub fn succeeded(nics: Vec<Id>) -> JobResult {
+        JobResult {
+            sub_jobs: nics
+                .into_iter()
+                .map(|n| SubJob {
+                    nic_id: Some(n),
+                    fail_reason: None,
+                })
+                .collect(),
+            fail_reason: None,
+        }
+    }
+
+    /// The job failed as a whole, with no NIC tried.
+    pub fn failed(reason: impl Into<String>) -> JobResult {
+        JobResult {
+            sub_jobs: Vec::new(),
+            fail_reason: Some(reason.into()),
+        }
+    }
+
+    /// The parent ends FAIL when it failed as a whole or a sub-job failed.
+    pub fn status(&self) -> JobStatus {
+        let failed =
+            self.fail_reason.is_some() || self.sub_jobs.iter().any(|s| s.fail_reason.is_some());
+        if failed {
+            JobStatus::Fail
+        } else {
+            JobStatus::Success
+        }
+    }
+
+    /// The parent's fail_reason: its own, else the first failed sub-job's.
+    pub fn reason(&self) -> Option<&str> {
+        let own = self.fail_reason.as_deref();
+        own.or_else(|| self.sub_jobs.iter().find_map(|s| s.fail_reason.as_deref()))
+            .filter(|r| !r.is_empty())
+    }
+}
 
 /// Where a job is in its life.
 #[derive(Debug)]
@@ -128,6 +187,7 @@ pub struct Job {
     /// 32 hex digits: 16 random, then the sequence number.
     id: [u8; 32],
     pub job_type: &'static str,
+    pub server_id: Id,
     pub created: Instant,
     pub begin_time: Id,
     pub stage: Stage,
@@ -160,7 +220,12 @@ impl Jobs {
     }
 
     /// Records a job that will make `change` (`None`: it never ends); returns its id.
-    pub fn start(&mut self, job_type: &'static str, change: Option<Change>) -> String {
+    pub fn start(
+        &mut self,
+        job_type: &'static str,
+        server_id: Id,
+        change: Option<Change>,
+    ) -> String {
         let seq = self.first + self.ring.len() as u64;
         let mut id = [0u8; 32];
         // Infallible: the buffer holds exactly 16 bytes' worth of hex digits.
@@ -169,6 +234,7 @@ impl Jobs {
         self.ring.push_back(Job {
             id,
             job_type,
+            server_id,
             created: Instant::now(),
             begin_time: utc_now(),
             stage: change.map_or(Stage::Stuck, Stage::Pending),
@@ -260,8 +326,8 @@ mod tests {
     #[test]
     fn a_job_is_found_by_its_id_and_not_by_a_made_up_one() {
         let mut jobs = jobs(0);
-        let a = jobs.start("attachNics", Some(Change::Nothing));
-        let b = jobs.start("detachNics", Some(Change::Nothing));
+        let a = jobs.start("attachNics", Id::from("s"), Some(Change::Nothing));
+        let b = jobs.start("detachNics", Id::from("s"), Some(Change::Nothing));
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(jobs.get(&a).map(|j| j.job_type), Some("attachNics"));
@@ -283,34 +349,36 @@ mod tests {
     #[test]
     fn jobs_end_in_order_once_past_their_deadline() {
         let mut jobs = jobs(50);
-        let a = jobs.start("attachNics", Some(Change::Nothing));
-        let b = jobs.start("attachNics", Some(Change::Nothing));
+        let a = jobs.start("attachNics", Id::from("s"), Some(Change::Nothing));
+        let b = jobs.start("attachNics", Id::from("s"), Some(Change::Nothing));
         let start = jobs.get(&a).unwrap().created;
         assert!(jobs.next_due(start).is_none(), "ended before its deadline");
         let later = jobs.get(&b).unwrap().created + Duration::from_millis(50);
         let (first, _) = jobs.next_due(later).unwrap();
-        jobs.end(first, Ok(vec![Id::from("nic")]));
+        jobs.end(first, JobResult::succeeded(vec![Id::from("nic")]));
         let (second, _) = jobs.next_due(later).unwrap();
-        jobs.end(second, Err(String::new()));
+        jobs.end(second, JobResult::failed(""));
         assert!(jobs.next_due(later).is_none(), "a job ended twice");
         assert!(matches!(
             &jobs.get(&a).unwrap().stage,
-            Stage::Ended { result: Ok(nics), .. } if nics[..] == [Id::from("nic")]
+            Stage::Ended { result, .. } if result.status() == JobStatus::Success
+                && result.sub_jobs[0].nic_id == Some(Id::from("nic"))
         ));
         assert!(matches!(
             &jobs.get(&b).unwrap().stage,
-            Stage::Ended { result: Err(reason), .. } if reason.is_empty()
+            Stage::Ended { result, .. } if result.status() == JobStatus::Fail
+                && result.reason().is_none()
         ));
     }
 
     #[test]
     fn a_job_that_never_ends_is_passed_over() {
         let mut jobs = jobs(0);
-        let stuck = jobs.start("attachNics", None);
-        let after = jobs.start("attachNics", Some(Change::Nothing));
+        let stuck = jobs.start("attachNics", Id::from("s"), None);
+        let after = jobs.start("attachNics", Id::from("s"), Some(Change::Nothing));
         let later = Instant::now() + Duration::from_millis(1);
         let (seq, _) = jobs.next_due(later).unwrap();
-        jobs.end(seq, Ok(Vec::new()));
+        jobs.end(seq, JobResult::default());
         assert!(matches!(jobs.get(&stuck).unwrap().stage, Stage::Stuck));
         assert!(matches!(
             jobs.get(&after).unwrap().stage,
@@ -321,17 +389,17 @@ mod tests {
     #[test]
     fn ended_jobs_are_forgotten_past_the_limit_but_unended_ones_are_kept() {
         let mut jobs = jobs(0);
-        let oldest = jobs.start("attachNics", Some(Change::Nothing));
+        let oldest = jobs.start("attachNics", Id::from("s"), Some(Change::Nothing));
         for _ in 0..MAX_JOBS + 10 {
-            jobs.start("attachNics", Some(Change::Nothing));
+            jobs.start("attachNics", Id::from("s"), Some(Change::Nothing));
         }
         // None has ended: all are kept, so their changes are not lost.
         assert!(jobs.get(&oldest).is_some());
         let later = Instant::now() + Duration::from_millis(1);
         while let Some((seq, _)) = jobs.next_due(later) {
-            jobs.end(seq, Ok(Vec::new()));
+            jobs.end(seq, JobResult::default());
         }
-        let newest = jobs.start("attachNics", Some(Change::Nothing));
+        let newest = jobs.start("attachNics", Id::from("s"), Some(Change::Nothing));
         assert!(
             jobs.get(&oldest).is_none(),
             "an ended job kept past the limit"

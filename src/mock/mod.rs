@@ -46,6 +46,30 @@ pub struct MockConfig {
     pub job_duration: Duration,
     /// Access key → secret key accepted for AK/SK signatures.
     pub credentials: Vec<(String, String)>,
+    /// How a batch job treats a NIC that fails.
+    pub batch: BatchMode,
+}
+
+/// How a batch job treats a NIC that fails: the pages allow both (doc
+/// conflict ecs-async.batch-failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BatchMode {
+    /// Each NIC is its own sub-job: the others are attached, the job ends FAIL.
+    #[default]
+    PerNic,
+    /// One failure fails the whole job and nothing changes.
+    Atomic,
+}
+
+impl std::str::FromStr for BatchMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "per-nic" => Ok(BatchMode::PerNic),
+            "atomic" => Ok(BatchMode::Atomic),
+            other => Err(format!("unknown batch mode `{other}` (per-nic or atomic)")),
+        }
+    }
 }
 
 impl MockConfig {
@@ -57,6 +81,7 @@ impl MockConfig {
             require_auth: false,
             job_duration: Duration::from_millis(20),
             credentials: Vec::new(),
+            batch: BatchMode::default(),
         }
     }
 }
@@ -290,32 +315,43 @@ impl Mock {
         let view = Contract::view(params, body);
         // Schemas need no state: check them before taking the lock.
         let schema_verdict = self.contract.judge_schemas(op, &view);
-        let job = self.requested_job(op, &view);
+        let mut job = self.requested_job(op, &view);
         let mut state = self.state.lock();
         self.end_due_jobs(&mut state);
-        let verdict =
-            schema_verdict.unwrap_or_else(|| self.contract.judge_rules(op, &view, &*state));
+        let mut refused_in_error = false;
+        let verdict = schema_verdict.unwrap_or_else(|| match job.as_mut() {
+            Some((_, Change::AttachNics { nics, .. })) => {
+                let (verdict, accepted) = self.judge_batch(op, &view, &state, nics);
+                refused_in_error = accepted;
+                verdict
+            }
+            _ => self.contract.judge_rules(op, &view, &*state),
+        });
         let dry_run_applied = matches!(verdict, Verdict::Accept { dry_run: true });
         // A request a fault accepts although a rule forbids it is answered as
         // accepted and changes nothing.
-        let no_effect = match verdict {
-            Verdict::Reject { id, .. } if self.config.faults.accepts(&id) => true,
-            Verdict::Reject {
-                id,
-                expect,
-                message,
-            } => {
-                return self.reject(op, expect.mock_status(), &format!("{message} [{id}]"));
-            }
-            Verdict::Accept { dry_run } => {
-                if dry_run && !self.config.faults.has(&FaultKind::DryRunApplies) {
-                    return Reply::json(202, json!({"request_id": random_hex()}));
+        let no_effect = refused_in_error
+            || match verdict {
+                Verdict::Reject { id, .. } if self.config.faults.accepts(&id) => true,
+                Verdict::Reject {
+                    id,
+                    expect,
+                    message,
+                } => {
+                    return self.reject(op, expect.mock_status(), &format!("{message} [{id}]"));
                 }
-                false
-            }
-        };
+                Verdict::Accept { dry_run } => {
+                    if dry_run && !self.config.faults.has(&FaultKind::DryRunApplies) {
+                        return Reply::json(202, json!({"request_id": random_hex()}));
+                    }
+                    false
+                }
+            };
         let mut reply = match (job, op.id.as_str()) {
-            (Some(job), _) => self.start_job(&mut state, job, no_effect),
+            (Some(job), _) => {
+                let server_id = Id::from(path_param(&view, "server_id"));
+                self.start_job(&mut state, job, server_id, no_effect)
+            }
             (None, "nova-attach-interface") => self.nova_attach(&mut state, &view, no_effect),
             (None, "update-interface-attachment") => {
                 self.update_attachment(&mut state, &view, no_effect)
@@ -350,11 +386,14 @@ impl Mock {
         &self,
         state: &mut State,
         (job_type, change): (&'static str, Change),
+        server_id: Id,
         no_effect: bool,
     ) -> Reply {
         let change = if no_effect { Change::Nothing } else { change };
         let never_ends = self.config.faults.has(&FaultKind::JobNeverEnds);
-        let job_id = state.jobs.start(job_type, (!never_ends).then_some(change));
+        let job_id = state
+            .jobs
+            .start(job_type, server_id, (!never_ends).then_some(change));
         Reply::json(200, object([("job_id", Value::String(job_id))]))
     }
 
@@ -404,6 +443,51 @@ impl Mock {
                 nic_ids,
             },
         ))
+    }
+
+    /// Judges a batch of several NICs: the rules a job may check (those whose
+    /// break may end in a FAIL job) are left to the job, NIC by NIC, and the
+    /// rest decide the answer. Returns the verdict, and whether a fault accepts a NIC's
+    /// refusal (the job then succeeds and changes nothing).
+    fn judge_batch(
+        &self,
+        op: &Operation,
+        view: &Value,
+        state: &State,
+        nics: &mut [NicRequest],
+    ) -> (Verdict, bool) {
+        // One NIC: refused at once, as a single request is. Several: each NIC
+        // is judged by the job, so one bad NIC does not refuse the others.
+        if nics.len() < 2 {
+            return (self.contract.judge_rules(op, view, state), false);
+        }
+        let in_job = |r: &crate::contract::Rule| r.expect.is_some_and(|e| e.async_fail_ok);
+        let verdict = self
+            .contract
+            .judge_rules_where(op, view, state, |r| !in_job(r));
+        let all = self.contract.judge_rules_where(op, view, state, in_job);
+        let (Verdict::Accept { .. }, Verdict::Reject { .. }) = (&verdict, &all) else {
+            return (verdict, false);
+        };
+        // Which NICs the job will refuse: each judged alone.
+        let Some((_, at)) = self.effects.attach.as_ref() else {
+            return (verdict, false);
+        };
+        let list = at.strip_suffix("/*").unwrap_or(at);
+        let mut accepted_in_error = false;
+        for (i, nic) in select(view, at).into_iter().enumerate() {
+            let mut alone = view.clone();
+            crate::contract::pointer::set(&mut alone, list, Value::Array(vec![nic.clone()]));
+            if let Verdict::Reject { id, message, .. } =
+                self.contract.judge_rules_where(op, &alone, state, in_job)
+            {
+                accepted_in_error |= self.config.faults.accepts(&id);
+                if let Some(request) = nics.get_mut(i) {
+                    request.refused = Some(format!("{message} [{id}]"));
+                }
+            }
+        }
+        (verdict, accepted_in_error)
     }
 
     /// One NIC of an attaching request as its job will make it: the winner of

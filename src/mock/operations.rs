@@ -5,59 +5,24 @@ use serde_json::{Value, json};
 
 use crate::contract::pointer::get;
 use crate::contract::{ErrorFamily, Operation, World, object};
-use crate::mock::jobs::{Change, JobResult, JobStatus, Stage};
+use crate::mock::jobs::{Change, JobResult, JobStatus, NicRequest, Stage, SubJob};
 use crate::mock::state::{Id, State, random_hex, random_id, random_id_shared};
-use crate::mock::{FaultKind, Mock, Reply, error_body, path_param};
+use crate::mock::{BatchMode, FaultKind, Mock, Reply, error_body, path_param};
 
 impl Mock {
     /// Applies a job's change, unless a fault makes it fail.
     pub(super) fn apply(&self, state: &mut State, change: Change) -> JobResult {
         let faults = &self.config.faults;
         if faults.has(&FaultKind::JobFailNoReason) {
-            return Err(String::new());
+            return JobResult::failed("");
         }
         match change {
-            Change::Nothing => Ok(Vec::new()),
+            Change::Nothing => JobResult::default(),
             Change::AttachNics { server_id, nics } => {
                 if faults.has(&FaultKind::AddJobFails) {
-                    return Err("NIC attachment failed (fault add-job-fails)".into());
+                    return JobResult::failed("NIC attachment failed (fault add-job-fails)");
                 }
-                let mut ids = Vec::with_capacity(nics.len());
-                for nic in &nics {
-                    match nic.port_id.as_deref() {
-                        Some(port_id) => {
-                            // The state the catalogue requires holds when the job runs, too.
-                            if let Some(want) = &self.effects.nics.port_state {
-                                if state.port_state(port_id) != Some(want.as_str()) {
-                                    return Err(format!("port {port_id} is not {want}"));
-                                }
-                            }
-                            // Only a fault keeps an address the catalogue says is ignored.
-                            if let (Some(ip), Some(port)) =
-                                (&nic.ip_address, state.ports.get_mut(port_id))
-                            {
-                                port.ip_address = ip.to_string();
-                            }
-                            state.attach(&server_id, port_id);
-                            ids.push(Id::from(port_id));
-                        }
-                        None => {
-                            let subnet = nic
-                                .subnet_id
-                                .as_deref()
-                                .unwrap_or(&self.config.fixtures.subnet_id);
-                            let port = state.new_port(
-                                nic.new_port_id.clone().unwrap_or_else(random_id_shared),
-                                subnet,
-                                nic.ip_address.as_deref(),
-                            );
-                            let id = state.insert_port(port);
-                            state.attach(&server_id, &id);
-                            ids.push(id);
-                        }
-                    }
-                }
-                Ok(ids)
+                self.attach_nics(state, &server_id, &nics)
             }
             Change::DetachNics { server_id, nic_ids } => {
                 let stays_listed = faults.has(&FaultKind::DeletedNicStaysListed);
@@ -67,9 +32,84 @@ impl Mock {
                         state.ghosts.insert((server_id.to_string(), id.to_string()));
                     }
                 }
-                Ok(nic_ids)
+                JobResult::succeeded(nic_ids)
             }
         }
+    }
+
+    /// Attaches each NIC of a batch, one sub-job each. A NIC the request
+    /// refused (a rule checked when the job runs), or whose port is not in
+    /// the state the catalogue requires by now, fails alone; in an atomic
+    /// batch one failure fails them all and nothing changes.
+    fn attach_nics(&self, state: &mut State, server_id: &str, nics: &[NicRequest]) -> JobResult {
+        let failures: Vec<Option<String>> = nics
+            .iter()
+            .map(|nic| {
+                if let Some(reason) = &nic.refused {
+                    return Some(reason.clone());
+                }
+                let port = nic.port_id.as_deref()?;
+                let want = self.effects.nics.port_state.as_deref()?;
+                (state.port_state(port) != Some(want)).then(|| format!("port {port} is not {want}"))
+            })
+            .collect();
+        let failed_any = failures.iter().any(Option::is_some);
+        if failed_any && self.config.batch == BatchMode::Atomic {
+            let first = failures.iter().flatten().next().cloned();
+            let sub_jobs =
+                nics.iter()
+                    .zip(failures)
+                    .map(|(nic, failure)| SubJob {
+                        nic_id: nic.port_id.as_deref().map(Id::from),
+                        fail_reason: Some(failure.unwrap_or_else(|| {
+                            "not attached: another NIC of the batch failed".into()
+                        })),
+                    })
+                    .collect();
+            return JobResult {
+                sub_jobs,
+                fail_reason: first,
+            };
+        }
+        let mut result = JobResult::default();
+        for (nic, failure) in nics.iter().zip(failures) {
+            let sub_job = match failure {
+                Some(reason) => SubJob {
+                    nic_id: nic.port_id.as_deref().map(Id::from),
+                    fail_reason: Some(reason),
+                },
+                None => SubJob {
+                    nic_id: Some(self.attach_nic(state, server_id, nic)),
+                    fail_reason: None,
+                },
+            };
+            result.sub_jobs.push(sub_job);
+        }
+        result
+    }
+
+    /// Attaches one NIC: the port it names, or a new port on its subnet.
+    fn attach_nic(&self, state: &mut State, server_id: &str, nic: &NicRequest) -> Id {
+        if let Some(port_id) = nic.port_id.as_deref() {
+            // Only a fault keeps an address the catalogue says is ignored.
+            if let (Some(ip), Some(port)) = (&nic.ip_address, state.ports.get_mut(port_id)) {
+                port.ip_address = ip.to_string();
+            }
+            state.attach(server_id, port_id);
+            return Id::from(port_id);
+        }
+        let subnet = nic
+            .subnet_id
+            .as_deref()
+            .unwrap_or(&self.config.fixtures.subnet_id);
+        let port = state.new_port(
+            nic.new_port_id.clone().unwrap_or_else(random_id_shared),
+            subnet,
+            nic.ip_address.as_deref(),
+        );
+        let id = state.insert_port(port);
+        state.attach(server_id, &id);
+        id
     }
 
     pub(super) fn nova_attach(&self, state: &mut State, view: &Value, no_effect: bool) -> Reply {
@@ -213,31 +253,54 @@ impl Mock {
                 error_body(ErrorFamily::EcsV1, 404, &format!("job {id} not found")),
             );
         };
-        let (status, reason, end_time, nics) = match &job.stage {
-            Stage::Ended {
-                at,
-                result: Ok(nics),
-            } => (JobStatus::Success, None, Some(&**at), &nics[..]),
-            Stage::Ended { at, result: Err(r) } => {
-                let reason = (!r.is_empty()).then_some(r.as_str());
-                (JobStatus::Fail, reason, Some(&**at), &[][..])
-            }
+        let (status, result, end_time) = match &job.stage {
+            Stage::Ended { at, result } => (result.status(), Some(result), Some(&**at)),
             _ if job.created.elapsed() < self.config.job_duration / 3 => {
-                (JobStatus::Init, None, None, &[][..])
+                (JobStatus::Init, None, None)
             }
-            _ => (JobStatus::Running, None, None, &[][..]),
+            _ => (JobStatus::Running, None, None),
         };
-        let sub_jobs: Vec<Value> = nics
+        let failed = |reason: Option<&str>| reason.map(|_| "Ecs.0000");
+        let sub_jobs: Vec<Value> = result
+            .map(|r| &r.sub_jobs[..])
+            .unwrap_or_default()
             .iter()
-            .map(|n| json!({"status": status.as_str(), "entities": {"nic_id": &**n}}))
+            .enumerate()
+            .map(|(i, sub)| {
+                let reason = sub.fail_reason.as_deref();
+                let status = if reason.is_some() {
+                    JobStatus::Fail
+                } else {
+                    JobStatus::Success
+                };
+                json!({
+                    "status": status.as_str(),
+                    "job_id": format!("{}-{i}", job.id()),
+                    "job_type": job.job_type.trim_end_matches('s'),
+                    "begin_time": &*job.begin_time,
+                    "end_time": end_time,
+                    "error_code": failed(reason),
+                    "fail_reason": reason,
+                    "entities": {
+                        "server_id": &*job.server_id,
+                        "nic_id": sub.nic_id.as_deref(),
+                        "errorcode_message": reason,
+                    },
+                })
+            })
             .collect();
+        let reason = result.and_then(JobResult::reason);
         let mut body = json!({
             "job_id": job.id(),
             "job_type": job.job_type,
             "status": status.as_str(),
             "begin_time": &*job.begin_time,
             "end_time": end_time,
-            "entities": {"sub_jobs": null},
+            "entities": {
+                "server_id": &*job.server_id,
+                "sub_jobs_total": sub_jobs.len(),
+                "sub_jobs": null,
+            },
             "error_code": if status == JobStatus::Fail { Some("Ecs.0000") } else { None },
             "fail_reason": reason,
         });

@@ -15,7 +15,7 @@ use crate::judge::response::{Evidence, judge_response};
 use crate::judge::snapshot::snapshot_conformance;
 use crate::judge::state::{
     StateEvidence, dry_run_conformance, effects_conformance, job_failed_conformance,
-    job_id_conformance, unchanged_conformance,
+    job_id_conformance, sub_jobs_conformance, unchanged_conformance,
 };
 use crate::judge::{Finding, Undecided, sort};
 use crate::runner::Runner;
@@ -128,7 +128,7 @@ impl Runner {
                 return run.finish();
             }
         }
-        let before = self.observe_before(&run).await;
+        let mut before = self.observe_before(&run).await;
         let Some(exchange) = self.send(&mut run).await else {
             if let Some(spare) = spare {
                 spare.state = PortState::Unknown;
@@ -159,6 +159,8 @@ impl Runner {
             undecided.push(Undecided::new(ids::JOB_FAIL_REASON, reason));
             if let Some(broken) = case.breaks.as_ref().filter(|_| verdict.pending_job_fail) {
                 undecided.push(Undecided::new(broken, reason));
+                // Which NICs the job changed is unknown: nothing to compare.
+                before.listing = None;
             }
             run.result.undecided.extend(undecided);
         }
@@ -287,7 +289,10 @@ impl Runner {
                 // Let the attach settle before the spare is looked at again.
                 self.settle_listed(&run.named_ports).await;
             }
-            return Followed::default();
+            return Followed {
+                unobserved: Some(format!("the {status} answer carries no job_id to follow")),
+                ..Followed::default()
+            };
         };
         run.result.exercised.extend([
             ids::JOB_COMPLETES.to_string(),
@@ -348,8 +353,9 @@ impl Runner {
         match (before, &after) {
             (Ok(before), Ok(after)) => {
                 let state = run.state(&self.contract, body, job);
-                let findings =
+                let mut findings =
                     unchanged_conformance(&state, broken, &run.named_ports, before, after);
+                findings.extend(sub_jobs_conformance(&state, after));
                 run.result.findings.extend(findings);
             }
             (Err(e), _) | (_, Err(e)) => {
