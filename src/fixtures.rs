@@ -26,9 +26,82 @@ pub struct Fixtures {
     /// parallel up to their number (optional).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_sub_network_interface_ids: Vec<String>,
+    /// The subnet's IPv4 range, e.g. `192.168.0.0/24` (optional): cases that
+    /// ask for an address take a free-looking one from it. Without it, cases
+    /// leave addresses to the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_cidr: Option<String>,
+    /// The subnet's IPv6 range (optional), for cases that ask for an IPv6 address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_ipv6_cidr: Option<String>,
+}
+
+/// An address range `address/prefix`, IPv4 or IPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    base: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Cidr, String> {
+        let (addr, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not a CIDR block (address/prefix)"))?;
+        let base: std::net::IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{addr}` is not an IP address"))?;
+        let prefix: u8 = prefix
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{prefix}` is not a prefix length"))?;
+        let bits = if base.is_ipv4() { 32 } else { 128 };
+        // At least a handful of hosts besides the network, gateway and broadcast addresses.
+        if prefix > bits - 3 {
+            return Err(format!("/{prefix} leaves no room for test addresses"));
+        }
+        Ok(Cidr { base, prefix })
+    }
+}
+
+impl Cidr {
+    pub fn is_ipv4(&self) -> bool {
+        self.base.is_ipv4()
+    }
+
+    /// A host address of the range picked by `key`: never the network
+    /// address, the first ten (gateways and the addresses clouds hand out
+    /// first) or the last (broadcast), so it is unlikely to be in use.
+    pub fn host(&self, key: u64) -> String {
+        match self.base {
+            std::net::IpAddr::V4(v4) => {
+                let size = 1u64 << (32 - self.prefix);
+                let network = u32::from(v4) as u64 & !(size - 1);
+                let usable = size.saturating_sub(12).max(1);
+                let addr = network + 10 + key % usable;
+                std::net::Ipv4Addr::from(addr as u32).to_string()
+            }
+            std::net::IpAddr::V6(v6) => {
+                let host_bits = (128 - self.prefix as u32).min(63);
+                let size = 1u128 << host_bits;
+                let network = u128::from(v6) & !((1u128 << (128 - self.prefix as u32)) - 1);
+                let usable = size.saturating_sub(12).max(1);
+                let addr = network + 10 + (key as u128) % usable;
+                std::net::Ipv6Addr::from(addr).to_string()
+            }
+        }
+    }
 }
 
 impl Fixtures {
+    /// The subnet's ranges, as far as the target file gives them.
+    pub fn subnet_ranges(&self) -> (Option<Cidr>, Option<Cidr>) {
+        let parse = |c: &Option<String>| c.as_deref().and_then(|c| c.parse().ok());
+        (parse(&self.subnet_cidr), parse(&self.subnet_ipv6_cidr))
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         Some(match name {
             "server_id" => &self.server_id,
@@ -144,7 +217,31 @@ pub fn example_fixtures() -> Fixtures {
         extra_sub_network_interface_ids: (1..=15)
             .map(|i| format!("5b1c0000-0000-4000-8000-{i:012x}"))
             .collect(),
+        // The range the mock hands its ports' addresses from.
+        subnet_cidr: Some("192.168.0.0/16".into()),
+        subnet_ipv6_cidr: None,
     }
 }
 
 pub const EXAMPLE_PROJECT_ID: &str = "0605767a3300d5762fb7c0186d9e1779";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_stay_inside_the_range_and_off_its_edges() {
+        let v4: Cidr = "10.1.2.0/24".parse().unwrap();
+        for key in [0, 1, 233, 234, 1_000_003] {
+            let host: std::net::Ipv4Addr = v4.host(key).parse().unwrap();
+            let last = host.octets()[3];
+            assert_eq!(&host.octets()[..3], &[10, 1, 2]);
+            assert!((10..255).contains(&last), "{host}");
+        }
+        let v6: Cidr = "2001:db8::/64".parse().unwrap();
+        assert!(v6.host(7).starts_with("2001:db8::"), "{}", v6.host(7));
+        assert!("10.0.0.0/31".parse::<Cidr>().is_err());
+        assert!("10.0.0.0".parse::<Cidr>().is_err());
+        assert!("10.0.0.300/24".parse::<Cidr>().is_err());
+    }
+}

@@ -303,6 +303,33 @@ impl Place<'_> {
     }
 
     fn check_fixtures(&self, fixtures: &Fixtures) -> Result<(), ConfigError> {
+        for (key, cidr, want_v4) in [
+            ("fixtures.subnet_cidr", &fixtures.subnet_cidr, true),
+            (
+                "fixtures.subnet_ipv6_cidr",
+                &fixtures.subnet_ipv6_cidr,
+                false,
+            ),
+        ] {
+            let Some(cidr) = cidr else { continue };
+            let parsed: crate::fixtures::Cidr = cidr.parse().map_err(|e| {
+                self.err(
+                    key,
+                    e,
+                    "write the subnet's range as address/prefix, e.g. 192.168.0.0/24",
+                )
+            })?;
+            if parsed.is_ipv4() != want_v4 {
+                return Err(self.err(
+                    key,
+                    format!(
+                        "`{cidr}` is not an IPv{} range",
+                        if want_v4 { 4 } else { 6 }
+                    ),
+                    "subnet_cidr takes the IPv4 range, subnet_ipv6_cidr the IPv6 one",
+                ));
+            }
+        }
         for name in Fixtures::NAMES {
             if fixtures.get(name).is_none_or(|v| v.trim().is_empty()) {
                 return Err(self.err(

@@ -88,6 +88,14 @@ fn fixture_lines(project: &str, fixtures: &Fixtures) -> Vec<String> {
         let quoted: Vec<String> = ids.iter().map(|i| format!("\"{i}\"")).collect();
         format!("[{}]", quoted.join(", "))
     };
+    for (name, cidr) in [
+        ("subnet_cidr", &fixtures.subnet_cidr),
+        ("subnet_ipv6_cidr", &fixtures.subnet_ipv6_cidr),
+    ] {
+        if let Some(cidr) = cidr {
+            lines.push(format!("{name} = \"{cidr}\""));
+        }
+    }
     for (name, ids) in [
         ("extra_spare_port_ids", &fixtures.extra_spare_port_ids),
         (

@@ -6,6 +6,7 @@
 //! enforces. One seed reproduces a run: case `op::kind::i` is drawn from an
 //! RNG seeded by (seed, op, kind, i), so a case can be replayed alone.
 
+mod addresses;
 pub mod strategy;
 
 use std::collections::HashMap;
@@ -257,7 +258,16 @@ impl<'c> Generator<'c> {
                 continue;
             };
             let instance = format!("{}/{field}", at.trim_start_matches("/body"));
-            if let Some((node, _)) = body.and_then(|s| s.subschema_for_instance(&instance)) {
+            let found = body.and_then(|s| s.subschema_for_instance(&instance));
+            // Items that hold an address cannot be sent without the subnet's range.
+            let no_range = self.fixtures.subnet_ranges() == (None, None);
+            if found
+                .as_ref()
+                .is_some_and(|(_, n)| no_range && addresses::items_need_address(n))
+            {
+                continue;
+            }
+            if let Some((node, _)) = found {
                 plans.push(Plan::Boundary {
                     id: rule.id.clone(),
                     side: Side::Body,
@@ -406,6 +416,11 @@ impl<'c> Generator<'c> {
                 satisfy_all(&mut view, &locks, &except);
             }
         }
+        let key = fnv(
+            self.seed,
+            &[&op.id, kind.as_str(), &index.to_string(), "addresses"],
+        );
+        addresses::place(self.contract, op, self.fixtures, &mut view, key);
         if !self.fits(op, plan, &view, &world) {
             return None;
         }
