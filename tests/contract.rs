@@ -575,3 +575,45 @@ fn negative_cases_break_ignored_fields_only_where_they_are_used() {
         );
     }
 }
+
+/// `must` only where the page states a constraint; a format the page only
+/// implies, or a schema borrowed from elsewhere, is `should`, with its reason.
+#[test]
+fn keyword_severity_follows_the_pages_words() {
+    use nic_conformance::contract::Severity;
+    let c = Contract::builtin().unwrap();
+    let severity = |id: &str| {
+        let k = c.keyword(id).unwrap_or_else(|| panic!("no keyword {id}"));
+        assert!(!k.severity_reason.is_empty(), "{id} has no reason");
+        (k.severity, c.severity_of(id))
+    };
+    for (id, want) in [
+        // "NIC ID in UUID format": stated.
+        (
+            "batch-add-nics.request#/properties/nics/items/properties/port_id/format",
+            Severity::Must,
+        ),
+        // "Specifies the IP address": implied.
+        (
+            "batch-add-nics.request#/properties/nics/items/properties/ip_address/format",
+            Severity::Should,
+        ),
+        // "Specifies the MAC address": implied.
+        (
+            "nova-attach-interface.response.200#/properties/interfaceAttachment/properties/mac_addr/format",
+            Severity::Should,
+        ),
+        // "1 to 4094": a printed range.
+        (
+            "update-sub-network-interface.response.200#/properties/sub_network_interface/properties/vlan_id/maximum",
+            Severity::Must,
+        ),
+        // The job page is not included.
+        (
+            "show-job.response.200#/properties/status/enum",
+            Severity::Should,
+        ),
+    ] {
+        assert_eq!(severity(id), (want, want), "{id}");
+    }
+}

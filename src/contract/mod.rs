@@ -276,9 +276,10 @@ impl Contract {
         String::new()
     }
 
-    /// Severity of an id: rules carry theirs; schema keywords are `must`,
-    /// except undocumented response fields (`additionalProperties`), which
-    /// real clouds add and which are reported at `should`.
+    /// Severity of an id: rules carry theirs, schema keywords theirs
+    /// ([`Keyword::severity`]: `must` where the page states the constraint);
+    /// undocumented response fields (`additionalProperties`), which real
+    /// clouds add, are reported at `should`.
     pub fn severity_of(&self, id: &str) -> Severity {
         if let Some(rule) = self.rule(id) {
             return rule.severity;
@@ -286,7 +287,17 @@ impl Contract {
         if id.ends_with("/additionalProperties") && !id.contains(".request#") {
             return Severity::Should;
         }
-        Severity::Must
+        self.keyword(id).map_or(Severity::Must, |k| k.severity)
+    }
+
+    /// The keyword with this id (`schema#/pointer/keyword`).
+    pub fn keyword(&self, id: &str) -> Option<&Keyword> {
+        let (schema, _) = id.split_once('#')?;
+        self.schemas
+            .get(schema)?
+            .keywords
+            .iter()
+            .find(|k| k.id == id)
     }
 
     /// The request view the rules read: `{"path": {...}, "body": ...}`.

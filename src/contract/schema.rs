@@ -10,7 +10,7 @@ use jsonschema::{Draft, Validator};
 use serde_json::Value;
 
 use super::formats::{CUSTOM_FORMATS, STANDARD_FORMATS};
-use super::{ContractError, ContractErrorKind};
+use super::{ContractError, ContractErrorKind, Severity};
 
 /// Keywords that constrain an instance (annotations such as `description` are not).
 pub const VALIDATION_KEYWORDS: &[&str] = &[
@@ -48,6 +48,31 @@ pub struct Keyword {
     pub subschema: String,
     /// The table row the subschema documents (its `description`), for reports.
     pub source: String,
+    /// `must` where the page states the constraint; `should` where a word
+    /// only implies it or it is borrowed from another table or page.
+    pub severity: Severity,
+    /// Why the keyword has that severity.
+    pub severity_reason: String,
+}
+
+/// The severity a schema gives a keyword, with its reason: a node's
+/// `x-should` maps keyword names to the reason they are only implied; a
+/// document's `x-should-all` makes every keyword `should`, with its reason.
+fn severity_of_keyword(document: &Value, node: &Value, keyword: &str) -> (Severity, String) {
+    if let Some(reason) = node
+        .get("x-should")
+        .and_then(|m| m.get(keyword))
+        .and_then(Value::as_str)
+    {
+        return (Severity::Should, reason.to_string());
+    }
+    if let Some(reason) = document.get("x-should-all").and_then(Value::as_str) {
+        return (Severity::Should, reason.to_string());
+    }
+    (
+        Severity::Must,
+        "stated by the page's table (type, required, a printed range, enum or format)".into(),
+    )
 }
 
 /// A keyword the instance broke.
@@ -85,6 +110,10 @@ impl Schema {
         let mut keywords = Vec::new();
         collect_keywords(name, &document, String::new(), "", &mut keywords)
             .map_err(|(pointer, kind)| err(pointer, kind))?;
+        for k in &mut keywords {
+            let node = document.pointer(&k.subschema).unwrap_or(&Value::Null);
+            (k.severity, k.severity_reason) = severity_of_keyword(&document, node, &k.keyword);
+        }
         let mut options = jsonschema::options()
             .with_draft(Draft::Draft202012)
             .should_validate_formats(true);
@@ -186,6 +215,8 @@ fn collect_keywords(
                 keyword: key.clone(),
                 subschema: pointer.clone(),
                 source: source.to_string(),
+                severity: Severity::Must,
+                severity_reason: String::new(),
             });
         }
     }
