@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::contract::{Contract, Expect, Operation, Setup, Verdict};
+use crate::contract::{Contract, Expect, Operation, Setup, Verdict, ids};
 use crate::files::write_atomic;
 use crate::fixtures::{FixtureWorld, Fixtures};
 
@@ -66,6 +66,10 @@ pub struct Case {
     pub setup: Option<Setup>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// The request rests on a reading the pages leave open (an empty
+    /// optional list): its status is judged at `should` (`request.open-reading`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub open_reading: bool,
 }
 
 impl Case {
@@ -83,6 +87,7 @@ impl Case {
             body: None,
             setup: None,
             description: String::new(),
+            open_reading: false,
         }
     }
 
@@ -100,9 +105,10 @@ impl Case {
         view: &Value,
         world: &FixtureWorld,
     ) -> (Expect, Option<String>, Vec<String>) {
+        // Only an open reading exercises its rule (marked by the generator).
         let mut exercises: Vec<String> = contract
             .rules_for(&op.id)
-            .filter(|r| r.check.exercised(view))
+            .filter(|r| r.check.exercised(view) && r.id != ids::OPEN_READING)
             .map(|r| r.id.clone())
             .collect();
         match contract.judge(op, view, world) {
@@ -352,6 +358,7 @@ pub fn parse_curated(
             body,
             setup: op.setup,
             description: c.description,
+            open_reading: false,
         });
     }
     Ok(out)

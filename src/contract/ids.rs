@@ -5,6 +5,7 @@
 
 pub const STATUS: &str = "response.status";
 pub const USUAL_STATUS: &str = "response.usual-status";
+pub const OPEN_READING: &str = "request.open-reading";
 pub const NO_SERVER_ERROR: &str = "response.no-server-error";
 pub const CONTENT_TYPE: &str = "response.content-type";
 pub const JSON_BODY: &str = "response.json-body";
@@ -15,9 +16,10 @@ pub const JOB_COMPLETES: &str = "job.completes";
 pub const JOB_FAIL_REASON: &str = "job.fail-reason";
 
 /// Every id above with the kind of check the catalogue must give it.
-pub const ALL: [(&str, &str); 10] = [
+pub const ALL: [(&str, &str); 11] = [
     (STATUS, "status"),
     (USUAL_STATUS, "status"),
+    (OPEN_READING, "status"),
     (NO_SERVER_ERROR, "no_server_error"),
     (CONTENT_TYPE, "content_type"),
     (JSON_BODY, "json_body"),

@@ -17,7 +17,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Map, Value};
 
 use crate::case::{Case, CaseKind, default_path_params};
-use crate::contract::{Check, Contract, Operation, pointer};
+use crate::contract::{Check, Contract, Operation, ids, pointer};
 use crate::fixtures::{FixtureWorld, Fixtures};
 use strategy::{Aim, Mode, ValueStrategy, arb, boundaries, can_break};
 
@@ -425,9 +425,14 @@ impl<'c> Generator<'c> {
             return None;
         }
         let (expect, breaks, mut exercises) = Case::label(self.contract, op, &view, &world);
-        if let Plan::Boundary { id, .. } = plan {
+        if let Plan::Boundary { id, aim, .. } = plan {
             exercises.insert(0, id.clone());
+            // An empty optional list is a request the pages give no meaning to.
+            if aim.mode == Mode::Items(0) {
+                exercises.insert(1, ids::OPEN_READING.to_string());
+            }
         }
+        let open_reading = exercises.iter().any(|e| e == ids::OPEN_READING);
         // The view is done with: its parts move into the case.
         let (path_params, body) = Contract::view_parts(view);
         let body = body.filter(|_| op.request_schema.is_some());
@@ -442,6 +447,7 @@ impl<'c> Generator<'c> {
             body,
             setup: op.setup,
             description: plan.describe(),
+            open_reading,
         })
     }
 

@@ -127,6 +127,14 @@ fn arb_text(min: usize, max: usize, excluded: Vec<char>) -> ValueStrategy {
         .sboxed()
 }
 
+/// Text of printable ASCII only, whose length every counting unit agrees on.
+fn arb_ascii_text(min: usize, max: usize, excluded: Vec<char>) -> ValueStrategy {
+    let allowed: Vec<char> = (' '..='~').filter(|c| !excluded.contains(c)).collect();
+    proptest::collection::vec(proptest::sample::select(allowed), min..=max)
+        .prop_map(|cs| Value::String(cs.into_iter().collect()))
+        .sboxed()
+}
+
 pub fn arb_uuid() -> impl Strategy<Value = String> {
     any::<u128>().prop_map(|n| {
         uuid::Builder::from_random_bytes(n.to_le_bytes())
@@ -270,8 +278,11 @@ fn arb_string(node: &Value, here: Option<&Aim>) -> ValueStrategy {
     let excluded = excluded_chars(node).unwrap_or_default();
     match here.map(|t| &t.mode) {
         Some(Mode::Edge(k)) if k == "minLength" => arb_text(min, min, excluded),
+        // The pages do not say what a character is (code point, UTF-16 unit,
+        // byte): at the upper edge every unit must agree, so the text is ASCII.
         Some(Mode::Edge(k)) if k == "maxLength" => {
-            arb_text(max.unwrap_or(min), max.unwrap_or(min), excluded)
+            let n = max.unwrap_or(min);
+            arb_ascii_text(n, n, excluded)
         }
         Some(Mode::Break(k)) if k == "minLength" => arb_text(min - 1, min - 1, excluded),
         Some(Mode::Break(k)) if k == "maxLength" => {

@@ -45,10 +45,14 @@ impl Evidence<'_> {
         (200..300).contains(&self.status())
     }
 
-    /// The rule whose promised status a valid case checks (a dry run), or the generic one.
+    /// The rule whose promised status a valid case checks (a dry run, a
+    /// request whose meaning the pages leave open), or the generic one.
     fn status_rule(&self) -> String {
         if let Some(b) = &self.case.breaks {
             return b.clone();
+        }
+        if self.case.open_reading {
+            return ids::OPEN_READING.into();
         }
         self.contract
             .rules_for(&self.op.id)

@@ -212,6 +212,32 @@ impl Runner {
         }
     }
 
+    /// Detaches a spare through a batch-delete job (case setup).
+    pub(super) async fn detach_spare(&self, port: &str) -> Result<(), SetupFailure> {
+        let reason = |why: &str| format!("the spare port {port} could not be detached: {why}");
+        match self
+            .housekeeping_job(Effect::Detach, json!({"nics": [{"id": port}]}))
+            .await
+        {
+            Ok(j) if j.succeeded() => Ok(()),
+            Ok(j) => {
+                let why = format!("setup detach job ended {}", j.status);
+                Err(SetupFailure {
+                    reason: reason(&why),
+                    finding: Some(self.setup_finding(
+                        Effect::Detach,
+                        "the spare port detached (case setup)",
+                        &why,
+                    )),
+                })
+            }
+            Err(e) => Err(SetupFailure {
+                reason: reason(&e.message),
+                finding: e.findings.into_iter().next(),
+            }),
+        }
+    }
+
     /// Detaches ports through a batch-delete job.
     pub(super) async fn detach_ports(&self, ports: &[String]) -> Result<(), Error> {
         let body = json!({"nics": ports.iter().map(|p| json!({"id": p})).collect::<Vec<_>>()});

@@ -103,17 +103,7 @@ impl Runner {
         }
         let outcome = match want {
             PortState::Attached => self.attach_port(&spare.id).await,
-            _ => self
-                .detach_ports(std::slice::from_ref(&spare.id))
-                .await
-                .map_err(|e| SetupFailure {
-                    reason: format!("the spare port {} could not be detached: {e}", spare.id),
-                    finding: Some(self.setup_finding(
-                        Effect::Detach,
-                        "the spare port detached (case setup)",
-                        &e.to_string(),
-                    )),
-                }),
+            _ => self.detach_spare(&spare.id).await,
         };
         // A failed setup may still complete later: look again before the next use.
         spare.state = if outcome.is_ok() {
