@@ -289,3 +289,33 @@ fn plans_name_every_target() {
             .any(|p| matches!(p, Plan::BreakRule { id } if id == "nova-attach.fixed-ips-single"))
     );
 }
+
+/// A negative case breaks exactly one keyword: the rules hold around it (no
+/// unknown security group riding along with angle brackets in a description).
+#[test]
+fn a_broken_keyword_rides_with_nothing_else_broken() {
+    let c = contract();
+    let f = example_fixtures();
+    let g = Generator::new(&c, &f, EXAMPLE_PROJECT_ID, 11);
+    let op = c.operation("update-sub-network-interface").unwrap();
+    let world = FixtureWorld::new(&f, EXAMPLE_PROJECT_ID, op.setup);
+    let mut seen = 0;
+    for case in g.cases(op, CaseKind::Negative, 400) {
+        let Some(broken) = case
+            .breaks
+            .as_deref()
+            .filter(|b| b.contains("/description/"))
+        else {
+            continue;
+        };
+        seen += 1;
+        let verdict = c.judge_rules(op, &case.view(), &world);
+        assert!(
+            matches!(verdict, nic_conformance::contract::Verdict::Accept { .. }),
+            "{} breaks {broken} and also {verdict:?}: {:?}",
+            case.id,
+            case.body
+        );
+    }
+    assert!(seen > 0, "no case breaks the description");
+}

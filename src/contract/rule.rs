@@ -202,6 +202,24 @@ impl Check {
         }
     }
 
+    /// Whether the check looks its resource up under the server the path
+    /// names (an attached port), so it reads `/path/server_id` too.
+    pub fn reads_server(&self) -> bool {
+        matches!(
+            self,
+            Check::ResourceExists {
+                resource: Resource::AttachedPort,
+                ..
+            } | Check::ResourceState {
+                resource: Resource::AttachedPort,
+                ..
+            } | Check::ForbiddenFixture {
+                resource: Resource::AttachedPort,
+                ..
+            }
+        )
+    }
+
     /// The field an effect rule's ports are named by (`port_id`, `id`).
     pub fn effect_field(&self) -> Option<&str> {
         match self {

@@ -403,7 +403,14 @@ impl<'c> Generator<'c> {
                     return None;
                 }
             }
-            Plan::BreakKeyword { .. } => {}
+            Plan::BreakKeyword { side, aim, .. } => {
+                // Only the keyword is broken: the rules hold around it (no
+                // unknown security group riding along with a bad description).
+                let lock = instance_pointer(*side, &aim.node);
+                // Neither the place nor the value the break drew may change.
+                let value_lock = format!("={lock}");
+                satisfy_all(&mut view, &[lock, value_lock], &[]);
+            }
             Plan::BreakRule { id } => {
                 if !satisfy_all(&mut view, &[], &[]) {
                     return None;
@@ -471,8 +478,34 @@ impl<'c> Generator<'c> {
         let violations = self.contract.all_violations(op, view, world);
         match plan {
             Plan::Valid | Plan::Boundary { .. } => violations.is_empty(),
-            Plan::BreakKeyword { id, .. } => {
-                !violations.is_empty() && violations.iter().all(|v| v == id)
+            Plan::BreakKeyword { id, side, aim } => {
+                // The schema hides the rules (a server checks the form first):
+                // judge them too, so the case breaks nothing else. Rules about
+                // the broken field itself cannot hold and are not asked to.
+                let lock = instance_pointer(*side, &aim.node);
+                let elsewhere = |r: &crate::contract::Rule| {
+                    let server = r
+                        .check
+                        .reads_server()
+                        .then(|| "/path/server_id".to_string());
+                    let fields = r
+                        .check
+                        .named_fields()
+                        .into_iter()
+                        .chain(server.map(|s| (s, String::new())));
+                    fields.collect::<Vec<_>>().iter().all(|(at, field)| {
+                        let pattern = if field.is_empty() {
+                            at.clone()
+                        } else {
+                            format!("{at}/{field}")
+                        };
+                        !overlaps(&pattern, &lock)
+                    })
+                };
+                let rules = self.contract.judge_rules_where(op, view, world, elsewhere);
+                !violations.is_empty()
+                    && violations.iter().all(|v| v == id)
+                    && matches!(rules, crate::contract::Verdict::Accept { .. })
             }
             Plan::BreakRule { id } => {
                 let also = self
@@ -572,6 +605,15 @@ impl<'c> Generator<'c> {
 }
 
 /// The request-view location of a schema node (first array element for `items`).
+/// Whether a rule's field pattern (`*` for any array index) and an instance
+/// pointer name the same place, or one lies inside the other.
+fn overlaps(pattern: &str, pointer: &str) -> bool {
+    pattern
+        .split('/')
+        .zip(pointer.split('/'))
+        .all(|(p, t)| p == t || (p == "*" && t.parse::<usize>().is_ok()))
+}
+
 fn instance_pointer(side: Side, schema_ptr: &str) -> String {
     let mut out = String::from(match side {
         Side::Path => "/path",
