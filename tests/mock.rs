@@ -656,3 +656,53 @@ async fn a_batch_fails_nic_by_nic_or_as_a_whole_with_a_sub_job_per_nic() {
         mock.stop().await;
     }
 }
+
+/// The supplementary NIC reads back through the VPC show: the update's
+/// effect can be observed without another write.
+#[tokio::test]
+async fn a_sub_nic_reads_back_what_an_update_changed() {
+    let f = example_fixtures();
+    let mock = start_local(contract(), config()).await.unwrap();
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/v3/{EXAMPLE_PROJECT_ID}/vpc/sub-network-interfaces/{}",
+        mock.base_url, f.sub_network_interface_id
+    );
+    let before = get_json(&http, url.clone()).await;
+    assert_eq!(
+        before["sub_network_interface"]["id"],
+        f.sub_network_interface_id.as_str()
+    );
+    let updated: Value = http
+        .put(&url)
+        .json(&json!({"sub_network_interface": {"description": "read me back"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        updated["sub_network_interface"]["description"],
+        "read me back"
+    );
+    let after = get_json(&http, url.clone()).await;
+    assert_eq!(
+        after["sub_network_interface"]["description"],
+        "read me back"
+    );
+    // The read is judged by its own schema, like the update's answer.
+    let c = contract();
+    let schema = c.schema("show-sub-network-interface.response.200").unwrap();
+    assert!(schema.is_valid(&after), "{:?}", schema.violations(&after));
+    let missing = get_json(
+        &http,
+        format!(
+            "{}/v3/{EXAMPLE_PROJECT_ID}/vpc/sub-network-interfaces/00000000-0000-4000-8000-00000000dead",
+            mock.base_url
+        ),
+    )
+    .await;
+    assert!(missing["error_code"].is_string(), "{missing}");
+    mock.stop().await;
+}

@@ -108,6 +108,7 @@ pub const EMBEDDED: &[(&str, &str)] = &embedded_files![
     "show-job.response.200.json",
     "list-interfaces.path.json",
     "list-interfaces.response.200.json",
+    "show-sub-network-interface.response.200.json",
     "error.ecs-v1.json",
     "error.nova.json",
     "error.vpc-v3.json",
@@ -212,6 +213,14 @@ impl Contract {
                 Check::Echo { request, response } if *request == sent => Some(response.as_str()),
                 _ => None,
             })
+    }
+
+    /// The auxiliary read of the resource an operation writes: a GET at the
+    /// same path (how a client reads the result back without writing).
+    pub fn read_of(&self, operation: &Operation) -> Option<&Operation> {
+        self.operations
+            .iter()
+            .find(|o| o.auxiliary && o.method == "GET" && o.path == operation.path)
     }
 
     /// The response pointers of the fields a request body asks to change

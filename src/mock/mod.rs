@@ -360,6 +360,7 @@ impl Mock {
                 self.update_sub_nic(op, &mut state, &view, no_effect)
             }
             (None, "show-job") => self.show_job(&state, &view),
+            (None, "show-sub-network-interface") => self.show_sub_nic(&state, &view),
             (None, "list-interfaces") => self.list_interfaces(&state, &view),
             (None, other) => Reply::json(
                 501,

@@ -241,6 +241,22 @@ impl Mock {
         )
     }
 
+    /// The supplementary NIC as the update answers it (without changing it).
+    pub(super) fn show_sub_nic(&self, state: &State, view: &Value) -> Reply {
+        let id = path_param(view, "sub_network_interface_id");
+        let Some(nic) = state.sub_nics.get(id) else {
+            let message = "supplementary network interface not found";
+            return Reply::json(404, error_body(ErrorFamily::VpcV3, 404, message));
+        };
+        Reply::json(
+            200,
+            object([
+                ("sub_network_interface", nic.clone()),
+                ("request_id", Value::String(random_hex())),
+            ]),
+        )
+    }
+
     pub(super) fn show_job(&self, state: &State, view: &Value) -> Reply {
         let id = path_param(view, "job_id");
         let job = state

@@ -85,34 +85,29 @@ impl Runner {
     }
 
     /// The fields of the case's resource that its request could change, as
-    /// they are now: an update that changes nothing answers the resource whole.
+    /// they are now, read through the resource's auxiliary GET (never a write).
     pub(super) async fn observe_updatable(&self, case: &Case) -> Result<Value, Unobserved> {
         let unobserved = |m: String| Unobserved(m);
         let op = self
             .contract
             .operation(&case.operation)
             .ok_or_else(|| unobserved(format!("no operation {}", case.operation)))?;
+        let read = self
+            .contract
+            .read_of(op)
+            .ok_or_else(|| unobserved(format!("no read of what {} writes", op.id)))?;
         let fields = self.contract.updated_fields(&op.id);
-        // The empty update: the body's one wrapping object, with nothing in it.
-        let wrapper = fields
-            .first()
-            .and_then(|f| f.split('/').nth(1))
-            .ok_or_else(|| unobserved(format!("{} updates no field", op.id)))?;
-        let empty = crate::contract::object([(wrapper, Value::Object(Default::default()))]);
         let answer = self
             .client
-            .send(op, &case.path_params, Some(&empty))
+            .send(read, &case.path_params, None)
             .await
             .map_err(|e| unobserved(e.to_string()))?;
-        let read = format!("{} {} with an empty update", op.method, op.path);
-        let body: Value = serde_json::from_slice(&answer.body)
-            .map_err(|_| unobserved(format!("{read} answered {} without JSON", answer.status)))?;
-        if body.get(wrapper).is_none() {
-            return Err(unobserved(format!(
-                "{read} answered {} without `{wrapper}`",
-                answer.status
-            )));
+        let call = format!("{} {}", read.method, read.path);
+        if answer.status != 200 {
+            return Err(unobserved(format!("{call} answered {}", answer.status)));
         }
+        let body: Value = serde_json::from_slice(&answer.body)
+            .map_err(|_| unobserved(format!("{call} answered without JSON")))?;
         Ok(Value::Array(
             fields
                 .iter()
