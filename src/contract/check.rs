@@ -164,6 +164,7 @@ impl Check {
                 .iter()
                 .any(|obj| has(obj, field) && ignored.iter().any(|i| has(obj, i))),
             Check::Echo { request, .. } => !select(view, request).is_empty(),
+            Check::ReadBack { from, .. } => !select(view, from).is_empty(),
             Check::DryRun { flag } => get(view, flag) == Some(&Value::Bool(true)),
             Check::AsyncEffect { .. }
             | Check::NoResponseBody

@@ -109,6 +109,8 @@ pub const EMBEDDED: &[(&str, &str)] = &embedded_files![
     "list-interfaces.path.json",
     "list-interfaces.response.200.json",
     "show-sub-network-interface.response.200.json",
+    "list-server-interfaces.path.json",
+    "list-server-interfaces.response.200.json",
     "error.ecs-v1.json",
     "error.nova.json",
     "error.vpc-v3.json",

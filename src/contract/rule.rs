@@ -140,6 +140,17 @@ pub enum Check {
         at: String,
         field: String,
     },
+    /// After a success, the auxiliary `read` shows the change: in its list at
+    /// `list`, the item whose `key` equals the request's `key_from` has
+    /// `field` equal to the request's `from`.
+    ReadBack {
+        read: String,
+        list: String,
+        key: String,
+        key_from: String,
+        field: String,
+        from: String,
+    },
     /// A success has no body.
     NoResponseBody,
     /// A job ends in SUCCESS or FAIL.
@@ -188,6 +199,7 @@ impl Check {
             Check::Precedence { .. } => "precedence",
             Check::IgnoredWhen { .. } => "ignored_when",
             Check::Echo { .. } => "echo",
+            Check::ReadBack { .. } => "read_back",
             Check::DryRun { .. } => "dry_run",
             Check::AsyncEffect { .. } => "async_effect",
             Check::NoResponseBody => "no_response_body",
@@ -258,6 +270,10 @@ impl Check {
                 v
             }
             Check::Echo { request, .. } => vec![(request.clone(), String::new())],
+            Check::ReadBack { key_from, from, .. } => vec![
+                (key_from.clone(), String::new()),
+                (from.clone(), String::new()),
+            ],
             Check::DryRun { flag } => vec![(flag.clone(), String::new())],
             _ => Vec::new(),
         }

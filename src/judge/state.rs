@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::case::Case;
-use crate::contract::{Check, Contract, Effect, Operation, ids, pointer};
+use crate::contract::{Check, Contract, Effect, Operation, Rule, ids, pointer};
 use crate::judge::observed::{JobOutcome, Listing};
 use crate::judge::{Finding, Undecided};
 
@@ -259,6 +259,36 @@ pub fn sub_jobs_conformance(e: &StateEvidence, after: &Listing) -> Vec<Finding> 
         ));
     }
     findings
+}
+
+/// After a success, the auxiliary read shows what was sent (a `read_back`
+/// rule): the listed item the request named has the field as sent.
+pub fn read_back_conformance(e: &StateEvidence, rule: &Rule, answer: &Value) -> Option<Finding> {
+    let Check::ReadBack {
+        list,
+        key,
+        key_from,
+        field,
+        from,
+        ..
+    } = &rule.check
+    else {
+        return None;
+    };
+    let named = pointer::get(e.view, key_from)?;
+    let sent = pointer::get(e.view, from)?;
+    let items = pointer::get(answer, list).and_then(Value::as_array);
+    let item = items
+        .into_iter()
+        .flatten()
+        .find(|i| i.get(key) == Some(named));
+    let expected = format!("{field} {sent} on the {key} {named} (as sent)");
+    match item.map(|i| i.get(field)) {
+        Some(Some(shown)) if shown == sent => None,
+        Some(Some(shown)) => Some(e.finding(&rule.id, expected, shown.to_string())),
+        Some(None) => Some(e.finding(&rule.id, expected, format!("no {field}"))),
+        None => Some(e.finding(&rule.id, expected, format!("{key} {named} not listed"))),
+    }
 }
 
 /// A dry run left the resource's updatable fields as they were.

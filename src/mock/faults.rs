@@ -47,6 +47,8 @@ pub enum FaultKind {
     JobQueryFails,
     /// The list of a server's attachments answers 404.
     ListingFails,
+    /// An update of a NIC's attachment answers success and changes nothing.
+    UpdateNotApplied,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,7 +205,7 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             },
         });
     }
-    let fixed: [(&str, FaultKind, &[&str]); 12] = [
+    let fixed: [(&str, FaultKind, &[&str]); 13] = [
         (
             "server-error-on-reject",
             FaultKind::ServerErrorOnReject,
@@ -265,6 +267,11 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             "listing-fails",
             FaultKind::ListingFails,
             &["response.status"],
+        ),
+        (
+            "update-not-applied",
+            FaultKind::UpdateNotApplied,
+            &["update-attachment.reads-back"],
         ),
     ];
     for (name, kind, breaks) in fixed {

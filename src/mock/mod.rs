@@ -361,6 +361,7 @@ impl Mock {
             }
             (None, "show-job") => self.show_job(&state, &view),
             (None, "show-sub-network-interface") => self.show_sub_nic(&state, &view),
+            (None, "list-server-interfaces") => self.list_server_interfaces(&state, &view),
             (None, "list-interfaces") => self.list_interfaces(&state, &view),
             (None, other) => Reply::json(
                 501,

@@ -158,7 +158,8 @@ impl Mock {
         let value = get(view, "/body/interface_attachment/delete_on_termination")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        if !no_effect {
+        let applied = !no_effect && !self.config.faults.has(&FaultKind::UpdateNotApplied);
+        if applied {
             if let Some(port) = state.ports.get_mut(port_id) {
                 port.delete_on_termination = value;
             }
@@ -357,6 +358,30 @@ impl Mock {
                 item["port_state"] = json!("BUILD");
             }
         }
+        Reply::json(200, object([("interfaceAttachments", Value::Array(list))]))
+    }
+
+    /// The ECS v1 list of a server's NICs: the nova attachments, each with
+    /// its delete_on_termination.
+    pub(super) fn list_server_interfaces(&self, state: &State, view: &Value) -> Reply {
+        let server_id = path_param(view, "server_id");
+        let Some(server) = state.servers.get(server_id) else {
+            let message = format!("server {server_id} not found");
+            return Reply::json(404, error_body(ErrorFamily::EcsV1, 404, &message));
+        };
+        let list: Vec<Value> = server
+            .ports
+            .iter()
+            .filter_map(|p| {
+                let mut item = state.attachment(p)?;
+                let delete = state
+                    .ports
+                    .get(&**p)
+                    .is_some_and(|p| p.delete_on_termination);
+                item["delete_on_termination"] = Value::Bool(delete);
+                Some(item)
+            })
+            .collect();
         Reply::json(200, object([("interfaceAttachments", Value::Array(list))]))
     }
 }

@@ -64,6 +64,9 @@ pub struct Runner {
     failed: Mutex<Vec<FailedCase>>,
     /// Jobs in a row that did not end in time (reset by one that does).
     jobs_timed_out: std::sync::atomic::AtomicUsize,
+    /// Held by a case whose change is read back, from its request to its
+    /// read: two such cases on the same fixture must not interleave.
+    read_back: tokio::sync::Mutex<()>,
 }
 
 impl Runner {
@@ -90,6 +93,7 @@ impl Runner {
             capture: None,
             failed: Mutex::default(),
             jobs_timed_out: Default::default(),
+            read_back: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -15,7 +15,7 @@ use crate::judge::response::{Evidence, judge_response};
 use crate::judge::snapshot::snapshot_conformance;
 use crate::judge::state::{
     StateEvidence, dry_run_conformance, effects_conformance, job_failed_conformance,
-    job_id_conformance, sub_jobs_conformance, unchanged_conformance,
+    job_id_conformance, read_back_conformance, sub_jobs_conformance, unchanged_conformance,
 };
 use crate::judge::{Finding, Undecided, sort};
 use crate::runner::Runner;
@@ -128,6 +128,15 @@ impl Runner {
                 return run.finish();
             }
         }
+        // A change read back afterwards: no other such case in between.
+        let reads_back = self
+            .contract
+            .rule_where(&op.id, |c| matches!(c, Check::ReadBack { .. }))
+            .is_some();
+        let _serial = match reads_back {
+            true => Some(self.read_back.lock().await),
+            false => None,
+        };
         let mut before = self.observe_before(&run).await;
         let Some(exchange) = self.send(&mut run).await else {
             if let Some(spare) = spare {
@@ -169,6 +178,9 @@ impl Runner {
         let observed = self
             .judge_state(&mut run, &before, took_effect, body.as_ref(), job)
             .await;
+        if took_effect {
+            self.judge_read_back(&mut run).await;
+        }
         // Only now, with this case's checks done, may a batch delete take them.
         self.track_created(&created);
         if let Some(spare) = spare {
@@ -364,6 +376,46 @@ impl Runner {
             }
         }
         after.ok()
+    }
+
+    /// After an accepted update, each read-back rule's auxiliary read shows
+    /// what was sent; a read that fails leaves the rule undecided.
+    async fn judge_read_back(&self, run: &mut CaseRun<'_>) {
+        let rules: Vec<&crate::contract::Rule> = self
+            .contract
+            .rules_for(&run.op.id)
+            .filter(|r| matches!(r.check, Check::ReadBack { .. }) && r.check.exercised(&run.view))
+            .collect();
+        for rule in rules {
+            let Check::ReadBack { read, .. } = &rule.check else {
+                continue;
+            };
+            let Some(read) = self.contract.operation(read) else {
+                continue;
+            };
+            // The read's path parameters, as the case named them.
+            let mut params = self.params(read, &[]);
+            for (name, value) in params.iter_mut() {
+                if let Some(v) = run.case.path_params.get(name) {
+                    *value = v.clone();
+                }
+            }
+            let call = format!("{} {}", read.method, read.path);
+            let answer = match self.client.send(read, &params, None).await {
+                Ok(a) if a.status == 200 => serde_json::from_slice::<Value>(&a.body)
+                    .map_err(|_| format!("{call} answered without JSON")),
+                Ok(a) => Err(format!("{call} answered {}", a.status)),
+                Err(e) => Err(format!("{call}: {e}")),
+            };
+            match answer {
+                Ok(answer) => {
+                    let state = run.state(&self.contract, None, None);
+                    let f = read_back_conformance(&state, rule, &answer);
+                    run.result.findings.extend(f);
+                }
+                Err(reason) => run.result.undecided.push(Undecided::new(&rule.id, reason)),
+            }
+        }
     }
 
     /// A dry run left the resource as it was; unread, the rule is undecided.
