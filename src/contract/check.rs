@@ -508,6 +508,26 @@ impl Check {
         }
     }
 
+    /// The fields whose presence would make `pointer` moot (see
+    /// [`Check::moot_fields`]): a negative case breaking a value there must
+    /// leave them out, or its break would not count.
+    pub fn moot_triggers(&self, view: &Value, pointer: &str) -> Vec<String> {
+        let under = |p: &str| pointer == p || pointer.starts_with(&format!("{p}/"));
+        match self {
+            Check::IgnoredWhen { at, field, ignored } => expand(view, at)
+                .into_iter()
+                .filter(|obj| ignored.iter().any(|i| under(&join(obj, i))))
+                .map(|obj| join(&obj, field))
+                .collect(),
+            Check::Precedence { at, winner, loser } => expand(view, at)
+                .into_iter()
+                .filter(|obj| under(&join(obj, loser)))
+                .map(|obj| join(&obj, winner))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// For a precedence rule: the winners given together with a loser.
     pub fn precedence_winners(&self, view: &Value) -> Vec<String> {
         let Check::Precedence { at, winner, loser } = self else {

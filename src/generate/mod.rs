@@ -407,9 +407,21 @@ impl<'c> Generator<'c> {
                 // Only the keyword is broken: the rules hold around it (no
                 // unknown security group riding along with a bad description).
                 let lock = instance_pointer(*side, &aim.node);
-                // Neither the place nor the value the break drew may change.
-                let value_lock = format!("={lock}");
-                satisfy_all(&mut view, &[lock, value_lock], &[]);
+                // Neither the place nor the value the break drew may change,
+                // and nothing may make the broken value moot (a port_id beside
+                // a broken security group).
+                let mut locks = vec![format!("={lock}")];
+                let triggers: Vec<String> = self
+                    .contract
+                    .rules_for(&op.id)
+                    .flat_map(|r| r.check.moot_triggers(&view, &lock))
+                    .collect();
+                for trigger in triggers {
+                    pointer::remove(&mut view, &trigger);
+                    locks.push(trigger);
+                }
+                locks.push(lock);
+                satisfy_all(&mut view, &locks, &[]);
             }
             Plan::BreakRule { id } => {
                 if !satisfy_all(&mut view, &[], &[]) {
