@@ -315,13 +315,13 @@ fn bench_run() {
         let secs = started.elapsed().as_secs_f64();
         assert_eq!(summary.worst(), None, "the faithful mock gave findings");
         let cases = summary.cases as f64 / secs;
-        let requests = summary.requests as f64 / secs;
+        let requests = summary.end.requests as f64 / secs;
         let vs_wrk = wrk
             .map(|w| format!("; wrk {w:>6.0} req/s, cases/wrk {:.3}", cases / w))
             .unwrap_or_default();
         println!(
             "run concurrency {concurrency:>2}: {cases:>6.0} cases/s, {requests:>6.0} req/s ({:.2} requests/case); raw (reqwest) {raw:>6.0} req/s, cases/raw {:.3}, requests/raw {:.3}{vs_wrk}",
-            summary.requests as f64 / summary.cases as f64,
+            summary.end.requests as f64 / summary.cases as f64,
             cases / raw,
             requests / raw
         );

@@ -679,9 +679,9 @@ fn pooled_spares_and_batched_cleanup_leave_the_server_as_it_was() {
         );
         assert!(summary.cases >= 60 * 14, "{label}: {} cases", summary.cases);
         assert!(
-            summary.leftovers.is_empty(),
+            summary.end.leftovers.is_empty(),
             "{label}: {:?}",
-            summary.leftovers
+            summary.end.leftovers
         );
         assert_eq!(
             attached,

@@ -389,6 +389,24 @@ mod tests {
     use crate::case::CaseKind;
     use serde_json::json;
 
+    /// A case's state evidence with no answer body.
+    fn evidence<'a>(
+        contract: &'a Contract,
+        case: &'a Case,
+        view: &'a Value,
+        job: Option<&'a JobOutcome>,
+    ) -> StateEvidence<'a> {
+        StateEvidence {
+            contract,
+            op: contract.operation(&case.operation).unwrap(),
+            case,
+            view,
+            body: None,
+            job,
+            reproduce: "",
+        }
+    }
+
     fn listing(ports: &[(&str, &str)]) -> Listing {
         let items: Vec<Value> = ports
             .iter()
@@ -516,15 +534,7 @@ mod tests {
         let op = contract.operation("batch-delete-nics").unwrap();
         let case = Case::bare("c".into(), &op.id, CaseKind::Negative);
         let view = Value::Null;
-        let e = StateEvidence {
-            contract: &contract,
-            op,
-            case: &case,
-            view: &view,
-            body: None,
-            job: None,
-            reproduce: "",
-        };
+        let e = evidence(&contract, &case, &view, None);
         let named = ["p1".to_string()];
         let before = listing(&[("p1", "10.0.0.5")]);
         let id = "batch-delete.primary-forbidden";
@@ -544,15 +554,7 @@ mod tests {
         let contract = Contract::builtin().unwrap();
         let op = contract.operation("update-sub-network-interface").unwrap();
         let case = Case::bare("c".into(), &op.id, CaseKind::Valid);
-        let e = StateEvidence {
-            contract: &contract,
-            op,
-            case: &case,
-            view: &Value::Null,
-            body: None,
-            job: None,
-            reproduce: "",
-        };
+        let e = evidence(&contract, &case, &Value::Null, None);
         let before = json!(["a"]);
         assert!(dry_run_conformance(&e, &before, Some(&before)).is_none());
         assert!(
@@ -593,15 +595,7 @@ mod tests {
                 (Some("bad".into()), "FAIL".into()),
             ],
         };
-        let e = StateEvidence {
-            contract: &contract,
-            op,
-            case: &case,
-            view: &Value::Null,
-            body: None,
-            job: Some(&job),
-            reproduce: "",
-        };
+        let e = evidence(&contract, &case, &Value::Null, Some(&job));
         let named = ["good".to_string(), "bad".to_string()];
         let before = listing(&[("bad", "10.0.0.5")]);
         let id = "batch-add.port-down";

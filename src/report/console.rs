@@ -110,16 +110,16 @@ fn undecided(out: &mut String, summary: &Summary, contract: &Contract) {
 }
 
 fn closing(out: &mut String, summary: &Summary) {
-    if !summary.leftovers.is_empty() {
+    if !summary.end.leftovers.is_empty() {
         line(out, "Could not clean up (remove these by hand):");
-        for l in &summary.leftovers {
+        for l in &summary.end.leftovers {
             line(out, format!("  {l}"));
         }
     }
-    if summary.interrupted {
+    if summary.end.interrupted {
         line(out, "Interrupted: the run stopped early.");
     }
-    if let Some(f) = &summary.fatal {
+    if let Some(f) = &summary.end.fatal {
         line(out, format!("error: {f}"));
     }
     line(
@@ -131,9 +131,9 @@ fn closing(out: &mut String, summary: &Summary) {
             summary.failed(),
             summary.undecided_only,
             summary.target,
-            summary.elapsed.as_secs_f64(),
-            summary.requests,
-            summary.retries,
+            summary.end.elapsed.as_secs_f64(),
+            summary.end.requests,
+            summary.end.retries,
             summary.seed,
             summary.seed
         ),

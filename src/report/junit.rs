@@ -10,7 +10,7 @@ use crate::report::Summary;
 pub fn to_junit(summary: &Summary) -> Result<String, Error> {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let mut report = Report::new("nic-conformance");
-    report.set_time(summary.elapsed);
+    report.set_time(summary.end.elapsed);
     let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
     for line in summary.junit.iter().flatten() {
         let status = match (&line.failure, &line.error) {

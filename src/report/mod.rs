@@ -12,14 +12,13 @@ pub mod json;
 pub mod junit;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::contract::{Contract, Severity};
 use crate::error::exit;
 use crate::judge::Finding;
-use crate::runner::event::{CaseResult, Event, Reporter};
+use crate::runner::event::{CaseResult, Event, Reporter, RunEnd};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct OperationStats {
@@ -89,14 +88,8 @@ pub struct Summary {
     pub operations: BTreeMap<String, OperationStats>,
     pub rules: BTreeMap<String, RuleStats>,
     pub findings: BTreeMap<(String, String), DedupedFinding>,
-    pub requests: u64,
-    pub retries: u64,
-    /// Resources the run made and could not remove.
-    pub leftovers: Vec<String>,
-    /// A problem that stopped the run (unreachable target …).
-    pub fatal: Option<String>,
-    pub interrupted: bool,
-    pub elapsed: Duration,
+    /// How the run ended: requests, leftovers, a fatal error, an interruption.
+    pub end: RunEnd,
     pub(crate) junit: Option<Vec<JunitLine>>,
     /// What the run printed as it went (saved regression cases, shrink errors).
     pub notices: Vec<String>,
@@ -197,7 +190,7 @@ impl Summary {
 
     /// The exit code of the run (the table in [`crate::error::exit`]).
     pub fn exit_code(&self, contract: &Contract, fail_on: Severity) -> i32 {
-        if self.fatal.is_some() {
+        if self.end.fatal.is_some() {
             exit::ERROR
         } else if self.findings.values().any(|f| f.first.severity >= fail_on)
             || self.operations.values().any(|o| o.errors > 0)
@@ -240,14 +233,7 @@ impl Reporter for Summary {
             }
             Event::CaseFinished(result) => self.record(result),
             Event::Notice(line) => self.notices.push(line.to_string()),
-            Event::RunFinished(end) => {
-                self.requests = end.requests;
-                self.retries = end.retries;
-                self.leftovers = end.leftovers.clone();
-                self.fatal = end.fatal.clone();
-                self.interrupted = end.interrupted;
-                self.elapsed = end.elapsed;
-            }
+            Event::RunFinished(end) => self.end = (*end).clone(),
             Event::CaseStarted { .. } | Event::DryRun { .. } => {}
         }
     }

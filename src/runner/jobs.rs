@@ -187,50 +187,25 @@ impl Runner {
             })
     }
 
-    /// Attaches a port through a batch-add job and waits for it (case setup).
-    pub(super) async fn attach_port(&self, port: &str) -> Result<(), SetupFailure> {
-        let expected = "the spare port attached (case setup)";
-        let reason = |why: &str| format!("the spare port {port} could not be attached: {why}");
-        match self
-            .housekeeping_job(Effect::Attach, json!({"nics": [{"port_id": port}]}))
-            .await
-        {
+    /// Attaches or detaches a spare through a batch job and waits for it (case setup).
+    pub(super) async fn move_spare(&self, effect: Effect, port: &str) -> Result<(), SetupFailure> {
+        let (done, body) = match effect {
+            Effect::Attach => ("attached", json!({"nics": [{"port_id": port}]})),
+            Effect::Detach => ("detached", json!({"nics": [{"id": port}]})),
+        };
+        let reason = |why: &str| format!("the spare port {port} could not be {done}: {why}");
+        match self.housekeeping_job(effect, body).await {
             Ok(j) if j.succeeded() => Ok(()),
             Ok(j) => {
-                let why = format!("setup attach job ended {}", j.status);
+                let why = format!("the setup job ended {}", j.status);
+                let expected = format!("the spare port {done} (case setup)");
                 Err(SetupFailure {
                     reason: reason(&why),
-                    finding: Some(self.setup_finding(Effect::Attach, expected, &why)),
+                    finding: Some(self.setup_finding(effect, &expected, &why)),
                 })
             }
             // The job query's own finding (e.g. a job that never ends) says more
             // than the setup's; a job not followed to its end says nothing.
-            Err(e) => Err(SetupFailure {
-                reason: reason(&e.message),
-                finding: e.findings.into_iter().next(),
-            }),
-        }
-    }
-
-    /// Detaches a spare through a batch-delete job (case setup).
-    pub(super) async fn detach_spare(&self, port: &str) -> Result<(), SetupFailure> {
-        let reason = |why: &str| format!("the spare port {port} could not be detached: {why}");
-        match self
-            .housekeeping_job(Effect::Detach, json!({"nics": [{"id": port}]}))
-            .await
-        {
-            Ok(j) if j.succeeded() => Ok(()),
-            Ok(j) => {
-                let why = format!("setup detach job ended {}", j.status);
-                Err(SetupFailure {
-                    reason: reason(&why),
-                    finding: Some(self.setup_finding(
-                        Effect::Detach,
-                        "the spare port detached (case setup)",
-                        &why,
-                    )),
-                })
-            }
             Err(e) => Err(SetupFailure {
                 reason: reason(&e.message),
                 finding: e.findings.into_iter().next(),

@@ -102,8 +102,8 @@ impl Runner {
             return Ok(());
         }
         let outcome = match want {
-            PortState::Attached => self.attach_port(&spare.id).await,
-            _ => self.detach_spare(&spare.id).await,
+            PortState::Attached => self.move_spare(Effect::Attach, &spare.id).await,
+            _ => self.move_spare(Effect::Detach, &spare.id).await,
         };
         // A failed setup may still complete later: look again before the next use.
         spare.state = if outcome.is_ok() {
