@@ -120,25 +120,7 @@ pub fn as_tables(contract: &Contract) -> String {
         "\nSCHEMA KEYWORDS\n  {keywords} keywords in {} schemas, each with an id `schema#/pointer` and a severity (`spec --json` lists them all).\n  `must` where the page states the constraint; these are `should`, with why:\n",
         contract.schemas.len()
     ));
-    for schema in contract.schemas.values() {
-        let should: Vec<_> = schema
-            .keywords
-            .iter()
-            .filter(|k| k.severity == crate::contract::Severity::Should)
-            .collect();
-        match should.first() {
-            Some(k) if should.len() == schema.keywords.len() => {
-                out.push_str(&format!("\n  {} (every keyword)\n", schema.name));
-                out.push_str(&wrap(&k.severity_reason, 90, "      "));
-            }
-            _ => {
-                for k in should {
-                    out.push_str(&format!("\n  {}\n", k.id));
-                    out.push_str(&wrap(&k.severity_reason, 90, "      "));
-                }
-            }
-        }
-    }
+    should_keywords(&mut out, contract);
     out.push_str("\nDOCUMENTATION CONFLICTS\n");
     for c in &contract.doc_conflicts {
         out.push_str(&format!("\n  {} ({})\n", c.id, c.page));
@@ -184,4 +166,27 @@ pub fn case_line(
             "body": case.body,
         },
     })
+}
+
+/// The keywords at `should`, each with why (a schema wholly borrowed, once).
+fn should_keywords(out: &mut String, contract: &Contract) {
+    for schema in contract.schemas.values() {
+        let should: Vec<_> = schema
+            .keywords
+            .iter()
+            .filter(|k| k.severity == crate::contract::Severity::Should)
+            .collect();
+        match should.first() {
+            Some(k) if should.len() == schema.keywords.len() => {
+                out.push_str(&format!("\n  {} (every keyword)\n", schema.name));
+                out.push_str(&wrap(&k.severity_reason, 90, "      "));
+            }
+            _ => {
+                for k in should {
+                    out.push_str(&format!("\n  {}\n", k.id));
+                    out.push_str(&wrap(&k.severity_reason, 90, "      "));
+                }
+            }
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //! RNG seeded by (seed, op, kind, i), so a case can be replayed alone.
 
 mod addresses;
+mod shape;
 pub mod strategy;
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Map, Value};
 
 use crate::case::{Case, CaseKind, default_path_params};
-use crate::contract::{Check, Contract, Operation, ids, pointer};
+use crate::contract::{Check, Contract, Operation};
 use crate::fixtures::{FixtureWorld, Fixtures};
 use strategy::{Aim, Mode, ValueStrategy, arb, boundaries, can_break};
 
@@ -356,181 +357,6 @@ impl<'c> Generator<'c> {
         params
     }
 
-    /// Turns a drawn request into the plan's case, or `None` when the draw does not fit.
-    fn finish(
-        &self,
-        op: &Operation,
-        kind: CaseKind,
-        index: usize,
-        plan: &Plan,
-        params: Map<String, Value>,
-        body: Value,
-    ) -> Option<Case> {
-        let world = self.world(op);
-        let sample = |p: &str| self.contract.sample(op, p);
-        let constraints: Vec<_> = self
-            .contract
-            .rules_for(&op.id)
-            .filter(|r| r.check.is_request_constraint())
-            .collect();
-        let mut view = Contract::view(params, body);
-        let satisfy_all = |view: &mut Value, locks: &[String], except: &[String]| {
-            for _ in 0..6 {
-                let mut ok = true;
-                for r in &constraints {
-                    if !except.contains(&r.id) && !r.check.satisfy(view, &world, &sample, locks) {
-                        ok = false;
-                    }
-                }
-                if ok {
-                    return true;
-                }
-            }
-            false
-        };
-        match plan {
-            Plan::Valid => {
-                if !satisfy_all(&mut view, &[], &[]) {
-                    return None;
-                }
-            }
-            Plan::Boundary { side, aim, .. } => {
-                // The edge stays put while other rules are satisfied around it.
-                let lock = instance_pointer(*side, &aim.node);
-                if !satisfy_all(&mut view, std::slice::from_ref(&lock), &[])
-                    || pointer::get(&view, &lock).is_none()
-                {
-                    return None;
-                }
-            }
-            Plan::BreakKeyword { side, aim, .. } => {
-                // Only the keyword is broken: the rules hold around it (no
-                // unknown security group riding along with a bad description).
-                let lock = instance_pointer(*side, &aim.node);
-                // Neither the place nor the value the break drew may change,
-                // and nothing may make the broken value moot (a port_id beside
-                // a broken security group).
-                let mut locks = vec![format!("={lock}")];
-                let triggers: Vec<String> = self
-                    .contract
-                    .rules_for(&op.id)
-                    .flat_map(|r| r.check.moot_triggers(&view, &lock))
-                    .collect();
-                for trigger in triggers {
-                    pointer::remove(&mut view, &trigger);
-                    locks.push(trigger);
-                }
-                locks.push(lock);
-                satisfy_all(&mut view, &locks, &[]);
-            }
-            Plan::BreakRule { id } => {
-                if !satisfy_all(&mut view, &[], &[]) {
-                    return None;
-                }
-                let rule = self.contract.rule(id)?;
-                let locks = rule.check.break_request(&mut view, &world, &sample)?;
-                // Other rules may be moot now (an unknown server); the check below decides.
-                let mut except = rule.also_breaks.clone();
-                except.push(id.clone());
-                satisfy_all(&mut view, &locks, &except);
-            }
-        }
-        let key = fnv(
-            self.seed,
-            &[&op.id, kind.as_str(), &index.to_string(), "addresses"],
-        );
-        addresses::place(self.contract, op, self.fixtures, &mut view, key);
-        if !self.fits(op, plan, &view, &world) {
-            return None;
-        }
-        let (expect, breaks, mut exercises) = Case::label(self.contract, op, &view, &world);
-        if let Plan::Boundary { id, aim, .. } = plan {
-            exercises.insert(0, id.clone());
-            // An empty optional list is a request the pages give no meaning to.
-            if aim.mode == Mode::Items(0) {
-                exercises.insert(1, ids::OPEN_READING.to_string());
-            }
-        }
-        let open_reading = exercises.iter().any(|e| e == ids::OPEN_READING);
-        // The view is done with: its parts move into the case.
-        let (path_params, body) = Contract::view_parts(view);
-        let body = body.filter(|_| op.request_schema.is_some());
-        Some(Case {
-            id: crate::case::generated_id(&op.id, kind, index),
-            operation: op.id.clone(),
-            kind,
-            expect,
-            breaks,
-            exercises,
-            path_params,
-            body,
-            setup: op.setup,
-            description: plan.describe(),
-            open_reading,
-        })
-    }
-
-    /// Whether a shaped request is the case its plan promises: valid, or
-    /// breaking exactly the plan's keyword or rule (and what that rule also breaks).
-    fn fits(
-        &self,
-        op: &Operation,
-        plan: &Plan,
-        view: &Value,
-        world: &dyn crate::contract::World,
-    ) -> bool {
-        // The pages do not say what naming one port twice in a request means; stay out of it.
-        let mut named = self.contract.named_ports(&op.id, view);
-        let count = named.len();
-        named.sort();
-        named.dedup();
-        if named.len() != count {
-            return false;
-        }
-        let violations = self.contract.all_violations(op, view, world);
-        match plan {
-            Plan::Valid | Plan::Boundary { .. } => violations.is_empty(),
-            Plan::BreakKeyword { id, side, aim } => {
-                // The schema hides the rules (a server checks the form first):
-                // judge them too, so the case breaks nothing else. Rules about
-                // the broken field itself cannot hold and are not asked to.
-                let lock = instance_pointer(*side, &aim.node);
-                let elsewhere = |r: &crate::contract::Rule| {
-                    let server = r
-                        .check
-                        .reads_server()
-                        .then(|| "/path/server_id".to_string());
-                    let fields = r
-                        .check
-                        .named_fields()
-                        .into_iter()
-                        .chain(server.map(|s| (s, String::new())));
-                    fields.collect::<Vec<_>>().iter().all(|(at, field)| {
-                        let pattern = if field.is_empty() {
-                            at.clone()
-                        } else {
-                            format!("{at}/{field}")
-                        };
-                        !overlaps(&pattern, &lock)
-                    })
-                };
-                let rules = self.contract.judge_rules_where(op, view, world, elsewhere);
-                !violations.is_empty()
-                    && violations.iter().all(|v| v == id)
-                    && matches!(rules, crate::contract::Verdict::Accept { .. })
-            }
-            Plan::BreakRule { id } => {
-                let also = self
-                    .contract
-                    .rule(id)
-                    .map(|r| r.also_breaks.as_slice())
-                    .unwrap_or_default();
-                violations.first() == Some(id)
-                    && violations.iter().all(|v| v == id || also.contains(v))
-            }
-        }
-    }
-
     /// The kind's plans and the place of the one case `index` follows (no copy of the plan).
     fn plan_at(&self, op: &Operation, kind: CaseKind, index: usize) -> Option<(usize, Plans)> {
         let plans = self.plans(op, kind);
@@ -614,38 +440,4 @@ impl<'c> Generator<'c> {
         }
         None
     }
-}
-
-/// The request-view location of a schema node (first array element for `items`).
-/// Whether a rule's field pattern (`*` for any array index) and an instance
-/// pointer name the same place, or one lies inside the other.
-fn overlaps(pattern: &str, pointer: &str) -> bool {
-    pattern
-        .split('/')
-        .zip(pointer.split('/'))
-        .all(|(p, t)| p == t || (p == "*" && t.parse::<usize>().is_ok()))
-}
-
-fn instance_pointer(side: Side, schema_ptr: &str) -> String {
-    let mut out = String::from(match side {
-        Side::Path => "/path",
-        Side::Body => "/body",
-    });
-    let tokens: Vec<&str> = schema_ptr.split('/').skip(1).collect();
-    let mut i = 0;
-    while i < tokens.len() {
-        match tokens[i] {
-            "properties" if i + 1 < tokens.len() => {
-                out.push('/');
-                out.push_str(tokens[i + 1]);
-                i += 2;
-            }
-            "items" => {
-                out.push_str("/0");
-                i += 1;
-            }
-            _ => i += 1,
-        }
-    }
-    out
 }

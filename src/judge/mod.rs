@@ -8,10 +8,12 @@
 //!   schema, error shape and echo, in that fixed order;
 //! - [`state`]: the state around a case: effects, a rejected request that
 //!   changed nothing, a dry run, the job's end;
+//! - [`job`]: the job query's promises (a job ends; a failed one says why);
 //! - [`snapshot`]: a curated answer against its accepted snapshot;
 //! - [`observed`]: what was observed, in the form the checks read.
 
 mod finding;
+pub mod job;
 pub mod observed;
 pub mod response;
 pub mod snapshot;

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::case::Case;
-use crate::contract::{Check, Contract, Effect, Operation, Rule, ids, pointer};
+use crate::contract::{Check, Contract, Effect, Operation, Rule, pointer};
 use crate::judge::observed::{JobOutcome, Listing};
 use crate::judge::{Finding, Undecided};
 
@@ -331,58 +331,6 @@ pub fn job_id_conformance(e: &StateEvidence, status: u16) -> Vec<Finding> {
         .collect()
 }
 
-/// A job answer that ended FAIL names its reason.
-pub fn fail_reason_conformance(
-    contract: &Contract,
-    case: &Case,
-    answer: &Value,
-    reproduce: &str,
-) -> Option<Finding> {
-    if answer.get("status").and_then(Value::as_str) != Some("FAIL") {
-        return None;
-    }
-    let reason = answer.get("fail_reason");
-    if reason
-        .and_then(Value::as_str)
-        .is_some_and(|r| !r.trim().is_empty())
-    {
-        return None;
-    }
-    let received = reason
-        .map(|v| v.to_string())
-        .unwrap_or_else(|| "(absent)".into());
-    Some(
-        Finding::new(
-            contract,
-            &case.id,
-            &case.operation,
-            ids::JOB_FAIL_REASON,
-            "a fail_reason for a FAIL job",
-            received,
-        )
-        .reproduced_by(reproduce),
-    )
-}
-
-/// The job did not end within the time allowed.
-pub fn job_completes_finding(
-    contract: &Contract,
-    case: &Case,
-    within: std::time::Duration,
-    last: String,
-    reproduce: &str,
-) -> Finding {
-    Finding::new(
-        contract,
-        &case.id,
-        &case.operation,
-        ids::JOB_COMPLETES,
-        format!("SUCCESS or FAIL within {within:?}"),
-        last,
-    )
-    .reproduced_by(reproduce)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -563,20 +511,6 @@ mod tests {
         );
         let f = dry_run_conformance(&e, &before, Some(&json!(["b"]))).unwrap();
         assert_eq!(f.id, "update-subnic.dry-run");
-    }
-
-    #[test]
-    fn a_failed_job_names_its_reason() {
-        let contract = Contract::builtin().unwrap();
-        let case = Case::bare("c".into(), "batch-add-nics", CaseKind::Valid);
-        let f = |answer: Value| fail_reason_conformance(&contract, &case, &answer, "");
-        assert!(f(json!({"status": "SUCCESS"})).is_none());
-        assert!(f(json!({"status": "FAIL", "fail_reason": "quota"})).is_none());
-        assert_eq!(
-            f(json!({"status": "FAIL", "fail_reason": " "})).unwrap().id,
-            ids::JOB_FAIL_REASON
-        );
-        assert_eq!(f(json!({"status": "FAIL"})).unwrap().actual, "(absent)");
     }
 
     /// A batch judged NIC by NIC: a NIC whose own sub-job succeeded may have

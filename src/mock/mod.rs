@@ -289,28 +289,31 @@ impl Mock {
         Reply::json(status, error_body(op.error_family, status, message))
     }
 
+    /// The request's JSON body (`Null` for an operation that takes none), or the refusal.
+    fn read_body(&self, op: &Operation, req: &Incoming) -> Result<Value, Reply> {
+        if op.request_schema.is_none() {
+            return Ok(Value::Null);
+        }
+        let content_type = req
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.to_ascii_lowercase());
+        if !content_type.is_some_and(|ct| ct.trim_start().starts_with("application/json")) {
+            return Err(self.reject(op, 415, "Content-Type must be application/json"));
+        }
+        serde_json::from_slice::<Value>(req.body)
+            .map_err(|e| self.reject(op, 400, &format!("request body is not valid JSON: {e}")))
+    }
+
     fn dispatch(&self, op: &Operation, params: Map<String, Value>, req: &Incoming) -> Reply {
         if params.get("project_id").and_then(Value::as_str) != Some(self.config.project_id.as_str())
         {
             return Reply::json(404, error_body(op.error_family, 404, "project not found"));
         }
-        let body = if op.request_schema.is_some() {
-            let content_type = req
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-                .map(|(_, v)| v.to_ascii_lowercase());
-            if !content_type.is_some_and(|ct| ct.trim_start().starts_with("application/json")) {
-                return self.reject(op, 415, "Content-Type must be application/json");
-            }
-            match serde_json::from_slice::<Value>(req.body) {
-                Ok(v) => v,
-                Err(e) => {
-                    return self.reject(op, 400, &format!("request body is not valid JSON: {e}"));
-                }
-            }
-        } else {
-            Value::Null
+        let body = match self.read_body(op, req) {
+            Ok(body) => body,
+            Err(refusal) => return refusal,
         };
         let view = Contract::view(params, body);
         // Schemas need no state: check them before taking the lock.

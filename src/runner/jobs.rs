@@ -11,9 +11,9 @@ use crate::contract::Effect;
 use crate::error::Error;
 use crate::http::Curl;
 use crate::judge::Finding;
+use crate::judge::job::{fail_reason_conformance, job_completes_finding};
 use crate::judge::observed::JobOutcome;
 use crate::judge::response::{Evidence, judge_response};
-use crate::judge::state::{fail_reason_conformance, job_completes_finding};
 use crate::runner::Runner;
 use crate::runner::lease::SetupFailure;
 
@@ -23,6 +23,36 @@ pub(super) struct HousekeepingError {
     pub(super) message: String,
     /// What the job query showed on the way (a job that never ends …).
     pub(super) findings: Vec<Finding>,
+}
+
+/// What one answer of the job query says about following the job.
+enum JobAnswer {
+    Ended(JobOutcome, Value),
+    /// Not ended yet: its status so far.
+    Running(String),
+    /// Asking again will not help: why.
+    Unfollowable(String),
+}
+
+/// Reads one job answer: a refused id (a 4xx) will not be found by asking
+/// again, and a status outside the job's enum cannot be waited out.
+fn read_job_answer(status: u16, body: Option<Value>) -> JobAnswer {
+    if (400..500).contains(&status) {
+        return JobAnswer::Unfollowable(status.to_string());
+    }
+    let Some(body) = body else {
+        return JobAnswer::Running(format!("{status} without a JSON body"));
+    };
+    if let Some(outcome) = JobOutcome::of_ended(&body) {
+        return JobAnswer::Ended(outcome, body);
+    }
+    let job_status = body.get("status").and_then(Value::as_str).unwrap_or("");
+    if !JobOutcome::is_running(job_status) && (200..300).contains(&status) {
+        return JobAnswer::Unfollowable(format!(
+            "status {job_status:?}, not one of the job's statuses"
+        ));
+    }
+    JobAnswer::Running(job_status.to_string())
 }
 
 /// After this many jobs in a row have not ended in time, the run stops waiting for jobs.
@@ -75,7 +105,7 @@ impl Runner {
         let mut findings: Vec<Finding> = Vec::new();
         // The job query judged as a case of its own; the case's id names its findings.
         let job_case = Case::bare(case.id.clone(), &op.id, case.kind);
-        let mut last = String::from("no answer");
+        let mut last: String;
         loop {
             tokio::time::sleep(interval).await;
             interval = (interval * 2).min(limits.job_poll * 8);
@@ -93,36 +123,18 @@ impl Runner {
                             findings.push(f);
                         }
                     }
-                    // A job id the query refuses will not be found by asking again.
-                    if (400..500).contains(&answer.status) {
-                        return Err(JobUnobserved {
-                            reason: format!("{query} answered {} for job {job_id}", answer.status),
-                            findings,
-                        });
-                    }
-                    if let Some(body) = verdict.body {
-                        last = body
-                            .get("status")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string();
-                        if let Some(outcome) = JobOutcome::of_ended(&body) {
+                    match read_job_answer(answer.status, verdict.body) {
+                        JobAnswer::Ended(outcome, body) => {
                             self.jobs_timed_out.store(0, Ordering::Relaxed);
-                            findings.extend(fail_reason_conformance(
-                                &self.contract,
-                                case,
-                                &body,
-                                curl.as_str(),
-                            ));
+                            let f =
+                                fail_reason_conformance(&self.contract, case, &body, curl.as_str());
+                            findings.extend(f);
                             return Ok((outcome, findings));
                         }
-                        if !JobOutcome::is_running(&last) && (200..300).contains(&answer.status) {
-                            return Err(JobUnobserved {
-                                reason: format!(
-                                    "{query} answered status {last:?}, not one of the job's statuses"
-                                ),
-                                findings,
-                            });
+                        JobAnswer::Running(status) => last = status,
+                        JobAnswer::Unfollowable(why) => {
+                            let reason = format!("{query} answered {why} for job {job_id}");
+                            return Err(JobUnobserved { reason, findings });
                         }
                     }
                 }

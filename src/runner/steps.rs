@@ -162,16 +162,8 @@ impl Runner {
         };
         run.result.findings.extend(failed);
         if let Some(reason) = &followed.unobserved {
-            let mut undecided = run
-                .state(&self.contract, body.as_ref(), None)
-                .effects_undecided(reason);
-            undecided.push(Undecided::new(ids::JOB_FAIL_REASON, reason));
-            if let Some(broken) = case.breaks.as_ref().filter(|_| verdict.pending_job_fail) {
-                undecided.push(Undecided::new(broken, reason));
-                // Which NICs the job changed is unknown: nothing to compare.
-                before.listing = None;
-            }
-            run.result.undecided.extend(undecided);
+            let pending = verdict.pending_job_fail;
+            note_unfollowed_job(&self.contract, &mut run, &mut before, reason, pending);
         }
         let accepted = case.breaks.is_none() && case.expect.matches(exchange.status);
         let took_effect = accepted && exchange.status != 202;
@@ -184,15 +176,8 @@ impl Runner {
         // Only now, with this case's checks done, may a batch delete take them.
         self.track_created(&created);
         if let Some(spare) = spare {
-            let changes_attachments = accepted && self.has_effect(op);
-            spare.state = spare_after(
-                &run,
-                spare.state,
-                observed.as_deref(),
-                followed.settled,
-                changes_attachments,
-                &spare.id,
-            );
+            let changed = accepted && self.has_effect(op);
+            spare.state = spare_after(&run, spare, observed.as_deref(), followed.settled, changed);
         }
         if let Some(before) = &before.updatable {
             let after = self.observe_updatable(case).await;
@@ -477,16 +462,34 @@ impl Runner {
 /// could have changed it, unknown otherwise (looked at before its next use).
 fn spare_after(
     run: &CaseRun<'_>,
-    before: PortState,
+    spare: &Taken<PortState>,
     observed: Option<&Listing>,
     settled: bool,
     changes_attachments: bool,
-    spare: &str,
 ) -> PortState {
     match observed {
-        Some(l) if settled && l.contains(spare) => PortState::Attached,
+        Some(l) if settled && l.contains(&spare.id) => PortState::Attached,
         Some(_) if settled => PortState::Detached,
-        None if settled && run.result.findings.is_empty() && !changes_attachments => before,
+        None if settled && run.result.findings.is_empty() && !changes_attachments => spare.state,
         _ => PortState::Unknown,
     }
+}
+
+/// A job that was not followed to its end: the rules that needed its end
+/// are undecided, and so is a rule the request broke if a FAIL job was its
+/// only way to conform (which NICs the job changed is unknown).
+fn note_unfollowed_job(
+    contract: &Contract,
+    run: &mut CaseRun<'_>,
+    before: &mut Before,
+    reason: &str,
+    pending_job_fail: bool,
+) {
+    let mut undecided = run.state(contract, None, None).effects_undecided(reason);
+    undecided.push(Undecided::new(ids::JOB_FAIL_REASON, reason));
+    if let Some(broken) = run.case.breaks.as_ref().filter(|_| pending_job_fail) {
+        undecided.push(Undecided::new(broken, reason));
+        before.listing = None;
+    }
+    run.result.undecided.extend(undecided);
 }
