@@ -87,10 +87,3 @@ impl Reporter for Fanout<'_> {
         }
     }
 }
-
-/// A reporter that ignores everything (for callers that only want results).
-pub struct Silent;
-
-impl Reporter for Silent {
-    fn event(&mut self, _: &Event) {}
-}
