@@ -26,6 +26,10 @@ pub struct Fixtures {
     /// parallel up to their number (optional).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_sub_network_interface_ids: Vec<String>,
+    /// More existing security groups (optional): cases that name several
+    /// security groups take them from here, never a made-up one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_security_group_ids: Vec<String>,
     /// The subnet's IPv4 range, e.g. `192.168.0.0/24` (optional): cases that
     /// ask for an address take a free-looking one from it. Without it, cases
     /// leave addresses to the server.
@@ -183,7 +187,10 @@ impl Model for FixtureWorld<'_> {
             Resource::Server => vec![&f.server_id],
             Resource::Subnet => vec![&f.subnet_id],
             Resource::Network => vec![&f.network_id],
-            Resource::SecurityGroup => vec![&f.security_group_id],
+            Resource::SecurityGroup => std::iter::once(&f.security_group_id)
+                .chain(&f.extra_security_group_ids)
+                .map(String::as_str)
+                .collect(),
             Resource::Port => vec![&f.spare_port_id, &f.primary_port_id],
             Resource::AttachedPort if self.spare_attached() => {
                 vec![&f.spare_port_id, &f.primary_port_id]
@@ -217,6 +224,10 @@ pub fn example_fixtures() -> Fixtures {
         extra_sub_network_interface_ids: (1..=15)
             .map(|i| format!("5b1c0000-0000-4000-8000-{i:012x}"))
             .collect(),
+        extra_security_group_ids: vec![
+            "5c9d0000-0000-4000-8000-000000000001".into(),
+            "5c9d0000-0000-4000-8000-000000000002".into(),
+        ],
         // The range the mock hands its ports' addresses from.
         subnet_cidr: Some("192.168.0.0/16".into()),
         subnet_ipv6_cidr: None,

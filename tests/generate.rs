@@ -319,3 +319,31 @@ fn a_broken_keyword_rides_with_nothing_else_broken() {
     }
     assert!(seen > 0, "no case breaks the description");
 }
+
+/// Security groups come from the fixtures, distinct within a list where the
+/// fixtures offer enough (a list naming one group twice means nothing the
+/// pages say).
+#[test]
+fn valid_security_groups_are_existing_and_distinct() {
+    let c = contract();
+    let f = example_fixtures();
+    let known: BTreeSet<&str> = std::iter::once(f.security_group_id.as_str())
+        .chain(f.extra_security_group_ids.iter().map(String::as_str))
+        .collect();
+    assert!(known.len() >= 3, "the example fixtures offer three groups");
+    let g = Generator::new(&c, &f, EXAMPLE_PROJECT_ID, 5);
+    let op = c.operation("update-sub-network-interface").unwrap();
+    let mut lists = 0;
+    for case in g.cases(op, CaseKind::Valid, 200) {
+        let body = case.body.unwrap();
+        let Some(groups) = body["sub_network_interface"]["security_groups"].as_array() else {
+            continue;
+        };
+        lists += 1;
+        let ids: Vec<&str> = groups.iter().filter_map(|g| g.as_str()).collect();
+        let distinct: BTreeSet<&str> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), ids.len(), "{}: {ids:?}", case.id);
+        assert!(distinct.is_subset(&known), "{}: {ids:?}", case.id);
+    }
+    assert!(lists > 0);
+}

@@ -99,6 +99,10 @@ fn fixture_lines(project: &str, fixtures: &Fixtures) -> Vec<String> {
     for (name, ids) in [
         ("extra_spare_port_ids", &fixtures.extra_spare_port_ids),
         (
+            "extra_security_group_ids",
+            &fixtures.extra_security_group_ids,
+        ),
+        (
             "extra_sub_network_interface_ids",
             &fixtures.extra_sub_network_interface_ids,
         ),

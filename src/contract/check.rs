@@ -376,16 +376,17 @@ impl Check {
                 ..
             } => {
                 let server = server.as_deref();
-                let Some(id) = model.known_ids(*resource).into_iter().next() else {
+                let known = model.known_ids(*resource);
+                if known.is_empty() {
                     return false;
-                };
+                }
                 return replace_ids(
                     view,
                     at,
                     field,
                     locks,
                     |id| !model.exists(*resource, id, server),
-                    &id,
+                    &known,
                 ) && !self.violated(view, model);
             }
             Check::ResourceState {
@@ -395,9 +396,11 @@ impl Check {
                 state,
             } => {
                 let wanted = |id: &String| model.port_state(id) == Some(state.as_str());
-                let Some(good) = model.known_ids(*resource).into_iter().find(wanted) else {
-                    return false;
-                };
+                let good: Vec<String> = model
+                    .known_ids(*resource)
+                    .into_iter()
+                    .filter(wanted)
+                    .collect();
                 let bad = |id: &str| in_other_state(model, id, state);
                 return replace_ids(view, at, field, locks, bad, &good)
                     && !self.violated(view, model);
@@ -410,9 +413,11 @@ impl Check {
             } => {
                 let forbidden = model.fixture(fixture);
                 let allowed = |id: &String| Some(id) != forbidden.as_ref();
-                let Some(other) = model.known_ids(*resource).into_iter().find(allowed) else {
-                    return false;
-                };
+                let other: Vec<String> = model
+                    .known_ids(*resource)
+                    .into_iter()
+                    .filter(allowed)
+                    .collect();
                 let bad = |id: &str| forbidden.as_deref() == Some(id);
                 return replace_ids(view, at, field, locks, bad, &other)
                     && !self.violated(view, model);
@@ -553,15 +558,32 @@ fn replace_ids(
     field: &str,
     locks: &[String],
     bad: impl Fn(&str) -> bool,
-    good: &str,
+    good: &[String],
 ) -> bool {
     for obj in expand(view, at) {
-        for p in expand(view, &join(&obj, field)) {
+        let places = expand(view, &join(&obj, field));
+        // Distinct ids within one object's list where the fixtures offer enough.
+        let mut used: Vec<String> = places
+            .iter()
+            .filter_map(|p| get(view, p).and_then(Value::as_str))
+            .filter(|id| !bad(id))
+            .map(str::to_string)
+            .collect();
+        for p in places {
             if get(view, &p).and_then(Value::as_str).is_some_and(&bad) {
                 if is_value_locked(&p, locks) {
                     return false;
                 }
-                set(view, &p, Value::String(good.to_string()));
+                let Some(id) = good
+                    .iter()
+                    .find(|g| !used.contains(g))
+                    .or(good.first())
+                    .cloned()
+                else {
+                    return false;
+                };
+                used.push(id.clone());
+                set(view, &p, Value::String(id));
             }
         }
     }

@@ -123,7 +123,10 @@ impl State {
             )]
             .into_iter()
             .collect(),
-            security_groups: vec![f.security_group_id.clone()],
+            security_groups: std::iter::once(&f.security_group_id)
+                .chain(&f.extra_security_group_ids)
+                .cloned()
+                .collect(),
             sub_nics: FastMap::default(),
             jobs: Jobs::new(job_duration),
             ghosts: HashSet::new(),
