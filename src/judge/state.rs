@@ -262,8 +262,14 @@ pub fn sub_jobs_conformance(e: &StateEvidence, after: &Listing) -> Vec<Finding> 
 }
 
 /// After a success, the auxiliary read shows what was sent (a `read_back`
-/// rule): the listed item the request named has the field as sent.
-pub fn read_back_conformance(e: &StateEvidence, rule: &Rule, answer: &Value) -> Option<Finding> {
+/// rule): the listed item the request named has the field as sent. A read
+/// that does not show the item or the field (the list is borrowed, its fields
+/// optional) leaves the rule undecided: `Err` with the reason.
+pub fn read_back_conformance(
+    e: &StateEvidence,
+    rule: &Rule,
+    answer: &Value,
+) -> Result<Option<Finding>, String> {
     let Check::ReadBack {
         list,
         key,
@@ -273,22 +279,28 @@ pub fn read_back_conformance(e: &StateEvidence, rule: &Rule, answer: &Value) -> 
         ..
     } = &rule.check
     else {
-        return None;
+        return Ok(None);
     };
-    let named = pointer::get(e.view, key_from)?;
-    let sent = pointer::get(e.view, from)?;
+    let (Some(named), Some(sent)) = (pointer::get(e.view, key_from), pointer::get(e.view, from))
+    else {
+        return Ok(None);
+    };
     let items = pointer::get(answer, list).and_then(Value::as_array);
     let item = items
         .into_iter()
         .flatten()
         .find(|i| i.get(key) == Some(named));
-    let expected = format!("{field} {sent} on the {key} {named} (as sent)");
-    match item.map(|i| i.get(field)) {
-        Some(Some(shown)) if shown == sent => None,
-        Some(Some(shown)) => Some(e.finding(&rule.id, expected, shown.to_string())),
-        Some(None) => Some(e.finding(&rule.id, expected, format!("no {field}"))),
-        None => Some(e.finding(&rule.id, expected, format!("{key} {named} not listed"))),
+    let Some(item) = item else {
+        return Err(format!("the read does not list the {key} {named}"));
+    };
+    let Some(shown) = item.get(field) else {
+        return Err(format!("the read shows no {field} for the {key} {named}"));
+    };
+    if shown == sent {
+        return Ok(None);
     }
+    let expected = format!("{field} {sent} on the {key} {named} (as sent)");
+    Ok(Some(e.finding(&rule.id, expected, shown.to_string())))
 }
 
 /// A dry run left the resource's updatable fields as they were.
@@ -557,5 +569,31 @@ mod tests {
             ..e
         };
         assert_eq!(sub_jobs_conformance(&e, &after).len(), 1);
+    }
+
+    /// The read shows the field as sent: passed; otherwise violated; a read
+    /// without the item or the field (its fields are optional) decides nothing.
+    #[test]
+    fn an_update_is_read_back_or_left_undecided() {
+        let contract = Contract::builtin().unwrap();
+        let case = Case::bare("c".into(), "update-interface-attachment", CaseKind::Valid);
+        let view = json!({"path": {"port_id": "p1"}, "body": {"interface_attachment": {"delete_on_termination": true}}});
+        let e = evidence(&contract, &case, &view, None);
+        let rule = contract.rule("update-attachment.reads-back").unwrap();
+        let read =
+            |item: Value| read_back_conformance(&e, rule, &json!({"interfaceAttachments": [item]}));
+        assert_eq!(
+            read(json!({"port_id": "p1", "delete_on_termination": true})),
+            Ok(None)
+        );
+        let f = read(json!({"port_id": "p1", "delete_on_termination": false}))
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.id, "update-attachment.reads-back");
+        assert!(
+            read(json!({"port_id": "p1"})).is_err(),
+            "no field: undecided"
+        );
+        assert!(read(json!({"port_id": "p2", "delete_on_termination": true})).is_err());
     }
 }

@@ -395,8 +395,13 @@ impl Runner {
             match answer {
                 Ok(answer) => {
                     let state = run.state(&self.contract, None, None);
-                    let f = read_back_conformance(&state, rule, &answer);
-                    run.result.findings.extend(f);
+                    match read_back_conformance(&state, rule, &answer) {
+                        Ok(f) => run.result.findings.extend(f),
+                        Err(why) => {
+                            let reason = format!("{call}: {why}");
+                            run.result.undecided.push(Undecided::new(&rule.id, reason));
+                        }
+                    }
                 }
                 Err(reason) => run.result.undecided.push(Undecided::new(&rule.id, reason)),
             }
