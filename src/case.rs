@@ -105,10 +105,13 @@ impl Case {
         view: &Value,
         world: &FixtureWorld,
     ) -> (Expect, Option<String>, Vec<String>) {
-        // Only an open reading exercises its rule (marked by the generator).
+        // Only an open reading exercises its rule (marked by the generator),
+        // and only a page that prints no success status its usual-status note.
+        let unprinted = !op.success_status_printed;
         let mut exercises: Vec<String> = contract
             .rules_for(&op.id)
             .filter(|r| r.check.exercised(view) && r.id != ids::OPEN_READING)
+            .filter(|r| unprinted || r.id != ids::USUAL_STATUS)
             .map(|r| r.id.clone())
             .collect();
         match contract.judge(op, view, world) {

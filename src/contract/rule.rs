@@ -232,14 +232,6 @@ impl Check {
         )
     }
 
-    /// The field an effect rule's ports are named by (`port_id`, `id`).
-    pub fn effect_field(&self) -> Option<&str> {
-        match self {
-            Check::AsyncEffect { field, .. } => Some(field),
-            _ => None,
-        }
-    }
-
     /// The request fields the check names, relative to the request view, for the loader to verify.
     pub fn named_fields(&self) -> Vec<(String, String)> {
         let join = |at: &str, f: &str| (at.to_string(), f.to_string());

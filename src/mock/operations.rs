@@ -71,7 +71,10 @@ impl Mock {
                 fail_reason: first,
             };
         }
-        let mut result = JobResult::default();
+        let mut result = JobResult {
+            sub_jobs: Vec::with_capacity(nics.len()),
+            fail_reason: None,
+        };
         for (nic, failure) in nics.iter().zip(failures) {
             let sub_job = match failure {
                 Some(reason) => SubJob {

@@ -37,5 +37,6 @@ pub fn to_json(summary: &Summary, contract: &Contract) -> serde_json::Value {
         "operations": summary.operations,
         "rules": rules,
         "leftovers": summary.end.leftovers,
+        "notices": summary.notices,
     })
 }
