@@ -38,6 +38,10 @@ pub struct Fixtures {
     /// The subnet's IPv6 range (optional), for cases that ask for an IPv6 address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet_ipv6_cidr: Option<String>,
+    /// Addresses of the subnet held by ports the server's listing does not
+    /// show (the spares, other servers' NICs) (optional): no case asks for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses_in_use: Vec<String>,
 }
 
 /// An address range `address/prefix`, IPv4 or IPv6.
@@ -75,26 +79,70 @@ impl Cidr {
         self.base.is_ipv4()
     }
 
-    /// A host address of the range picked by `key`: never the network
-    /// address, the first ten (gateways and the addresses clouds hand out
-    /// first) or the last (broadcast), so it is unlikely to be in use.
+    /// A host address of the range's upper half picked by `key`, never its
+    /// last address (broadcast). Clouds hand out the lower addresses first,
+    /// so an address from the upper half is unlikely to be in use.
     pub fn host(&self, key: u64) -> String {
         match self.base {
             std::net::IpAddr::V4(v4) => {
                 let size = 1u64 << (32 - self.prefix);
                 let network = u32::from(v4) as u64 & !(size - 1);
-                let usable = size.saturating_sub(12).max(1);
-                let addr = network + 10 + key % usable;
+                let addr = network + size / 2 + key % (size / 2 - 1);
                 std::net::Ipv4Addr::from(addr as u32).to_string()
             }
             std::net::IpAddr::V6(v6) => {
                 let host_bits = (128 - self.prefix as u32).min(63);
                 let size = 1u128 << host_bits;
                 let network = u128::from(v6) & !((1u128 << (128 - self.prefix as u32)) - 1);
-                let usable = size.saturating_sub(12).max(1);
-                let addr = network + 10 + (key as u128) % usable;
+                let addr = network + size / 2 + (key as u128) % (size / 2 - 1);
                 std::net::Ipv6Addr::from(addr).to_string()
             }
+        }
+    }
+
+    /// The `n`th host of the range's lower half (wrapping), past the network
+    /// address and the gateway: where a cloud hands out addresses first.
+    pub fn low_host(&self, n: u64) -> String {
+        match self.base {
+            std::net::IpAddr::V4(v4) => {
+                let size = 1u64 << (32 - self.prefix);
+                let network = u32::from(v4) as u64 & !(size - 1);
+                let addr = network + 2 + n % (size / 2 - 2);
+                std::net::Ipv4Addr::from(addr as u32).to_string()
+            }
+            std::net::IpAddr::V6(v6) => {
+                let host_bits = (128 - self.prefix as u32).min(63);
+                let size = 1u128 << host_bits;
+                let network = u128::from(v6) & !((1u128 << (128 - self.prefix as u32)) - 1);
+                let addr = network + 2 + (n as u128) % (size / 2 - 2);
+                std::net::Ipv6Addr::from(addr).to_string()
+            }
+        }
+    }
+
+    /// Whether `address` is a host of the range (neither its network nor its broadcast address).
+    pub fn contains(&self, address: &str) -> bool {
+        let Ok(ip) = address.parse::<std::net::IpAddr>() else {
+            return false;
+        };
+        match (self.base, ip) {
+            (std::net::IpAddr::V4(base), std::net::IpAddr::V4(ip)) => {
+                let size = 1u64 << (32 - self.prefix);
+                let network = u32::from(base) as u64 & !(size - 1);
+                let ip = u32::from(ip) as u64;
+                ip > network && ip < network + size - 1
+            }
+            (std::net::IpAddr::V6(base), std::net::IpAddr::V6(ip)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix as u32)
+                };
+                let network = u128::from(base) & mask;
+                let ip = u128::from(ip);
+                ip & mask == network && ip != network
+            }
+            _ => false,
         }
     }
 }
@@ -231,6 +279,7 @@ pub fn example_fixtures() -> Fixtures {
         // The range the mock hands its ports' addresses from.
         subnet_cidr: Some("192.168.0.0/16".into()),
         subnet_ipv6_cidr: None,
+        addresses_in_use: Vec::new(),
     }
 }
 
@@ -243,14 +292,20 @@ mod tests {
     #[test]
     fn hosts_stay_inside_the_range_and_off_its_edges() {
         let v4: Cidr = "10.1.2.0/24".parse().unwrap();
-        for key in [0, 1, 233, 234, 1_000_003] {
+        for key in [0, 1, 126, 127, 233, 234, 1_000_003] {
             let host: std::net::Ipv4Addr = v4.host(key).parse().unwrap();
             let last = host.octets()[3];
             assert_eq!(&host.octets()[..3], &[10, 1, 2]);
-            assert!((10..255).contains(&last), "{host}");
+            assert!((128..255).contains(&last), "{host}");
+            assert!(v4.contains(&host.to_string()));
+            let low: std::net::Ipv4Addr = v4.low_host(key).parse().unwrap();
+            assert!((2..128).contains(&low.octets()[3]), "{low}");
         }
+        assert!(!v4.contains("10.1.2.0") && !v4.contains("10.1.2.255"));
+        assert!(!v4.contains("10.1.3.7") && !v4.contains("fe80::1") && !v4.contains("x"));
         let v6: Cidr = "2001:db8::/64".parse().unwrap();
         assert!(v6.host(7).starts_with("2001:db8::"), "{}", v6.host(7));
+        assert!(v6.contains(&v6.host(7)) && !v6.contains("2001:db9::1"));
         assert!("10.0.0.0/31".parse::<Cidr>().is_err());
         assert!("10.0.0.0".parse::<Cidr>().is_err());
         assert!("10.0.0.300/24".parse::<Cidr>().is_err());

@@ -706,3 +706,62 @@ async fn a_sub_nic_reads_back_what_an_update_changed() {
     assert!(missing["error_code"].is_string(), "{missing}");
     mock.stop().await;
 }
+
+/// The mock's subnet is a network: an address outside its range or held by
+/// another port is refused (nova at once, a batch in the NIC's sub-job), and
+/// a free one is given.
+#[tokio::test]
+async fn addresses_outside_the_subnet_or_in_use_are_refused() {
+    let f = example_fixtures();
+    let mock = start_local(contract(), config()).await.unwrap();
+    let base = mock.base_url.clone();
+    let http = reqwest::Client::new();
+    let nova = format!(
+        "{base}/v2.1/{EXAMPLE_PROJECT_ID}/servers/{}/os-interface",
+        f.server_id
+    );
+    let attach = |ip: &str| json!({"interfaceAttachment": {"net_id": f.network_id, "fixed_ips": [{"ip_address": ip}]}});
+    let send = |body: Value| http.post(nova.clone()).json(&body).send();
+    let outside = send(attach("10.9.9.9")).await.unwrap();
+    assert_eq!(outside.status(), 400);
+    let taken = send(attach("192.168.200.7")).await.unwrap();
+    assert_eq!(taken.status(), 200);
+    let again = send(attach("192.168.200.7")).await.unwrap();
+    assert_eq!(again.status(), 409);
+    let body: Value = again.json().await.unwrap();
+    assert!(
+        body["conflictingRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in use"),
+        "{body}"
+    );
+    // The primary NIC's own address.
+    let listing = get_json(&http, nova.clone()).await;
+    let primary_ip = listing["interfaceAttachments"][0]["fixed_ips"][0]["ip_address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(send(attach(&primary_ip)).await.unwrap().status(), 409);
+
+    let batch = format!(
+        "{base}/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}/nics",
+        f.server_id
+    );
+    let nic = |ip: &str| json!({"subnet_id": f.subnet_id, "security_groups": [{"id": f.security_group_id}], "ip_address": ip});
+    let body = json!({"nics": [nic("192.168.201.1"), nic("192.168.201.1"), nic("10.0.0.9")]});
+    let answer = post_json(&http, batch, body).await;
+    let job = wait_job(&http, &base, answer["job_id"].as_str().unwrap()).await;
+    let subs = job["entities"]["sub_jobs"].as_array().unwrap();
+    let statuses: Vec<&str> = subs.iter().map(|s| s["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["SUCCESS", "FAIL", "FAIL"], "{job}");
+    assert!(
+        subs[1]["fail_reason"].as_str().unwrap().contains("in use"),
+        "{job}"
+    );
+    assert!(
+        subs[2]["fail_reason"].as_str().unwrap().contains("range"),
+        "{job}"
+    );
+    mock.stop().await;
+}

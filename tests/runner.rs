@@ -108,6 +108,54 @@ fn a_default_run_against_the_faithful_mock_has_no_finding() {
     );
 }
 
+/// Servers that differ from the default mock only where the pages allow it
+/// (batches per NIC or all-or-nothing; 200 or another 2xx where no status is
+/// printed; addresses checked against the subnet and in use, as the mock
+/// always does): no `must` finding for any of them, and exit 0.
+#[test]
+fn servers_that_differ_only_where_the_pages_allow_get_no_must_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (batch, success)) in [
+        ("atomic", "usual"),
+        ("per-nic", "other"),
+        ("atomic", "other"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for seed in ["11", "12"] {
+            let json = dir.path().join(format!("r{i}-{seed}.json"));
+            let o = run(&[
+                "run",
+                "--seed",
+                seed,
+                "--mock-batch",
+                batch,
+                "--mock-success",
+                success,
+                "--report-json",
+                json.to_str().unwrap(),
+            ]);
+            assert_eq!(o.status.code(), Some(0), "{batch} {success}: {}", text(&o));
+            let r = report(&json);
+            let musts: Vec<&Value> = r["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["severity"] == "must")
+                .collect();
+            assert!(musts.is_empty(), "{batch} {success} seed {seed}: {musts:?}");
+            let ids = finding_ids(&r);
+            let expected: BTreeSet<String> = if success == "other" {
+                ["response.usual-status".to_string()].into()
+            } else {
+                BTreeSet::new()
+            };
+            assert_eq!(ids, expected, "{batch} {success} seed {seed}");
+        }
+    }
+}
+
 fn faults() -> Vec<(String, BTreeSet<String>)> {
     let o = run(&["mock", "--list-faults"]);
     assert_eq!(o.status.code(), Some(0));

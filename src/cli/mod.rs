@@ -85,6 +85,10 @@ pub struct MockArgs {
     /// attached) or as a whole (nothing changes).
     #[arg(long, default_value = "per-nic", value_name = "per-nic|atomic")]
     pub batch: crate::mock::BatchMode,
+    /// The success status where a page prints none: 200, or another 2xx
+    /// (202 for a request that starts a job, 204 for an answer without a body).
+    #[arg(long, default_value = "usual", value_name = "usual|other")]
+    pub success: crate::mock::SuccessStatus,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -144,6 +148,9 @@ pub struct RunArgs {
     /// With the built-in mock only: how a batch of several NICs fails.
     #[arg(long, default_value = "per-nic", value_name = "per-nic|atomic")]
     pub mock_batch: crate::mock::BatchMode,
+    /// With the built-in mock only: the success status where a page prints none.
+    #[arg(long, default_value = "usual", value_name = "usual|other")]
+    pub mock_success: crate::mock::SuccessStatus,
     /// Print the selected case ids and exit.
     #[arg(long)]
     pub list: bool,

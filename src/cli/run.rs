@@ -22,9 +22,12 @@ async fn resolve_target(
     args: &RunArgs,
 ) -> Result<(Target, Option<RunningMock>), Error> {
     if args.target.is_some() {
-        if !args.mock_faults.is_empty() {
+        let mock_only = !args.mock_faults.is_empty()
+            || args.mock_batch != Default::default()
+            || args.mock_success != Default::default();
+        if mock_only {
             return Err(Error::Usage(
-                "--mock-fault applies to the built-in mock only\n  (drop --target, or drop --mock-fault)".into(),
+                "--mock-fault, --mock-batch and --mock-success apply to the built-in mock only\n  (drop --target, or drop them)".into(),
             ));
         }
         let target = Target::load_or_builtin(args.target.as_deref(), env_var, "")?;
@@ -34,6 +37,7 @@ async fn resolve_target(
     let mut config = MockConfig::new(&builtin.project_id, builtin.fixtures.clone());
     config.faults = FaultSet::from_names(contract, &args.mock_faults)?;
     config.batch = args.mock_batch;
+    config.success = args.mock_success;
     config.job_duration = std::time::Duration::from_millis(1);
     let running = mock::start_local(contract.clone(), config)
         .await
@@ -115,7 +119,13 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
         let ids = runner.list()?;
         return crate::cli::commands::print_lines(ids);
     }
-    if !args.no_snapshots {
+    // Snapshots are the default mock's answers: a variant answers otherwise by design.
+    let variant = args.mock_batch != Default::default() || args.mock_success != Default::default();
+    if variant && args.target.is_none() && !args.no_snapshots {
+        runner.notice(
+            "snapshots not compared: they were recorded against the mock without --mock-batch or --mock-success",
+        );
+    } else if !args.no_snapshots {
         let mode = WriteMode::from_flags(args.record, args.update_snapshots);
         let store = SnapshotStore::open(&args.snapshot_dir, &target.name, mode, &contract)?;
         runner = runner.with_snapshots(Arc::new(store));

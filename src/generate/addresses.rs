@@ -10,7 +10,7 @@ use crate::contract::{Contract, Operation, Schema, pointer};
 use crate::fixtures::{Cidr, Fixtures};
 
 /// The request-body fields the schemas say hold an IP address, as they occur in `body`.
-fn address_fields(schema: &Schema, body: &Value) -> Vec<String> {
+pub fn address_fields(schema: &Schema, body: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), body)];
     while let Some((at, v)) = stack.pop() {

@@ -6,7 +6,7 @@
 //! enforces. One seed reproduces a run: case `op::kind::i` is drawn from an
 //! RNG seeded by (seed, op, kind, i), so a case can be replayed alone.
 
-mod addresses;
+pub mod addresses;
 mod shape;
 pub mod strategy;
 
@@ -105,6 +105,11 @@ const MAX_SHRINK_STEPS: usize = 4096;
 
 /// Attempts at drawing a request a plan can use before giving up on the case.
 const ATTEMPTS: usize = 32;
+
+/// A stable number for a list of strings (no seed).
+pub fn key_of(parts: &[&str]) -> u64 {
+    fnv(0, parts)
+}
 
 fn fnv(seed: u64, parts: &[&str]) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;

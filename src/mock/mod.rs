@@ -48,6 +48,30 @@ pub struct MockConfig {
     pub credentials: Vec<(String, String)>,
     /// How a batch job treats a NIC that fails.
     pub batch: BatchMode,
+    /// The success status where a page prints none.
+    pub success: SuccessStatus,
+}
+
+/// The success status of an operation whose page prints none: the pages
+/// allow any 2xx (doc conflict ecs.success-status-unprinted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SuccessStatus {
+    /// 200, as the pages' siblings answer.
+    #[default]
+    Usual,
+    /// 202 for a request that starts a job, 204 for one answered without a body.
+    Other,
+}
+
+impl std::str::FromStr for SuccessStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "usual" => Ok(SuccessStatus::Usual),
+            "other" => Ok(SuccessStatus::Other),
+            other => Err(format!("unknown success status `{other}` (usual or other)")),
+        }
+    }
 }
 
 /// How a batch job treats a NIC that fails: the pages allow both (doc
@@ -82,6 +106,7 @@ impl MockConfig {
             job_duration: Duration::from_millis(20),
             credentials: Vec::new(),
             batch: BatchMode::default(),
+            success: SuccessStatus::default(),
         }
     }
 }
@@ -381,6 +406,20 @@ impl Mock {
         drop(state);
         if !self.config.faults.is_empty() {
             self.apply_echo_drift(op, &view, &mut reply);
+        }
+        if self.config.success == SuccessStatus::Other
+            && reply.status == 200
+            && !op.success_status_printed
+        {
+            let starts_job = reply
+                .body
+                .as_ref()
+                .is_some_and(|b| b.get("job_id").is_some());
+            if starts_job {
+                reply.status = 202;
+            } else if reply.body.is_none() {
+                reply.status = 204;
+            }
         }
         reply
     }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::contract::pointer::get;
 use crate::contract::{ErrorFamily, Operation, World, object};
 use crate::mock::jobs::{Change, JobResult, JobStatus, NicRequest, Stage, SubJob};
-use crate::mock::state::{Id, State, random_hex, random_id, random_id_shared};
+use crate::mock::state::{AddressProblem, Id, State, random_hex, random_id, random_id_shared};
 use crate::mock::{BatchMode, FaultKind, Mock, Reply, error_body, path_param};
 
 impl Mock {
@@ -42,11 +42,22 @@ impl Mock {
     /// the state the catalogue requires by now, fails alone; in an atomic
     /// batch one failure fails them all and nothing changes.
     fn attach_nics(&self, state: &mut State, server_id: &str, nics: &[NicRequest]) -> JobResult {
+        // Two NICs of one batch asking for one address: the second finds it taken.
+        let mut asked: Vec<&str> = Vec::new();
         let failures: Vec<Option<String>> = nics
             .iter()
             .map(|nic| {
                 if let Some(reason) = &nic.refused {
                     return Some(reason.clone());
+                }
+                if let (None, Some(ip)) = (&nic.port_id, nic.ip_address.as_deref()) {
+                    let problem = state.address_problem(ip).or_else(|| {
+                        asked
+                            .contains(&ip)
+                            .then(|| AddressProblem::InUse(ip.to_string()))
+                    });
+                    asked.push(ip);
+                    return problem.map(|p| p.to_string());
                 }
                 let port = nic.port_id.as_deref()?;
                 let want = self.effects.nics.port_state.as_deref()?;
@@ -95,8 +106,8 @@ impl Mock {
     fn attach_nic(&self, state: &mut State, server_id: &str, nic: &NicRequest) -> Id {
         if let Some(port_id) = nic.port_id.as_deref() {
             // Only a fault keeps an address the catalogue says is ignored.
-            if let (Some(ip), Some(port)) = (&nic.ip_address, state.ports.get_mut(port_id)) {
-                port.ip_address = ip.to_string();
+            if let Some(ip) = &nic.ip_address {
+                state.readdress(port_id, ip);
             }
             state.attach(server_id, port_id);
             return Id::from(port_id);
@@ -136,6 +147,11 @@ impl Mock {
         let id = match port_id {
             Some(p) => Id::from(p),
             None => {
+                if let Some(problem) = ip.and_then(|ip| state.address_problem(ip)) {
+                    let body =
+                        error_body(ErrorFamily::Nova, problem.status(), &problem.to_string());
+                    return Reply::json(problem.status(), body);
+                }
                 let network = net_id.unwrap_or(&self.config.fixtures.network_id);
                 let subnet = state
                     .networks

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::contract::{Resource, World};
-use crate::fixtures::Fixtures;
+use crate::fixtures::{Cidr, Fixtures};
 
 use super::jobs::Jobs;
 
@@ -17,6 +17,10 @@ use super::jobs::Jobs;
 /// (ids come from the mock itself or are checked against it, no flooding risk
 /// that matters for a test double).
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
+/// The range the mock's subnet hands addresses from when the fixtures name none.
+const DEFAULT_RANGE: &str = "192.168.0.0/16";
 
 /// An id held in several places (a map key, a server's list, a job): one
 /// allocation, shared. Maps keyed by it are looked up with a `&str`.
@@ -54,8 +58,8 @@ pub struct State {
     pub ports: FastMap<Id, Box<Port>>,
     /// network id → its subnet id
     pub networks: FastMap<String, Id>,
-    /// subnet id → (network id, next host number)
-    pub subnets: FastMap<Id, (Id, u32)>,
+    /// subnet id → network id
+    pub subnets: FastMap<Id, Id>,
     pub security_groups: Vec<String>,
     /// Supplementary NICs, kept as their documented response object.
     pub sub_nics: FastMap<String, Value>,
@@ -63,6 +67,40 @@ pub struct State {
     /// (server, port) pairs deleted but still listed (fault `deleted-nic-stays-listed`).
     pub ghosts: HashSet<(String, String)>,
     mac_counter: u32,
+    /// Where the search for a free address to hand out starts.
+    next_host: u64,
+    /// The subnets' address range (every mock subnet shares the fixture's).
+    range: Cidr,
+    /// Addresses held by a port or a supplementary NIC: a network refuses to hand one out twice.
+    addresses: FastSet<String>,
+}
+
+/// Why a network refuses an address a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressProblem {
+    OutOfRange(String),
+    InUse(String),
+}
+
+impl std::fmt::Display for AddressProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AddressProblem::OutOfRange(a) => {
+                write!(f, "IP address {a} is not in the subnet's range")
+            }
+            AddressProblem::InUse(a) => write!(f, "IP address {a} is already in use"),
+        }
+    }
+}
+
+impl AddressProblem {
+    /// The status nova answers with: a conflict for an address in use.
+    pub fn status(&self) -> u16 {
+        match self {
+            AddressProblem::OutOfRange(_) => 400,
+            AddressProblem::InUse(_) => 409,
+        }
+    }
 }
 
 /// A random UUID (v4) from the thread's userspace RNG: no system call per id.
@@ -84,11 +122,11 @@ pub fn random_id_shared() -> Id {
 
 /// The supplementary NIC number `i` of the fixtures (0: the fixture's own),
 /// as its documented response object.
-fn sub_nic(id: &str, i: usize, project_id: &str, f: &Fixtures) -> Value {
+fn sub_nic(id: &str, address: &str, i: usize, project_id: &str, f: &Fixtures) -> Value {
     json!({
         "id": id,
         "virsubnet_id": f.subnet_id,
-        "private_ip_address": format!("192.168.0.{}", 160 + i),
+        "private_ip_address": address,
         "ipv6_ip_address": null,
         "mac_address": format!("fa:16:3e:26:7e:{:02x}", 0x1e + i),
         "parent_device_id": f.server_id,
@@ -119,7 +157,7 @@ impl State {
                 .collect(),
             subnets: [(
                 Id::from(f.subnet_id.as_str()),
-                (Id::from(f.network_id.as_str()), 10),
+                Id::from(f.network_id.as_str()),
             )]
             .into_iter()
             .collect(),
@@ -131,7 +169,14 @@ impl State {
             jobs: Jobs::new(job_duration),
             ghosts: HashSet::new(),
             mac_counter: 0,
+            next_host: 0,
+            range: f
+                .subnet_ranges()
+                .0
+                .unwrap_or_else(|| DEFAULT_RANGE.parse().expect("a valid range")),
+            addresses: FastSet::default(),
         };
+        state.addresses.extend(f.addresses_in_use.iter().cloned());
         // The fixture ports exist before any attach: detaching them keeps them.
         for id in [&f.primary_port_id, &f.spare_port_id]
             .into_iter()
@@ -141,7 +186,7 @@ impl State {
                 created: false,
                 ..state.new_port(Id::from(id.as_str()), &f.subnet_id, None)
             };
-            state.ports.insert(port.id.clone(), Box::new(port));
+            state.insert_port(port);
         }
         state.servers.insert(
             Id::from(f.server_id.as_str()),
@@ -155,9 +200,10 @@ impl State {
             .chain(&f.extra_sub_network_interface_ids)
             .enumerate()
         {
-            state
-                .sub_nics
-                .insert(id.clone(), sub_nic(id, i, project_id, f));
+            let address = state.free_address();
+            let nic = sub_nic(id, &address, i, project_id, f);
+            state.addresses.insert(address);
+            state.sub_nics.insert(id.clone(), nic);
         }
         state
     }
@@ -165,16 +211,11 @@ impl State {
     /// A new DOWN port on `subnet_id` (not inserted).
     pub fn new_port(&mut self, id: Id, subnet_id: &str, ip: Option<&str>) -> Port {
         self.mac_counter += 1;
-        let (subnet_id, network_id, next) = match self.subnets.get_key_value(subnet_id) {
-            Some((key, (network, next))) => (key.clone(), network.clone(), *next + 1),
-            None => (Id::from(subnet_id), Id::from(""), 0),
+        let (subnet_id, network_id) = match self.subnets.get_key_value(subnet_id) {
+            Some((key, network)) => (key.clone(), network.clone()),
+            None => (Id::from(subnet_id), Id::from("")),
         };
-        if let Some((_, next_host)) = self.subnets.get_mut(&*subnet_id) {
-            *next_host = next;
-        }
-        let ip = ip
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("192.168.{}.{}", (next / 250) % 250, next % 250 + 2));
+        let ip = ip.map_or_else(|| self.free_address(), str::to_string);
         Port {
             id,
             state: "DOWN",
@@ -188,8 +229,41 @@ impl State {
         }
     }
 
+    /// The lowest-numbered free address after the last one handed out, as
+    /// a cloud's allocator gives (lower half of the range, wrapping).
+    fn free_address(&mut self) -> String {
+        loop {
+            let n = self.next_host;
+            self.next_host = self.next_host.wrapping_add(1);
+            let address = self.range.low_host(n);
+            if !self.addresses.contains(&address) {
+                return address;
+            }
+        }
+    }
+
+    /// Why the network would refuse to give a new port `address`, if it would.
+    pub fn address_problem(&self, address: &str) -> Option<AddressProblem> {
+        if !self.range.contains(address) {
+            return Some(AddressProblem::OutOfRange(address.to_string()));
+        }
+        self.addresses
+            .contains(address)
+            .then(|| AddressProblem::InUse(address.to_string()))
+    }
+
+    /// Gives a port another address (releasing its old one).
+    pub fn readdress(&mut self, port_id: &str, address: &str) {
+        if let Some(port) = self.ports.get_mut(port_id) {
+            self.addresses.remove(&port.ip_address);
+            port.ip_address = address.to_string();
+            self.addresses.insert(address.to_string());
+        }
+    }
+
     /// Inserts a port made by [`State::new_port`]; returns its id.
     pub fn insert_port(&mut self, port: Port) -> Id {
+        self.addresses.insert(port.ip_address.clone());
         let id = port.id.clone();
         self.ports.insert(id.clone(), Box::new(port));
         id
@@ -226,7 +300,9 @@ impl State {
         }
         let created = self.ports.get(port_id).is_some_and(|p| p.created);
         if created {
-            self.ports.remove(port_id);
+            if let Some(port) = self.ports.remove(port_id) {
+                self.addresses.remove(&port.ip_address);
+            }
         } else if let Some(port) = self.ports.get_mut(port_id) {
             port.state = "DOWN";
             port.server_id = None;

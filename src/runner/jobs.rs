@@ -181,7 +181,7 @@ impl Runner {
         let job_id = serde_json::from_slice::<Value>(&answer.body)
             .ok()
             .and_then(|b| b.get("job_id").and_then(Value::as_str).map(str::to_string));
-        let Some(job_id) = job_id.filter(|_| answer.status == 200) else {
+        let Some(job_id) = job_id.filter(|_| op.success_expect().matches(answer.status)) else {
             return Err(fail(format!("{} answered {}", op.id, answer.status)));
         };
         let case = Case::bare(

@@ -7,12 +7,14 @@ use crate::case::Case;
 use crate::contract::{Effect, Setup, ids};
 use crate::judge::Finding;
 use crate::runner::Runner;
+use crate::runner::address_book::AddressHold;
 use crate::runner::pool::{PortState, Taken};
 
 /// What a case holds while it runs; dropping it returns the fixtures to their pools.
 pub(super) struct CaseLease {
     pub(super) spare: Option<Taken<PortState>>,
     pub(super) sub_nic: Option<Taken<()>>,
+    pub(super) addresses: Option<AddressHold>,
 }
 
 /// Whether any string in `v` is `id`.
@@ -54,6 +56,7 @@ impl Runner {
         let mut lease = CaseLease {
             spare: None,
             sub_nic: None,
+            addresses: None,
         };
         let names = |id: &str| {
             case.path_params.values().any(|v| mentions(v, id))
@@ -81,6 +84,7 @@ impl Runner {
                 replace_string(body, from, to);
             }
         }
+        lease.addresses = Some(self.addresses.hold(&self.contract, &mut rebound));
         (rebound, lease)
     }
 

@@ -10,6 +10,7 @@
 //! are deleted in batches, and every spare is detached again at the end
 //! ([`cleanup`]).
 
+mod address_book;
 mod cleanup;
 pub mod event;
 mod jobs;
@@ -64,6 +65,8 @@ pub struct Runner {
     failed: Mutex<Vec<FailedCase>>,
     /// Jobs in a row that did not end in time (reset by one that does).
     jobs_timed_out: std::sync::atomic::AtomicUsize,
+    /// Addresses the cases may ask for: none another port or a running case holds.
+    addresses: Arc<address_book::AddressBook>,
     /// Held by a case whose change is read back, from its request to its
     /// read: two such cases on the same fixture must not interleave.
     read_back: tokio::sync::Mutex<()>,
@@ -78,6 +81,7 @@ impl Runner {
         // The fixture's own supplementary NIC first: a serial run only uses it.
         let mut sub_nics: Vec<String> = f.extra_sub_network_interface_ids.clone();
         sub_nics.push(f.sub_network_interface_id.clone());
+        let addresses = address_book::AddressBook::new(f);
         Runner {
             contract,
             client,
@@ -94,6 +98,7 @@ impl Runner {
             failed: Mutex::default(),
             jobs_timed_out: Default::default(),
             read_back: tokio::sync::Mutex::new(()),
+            addresses,
         }
     }
 
@@ -101,6 +106,11 @@ impl Runner {
     pub fn capturing_snapshots(mut self) -> Result<Runner, Error> {
         self.capture = Some(Redactions::from_contract(&self.contract)?);
         Ok(self)
+    }
+
+    /// A line every reporter gets when the run starts.
+    pub fn notice(&mut self, line: &str) {
+        self.opts.notices.push(line.to_string());
     }
 
     pub fn with_snapshots(mut self, store: Arc<SnapshotStore>) -> Runner {
@@ -155,6 +165,9 @@ impl Runner {
             seed: self.opts.seed,
             cases: planned.len(),
         });
+        for line in &self.opts.notices {
+            reporter.event(&Event::Notice(line));
+        }
         if self.opts.dry_run {
             self.dry_run(&planned, reporter);
             end.elapsed = started.elapsed();

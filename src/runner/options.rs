@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub replay_prefix: String,
     /// Shrink failing generated cases and save them here as curated regression cases.
     pub save_failures: Option<PathBuf>,
+    /// Said to every reporter when the run starts (what the caller set up differently).
+    pub notices: Vec<String>,
 }
 
 impl RunOptions {
@@ -44,6 +46,7 @@ impl RunOptions {
             dry_run: false,
             replay_prefix: "nic-conformance run".into(),
             save_failures: None,
+            notices: Vec::new(),
         }
     }
 }
