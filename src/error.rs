@@ -20,8 +20,15 @@ pub mod exit {
     /// No finding, but a `must` rule could not be judged: what it needed
     /// (the job query, the listing, a setup step) failed.
     pub const UNDECIDED: i32 = 3;
+    /// The run selected no case (`--case`, `--operation`, `--skip`, `--shard`).
+    pub const NOTHING_RAN: i32 = 4;
+    /// The run was cut short (interrupted, or `--max-requests` reached)
+    /// with nothing else to report; `--allow-partial` makes it 0.
+    pub const PARTIAL: i32 = 5;
     /// A second Ctrl-C: the run was abandoned without cleaning up.
     pub const ABANDONED: i32 = 130;
+    /// SIGTERM: the run stopped starting cases, cleaned up and wrote its reports.
+    pub const TERMINATED: i32 = 143;
 }
 
 #[derive(Debug, thiserror::Error)]

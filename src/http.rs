@@ -22,6 +22,20 @@ pub struct PreparedRequest {
     pub headers: Vec<(String, String)>,
     /// Shared with the HTTP client rather than copied for it.
     pub body: Option<Bytes>,
+    /// How the credentials can be given again when the request is replayed.
+    pub replay_auth: ReplayAuth,
+}
+
+/// How a replayed request authenticates: curl can read a token from the
+/// environment, but cannot compute an AK/SK signature.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ReplayAuth {
+    #[default]
+    None,
+    /// A token, from this environment variable.
+    TokenEnv(String),
+    /// Signed with AK/SK.
+    Signed,
 }
 
 /// A request with its curl reproduction, written out only when a finding
@@ -66,7 +80,8 @@ impl PreparedRequest {
             .collect()
     }
 
-    /// A one-line curl reproduction with secrets masked.
+    /// A one-line curl reproduction with secrets masked: a token is read
+    /// from its environment variable; a signed request says it cannot be replayed as is.
     pub fn curl(&self) -> String {
         let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
         let mut out = format!("curl -sS -X {} {}", self.method, q(&self.url));
@@ -74,13 +89,23 @@ impl PreparedRequest {
             if k.eq_ignore_ascii_case("host") {
                 continue;
             }
-            out.push_str(&format!(" -H {}", q(&format!("{k}: {v}"))));
+            match &self.replay_auth {
+                ReplayAuth::TokenEnv(name) if k.eq_ignore_ascii_case("x-auth-token") => {
+                    // Double quotes: the shell reads the token from the environment.
+                    out.push_str(&format!(" -H \"{k}: ${name}\""));
+                }
+                _ => out.push_str(&format!(" -H {}", q(&format!("{k}: {v}")))),
+            }
         }
+        let signed = self.replay_auth == ReplayAuth::Signed;
         if let Some(body) = &self.body {
             out.push_str(&format!(
                 " --data-raw {}",
                 q(&String::from_utf8_lossy(body))
             ));
+        }
+        if signed {
+            out.push_str("  # AK/SK-signed: curl cannot sign it again; replay with the run line");
         }
         out
     }
@@ -237,11 +262,17 @@ impl Client {
                 headers.push(("Authorization".into(), sig.authorization));
             }
         }
+        let replay_auth = match &self.target.auth {
+            Auth::None => ReplayAuth::None,
+            Auth::Token(t) => ReplayAuth::TokenEnv(t.env().unwrap_or("NIC_TOKEN").to_string()),
+            Auth::AkSk { .. } => ReplayAuth::Signed,
+        };
         PreparedRequest {
             method: op.method.clone(),
             url,
             headers,
             body,
+            replay_auth,
         }
     }
 

@@ -11,14 +11,35 @@ use crate::fixtures::Fixtures;
 
 /// A secret from the environment; never printed.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret {
+    value: String,
+    /// The environment variable it came from, for replay lines that read it again.
+    env: Option<String>,
+}
 
 impl Secret {
     pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
+        Secret {
+            value: s.into(),
+            env: None,
+        }
     }
+
+    /// The same secret, read from the environment variable `name`.
+    pub fn from_env(self, name: &str) -> Secret {
+        Secret {
+            env: Some(name.to_string()),
+            ..self
+        }
+    }
+
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
+    }
+
+    /// The environment variable that holds it, if it came from one.
+    pub fn env(&self) -> Option<&str> {
+        self.env.as_deref()
     }
 }
 
@@ -352,7 +373,7 @@ impl Place<'_> {
     ) -> Result<Secret, ConfigError> {
         let name = name.clone().unwrap_or_else(|| default.to_string());
         match env(&name) {
-            Some(v) if !v.is_empty() => Ok(Secret::new(v)),
+            Some(v) if !v.is_empty() => Ok(Secret::new(v).from_env(&name)),
             _ => Err(self.err(
                 key,
                 format!("environment variable `{name}` is not set"),

@@ -530,10 +530,18 @@ fn secrets_never_reach_output_reports_or_snapshots() {
         ] {
             assert!(!everything.contains(secret), "{secret} leaked");
         }
+        // A signed request's curl line masks the signature and says it
+        // cannot be replayed as is; a token's reads the variable it came from.
+        let expected = if auth.contains("token") {
+            "X-Auth-Token: $NIC_TEST_TOKEN"
+        } else {
+            "curl cannot sign it again"
+        };
         assert!(
-            everything.contains("***"),
-            "the curl reproduction shows masked credentials"
+            everything.contains(expected),
+            "the curl reproduction: {expected}"
         );
+        assert!(everything.contains("--seed"), "the replay line");
     }
     rt.block_on(mock.stop());
 }
@@ -567,8 +575,15 @@ fn max_requests_bounds_the_run_and_operation_and_skip_select() {
         "--report-json",
         json.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Cut short: its own exit code, unless a partial run is allowed.
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(text(&o).contains("--max-requests"), "{}", text(&o));
     let r = report(&json);
+    assert_eq!(r["exit_code"], 5);
+    assert!(r["cases"].as_u64() < r["planned"].as_u64(), "{r}");
+    let results = r["case_results"].as_array().unwrap();
+    assert_eq!(results.len() as u64, r["cases"].as_u64().unwrap());
+    assert!(results.iter().all(|c| c["replay"].as_str().unwrap().contains("--case")));
     // Stops starting cases at 20; the case in flight (at most a dozen requests) finishes and cleans up.
     assert!(
         r["requests"].as_u64().unwrap() <= 20 + 12,
@@ -595,6 +610,19 @@ fn max_requests_bounds_the_run_and_operation_and_skip_select() {
     .into_iter()
     .collect();
     assert_eq!(ops, ["update-interface-attachment"]);
+    let allowed = run(&[
+        "run", "--seed", "1", "--max-requests", "20", "--no-snapshots", "--allow-partial",
+    ]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed));
+    // A selection of nothing is not a pass.
+    for args in [
+        &["run", "--case", "batch-add-nics::nope"][..],
+        &["run", "--operation", "batch-add-nics", "--skip", "batch-add-nics"][..],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(4), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("no case selected"), "{}", text(&o));
+    }
 }
 
 #[test]

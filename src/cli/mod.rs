@@ -132,13 +132,22 @@ pub struct RunArgs {
     /// Lowest severity that fails the run.
     #[arg(long, default_value = "must", value_name = "must|should")]
     pub fail_on: Severity,
+    /// A run cut short (interrupted, --max-requests) exits 0 when nothing else failed.
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// A rule or keyword no case exercised fails the run.
+    #[arg(long)]
+    pub fail_on_unexercised: bool,
+    /// Print only the closing summary (no progress lines).
+    #[arg(long, short)]
+    pub quiet: bool,
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<PathBuf>,
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// Cases in flight at once (overrides the target file).
-    #[arg(long)]
-    pub concurrency: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub concurrency: Option<u64>,
     /// Requests per second, 0 for no limit (overrides the target file).
     #[arg(long)]
     pub rate: Option<f64>,

@@ -6,11 +6,11 @@ use std::sync::atomic::Ordering;
 use crate::cli::{RunArgs, env_var};
 use crate::contract::Contract;
 use crate::error::{Error, exit};
-use crate::files::write_atomic;
+use crate::files::{check_writable, write_atomic};
 use crate::http::Client;
 use crate::mock::{self, FaultSet, MockConfig, RunningMock};
 use crate::report::console::{Progress, ProgressStyle, render};
-use crate::report::{Summary, json, junit};
+use crate::report::{Gate, Summary, json, junit};
 use crate::runner::event::Fanout;
 use crate::runner::{RunOptions, Runner};
 use crate::snapshot::{SnapshotStore, WriteMode};
@@ -87,11 +87,15 @@ fn on_interrupt(cancel: Arc<std::sync::atomic::AtomicBool>) {
 }
 
 /// The reports asked for, written after the run.
-fn write_reports(contract: &Contract, args: &RunArgs, summary: &Summary) -> Result<(), Error> {
+fn write_reports(
+    contract: &Contract,
+    args: &RunArgs,
+    summary: &Summary,
+    log: Option<&mut json::CaseLog>,
+) -> Result<(), Error> {
     if let Some(path) = &args.report_json {
-        let text = serde_json::to_vec_pretty(&json::to_json(summary, contract))
-            .map_err(|e| Error::Harness(e.to_string()))?;
-        write_atomic(path, &text)
+        let report = json::to_json(summary, contract, gate(args));
+        json::write_report(path, &report, log)
             .map_err(|e| Error::file(path, format!("cannot write the report: {e}")))?;
     }
     if let Some(path) = &args.junit {
@@ -102,10 +106,35 @@ fn write_reports(contract: &Contract, args: &RunArgs, summary: &Summary) -> Resu
     Ok(())
 }
 
+fn gate(args: &RunArgs) -> Gate {
+    Gate {
+        fail_on: args.fail_on,
+        allow_partial: args.allow_partial,
+        fail_on_unexercised: args.fail_on_unexercised,
+    }
+}
+
+/// What the run will need, checked before it starts: the output paths
+/// can be written, the curated cases folder exists.
+fn check_inputs(args: &RunArgs) -> Result<(), Error> {
+    for path in args.report_json.iter().chain(&args.junit) {
+        check_writable(path)
+            .map_err(|e| Error::file(path, format!("cannot write the report there: {e}")))?;
+    }
+    if !args.no_curated && !args.cases.is_dir() {
+        return Err(Error::file(
+            &args.cases,
+            "no such folder of curated cases\n  (run from the repository, pass --cases DIR, or --no-curated)",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
+    check_inputs(&args)?;
     let (mut target, builtin) = resolve_target(&contract, &args).await?;
     if let Some(c) = args.concurrency {
-        target.limits.concurrency = c.max(1);
+        target.limits.concurrency = c as usize;
     }
     if let Some(r) = args.rate {
         target.limits.rate_per_second = r.max(0.0);
@@ -131,25 +160,44 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
         runner = runner.with_snapshots(Arc::new(store));
     }
     on_interrupt(runner.cancel_flag());
-    let style = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    let style = if args.quiet {
+        ProgressStyle::Quiet
+    } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         ProgressStyle::Bar
     } else {
         ProgressStyle::Lines
     };
     let mut progress = Progress::new(style);
     let mut summary = Summary::new(&contract, args.junit.is_some());
-    Arc::new(runner)
-        .run(&mut Fanout(vec![&mut progress, &mut summary]))
-        .await;
-    if !args.dry_run {
-        let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        crate::cli::commands::print_lines([render(&summary, &contract, colour)
-            .trim_end()
-            .to_string()])?;
+    let mut log = match &args.report_json {
+        Some(p) if !args.dry_run => Some(
+            json::CaseLog::beside(p)
+                .map_err(|e| Error::file(p, format!("cannot write the report there: {e}")))?,
+        ),
+        _ => None,
+    };
+    {
+        let mut reporters: Vec<&mut dyn crate::runner::event::Reporter> =
+            vec![&mut progress, &mut summary];
+        if let Some(log) = log.as_mut() {
+            reporters.push(log);
+        }
+        Arc::new(runner).run(&mut Fanout(reporters)).await;
     }
-    write_reports(&contract, &args, &summary)?;
+    let (code, why) = summary.verdict(&contract, gate(&args));
+    let written = write_reports(&contract, &args, &summary, log.as_mut());
+    if !args.dry_run || code != exit::OK {
+        let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        let text = if args.dry_run {
+            String::new()
+        } else {
+            render(&summary, &contract, colour)
+        };
+        crate::cli::commands::print_lines([format!("{}exit {code}: {why}", text)])?;
+    }
+    written?;
     if let Some(m) = builtin {
         m.stop().await;
     }
-    Ok(summary.exit_code(&contract, args.fail_on))
+    Ok(code)
 }

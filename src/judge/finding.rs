@@ -16,8 +16,11 @@ pub struct Finding {
     pub severity: Severity,
     pub expected: String,
     pub actual: String,
-    /// A curl command (secrets masked) or the replay command.
+    /// A curl command (secrets masked), when the request can be sent again as is.
     pub reproduce: String,
+    /// The run line that replays the case (`--seed S --case ID`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub replay: String,
 }
 
 impl Finding {
@@ -39,6 +42,7 @@ impl Finding {
             expected: expected.into(),
             actual: actual.into(),
             reproduce: String::new(),
+            replay: String::new(),
         }
     }
 
@@ -52,6 +56,12 @@ impl Finding {
         self.reproduce = reproduce.into();
         self
     }
+
+    /// The finding with the run line that replays its case.
+    pub fn replayed_by(mut self, replay: impl Into<String>) -> Finding {
+        self.replay = replay.into();
+        self
+    }
 }
 
 impl std::fmt::Display for Finding {
@@ -62,8 +72,14 @@ impl std::fmt::Display for Finding {
             self.severity, self.id, self.case, self.source
         )?;
         writeln!(f, "    documented: {}", self.expected)?;
-        writeln!(f, "    received:   {}", self.actual)?;
-        write!(f, "    reproduce:  {}", self.reproduce)
+        write!(f, "    received:   {}", self.actual)?;
+        if !self.replay.is_empty() {
+            write!(f, "\n    replay:     {}", self.replay)?;
+        }
+        if !self.reproduce.is_empty() && self.reproduce != self.replay {
+            write!(f, "\n    curl:       {}", self.reproduce)?;
+        }
+        Ok(())
     }
 }
 

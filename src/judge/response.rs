@@ -334,6 +334,7 @@ mod tests {
             url: "http://localhost/x".into(),
             headers: Vec::new(),
             body: None,
+            replay_auth: Default::default(),
         });
         let verdict = judge_response(&Evidence {
             contract: &contract,

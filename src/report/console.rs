@@ -11,6 +11,7 @@ use crate::runner::event::{Event, Reporter};
 pub fn render(summary: &Summary, contract: &Contract, colour: bool) -> String {
     let mut out = String::new();
     findings(&mut out, summary, colour);
+    errors(&mut out, summary);
     operations(&mut out, summary);
     rules(&mut out, summary, contract);
     undecided(&mut out, summary, contract);
@@ -33,7 +34,25 @@ fn findings(out: &mut String, summary: &Summary, colour: bool) {
         if colour && f.id == ids::SNAPSHOT_DRIFT {
             f.actual = paint_diff(&f.actual);
         }
-        line(out, format!("{f}\n    seen in {} case(s)", d.count));
+        // The first cases by name; the JSON report lists them all.
+        const SHOWN: usize = 8;
+        let mut cases = d.cases.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+        if d.cases.len() > SHOWN {
+            cases.push_str(&format!(" and {} more", d.cases.len() - SHOWN));
+        }
+        line(out, format!("{f}\n    seen in {} case(s): {cases}", d.count));
+    }
+    out.push('\n');
+}
+
+/// Cases the harness could not run (not the target's fault), with why.
+fn errors(out: &mut String, summary: &Summary) {
+    if summary.errors.is_empty() {
+        return;
+    }
+    line(out, "Errors (the harness could not run these cases)");
+    for (case, message) in &summary.errors {
+        line(out, format!("  {case}: {message}"));
     }
     out.push('\n');
 }
@@ -119,18 +138,42 @@ fn closing(out: &mut String, summary: &Summary) {
     if summary.end.interrupted {
         line(out, "Interrupted: the run stopped early.");
     }
+    if summary.end.stopped_at_max_requests && summary.cases < summary.planned {
+        line(
+            out,
+            format!(
+                "Stopped at --max-requests: {} of {} planned cases ran.",
+                summary.cases, summary.planned
+            ),
+        );
+    }
+    let never = summary
+        .rules
+        .values()
+        .filter(|r| r.status() == "never exercised")
+        .count();
+    if never > 0 {
+        line(
+            out,
+            format!("{never} rule(s) never exercised: not passed, not checked (raise --budget, or see the rules table)"),
+        );
+    }
     if let Some(f) = &summary.end.fatal {
         line(out, format!("error: {f}"));
     }
     line(
         out,
         format!(
-            "{} cases, {} passed, {} failed, {} undecided against {} in {:.2}s ({} requests, {} retries); seed {} (--seed {} to reproduce)",
+            "{} cases, {} passed, {} failed, {} undecided against {}{} in {:.2}s ({} requests, {} retries); seed {} (--seed {} to reproduce)",
             summary.cases,
             summary.passed,
             summary.failed(),
             summary.undecided_only,
             summary.target,
+            summary
+                .shard
+                .map(|(k, n)| format!(" (shard {k}/{n})"))
+                .unwrap_or_default(),
             summary.end.elapsed.as_secs_f64(),
             summary.end.requests,
             summary.end.retries,
@@ -161,7 +204,8 @@ pub fn paint_diff(diff: &str) -> String {
 pub enum ProgressStyle {
     /// An indicatif bar on standard error.
     Bar,
-    /// One line per failing case and a line every 10% (not a terminal).
+    /// One line per failing case as it finishes and a progress line every
+    /// few seconds with the elapsed time and an ETA (not a terminal: CI logs).
     Lines,
     Quiet,
 }
@@ -172,7 +216,12 @@ pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
     total: u64,
     done: u64,
+    started: std::time::Instant,
+    last_line: std::time::Instant,
 }
+
+/// How often a log line says how far the run is.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Progress {
     pub fn new(style: ProgressStyle) -> Progress {
@@ -181,6 +230,8 @@ impl Progress {
             bar: None,
             total: 0,
             done: 0,
+            started: std::time::Instant::now(),
+            last_line: std::time::Instant::now(),
         }
     }
 
@@ -209,9 +260,15 @@ impl Progress {
                             .unwrap_or_default()
                     );
                 }
-                let total = self.total;
-                if total >= 10 && self.done % (total / 10).max(1) == 0 {
-                    eprintln!("{}/{total} cases", self.done);
+                if self.last_line.elapsed() >= PROGRESS_EVERY {
+                    self.last_line = std::time::Instant::now();
+                    let elapsed = self.started.elapsed().as_secs_f64();
+                    let left = self.total.saturating_sub(self.done);
+                    let eta = elapsed / self.done.max(1) as f64 * left as f64;
+                    eprintln!(
+                        "{}/{} cases, {elapsed:.0}s elapsed, about {eta:.0}s left",
+                        self.done, self.total
+                    );
                 }
             }
             ProgressStyle::Quiet => {}
@@ -224,6 +281,8 @@ impl Reporter for Progress {
         match event {
             Event::RunStarted { cases, .. } => {
                 self.total = *cases as u64;
+                self.started = std::time::Instant::now();
+                self.last_line = self.started;
                 if self.style == ProgressStyle::Bar {
                     let bar = indicatif::ProgressBar::new(self.total);
                     bar.set_style(

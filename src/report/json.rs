@@ -1,10 +1,14 @@
 //! The JSON report: the run, its findings (deduplicated), operations and rules.
 
+use std::io::Write;
+
 use crate::contract::Contract;
-use crate::report::Summary;
+use crate::report::{Gate, Summary};
+use crate::runner::event::{CaseResult, Event, Reporter};
 
 /// The JSON report (`--report-json`).
-pub fn to_json(summary: &Summary, contract: &Contract) -> serde_json::Value {
+pub fn to_json(summary: &Summary, contract: &Contract, gate: Gate) -> serde_json::Value {
+    let (exit_code, exit_reason) = summary.verdict(contract, gate);
     let rules: Vec<serde_json::Value> = summary
         .rules
         .iter()
@@ -24,6 +28,10 @@ pub fn to_json(summary: &Summary, contract: &Contract) -> serde_json::Value {
     serde_json::json!({
         "target": summary.target,
         "seed": summary.seed,
+        "shard": summary.shard.map(|(k, n)| format!("{k}/{n}")),
+        "exit_code": exit_code,
+        "exit_reason": exit_reason,
+        "planned": summary.planned,
         "cases": summary.cases,
         "passed": summary.passed,
         "failed": summary.failed(),
@@ -32,11 +40,150 @@ pub fn to_json(summary: &Summary, contract: &Contract) -> serde_json::Value {
         "retries": summary.end.retries,
         "elapsed_secs": summary.end.elapsed.as_secs_f64(),
         "interrupted": summary.end.interrupted,
+        "stopped_at_max_requests": summary.end.stopped_at_max_requests,
         "fatal": summary.end.fatal,
+        "errors": summary.errors.iter().map(|(case, message)| serde_json::json!({"case": case, "message": message})).collect::<Vec<_>>(),
         "findings": summary.findings.values().collect::<Vec<_>>(),
         "operations": summary.operations,
         "rules": rules,
         "leftovers": summary.end.leftovers,
         "notices": summary.notices,
     })
+}
+
+/// Per-case results, streamed to a temporary file as cases finish (one JSON
+/// line each, no bodies), so memory stays flat; [`write_report`] puts them
+/// into the report under `case_results`.
+pub struct CaseLog {
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    path: std::path::PathBuf,
+    /// Why the log stopped being written, if it did.
+    pub failed: Option<String>,
+}
+
+impl CaseLog {
+    /// A log beside `report` (hidden, removed when the report is written).
+    pub fn beside(report: &std::path::Path) -> std::io::Result<CaseLog> {
+        let dir = report
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!(".{}.cases.{}", file_name(report), std::process::id()));
+        let file = std::fs::File::create(&path)?;
+        Ok(CaseLog {
+            file: Some(std::io::BufWriter::new(file)),
+            path,
+            failed: None,
+        })
+    }
+
+    fn write(&mut self, result: &CaseResult) {
+        let Some(file) = &mut self.file else { return };
+        let line = serde_json::to_string(&case_record(result)).unwrap_or_default();
+        if let Err(e) = writeln!(file, "{line}") {
+            self.failed = Some(e.to_string());
+            self.file = None;
+        }
+    }
+}
+
+impl Drop for CaseLog {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Reporter for CaseLog {
+    fn event(&mut self, event: &Event) {
+        if let Event::CaseFinished(result) = event {
+            self.write(result);
+        }
+    }
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("report")
+        .to_string()
+}
+
+/// One case as the report lists it: the rules it passed, violated and left undecided.
+fn case_record(result: &CaseResult) -> serde_json::Value {
+    let violated: Vec<&str> = {
+        let mut v: Vec<&str> = result.findings.iter().map(|f| f.id.as_str()).collect();
+        v.dedup();
+        v
+    };
+    let undecided: Vec<serde_json::Value> = result
+        .undecided
+        .iter()
+        .map(|u| serde_json::json!({"id": u.id, "reason": u.reason}))
+        .collect();
+    let passed: Vec<&str> = result
+        .exercised
+        .iter()
+        .map(String::as_str)
+        .filter(|id| !violated.contains(id) && !result.undecided.iter().any(|u| u.id == *id))
+        .collect();
+    let outcome = if result.error.is_some() {
+        "error"
+    } else if !result.findings.is_empty() {
+        "failed"
+    } else if !result.undecided.is_empty() {
+        "undecided"
+    } else {
+        "passed"
+    };
+    serde_json::json!({
+        "id": result.case_id,
+        "operation": result.operation,
+        "kind": result.kind.map(|k| k.as_str()),
+        "outcome": outcome,
+        "status": result.status,
+        "duration_secs": result.elapsed.as_secs_f64(),
+        "passed": passed,
+        "violated": violated,
+        "undecided": undecided,
+        "error": result.error,
+        "replay": result.replay,
+    })
+}
+
+/// Writes the report atomically: the summary, then every case of `log`.
+pub fn write_report(
+    path: &std::path::Path,
+    report: &serde_json::Value,
+    log: Option<&mut CaseLog>,
+) -> std::io::Result<()> {
+    let mut out = crate::files::AtomicFile::create(path)?;
+    let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    let Some(log) = log else {
+        out.write_all(text.as_bytes())?;
+        return out.commit();
+    };
+    if let Some(e) = &log.failed {
+        return Err(std::io::Error::other(format!("the per-case log failed: {e}")));
+    }
+    if let Some(f) = log.file.as_mut() {
+        f.flush()?;
+    }
+    // The summary object without its closing brace, then the cases as an array.
+    let open = text.trim_end().strip_suffix('}').unwrap_or(&text).trim_end();
+    out.write_all(open.as_bytes())?;
+    out.write_all(b",\n  \"case_results\": [")?;
+    let reader = std::io::BufReader::new(std::fs::File::open(&log.path)?);
+    let mut first = true;
+    for line in std::io::BufRead::lines(reader) {
+        let line = line?;
+        if line.is_empty() {
+            continue;
+        }
+        out.write_all(if first { b"\n    " } else { b",\n    " })?;
+        out.write_all(line.as_bytes())?;
+        first = false;
+    }
+    out.write_all(b"\n  ]\n}\n")?;
+    out.commit()
 }

@@ -43,6 +43,35 @@ pub fn to_junit(summary: &Summary) -> Result<String, Error> {
             .or_insert_with(|| TestSuite::new(line.operation.clone()))
             .add_test_case(tc);
     }
+    // A run that could not go on, or was cut short, is a test case of its
+    // own: CI shows why instead of a short green list.
+    let mut run_problems: Vec<(NonSuccessKind, String)> = Vec::new();
+    if let Some(f) = &summary.end.fatal {
+        run_problems.push((NonSuccessKind::Error, f.clone()));
+    }
+    if !summary.dry_run && summary.cases < summary.planned {
+        let why = if summary.end.interrupted {
+            "interrupted"
+        } else {
+            "--max-requests reached"
+        };
+        let text = format!("{why}: {} of {} cases ran", summary.cases, summary.planned);
+        run_problems.push((NonSuccessKind::Failure, text));
+    }
+    if summary.planned == 0 && summary.end.fatal.is_none() {
+        run_problems.push((NonSuccessKind::Failure, "no case selected".into()));
+    }
+    if !run_problems.is_empty() {
+        let mut suite = TestSuite::new("run");
+        for (kind, text) in run_problems {
+            let mut s = TestCaseStatus::non_success(kind);
+            s.set_message(text.clone()).set_description(text);
+            let mut tc = TestCase::new("run", s);
+            tc.set_classname("run");
+            suite.add_test_case(tc);
+        }
+        suites.insert("~run", suite);
+    }
     report.add_test_suites(suites.into_values());
     report
         .to_string()

@@ -63,6 +63,8 @@ pub struct DedupedFinding {
     pub first: Finding,
     /// How many cases showed it.
     pub count: u64,
+    /// Every case that showed it, in the order they finished.
+    pub cases: Vec<String>,
 }
 
 /// One case as JUnit shows it: kept only when a JUnit report is asked for.
@@ -77,10 +79,38 @@ pub(crate) struct JunitLine {
     pub(crate) secs: f64,
 }
 
+/// What makes a run fail, beyond its findings.
+#[derive(Debug, Clone, Copy)]
+pub struct Gate {
+    /// Findings at or above this severity fail the run.
+    pub fail_on: Severity,
+    /// A run cut short (interrupted, `--max-requests`) may still pass.
+    pub allow_partial: bool,
+    /// A rule no case exercised fails the run.
+    pub fail_on_unexercised: bool,
+}
+
+impl Gate {
+    pub fn new(fail_on: Severity) -> Gate {
+        Gate {
+            fail_on,
+            allow_partial: false,
+            fail_on_unexercised: false,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Summary {
     pub target: String,
     pub seed: u64,
+    pub shard: Option<(usize, usize)>,
+    /// Cases the plan selected (those that ran are `cases`).
+    pub planned: u64,
+    /// Requests were only printed, not sent.
+    pub dry_run: bool,
+    /// Harness errors of single cases: (case id, message).
+    pub errors: Vec<(String, String)>,
     pub cases: u64,
     pub passed: u64,
     /// Cases with no finding and no error but a rule they could not judge.
@@ -120,8 +150,9 @@ impl Summary {
         } else if result.findings.is_empty() && result.error.is_none() {
             self.undecided_only += 1;
         }
-        if result.error.is_some() {
+        if let Some(e) = &result.error {
             op.errors += 1;
+            self.errors.push((result.case_id.clone(), e.clone()));
         }
         if !result.undecided.is_empty() {
             op.undecided += 1;
@@ -160,10 +191,14 @@ impl Summary {
         for f in &result.findings {
             self.findings
                 .entry((f.id.clone(), f.operation.clone()))
-                .and_modify(|d| d.count += 1)
+                .and_modify(|d| {
+                    d.count += 1;
+                    d.cases.push(result.case_id.clone());
+                })
                 .or_insert_with(|| DedupedFinding {
                     first: f.clone(),
                     count: 1,
+                    cases: vec![result.case_id.clone()],
                 });
         }
     }
@@ -189,17 +224,66 @@ impl Summary {
     }
 
     /// The exit code of the run (the table in [`crate::error::exit`]).
-    pub fn exit_code(&self, contract: &Contract, fail_on: Severity) -> i32 {
-        if self.end.fatal.is_some() {
-            exit::ERROR
-        } else if self.findings.values().any(|f| f.first.severity >= fail_on)
-            || self.operations.values().any(|o| o.errors > 0)
-        {
-            exit::FINDINGS
-        } else if !self.undecided_must(contract).is_empty() {
-            exit::UNDECIDED
+    pub fn exit_code(&self, contract: &Contract, gate: Gate) -> i32 {
+        self.verdict(contract, gate).0
+    }
+
+    /// The exit code of the run and why, in words for the closing line.
+    pub fn verdict(&self, contract: &Contract, gate: Gate) -> (i32, String) {
+        let failing = self
+            .findings
+            .values()
+            .filter(|f| f.first.severity >= gate.fail_on)
+            .count();
+        let errors = self.errors.len();
+        let undecided = self.undecided_must(contract).len();
+        let unexercised = self
+            .rules
+            .values()
+            .filter(|r| r.status() == "never exercised")
+            .count();
+        let partial = !self.dry_run && self.cases < self.planned;
+        if let Some(f) = &self.end.fatal {
+            (exit::ERROR, format!("the run could not go on: {f}"))
+        } else if failing > 0 || errors > 0 {
+            let mut why = Vec::new();
+            if failing > 0 {
+                why.push(format!("{failing} finding(s) at or above {}", gate.fail_on));
+            }
+            if errors > 0 {
+                why.push(format!("{errors} case(s) the harness could not run"));
+            }
+            (exit::FINDINGS, why.join(", "))
+        } else if undecided > 0 {
+            (
+                exit::UNDECIDED,
+                format!("{undecided} must rule(s) undecided (see Undecided)"),
+            )
+        } else if self.planned == 0 {
+            (
+                exit::NOTHING_RAN,
+                "no case selected (check --case, --operation, --skip, --kind and --shard)".into(),
+            )
+        } else if partial && !gate.allow_partial {
+            let why = if self.end.interrupted {
+                "interrupted"
+            } else {
+                "--max-requests reached"
+            };
+            (
+                exit::PARTIAL,
+                format!(
+                    "{why}: {} of {} cases ran (--allow-partial accepts a partial run)",
+                    self.cases, self.planned
+                ),
+            )
+        } else if gate.fail_on_unexercised && unexercised > 0 {
+            (
+                exit::FINDINGS,
+                format!("{unexercised} rule(s) never exercised (--fail-on-unexercised)"),
+            )
         } else {
-            exit::OK
+            (exit::OK, "no finding at or above the gate".into())
         }
     }
 }
@@ -227,14 +311,22 @@ impl JunitLine {
 impl Reporter for Summary {
     fn event(&mut self, event: &Event) {
         match event {
-            Event::RunStarted { target, seed, .. } => {
+            Event::RunStarted {
+                target,
+                seed,
+                cases,
+                shard,
+            } => {
                 self.target = target.to_string();
                 self.seed = *seed;
+                self.planned = *cases as u64;
+                self.shard = *shard;
             }
             Event::CaseFinished(result) => self.record(result),
             Event::Notice(line) => self.notices.push(line.to_string()),
             Event::RunFinished(end) => self.end = (*end).clone(),
-            Event::CaseStarted { .. } | Event::DryRun { .. } => {}
+            Event::DryRun { .. } => self.dry_run = true,
+            Event::CaseStarted { .. } => {}
         }
     }
 }

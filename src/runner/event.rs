@@ -24,6 +24,8 @@ pub struct CaseResult {
     pub error: Option<String>,
     pub elapsed: Duration,
     pub replay: String,
+    /// The status the case's request got (none: no answer).
+    pub status: Option<u16>,
     /// The redacted response, when snapshots are captured.
     pub snapshot: Option<String>,
 }
@@ -45,6 +47,8 @@ pub struct RunEnd {
     /// A problem that stopped the run (unreachable target …).
     pub fatal: Option<String>,
     pub interrupted: bool,
+    /// `--max-requests` was reached before every planned case ran.
+    pub stopped_at_max_requests: bool,
     pub elapsed: Duration,
 }
 
@@ -55,6 +59,8 @@ pub enum Event<'a> {
         target: &'a str,
         seed: u64,
         cases: usize,
+        /// (K, N): the K-th of N shards.
+        shard: Option<(usize, usize)>,
     },
     /// A dry run: the request a case would send (secrets masked when shown).
     DryRun {

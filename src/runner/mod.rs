@@ -164,6 +164,7 @@ impl Runner {
             target,
             seed: self.opts.seed,
             cases: planned.len(),
+            shard: self.opts.shard,
         });
         for line in &self.opts.notices {
             reporter.event(&Event::Notice(line));
@@ -188,6 +189,10 @@ impl Runner {
         self.run_batch(curated, 1, reporter).await;
         self.run_batch(generated, width, reporter).await;
         end.interrupted = self.cancelled.load(Ordering::Relaxed);
+        end.stopped_at_max_requests = self
+            .opts
+            .max_requests
+            .is_some_and(|m| self.client.counters().0 >= m);
         if let Some(dir) = &self.opts.save_failures {
             for line in self.save_failures(dir).await {
                 reporter.event(&Event::Notice(&line));

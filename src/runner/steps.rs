@@ -68,6 +68,11 @@ impl<'c> CaseRun<'c> {
 
     fn finish(mut self) -> CaseResult {
         sort(&mut self.result.findings);
+        for f in &mut self.result.findings {
+            if f.replay.is_empty() {
+                f.replay = self.result.replay.clone();
+            }
+        }
         self.result.elapsed = self.started.elapsed();
         self.result
     }
@@ -123,7 +128,7 @@ impl Runner {
                 run.result.undecided = (case.exercises.iter())
                     .map(|id| Undecided::new(id, &reason))
                     .collect();
-                let finding = (failure.finding).map(|f| f.in_case(&case.id).reproduced_by(replay));
+                let finding = (failure.finding).map(|f| f.in_case(&case.id).replayed_by(replay));
                 run.result.findings.extend(finding);
                 return run.finish();
             }
@@ -225,7 +230,10 @@ impl Runner {
             )
             .await;
         match sent {
-            Ok(exchange) => Some(exchange),
+            Ok(exchange) => {
+                run.result.status = Some(exchange.status);
+                Some(exchange)
+            }
             Err(e) => {
                 let f = Finding::new(
                     &self.contract,
