@@ -257,6 +257,43 @@ fn parse_expect(s: &str) -> Option<Expect> {
     }
 }
 
+/// The curated case files compiled into the binary (`cases/`), so a run needs no checkout.
+pub const BUILTIN_CASES: &[(&str, &str)] = &[
+    (
+        "cases/batch-add-nics.json",
+        include_str!("../cases/batch-add-nics.json"),
+    ),
+    (
+        "cases/batch-delete-nics.json",
+        include_str!("../cases/batch-delete-nics.json"),
+    ),
+    (
+        "cases/nova-attach-interface.json",
+        include_str!("../cases/nova-attach-interface.json"),
+    ),
+    (
+        "cases/update-interface-attachment.json",
+        include_str!("../cases/update-interface-attachment.json"),
+    ),
+    (
+        "cases/update-sub-network-interface.json",
+        include_str!("../cases/update-sub-network-interface.json"),
+    ),
+];
+
+/// The built-in curated cases, with ids filled from the fixtures.
+pub fn builtin_curated(
+    contract: &Contract,
+    project_id: &str,
+    fixtures: &Fixtures,
+) -> Result<Vec<Case>, CaseFileError> {
+    let mut cases = Vec::new();
+    for (file, text) in BUILTIN_CASES {
+        cases.extend(parse_curated(file, text, contract, project_id, fixtures)?);
+    }
+    Ok(cases)
+}
+
 /// Loads every `*.json` in `dir` as curated cases, with ids filled from the fixtures.
 pub fn load_curated(
     dir: &Path,
@@ -432,4 +469,30 @@ pub fn save_regression(
     write_atomic(&path, format!("{text}\n").as_bytes())
         .map_err(|e| error(format!("cannot write: {e}")))?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod builtin_tests {
+    use super::*;
+
+    #[test]
+    fn every_case_file_of_the_repository_is_built_in() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().to_string();
+            // Saved regressions are the user's, read from the folder.
+            if !name.ends_with(".json") || name.starts_with("regressions-") {
+                continue;
+            }
+            let path = format!("cases/{name}");
+            assert!(
+                BUILTIN_CASES.iter().any(|(n, _)| *n == path),
+                "{path} is not in BUILTIN_CASES"
+            );
+        }
+        let contract = Contract::builtin().unwrap();
+        let f = crate::fixtures::example_fixtures();
+        let cases = builtin_curated(&contract, crate::fixtures::EXAMPLE_PROJECT_ID, &f).unwrap();
+        assert!(cases.len() > 20, "{}", cases.len());
+    }
 }

@@ -32,6 +32,7 @@ pub mod fixtures;
 pub mod generate;
 pub mod http;
 pub mod judge;
+pub mod ledger;
 pub mod mock;
 pub mod report;
 pub mod runner;

@@ -24,6 +24,16 @@ fn run(args: &[&str]) -> Output {
 fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.args(args).current_dir(ROOT).stdin(Stdio::null());
+    // Each run against a target file keeps its own ledger, away from the checkout.
+    let ledger_dir = tempfile::tempdir().unwrap();
+    let writes_ledger = matches!(
+        args.first(),
+        Some(&"run") | Some(&"cleanup") | Some(&"doctor")
+    );
+    if writes_ledger && args.contains(&"--target") && !args.contains(&"--ledger") {
+        cmd.arg("--ledger")
+            .arg(ledger_dir.path().join("ledger.jsonl"));
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -583,7 +593,11 @@ fn max_requests_bounds_the_run_and_operation_and_skip_select() {
     assert!(r["cases"].as_u64() < r["planned"].as_u64(), "{r}");
     let results = r["case_results"].as_array().unwrap();
     assert_eq!(results.len() as u64, r["cases"].as_u64().unwrap());
-    assert!(results.iter().all(|c| c["replay"].as_str().unwrap().contains("--case")));
+    assert!(
+        results
+            .iter()
+            .all(|c| c["replay"].as_str().unwrap().contains("--case"))
+    );
     // Stops starting cases at 20; the case in flight (at most a dozen requests) finishes and cleans up.
     assert!(
         r["requests"].as_u64().unwrap() <= 20 + 12,
@@ -611,18 +625,56 @@ fn max_requests_bounds_the_run_and_operation_and_skip_select() {
     .collect();
     assert_eq!(ops, ["update-interface-attachment"]);
     let allowed = run(&[
-        "run", "--seed", "1", "--max-requests", "20", "--no-snapshots", "--allow-partial",
+        "run",
+        "--seed",
+        "1",
+        "--max-requests",
+        "20",
+        "--no-snapshots",
+        "--allow-partial",
     ]);
     assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed));
     // A selection of nothing is not a pass.
-    for args in [
-        &["run", "--case", "batch-add-nics::nope"][..],
-        &["run", "--operation", "batch-add-nics", "--skip", "batch-add-nics"][..],
-    ] {
-        let o = run(args);
-        assert_eq!(o.status.code(), Some(4), "{args:?}: {}", text(&o));
-        assert!(text(&o).contains("no case selected"), "{}", text(&o));
-    }
+    let o = run(&[
+        "run",
+        "--operation",
+        "batch-add-nics",
+        "--skip",
+        "batch-add-nics",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("no case selected"), "{}", text(&o));
+    // An id that names no case is a usage error with the nearest id.
+    let o = run(&["run", "--seed", "1", "--case", "batch-add-nics::valid::O"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("did you mean `batch-add-nics::valid::0`"),
+        "{}",
+        text(&o)
+    );
+    // A budget of one still gives every rule its case (snapshots need curated cases).
+    let json = dir.path().join("b.json");
+    let o = run(&[
+        "run",
+        "--seed",
+        "2",
+        "--budget",
+        "1",
+        "--no-curated",
+        "--report-json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let never: Vec<String> = report(&json)["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "never exercised")
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(never, ["snapshot.drift", "snapshot.missing"]);
+    let o = run(&["run", "--concurrency", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
 #[test]
@@ -886,4 +938,144 @@ fn jobs_that_never_end_are_not_waited_out_case_by_case() {
         "{}",
         text(&o)
     );
+}
+
+/// A real target's safety net: a target that is not ready stops the run
+/// before any write, and a run killed halfway is undone by `cleanup` from
+/// its ledger.
+#[test]
+fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
+    use nic_conformance::contract::Contract;
+    use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
+    use nic_conformance::mock::{MockConfig, start_local};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut cfg = MockConfig::new(EXAMPLE_PROJECT_ID, example_fixtures());
+    cfg.job_duration = Duration::from_millis(20);
+    let mock = rt
+        .block_on(start_local(Arc::new(Contract::builtin().unwrap()), cfg))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    let ledger = dir.path().join("ledger.jsonl");
+    let good = target_toml(&mock.base_url, "kind = \"none\"", "");
+
+    // A server that does not exist: exit 2, naming it, and nothing written.
+    let missing = good.replace(
+        "server_id = \"6e2f4c1a-8f0b-4a7e-9b52-1d3c0e9a7f10\"",
+        "server_id = \"00000000-0000-4000-8000-000000000000\"",
+    );
+    std::fs::write(&file, &missing).unwrap();
+    let o = run(&[
+        "run",
+        "--target",
+        file.to_str().unwrap(),
+        "--ledger",
+        ledger.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("fixtures.server_id"), "{}", text(&o));
+    let doctor = run(&[
+        "doctor",
+        "--target",
+        file.to_str().unwrap(),
+        "--ledger",
+        ledger.to_str().unwrap(),
+    ]);
+    assert_eq!(doctor.status.code(), Some(2), "{}", text(&doctor));
+
+    // An unreachable VPC URL: exit 2 at once.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let no_vpc = good.replace(
+        &format!("vpc_url = \"{}\"", mock.base_url),
+        &format!("vpc_url = \"{closed_url}\""),
+    );
+    std::fs::write(&file, &no_vpc).unwrap();
+    let started = Instant::now();
+    let o = run(&[
+        "run",
+        "--target",
+        file.to_str().unwrap(),
+        "--ledger",
+        ledger.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("target.vpc_url"), "{}", text(&o));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(
+        mock.mock.writes(),
+        0,
+        "a write reached a target that was not ready"
+    );
+
+    // A run killed halfway, then `cleanup`: only the primary NIC is left.
+    std::fs::write(&file, &good).unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "run",
+            "--target",
+            file.to_str().unwrap(),
+            "--ledger",
+            ledger.to_str().unwrap(),
+        ])
+        .args([
+            "--seed",
+            "3",
+            "--budget",
+            "60",
+            "--no-snapshots",
+            "--concurrency",
+            "1",
+        ])
+        .current_dir(ROOT)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&ledger).unwrap_or_default();
+        if text.contains("\"attaching\"") && mock.mock.attached_ports().len() > 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run never attached anything");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let f = example_fixtures();
+    assert!(mock.mock.attached_ports().len() > 1);
+    let doctor = run(&[
+        "doctor",
+        "--target",
+        file.to_str().unwrap(),
+        "--ledger",
+        ledger.to_str().unwrap(),
+    ]);
+    assert_eq!(doctor.status.code(), Some(2), "{}", text(&doctor));
+    assert!(text(&doctor).contains("cleanup"), "{}", text(&doctor));
+    let o = run(&[
+        "cleanup",
+        "--target",
+        file.to_str().unwrap(),
+        "--ledger",
+        ledger.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        mock.mock.attached_ports(),
+        std::slice::from_ref(&f.primary_port_id),
+        "{}",
+        text(&o)
+    );
+    let doctor = run(&[
+        "doctor",
+        "--target",
+        file.to_str().unwrap(),
+        "--ledger",
+        ledger.to_str().unwrap(),
+    ]);
+    assert_eq!(doctor.status.code(), Some(0), "{}", text(&doctor));
+    rt.block_on(mock.stop());
 }

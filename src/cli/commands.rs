@@ -35,6 +35,12 @@ pub fn spec(contract: &Contract, json: bool) -> Result<i32, Error> {
 }
 
 /// An operation id, or an error listing the valid ones.
+/// The environment for a command that sends nothing: every secret the
+/// target file names reads as a placeholder, so none has to be exported.
+fn no_secrets(_name: &str) -> Option<String> {
+    Some("unused-by-this-command".into())
+}
+
 pub fn documented_operation<'c>(
     contract: &'c Contract,
     id: &str,
@@ -47,15 +53,19 @@ pub fn documented_operation<'c>(
                 .documented_operations()
                 .map(|o| o.id.as_str())
                 .collect();
+            let hint = crate::error::nearest(id, ids.iter().copied())
+                .map(|n| format!("did you mean `{n}`? "))
+                .unwrap_or_default();
             Error::Usage(format!(
-                "unknown operation `{id}`\n  (one of: {})",
+                "unknown operation `{id}`\n  ({hint}one of: {})",
                 ids.join(", ")
             ))
         })
 }
 
 pub fn generate(contract: &Contract, args: &GenerateArgs) -> Result<i32, Error> {
-    let target = Target::load_or_builtin(args.target.as_deref(), env_var, "")?;
+    // Nothing is sent: the credentials the file names are not needed.
+    let target = Target::load_or_builtin(args.target.as_deref(), no_secrets, "")?;
     let op = documented_operation(contract, &args.operation)?;
     let generator = Generator::new(contract, &target.fixtures, &target.project_id, args.seed);
     let target_flag = args
@@ -121,7 +131,8 @@ pub async fn serve_mock(contract: Arc<Contract>, args: MockArgs) -> Result<i32, 
             .map(|f| format!("{}\t{}", f.name, f.breaks.join(", ")));
         return print_lines(lines);
     }
-    let target = Target::load_or_builtin(args.fixtures.as_deref(), env_var, "")?;
+    // Only the fixtures are read: the credentials the file names are not needed.
+    let target = Target::load_or_builtin(args.fixtures.as_deref(), no_secrets, "")?;
     let mut config = MockConfig::new(&target.project_id, target.fixtures.clone());
     config.faults = FaultSet::from_names(&contract, &args.faults)?;
     config.require_auth = args.require_auth;

@@ -5,6 +5,7 @@
 mod commands;
 mod run;
 mod snapshots;
+mod upkeep;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +46,23 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Review, accept or reject pending snapshots.
     Snapshots(SnapshotsArgs),
+    /// Check a target before a run: endpoints, credentials and every fixture,
+    /// through reads only (exit 0 ready, 2 not).
+    Doctor(TargetArgs),
+    /// Undo what earlier runs left on a target, from its ledger: delete NICs
+    /// they created, detach spares, restore supplementary NICs (exit 0 back
+    /// to the fixtures, 1 something left, named).
+    Cleanup(TargetArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TargetArgs {
+    /// Target file.
+    #[arg(long, value_name = "FILE")]
+    pub target: PathBuf,
+    /// Ledger file (default: .nic-conformance/ledger-<target name>.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub ledger: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -114,9 +132,9 @@ pub struct RunArgs {
     /// Run only the case with this id (as printed in findings).
     #[arg(long = "case", value_name = "ID")]
     pub case: Option<String>,
-    /// Curated cases folder.
-    #[arg(long, default_value = "cases", value_name = "DIR")]
-    pub cases: PathBuf,
+    /// Curated cases folder (default: `cases` when it exists, else the copy built into the binary).
+    #[arg(long, value_name = "DIR")]
+    pub cases: Option<PathBuf>,
     /// Leave out the curated cases.
     #[arg(long)]
     pub no_curated: bool,
@@ -181,6 +199,10 @@ pub struct RunArgs {
     /// Do not compare snapshots.
     #[arg(long)]
     pub no_snapshots: bool,
+    /// Ledger of what the run creates, for `cleanup` after a crash (with
+    /// --target; default .nic-conformance/ledger-<target name>.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub ledger: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -245,6 +267,8 @@ pub fn main_impl(cli: Cli) -> i32 {
         Command::Mock(args) => runtime.block_on(commands::serve_mock(contract, args)),
         Command::Run(args) => runtime.block_on(run::run(contract, *args)),
         Command::Snapshots(args) => snapshots::command(&args.action, &args.snapshot_dir),
+        Command::Doctor(args) => runtime.block_on(upkeep::doctor(contract, &args)),
+        Command::Cleanup(args) => runtime.block_on(upkeep::cleanup(contract, &args)),
     };
     outcome.unwrap_or_else(|e| report_error(&e))
 }

@@ -53,7 +53,10 @@ fn options(contract: &Contract, args: &RunArgs) -> Result<RunOptions, Error> {
         opts.kinds = args.kinds.clone();
     }
     opts.include_curated = !args.no_curated;
-    opts.cases_dir = Some(args.cases.clone());
+    opts.cases_dir = args.cases.clone().or_else(|| {
+        let here = std::path::PathBuf::from("cases");
+        here.is_dir().then_some(here)
+    });
     opts.operations = args.operations.clone();
     opts.skip = args.skip.clone();
     for id in opts.operations.iter().chain(&opts.skip) {
@@ -121,10 +124,14 @@ fn check_inputs(args: &RunArgs) -> Result<(), Error> {
         check_writable(path)
             .map_err(|e| Error::file(path, format!("cannot write the report there: {e}")))?;
     }
-    if !args.no_curated && !args.cases.is_dir() {
+    if let Some(dir) = args
+        .cases
+        .as_ref()
+        .filter(|d| !args.no_curated && !d.is_dir())
+    {
         return Err(Error::file(
-            &args.cases,
-            "no such folder of curated cases\n  (run from the repository, pass --cases DIR, or --no-curated)",
+            dir,
+            "no such folder of curated cases\n  (leave out --cases for the built-in ones, or pass --no-curated)",
         ));
     }
     Ok(())
@@ -142,8 +149,17 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
     if let Some(secs) = args.job_timeout.filter(|s| *s > 0.0 && s.is_finite()) {
         target.limits.job_timeout = std::time::Duration::from_secs_f64(secs);
     }
+    let mut opts = options(&contract, &args)?;
+    // A real target keeps a ledger; the built-in mock's state ends with the run.
+    if args.target.is_some() {
+        opts.ledger = Some(
+            args.ledger
+                .clone()
+                .unwrap_or_else(|| crate::ledger::Ledger::default_path(&target.name, args.shard)),
+        );
+    }
     let client = Arc::new(Client::new(target.clone())?);
-    let mut runner = Runner::new(contract.clone(), client, options(&contract, &args)?);
+    let mut runner = Runner::new(contract.clone(), client, opts);
     if args.list {
         let ids = runner.list()?;
         return crate::cli::commands::print_lines(ids);

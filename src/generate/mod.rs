@@ -33,6 +33,11 @@ pub enum Side {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
     Valid,
+    /// A valid request that exercises one behaviour rule (an echo, a
+    /// precedence, an ignored field, a dry run): every budget shows it once.
+    Exercise {
+        id: String,
+    },
     /// A value at an edge: the keyword id (or rule id) and the target.
     Boundary {
         id: String,
@@ -55,6 +60,7 @@ impl Plan {
     pub fn describe(&self) -> String {
         match self {
             Plan::Valid => "a valid request".into(),
+            Plan::Exercise { id } => format!("a valid request that exercises {id}"),
             Plan::Boundary { id, .. } => format!("valid at the edge of {id}"),
             Plan::BreakKeyword { id, .. } | Plan::BreakRule { id } => format!("breaks only {id}"),
         }
@@ -178,10 +184,29 @@ impl<'c> Generator<'c> {
 
     fn make_plans(&self, op: &Operation, kind: CaseKind) -> Vec<Plan> {
         match kind {
-            CaseKind::Valid | CaseKind::Curated => vec![Plan::Valid],
+            CaseKind::Valid | CaseKind::Curated => self.valid_plans(op),
             CaseKind::Negative => self.negative_plans(op),
             CaseKind::Boundary => self.boundary_plans(op),
         }
+    }
+
+    /// A plain valid request, then one per behaviour rule a valid request
+    /// may or may not exercise, so even a budget of one shows each.
+    fn valid_plans(&self, op: &Operation) -> Vec<Plan> {
+        let mut plans = vec![Plan::Valid];
+        for r in self.contract.rules_for(&op.id) {
+            let optional = match &r.check {
+                Check::Precedence { .. } | Check::IgnoredWhen { .. } | Check::DryRun { .. } => true,
+                Check::Echo { request, .. } | Check::ReadBack { from: request, .. } => {
+                    request.starts_with("/body/")
+                }
+                _ => false,
+            };
+            if optional {
+                plans.push(Plan::Exercise { id: r.id.clone() });
+            }
+        }
+        plans
     }
 
     /// One plan per breakable schema keyword and per request rule.
@@ -375,15 +400,23 @@ impl<'c> Generator<'c> {
         let mut runner = runner_for(self.seed, &op.id, kind, index);
         let strategies = self.strategies(op, kind, at, plan);
         let (body_s, path_s) = &*strategies;
-        for _ in 0..ATTEMPTS {
-            let body = body_s.new_tree(&mut runner).ok()?.current();
-            let drawn = match &path_s {
-                Some(s) => Some(s.new_tree(&mut runner).ok()?.current()),
-                None => None,
-            };
-            let params = self.path_params(op, plan, drawn);
-            if let Some(case) = self.finish(op, kind, index, plan, params, body) {
-                return Some(case);
+        // A rule a valid draw exercises only now and then gets more draws,
+        // then settles for a plain valid request rather than none.
+        let (attempts, fallback) = match plan {
+            Plan::Exercise { .. } => (ATTEMPTS * 8, Some(Plan::Valid)),
+            _ => (ATTEMPTS, None),
+        };
+        for plan in std::iter::once(plan).chain(fallback.as_ref()) {
+            for _ in 0..attempts {
+                let body = body_s.new_tree(&mut runner).ok()?.current();
+                let drawn = match &path_s {
+                    Some(s) => Some(s.new_tree(&mut runner).ok()?.current()),
+                    None => None,
+                };
+                let params = self.path_params(op, plan, drawn);
+                if let Some(case) = self.finish(op, kind, index, plan, params, body) {
+                    return Some(case);
+                }
             }
         }
         None

@@ -79,6 +79,13 @@ impl Generator<'_> {
         let violations = self.contract.all_violations(op, view, world);
         match plan {
             Plan::Valid | Plan::Boundary { .. } => violations.is_empty(),
+            Plan::Exercise { id } => {
+                violations.is_empty()
+                    && self
+                        .contract
+                        .rule(id)
+                        .is_some_and(|r| r.check.exercised(view))
+            }
             Plan::BreakKeyword { id, side, aim } => {
                 // The schema hides the rules (a server checks the form first):
                 // judge them too, so the case breaks nothing else. Rules about
@@ -151,7 +158,7 @@ impl Generator<'_> {
             false
         };
         match plan {
-            Plan::Valid => {
+            Plan::Valid | Plan::Exercise { .. } => {
                 if !satisfy_all(view, &[], &[]) {
                     return None;
                 }

@@ -136,6 +136,8 @@ pub struct Mock {
     /// before parking: the critical sections are a few microseconds. (std's
     /// futex mutex measured no better under wrk on two cores.)
     state: Mutex<State>,
+    /// Requests that could change something (any method but GET and HEAD), answered so far.
+    writes: std::sync::atomic::AtomicU64,
 }
 
 /// What the catalogue says the operations do beyond accepting or refusing,
@@ -232,7 +234,13 @@ impl Mock {
             contract,
             config,
             state: Mutex::new(state),
+            writes: Default::default(),
         }
+    }
+
+    /// How many requests that could change something (not GET or HEAD) it has answered.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn config(&self) -> &MockConfig {
@@ -241,6 +249,10 @@ impl Mock {
 
     /// The whole behaviour of the mock for one request.
     pub fn respond(&self, req: &Incoming) -> Reply {
+        if req.method != "GET" && req.method != "HEAD" {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let family = errors::family_of_path(req.raw_path);
         if self.config.require_auth {
             if let Err(e) = self.authenticate(req) {

@@ -36,11 +36,20 @@ fn findings(out: &mut String, summary: &Summary, colour: bool) {
         }
         // The first cases by name; the JSON report lists them all.
         const SHOWN: usize = 8;
-        let mut cases = d.cases.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+        let mut cases = d
+            .cases
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
         if d.cases.len() > SHOWN {
             cases.push_str(&format!(" and {} more", d.cases.len() - SHOWN));
         }
-        line(out, format!("{f}\n    seen in {} case(s): {cases}", d.count));
+        line(
+            out,
+            format!("{f}\n    seen in {} case(s): {cases}", d.count),
+        );
     }
     out.push('\n');
 }
@@ -147,15 +156,20 @@ fn closing(out: &mut String, summary: &Summary) {
             ),
         );
     }
-    let never = summary
+    let never: Vec<&str> = summary
         .rules
-        .values()
-        .filter(|r| r.status() == "never exercised")
-        .count();
-    if never > 0 {
+        .iter()
+        .filter(|(_, r)| r.status() == "never exercised")
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !never.is_empty() {
         line(
             out,
-            format!("{never} rule(s) never exercised: not passed, not checked (raise --budget, or see the rules table)"),
+            format!(
+                "{} rule(s) never exercised, so neither passed nor violated: {}",
+                never.len(),
+                never.join(", ")
+            ),
         );
     }
     if let Some(f) = &summary.end.fatal {

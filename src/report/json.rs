@@ -69,7 +69,11 @@ impl CaseLog {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let path = dir.join(format!(".{}.cases.{}", file_name(report), std::process::id()));
+        let path = dir.join(format!(
+            ".{}.cases.{}",
+            file_name(report),
+            std::process::id()
+        ));
         let file = std::fs::File::create(&path)?;
         Ok(CaseLog {
             file: Some(std::io::BufWriter::new(file)),
@@ -164,13 +168,19 @@ pub fn write_report(
         return out.commit();
     };
     if let Some(e) = &log.failed {
-        return Err(std::io::Error::other(format!("the per-case log failed: {e}")));
+        return Err(std::io::Error::other(format!(
+            "the per-case log failed: {e}"
+        )));
     }
     if let Some(f) = log.file.as_mut() {
         f.flush()?;
     }
     // The summary object without its closing brace, then the cases as an array.
-    let open = text.trim_end().strip_suffix('}').unwrap_or(&text).trim_end();
+    let open = text
+        .trim_end()
+        .strip_suffix('}')
+        .unwrap_or(&text)
+        .trim_end();
     out.write_all(open.as_bytes())?;
     out.write_all(b",\n  \"case_results\": [")?;
     let reader = std::io::BufReader::new(std::fs::File::open(&log.path)?);

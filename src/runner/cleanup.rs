@@ -1,9 +1,274 @@
 //! Leaving the server as it was: NICs the run created are deleted in
-//! batches, and every spare is detached again at the end. What cannot be
-//! removed is listed as a leftover.
+//! batches, every spare is detached again and every supplementary NIC the
+//! run changed gets its fields back at the end. What cannot be undone is
+//! listed as a leftover. On a real target each step is written to the
+//! ledger first ([`crate::ledger`]), so `nic-conformance cleanup` can finish
+//! the job after a crash.
 
+use serde_json::{Value, json};
+
+use crate::error::Error;
+use crate::ledger::{Entry, Ledger, Outstanding};
 use crate::runner::Runner;
 use crate::runner::pool::PortState;
+use crate::runner::preflight::Preflight;
+
+/// What `cleanup` did and what it could not do.
+#[derive(Debug, Default)]
+pub struct CleanupReport {
+    pub done: Vec<String>,
+    /// Still not as the fixtures want it, each named.
+    pub left: Vec<String>,
+}
+
+impl Runner {
+    /// Starts the ledger of this run, refusing to start over an earlier
+    /// run's outstanding changes (they would be lost from the record).
+    pub(super) fn open_ledger(&self, found: &Preflight) -> Result<(), Error> {
+        let Some(path) = &self.opts.ledger else {
+            return Ok(());
+        };
+        let earlier = crate::ledger::read(path).map_err(|e| {
+            Error::file(
+                path,
+                format!("{e}\n  (check the target by hand, then delete the ledger)"),
+            )
+        })?;
+        if let Some(o) = earlier.filter(|o| !o.is_clean()) {
+            return Err(Error::Target(format!(
+                "an earlier run{} did not clean up: {}\n  run `nic-conformance cleanup{}` first (ledger: {})",
+                o.run
+                    .as_ref()
+                    .map(|(t, seed)| format!(" (seed {seed}, started {t})"))
+                    .unwrap_or_default(),
+                describe(&o),
+                self.target_flag(),
+                path.display()
+            )));
+        }
+        let ledger = Ledger::create(path)
+            .map_err(|e| Error::file(path, format!("cannot write the ledger: {e}")))?;
+        let t = self.client.target();
+        let attached = found
+            .attached
+            .as_ref()
+            .map(|l| l.ports.clone())
+            .unwrap_or_default();
+        for entry in [
+            Entry::Run {
+                started: crate::signing::sdk_date_now(),
+                seed: self.opts.seed,
+                target: t.name.clone(),
+            },
+            Entry::Baseline {
+                server_id: t.fixtures.server_id.clone(),
+                attached: attached.clone(),
+            },
+        ] {
+            ledger
+                .append(&entry)
+                .map_err(|e| Error::file(path, format!("cannot write the ledger: {e}")))?;
+        }
+        let _ = self.baseline.set(attached);
+        let _ = self.sub_nic_fields.set(found.sub_nics.clone());
+        let _ = self.ledger.set(ledger);
+        Ok(())
+    }
+
+    /// ` --target FILE` as the replay prefix has it, for messages.
+    pub(super) fn target_flag(&self) -> String {
+        self.opts
+            .replay_prefix
+            .split_once(" --target ")
+            .map(|(_, f)| format!(" --target {f}"))
+            .unwrap_or_default()
+    }
+
+    /// Writes an entry to the ledger, if the run keeps one. A failed write
+    /// is said once at the end; the run goes on.
+    pub(super) fn record(&self, entry: Entry) {
+        let Some(ledger) = self.ledger.get() else {
+            return;
+        };
+        if let Err(e) = ledger.append(&entry) {
+            self.ledger_failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(|| format!("{}: {e}", ledger.path().display()));
+        }
+    }
+
+    /// Notes, before the first update of a supplementary NIC, the fields to put back.
+    pub(super) fn record_sub_nic_change(&self, id: &str) {
+        let mut changed = self
+            .sub_nics_changed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if changed.iter().any(|c| c == id) {
+            return;
+        }
+        changed.push(id.to_string());
+        drop(changed);
+        let fields = self
+            .sub_nic_fields
+            .get()
+            .and_then(|all| all.iter().find(|(i, _)| i == id))
+            .map(|(_, f)| f.clone());
+        if let Some(fields) = fields {
+            self.record(Entry::SubNic {
+                id: id.to_string(),
+                fields,
+            });
+        }
+    }
+
+    /// Puts back the fields of each supplementary NIC in `changed`; returns
+    /// the ones it could not.
+    async fn restore_sub_nics(&self, changed: &[(String, Value)]) -> Vec<String> {
+        let Some(op) = self.contract.operation("update-sub-network-interface") else {
+            return Vec::new();
+        };
+        let wrapper = self
+            .sub_nic_fields()
+            .first()
+            .map(|(w, _)| w.clone())
+            .unwrap_or_else(|| "sub_network_interface".into());
+        let mut left = Vec::new();
+        for (id, fields) in changed {
+            let params = self.params(op, &[("sub_network_interface_id", id)]);
+            let body = json!({ wrapper.as_str(): fields });
+            match self.client.send(op, &params, Some(&body)).await {
+                Ok(a) if (200..300).contains(&a.status) => {
+                    self.record(Entry::Restored { id: id.clone() })
+                }
+                Ok(a) => left.push(format!(
+                    "supplementary NIC {id}: restoring its fields answered {}",
+                    a.status
+                )),
+                Err(e) => left.push(format!("supplementary NIC {id}: restoring its fields: {e}")),
+            }
+        }
+        left
+    }
+
+    /// Brings the target back to its fixture state from a ledger (or, with
+    /// none, detaches the spares): deletes NICs attached since the run's
+    /// baseline, detaches spares, restores supplementary NICs; then lists
+    /// again to say what is still not back.
+    pub async fn cleanup_from(&self, outstanding: Option<&Outstanding>) -> CleanupReport {
+        let f = &self.client.target().fixtures;
+        let mut report = CleanupReport::default();
+        let listed = match self.fresh_listing().await {
+            Ok(l) => l,
+            Err(e) => {
+                report
+                    .left
+                    .push(format!("cannot list the server's NICs: {e}"));
+                return report;
+            }
+        };
+        let spares: Vec<&String> = std::iter::once(&f.spare_port_id)
+            .chain(&f.extra_spare_port_ids)
+            .collect();
+        let baseline: Option<&Vec<String>> =
+            outstanding.and_then(|o| o.baseline.as_ref().map(|(_, b)| b));
+        let remove: Vec<String> = listed
+            .iter()
+            .filter(|p| **p != f.primary_port_id)
+            .filter(|p| {
+                spares.contains(p)
+                    || baseline.is_some_and(|b| !b.contains(p))
+                    || outstanding.is_some_and(|o| o.created.contains(p))
+            })
+            .cloned()
+            .collect();
+        if !remove.is_empty() {
+            let left = self.delete_ports(remove.clone()).await;
+            for p in &remove {
+                if !left.contains(p) {
+                    let what = if spares.contains(&p) {
+                        "detached spare"
+                    } else {
+                        "deleted NIC"
+                    };
+                    report.done.push(format!("{what} {p}"));
+                }
+            }
+        }
+        if let Some(o) = outstanding {
+            report.left.extend(self.restore_sub_nics(&o.sub_nics).await);
+            report.done.extend(
+                o.sub_nics
+                    .iter()
+                    .map(|(id, _)| format!("restored supplementary NIC {id}")),
+            );
+        }
+        // Whatever is still attached beyond the baseline (or still a spare) is left.
+        match self.fresh_listing().await {
+            Ok(now) => {
+                for p in now.iter().filter(|p| **p != f.primary_port_id) {
+                    let ours = spares.contains(&p) || baseline.is_some_and(|b| !b.contains(p));
+                    if ours {
+                        report.left.push(format!(
+                            "port {p} is still attached to server {}",
+                            f.server_id
+                        ));
+                    }
+                }
+            }
+            Err(e) => report
+                .left
+                .push(format!("cannot list the server's NICs again: {e}")),
+        }
+        report
+            .done
+            .retain(|d| !report.left.iter().any(|l| d.ends_with(l.as_str())));
+        if report.left.is_empty() {
+            self.record(Entry::Finished);
+        }
+        report
+    }
+
+    /// The server's attached ports, from a listing sent now.
+    async fn fresh_listing(&self) -> Result<Vec<String>, String> {
+        self.listing()
+            .await
+            .map(|l| l.ports.clone())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Appends to the ledger at `path` from now on (`cleanup` strikes what it undoes).
+    pub fn continue_ledger(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let _ = self.ledger.set(Ledger::append_to(path)?);
+        Ok(())
+    }
+}
+
+/// An outstanding ledger in words.
+fn describe(o: &Outstanding) -> String {
+    let mut parts = Vec::new();
+    if !o.created.is_empty() {
+        parts.push(format!(
+            "{} NIC(s) created ({})",
+            o.created.len(),
+            o.created.join(", ")
+        ));
+    }
+    if o.unnamed_creates > 0 {
+        parts.push(format!(
+            "{} request(s) that may have created NICs",
+            o.unnamed_creates
+        ));
+    }
+    if !o.attached.is_empty() {
+        parts.push(format!("spare(s) attached ({})", o.attached.join(", ")));
+    }
+    if !o.sub_nics.is_empty() {
+        let ids: Vec<&str> = o.sub_nics.iter().map(|(i, _)| i.as_str()).collect();
+        parts.push(format!("supplementary NIC(s) changed ({})", ids.join(", ")));
+    }
+    parts.join("; ")
+}
 
 impl Runner {
     /// Remembers NICs a case created, for deletion in batches.
@@ -44,6 +309,9 @@ impl Runner {
             ports.retain(|p| listed.contains(p));
         }
         if ports.is_empty() || self.detach_ports(&ports).await.is_ok() {
+            for p in &ports {
+                self.record(Entry::Detached { port_id: p.clone() });
+            }
             return Vec::new();
         }
         // One bad id fails a whole batch: try them one by one before giving up.
@@ -58,18 +326,59 @@ impl Runner {
                         self.client.target().fixtures.server_id
                     ));
                 left.push(p);
+            } else {
+                self.record(Entry::Detached { port_id: p });
             }
         }
         left
     }
 
-    /// At the end (also after Ctrl-C): the created NICs are deleted and every
-    /// spare is detached again; what cannot be is listed as a leftover.
+    /// At the end (also after Ctrl-C): the created NICs are deleted, every
+    /// spare is detached again and the supplementary NICs the run changed
+    /// get their fields back; what cannot be is listed as a leftover. With
+    /// a ledger, a server back at its baseline closes it.
     pub(super) async fn final_cleanup(&self) {
         self.flush_created(true).await;
-        let spares = self.spares.free_where(|s| s != PortState::Detached);
+        let mut spares = self.spares.free_where(|s| s != PortState::Detached);
+        spares.extend(self.spares.retired());
         let left = self.delete_ports(spares.clone()).await;
         let done: Vec<String> = spares.into_iter().filter(|p| !left.contains(p)).collect();
         self.spares.mark(&done, PortState::Detached);
+        let Some(baseline) = self.baseline.get() else {
+            return;
+        };
+        let changed: Vec<(String, Value)> = {
+            let ids = self
+                .sub_nics_changed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let fields = self.sub_nic_fields.get().cloned().unwrap_or_default();
+            fields
+                .into_iter()
+                .filter(|(id, _)| ids.contains(id))
+                .collect()
+        };
+        let not_restored = self.restore_sub_nics(&changed).await;
+        self.leftovers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(not_restored.iter().cloned());
+        let back = match self.fresh_listing().await {
+            Ok(now) => now.iter().all(|p| baseline.contains(p)),
+            Err(_) => false,
+        };
+        if back && not_restored.is_empty() {
+            self.record(Entry::Finished);
+        } else if let Some(path) = &self.opts.ledger {
+            self.leftovers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!(
+                    "the server is not back as it was: `nic-conformance cleanup{}` undoes what the ledger ({}) records",
+                    self.target_flag(),
+                    path.display()
+                ));
+        }
     }
 }

@@ -14,6 +14,7 @@ use crate::judge::Finding;
 use crate::judge::job::{fail_reason_conformance, job_completes_finding};
 use crate::judge::observed::JobOutcome;
 use crate::judge::response::{Evidence, judge_response};
+use crate::ledger::Entry;
 use crate::runner::Runner;
 use crate::runner::lease::SetupFailure;
 
@@ -206,8 +207,21 @@ impl Runner {
             Effect::Detach => ("detached", json!({"nics": [{"id": port}]})),
         };
         let reason = |why: &str| format!("the spare port {port} could not be {done}: {why}");
+        if effect == Effect::Attach {
+            self.record(Entry::Attaching {
+                port_id: port.to_string(),
+                server_id: self.client.target().fixtures.server_id.clone(),
+            });
+        }
         match self.housekeeping_job(effect, body).await {
-            Ok(j) if j.succeeded() => Ok(()),
+            Ok(j) if j.succeeded() => {
+                if effect == Effect::Detach {
+                    self.record(Entry::Detached {
+                        port_id: port.to_string(),
+                    });
+                }
+                Ok(())
+            }
             Ok(j) => {
                 let why = format!("the setup job ended {}", j.status);
                 let expected = format!("the spare port {done} (case setup)");

@@ -15,6 +15,8 @@ pub(super) struct CaseLease {
     pub(super) spare: Option<Taken<PortState>>,
     pub(super) sub_nic: Option<Taken<()>>,
     pub(super) addresses: Option<AddressHold>,
+    /// The case needs a spare and none is left in service.
+    pub(super) no_spare: bool,
 }
 
 /// Whether any string in `v` is `id`.
@@ -57,6 +59,7 @@ impl Runner {
             spare: None,
             sub_nic: None,
             addresses: None,
+            no_spare: false,
         };
         let names = |id: &str| {
             case.path_params.values().any(|v| mentions(v, id))
@@ -65,14 +68,16 @@ impl Runner {
         let mut rebinding: Vec<(&str, String)> = Vec::new();
         if case.setup == Some(Setup::SparePortAttached) || names(&f.spare_port_id) {
             lease.spare = self.spares.take_port(wanted_spare_state(case)).await;
-            if let Some(spare) = &lease.spare {
-                rebinding.push((&f.spare_port_id, spare.id.clone()));
+            match &lease.spare {
+                Some(spare) => rebinding.push((&f.spare_port_id, spare.id.clone())),
+                None => lease.no_spare = true,
             }
         }
         if names(&f.sub_network_interface_id) {
             lease.sub_nic = self.sub_nics.take(|_| 0).await;
             if let Some(nic) = &lease.sub_nic {
                 rebinding.push((&f.sub_network_interface_id, nic.id.clone()));
+                self.record_sub_nic_change(&nic.id);
             }
         }
         let mut rebound = case.clone();

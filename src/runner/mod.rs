@@ -65,6 +65,15 @@ pub struct Runner {
     failed: Mutex<Vec<FailedCase>>,
     /// Jobs in a row that did not end in time (reset by one that does).
     jobs_timed_out: std::sync::atomic::AtomicUsize,
+    /// What the run did to the target, for `cleanup` after a crash (none for the built-in mock).
+    ledger: std::sync::OnceLock<crate::ledger::Ledger>,
+    /// The first ledger write that failed (said once, at the end).
+    ledger_failed: Mutex<Option<String>>,
+    /// The server's attachments before the run.
+    baseline: std::sync::OnceLock<Vec<String>>,
+    /// Supplementary NICs' updatable fields before the run, and which the run changed.
+    sub_nic_fields: std::sync::OnceLock<Vec<(String, Value)>>,
+    sub_nics_changed: Mutex<Vec<String>>,
     /// Addresses the cases may ask for: none another port or a running case holds.
     addresses: Arc<address_book::AddressBook>,
     /// Held by a case whose change is read back, from its request to its
@@ -99,6 +108,11 @@ impl Runner {
             jobs_timed_out: Default::default(),
             read_back: tokio::sync::Mutex::new(()),
             addresses,
+            ledger: Default::default(),
+            ledger_failed: Mutex::default(),
+            baseline: Default::default(),
+            sub_nic_fields: Default::default(),
+            sub_nics_changed: Mutex::default(),
         }
     }
 
@@ -175,7 +189,15 @@ impl Runner {
             reporter.event(&Event::RunFinished(&end));
             return;
         }
-        if let Err(e) = self.preflight().await {
+        let found = match self.preflight().await {
+            Ok(found) => found,
+            Err(e) => {
+                end.fatal = Some(e.to_string());
+                reporter.event(&Event::RunFinished(&end));
+                return;
+            }
+        };
+        if let Err(e) = self.open_ledger(&found) {
             end.fatal = Some(e.to_string());
             reporter.event(&Event::RunFinished(&end));
             return;
@@ -199,6 +221,12 @@ impl Runner {
             }
         }
         self.final_cleanup().await;
+        if let Some(e) = self.ledger_failed.lock().ok().and_then(|f| f.clone()) {
+            self.leftovers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!("the ledger could not be written: {e}"));
+        }
         end.leftovers = self.leftovers.lock().map(|l| l.clone()).unwrap_or_default();
         (end.requests, end.retries) = self.client.counters();
         end.elapsed = started.elapsed();

@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub replay_prefix: String,
     /// Shrink failing generated cases and save them here as curated regression cases.
     pub save_failures: Option<PathBuf>,
+    /// Where the run writes down what it creates (none: nothing to recover, the built-in mock).
+    pub ledger: Option<PathBuf>,
     /// Said to every reporter when the run starts (what the caller set up differently).
     pub notices: Vec<String>,
 }
@@ -37,7 +39,7 @@ impl RunOptions {
             budget: None,
             kinds: CaseKind::GENERATED.to_vec(),
             include_curated: true,
-            cases_dir: Some(PathBuf::from("cases")),
+            cases_dir: None,
             operations: Vec::new(),
             skip: Vec::new(),
             case_filter: None,
@@ -47,6 +49,7 @@ impl RunOptions {
             replay_prefix: "nic-conformance run".into(),
             save_failures: None,
             notices: Vec::new(),
+            ledger: None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The plan: the whole suite in its stable order, then filtered. Curated
 //! cases are loaded; generated ones are made when their turn comes.
 
-use crate::case::{Case, CaseKind, load_curated};
+use crate::case::{Case, CaseKind, builtin_curated, load_curated};
 use crate::error::Error;
 use crate::runner::Runner;
 use crate::runner::event::{Event, Reporter};
@@ -34,18 +34,14 @@ impl Runner {
 
     fn curated(&self, ops: &[usize]) -> Result<Vec<Planned>, Error> {
         let t = self.client.target();
-        let Some(dir) = self
-            .opts
-            .cases_dir
-            .as_ref()
-            .filter(|_| self.opts.include_curated)
-        else {
-            return Ok(Vec::new());
-        };
-        if !dir.exists() {
+        if !self.opts.include_curated {
             return Ok(Vec::new());
         }
-        let cases = load_curated(dir, &self.contract, &t.project_id, &t.fixtures)?;
+        // A folder given is read (a missing one is an error); none: the built-in cases.
+        let cases = match &self.opts.cases_dir {
+            Some(dir) => load_curated(dir, &self.contract, &t.project_id, &t.fixtures)?,
+            None => builtin_curated(&self.contract, &t.project_id, &t.fixtures)?,
+        };
         Ok(cases
             .into_iter()
             .filter(|c| {
@@ -69,11 +65,9 @@ impl Runner {
                 if plans == 0 {
                     continue; // e.g. no boundary in a body of one boolean
                 }
-                let count = match self.opts.budget {
-                    Some(n) => n,
-                    None if kind == CaseKind::Valid => 25,
-                    None => plans.max(25),
-                };
+                // Never fewer than the kind's plans: every keyword and rule
+                // gets its case whatever the budget.
+                let count = self.opts.budget.unwrap_or(25).max(plans);
                 streams.push((i, kind, count));
             }
         }
@@ -90,6 +84,15 @@ impl Runner {
             );
         }
         if let Some(id) = &self.opts.case_filter {
+            let ids: Vec<String> = planned.iter().map(|p| self.planned_id(p)).collect();
+            if !ids.contains(id) {
+                let hint = crate::error::nearest(id, ids.iter().map(String::as_str))
+                    .map(|n| format!("did you mean `{n}`? "))
+                    .unwrap_or_default();
+                return Err(Error::Usage(format!(
+                    "no case `{id}` in this run\n  ({hint}`run --list` prints every id; the seed and the --operation, --kind and --budget flags decide which exist)"
+                )));
+            }
             planned.retain(|p| self.planned_id(p) == *id);
         }
         if let Some((k, n)) = self.opts.shard {

@@ -26,6 +26,9 @@ pub struct Pool<S> {
     free: parking_lot::Mutex<Vec<(String, S)>>,
     slots: Arc<tokio::sync::Semaphore>,
     size: usize,
+    /// Fixtures still in service (a retired one never comes back).
+    alive: std::sync::atomic::AtomicUsize,
+    retired: parking_lot::Mutex<Vec<String>>,
 }
 
 impl<S: Copy + PartialEq> Pool<S> {
@@ -38,14 +41,21 @@ impl<S: Copy + PartialEq> Pool<S> {
             free: parking_lot::Mutex::new(free),
             slots,
             size,
+            alive: std::sync::atomic::AtomicUsize::new(size),
+            retired: parking_lot::Mutex::new(Vec::new()),
         })
+    }
+
+    /// The fixtures taken out of service, for the end-of-run cleanup.
+    pub fn retired(&self) -> Vec<String> {
+        self.retired.lock().clone()
     }
 
     /// Waits for a free fixture and takes the one `rank` puts first (lowest),
     /// the most recently returned among equals. `None` at once when the pool
     /// has no fixture at all (rather than waiting for ever).
     pub async fn take(self: &Arc<Self>, rank: impl Fn(S) -> u8) -> Option<Taken<S>> {
-        if self.size == 0 {
+        if self.size == 0 || self.alive.load(std::sync::atomic::Ordering::SeqCst) == 0 {
             return None;
         }
         let permit = self.slots.clone().acquire_owned().await.ok()?;
@@ -56,8 +66,9 @@ impl<S: Copy + PartialEq> Pool<S> {
         Some(Taken {
             id,
             state,
+            retire: false,
             pool: self.clone(),
-            _permit: permit,
+            permit: Some(permit),
         })
     }
 
@@ -98,14 +109,33 @@ pub struct Taken<S: Copy> {
     pub id: String,
     /// The state the fixture is in now, as far as the run knows.
     pub state: S,
+    /// The target contradicted itself about this fixture (a deleted NIC
+    /// still listed): no later case may rest on it.
+    pub retire: bool,
     pool: Arc<Pool<S>>,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl<S: Copy> Drop for Taken<S> {
     fn drop(&mut self) {
         let id = std::mem::take(&mut self.id);
-        self.pool.free.lock().push((id, self.state));
+        if !self.retire {
+            self.pool.free.lock().push((id, self.state));
+            return;
+        }
+        // Its slot goes with it; with none left, waiting cases get none at once.
+        if let Some(p) = self.permit.take() {
+            p.forget();
+        }
+        self.pool.retired.lock().push(id);
+        let left = self
+            .pool
+            .alive
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            - 1;
+        if left == 0 {
+            self.pool.slots.close();
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use crate::judge::state::{
     job_id_conformance, read_back_conformance, sub_jobs_conformance, unchanged_conformance,
 };
 use crate::judge::{Finding, Undecided, sort};
+use crate::ledger::Entry;
 use crate::runner::Runner;
 use crate::runner::event::CaseResult;
 use crate::runner::lease::wanted_spare_state;
@@ -101,6 +102,23 @@ impl Runner {
     /// Runs one case: lease, setup, request, checks, job, state, cleanup.
     pub async fn run_case(&self, case: &Case) -> CaseResult {
         let (case, mut lease) = self.lease(case).await;
+        if lease.no_spare {
+            // Every spare was retired: nothing the case would observe could be trusted.
+            let reason = "setup failed: no spare port left (each was retired after the target's listing contradicted it)";
+            return CaseResult {
+                case_id: case.id.clone(),
+                operation: case.operation.clone(),
+                kind: Some(case.kind),
+                undecided: case
+                    .exercises
+                    .iter()
+                    .map(|id| Undecided::new(id, reason))
+                    .collect(),
+                exercised: case.exercises.clone(),
+                replay: self.replay(&case),
+                ..Default::default()
+            };
+        }
         self.run_leased(&case, lease.spare.as_mut()).await
     }
 
@@ -143,6 +161,14 @@ impl Runner {
             false => None,
         };
         let mut before = self.observe_before(&run).await;
+        // Written down before the request that may create NICs goes out.
+        let creates = self.contract.effect_rule(&op.id, Effect::Attach).is_some();
+        if creates {
+            self.record(Entry::Creating {
+                case: case.id.clone(),
+                server_id: self.client.target().fixtures.server_id.clone(),
+            });
+        }
         let Some(exchange) = self.send(&mut run).await else {
             if let Some(spare) = spare {
                 spare.state = PortState::Unknown;
@@ -179,10 +205,38 @@ impl Runner {
             self.judge_read_back(&mut run).await;
         }
         // Only now, with this case's checks done, may a batch delete take them.
+        for port in &created {
+            self.record(Entry::Created {
+                port_id: port.clone(),
+                server_id: self.client.target().fixtures.server_id.clone(),
+            });
+        }
+        // Every NIC it made is named only when the state was seen.
+        if creates && observed.is_some() {
+            self.record(Entry::Settled {
+                case: case.id.clone(),
+            });
+        }
         self.track_created(&created);
         if let Some(spare) = spare {
             let changed = accepted && self.has_effect(op);
+            let known = spare.state;
             spare.state = spare_after(&run, spare, observed.as_deref(), followed.settled, changed);
+            // The listing disagreed with a change the job reported done, or
+            // moved the spare when nothing moved it: what it shows of this
+            // spare can no longer be trusted, so no later case rests on it.
+            let effect_broken = run.result.findings.iter().any(|f| {
+                self.contract
+                    .rule(&f.id)
+                    .is_some_and(|r| matches!(r.check, Check::AsyncEffect { .. }))
+                    && run.named_ports.iter().any(|p| p == &spare.id)
+            });
+            let refused = (400..500).contains(&exchange.status);
+            let moved_alone = refused
+                && known != PortState::Unknown
+                && spare.state != PortState::Unknown
+                && spare.state != known;
+            spare.retire = effect_broken || moved_alone;
         }
         if let Some(before) = &before.updatable {
             let after = self.observe_updatable(case).await;
