@@ -27,7 +27,8 @@ pub mod exit {
     pub const PARTIAL: i32 = 5;
     /// A second Ctrl-C: the run was abandoned without cleaning up.
     pub const ABANDONED: i32 = 130;
-    /// SIGTERM: the run stopped starting cases, cleaned up and wrote its reports.
+    /// SIGTERM: the run stopped starting cases, cleaned up and wrote its reports
+    /// (a second SIGTERM quits at once, with the same code).
     pub const TERMINATED: i32 = 143;
 }
 

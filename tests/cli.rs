@@ -162,3 +162,37 @@ fn mock_lists_one_fault_per_line_with_what_it_breaks() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--list-faults"));
 }
+
+/// README's exit-code table and `error::exit` are one table.
+#[test]
+fn the_readme_exit_code_table_matches_the_code() {
+    use nic_conformance::error::exit;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("## Exit codes").nth(1).unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    let mut codes: Vec<i32> = section
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("| ")?
+                .split(" |")
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .collect();
+    codes.sort();
+    let mut expected = vec![
+        exit::OK,
+        exit::FINDINGS,
+        exit::ERROR,
+        exit::UNDECIDED,
+        exit::NOTHING_RAN,
+        exit::PARTIAL,
+        exit::ABANDONED,
+        exit::TERMINATED,
+    ];
+    expected.sort();
+    assert_eq!(codes, expected);
+}

@@ -1077,5 +1077,54 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
         ledger.to_str().unwrap(),
     ]);
     assert_eq!(doctor.status.code(), Some(0), "{}", text(&doctor));
+    // SIGTERM (a cancelled CI job): the run cleans up, writes its report and says 143.
+    let json = dir.path().join("r.json");
+    let child = Command::new(BIN)
+        .args([
+            "run",
+            "--target",
+            file.to_str().unwrap(),
+            "--ledger",
+            ledger.to_str().unwrap(),
+        ])
+        .args([
+            "--seed",
+            "4",
+            "--budget",
+            "60",
+            "--no-snapshots",
+            "--concurrency",
+            "2",
+        ])
+        .args(["--report-json", json.to_str().unwrap()])
+        .current_dir(ROOT)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while mock.mock.attached_ports().len() < 2 {
+        assert!(Instant::now() < deadline, "the run never attached anything");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out));
+    assert_eq!(
+        mock.mock.attached_ports(),
+        std::slice::from_ref(&f.primary_port_id)
+    );
+    assert_eq!(report(&json)["exit_code"], 143);
+    let doctor = run(&[
+        "doctor",
+        "--target",
+        file.to_str().unwrap(),
+        "--ledger",
+        ledger.to_str().unwrap(),
+    ]);
+    assert_eq!(doctor.status.code(), Some(0), "{}", text(&doctor));
     rt.block_on(mock.stop());
 }

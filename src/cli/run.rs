@@ -74,19 +74,50 @@ fn options(contract: &Contract, args: &RunArgs) -> Result<RunOptions, Error> {
     Ok(opts)
 }
 
-/// Ctrl-C stops starting cases; a second one abandons the run.
-fn on_interrupt(cancel: Arc<std::sync::atomic::AtomicBool>) {
+/// Ctrl-C or SIGTERM (a cancelled CI job) stops starting cases; the cases in
+/// flight finish, the run cleans up and writes its reports. A second signal
+/// abandons the run at once, saying how to undo what is left.
+fn on_interrupt(
+    cancel: Arc<std::sync::atomic::AtomicBool>,
+    terminated: Arc<std::sync::atomic::AtomicBool>,
+    left_behind: String,
+) {
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "\ninterrupted: finishing the cases in flight and cleaning up (Ctrl-C again to quit now)"
-            );
-            cancel.store(true, Ordering::Relaxed);
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(exit::ABANDONED);
-            }
-        }
+        let first = signal().await;
+        let name = if first == exit::TERMINATED {
+            "SIGTERM"
+        } else {
+            "interrupted"
+        };
+        eprintln!(
+            "\n{name}: finishing the cases in flight and cleaning up (Ctrl-C again to quit now)"
+        );
+        terminated.store(first == exit::TERMINATED, Ordering::Relaxed);
+        cancel.store(true, Ordering::Relaxed);
+        let second = signal().await;
+        eprintln!("abandoned without cleaning up: {left_behind}");
+        std::process::exit(if second == exit::TERMINATED {
+            exit::TERMINATED
+        } else {
+            exit::ABANDONED
+        });
     });
+}
+
+/// Waits for Ctrl-C or SIGTERM; returns the exit code each stands for.
+async fn signal() -> i32 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => exit::ABANDONED,
+                _ = term.recv() => exit::TERMINATED,
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    exit::ABANDONED
 }
 
 /// The reports asked for, written after the run.
@@ -175,7 +206,16 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
         let store = SnapshotStore::open(&args.snapshot_dir, &target.name, mode, &contract)?;
         runner = runner.with_snapshots(Arc::new(store));
     }
-    on_interrupt(runner.cancel_flag());
+    let terminated = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let left_behind = match (&args.target, runner.ledger_path()) {
+        (Some(file), Some(ledger)) => format!(
+            "the ledger {} records what the run left; `nic-conformance cleanup --target {}` undoes it",
+            ledger.display(),
+            file.display()
+        ),
+        _ => "the built-in mock's state ends with the process".into(),
+    };
+    on_interrupt(runner.cancel_flag(), terminated.clone(), left_behind);
     let style = if args.quiet {
         ProgressStyle::Quiet
     } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -200,6 +240,7 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
         }
         Arc::new(runner).run(&mut Fanout(reporters)).await;
     }
+    summary.terminated = terminated.load(Ordering::Relaxed);
     let (code, why) = summary.verdict(&contract, gate(&args));
     let written = write_reports(&contract, &args, &summary, log.as_mut());
     if !args.dry_run || code != exit::OK {

@@ -109,6 +109,8 @@ pub struct Summary {
     pub planned: u64,
     /// Requests were only printed, not sent.
     pub dry_run: bool,
+    /// Stopped by SIGTERM (a cancelled CI job), after cleaning up.
+    pub terminated: bool,
     /// Harness errors of single cases: (case id, message).
     pub errors: Vec<(String, String)>,
     pub cases: u64,
@@ -245,6 +247,14 @@ impl Summary {
         let partial = !self.dry_run && self.cases < self.planned;
         if let Some(f) = &self.end.fatal {
             (exit::ERROR, format!("the run could not go on: {f}"))
+        } else if self.terminated {
+            (
+                exit::TERMINATED,
+                format!(
+                    "SIGTERM: stopped after {} of {} cases and cleaned up ({failing} finding(s) at or above {})",
+                    self.cases, self.planned, gate.fail_on
+                ),
+            )
         } else if failing > 0 || errors > 0 {
             let mut why = Vec::new();
             if failing > 0 {

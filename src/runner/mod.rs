@@ -122,6 +122,11 @@ impl Runner {
         Ok(self)
     }
 
+    /// Where the run's ledger is written, if it keeps one.
+    pub fn ledger_path(&self) -> Option<&std::path::Path> {
+        self.opts.ledger.as_deref()
+    }
+
     /// A line every reporter gets when the run starts.
     pub fn notice(&mut self, line: &str) {
         self.opts.notices.push(line.to_string());
