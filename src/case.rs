@@ -354,11 +354,18 @@ pub fn parse_curated(
             format!("unknown operation `{}`", parsed.operation),
         )
     })?;
-    let mut out = Vec::new();
+    let mut out: Vec<Case> = Vec::new();
     for (i, raw) in parsed.cases.into_iter().enumerate() {
         let at = |s: &str| format!("/cases/{i}{s}");
         let mut c: CuratedCase =
             serde_json::from_value(raw).map_err(|e| err(at(""), e.to_string()))?;
+        // The name is the case's id: two cases with one name could not be told apart.
+        if out.iter().any(|o| o.id == curated_id(&op.id, &c.name)) {
+            return Err(err(
+                at("/name"),
+                format!("a case named `{}` is already in this file", c.name),
+            ));
+        }
         let mut expect = curated_expect(contract, &c).map_err(|(p, m)| err(at(p), m))?;
         // The page prints no success status: the case's 200 is the usual one, any 2xx passes.
         if expect.status == Some(op.success_status) && !op.success_status_printed {
@@ -494,5 +501,16 @@ mod builtin_tests {
         let f = crate::fixtures::example_fixtures();
         let cases = builtin_curated(&contract, crate::fixtures::EXAMPLE_PROJECT_ID, &f).unwrap();
         assert!(cases.len() > 20, "{}", cases.len());
+    }
+
+    #[test]
+    fn two_cases_with_one_name_are_refused_naming_the_second() {
+        let contract = Contract::builtin().unwrap();
+        let f = crate::fixtures::example_fixtures();
+        let text = r#"{"operation": "batch-add-nics", "cases": [
+            {"name": "x", "body": {"nics": []}, "expect": "4xx"},
+            {"name": "x", "body": {"nics": []}, "expect": "4xx"}]}"#;
+        let e = parse_curated("c.json", text, &contract, "p", &f).unwrap_err();
+        assert_eq!(e.pointer, "/cases/1/name", "{e}");
     }
 }

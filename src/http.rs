@@ -111,11 +111,22 @@ impl PreparedRequest {
     }
 }
 
+/// One answer as read off the wire (secrets already masked).
+struct Answer {
+    status: u16,
+    retry_after: Option<Duration>,
+    content_type: Option<String>,
+    location: Option<String>,
+    body: Bytes,
+}
+
 /// What came back.
 #[derive(Debug, Clone)]
 pub struct Exchange {
     pub status: u16,
     pub content_type: Option<String>,
+    /// Where a 3xx points (redirects are not followed by default).
+    pub location: Option<String>,
     pub body: Bytes,
     pub retries: u32,
     pub elapsed: Duration,
@@ -159,25 +170,98 @@ impl RateLimiter {
 pub struct Client {
     http: reqwest::Client,
     target: Target,
+    /// Every secret the client holds, masked in whatever comes back.
+    secrets: Secrets,
     limiter: Option<RateLimiter>,
     requests: std::sync::atomic::AtomicU64,
     retries: std::sync::atomic::AtomicU64,
 }
 
+/// The secret values of a target, for masking by value: a target that
+/// echoes a request's headers in its body must not put them in a report.
+#[derive(Debug, Default)]
+pub struct Secrets(Vec<String>);
+
+impl Secrets {
+    pub fn of(target: &Target) -> Secrets {
+        let values = match &target.auth {
+            Auth::None => Vec::new(),
+            Auth::Token(t) => vec![t.expose().to_string()],
+            Auth::AkSk { ak, sk } => vec![ak.expose().to_string(), sk.expose().to_string()],
+        };
+        Secrets(values.into_iter().filter(|v| v.len() >= 4).collect())
+    }
+
+    /// `bytes` with every secret, and every credential `request` carried
+    /// (its token, its signature), replaced by `***`.
+    pub fn mask(&self, bytes: Bytes, request: &PreparedRequest) -> Bytes {
+        let mut needles: Vec<&str> = self.0.iter().map(String::as_str).collect();
+        for (k, v) in &request.headers {
+            if SECRET_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
+                needles.push(v);
+                if let Some((_, sig)) = v.split_once("Signature=") {
+                    needles.push(sig.trim());
+                }
+            }
+        }
+        needles.retain(|n| n.len() >= 4);
+        let text = String::from_utf8_lossy(&bytes);
+        if !needles.iter().any(|n| text.contains(n)) {
+            return bytes;
+        }
+        let mut masked = text.into_owned();
+        // Longest first: a header value holds the signature.
+        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        for n in needles {
+            masked = masked.replace(n, "***");
+        }
+        Bytes::from(masked)
+    }
+}
+
+/// Redirects: none by default (a 3xx is the answer); when followed, never
+/// to another scheme, host or port, where credentials and bodies must not go.
+fn redirect_policy(follow: bool) -> reqwest::redirect::Policy {
+    if !follow {
+        return reqwest::redirect::Policy::none();
+    }
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = |u: &reqwest::Url| {
+            (
+                u.scheme().to_string(),
+                u.host_str().map(str::to_string),
+                u.port_or_known_default(),
+            )
+        };
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| origin(first) == origin(attempt.url()));
+        if attempt.previous().len() > 5 || !same {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 impl Client {
     pub fn new(target: Target) -> Result<Client, Error> {
+        let secrets = Secrets::of(&target);
         let mut builder = reqwest::Client::builder()
             .timeout(target.limits.timeout)
             .connect_timeout(target.limits.connect_timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(redirect_policy(target.limits.follow_redirects))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true);
         if let Some(ca) = &target.ca_file {
             let pem =
                 std::fs::read(ca).map_err(|e| Error::file(ca, format!("cannot read: {e}")))?;
-            let cert = reqwest::Certificate::from_pem(&pem)
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| Error::file(ca, format!("not a PEM certificate: {e}")))?;
-            builder = builder.add_root_certificate(cert);
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
         }
         if target.insecure {
             builder = builder.danger_accept_invalid_certs(true);
@@ -192,6 +276,7 @@ impl Client {
         Ok(Client {
             http,
             target,
+            secrets,
             limiter,
             requests: 0.into(),
             retries: 0.into(),
@@ -309,19 +394,18 @@ impl Client {
             };
             let backoff = Duration::from_millis(100u64 << retries.min(6));
             match outcome {
-                Ok((status, retry_after, _, _))
-                    if status == 429 && retries < self.target.limits.max_retries =>
-                {
+                Ok(answer) if answer.status == 429 && retries < self.target.limits.max_retries => {
                     retries += 1;
                     self.retries.fetch_add(1, Relaxed);
-                    tokio::time::sleep(retry_after.unwrap_or(backoff).min(Duration::from_secs(60)))
-                        .await;
+                    let wait = answer.retry_after.unwrap_or(backoff);
+                    tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
                 }
-                Ok((status, _, content_type, body)) => {
+                Ok(answer) => {
                     return Ok(Exchange {
-                        status,
-                        content_type,
-                        body,
+                        status: answer.status,
+                        content_type: answer.content_type,
+                        body: answer.body,
+                        location: answer.location,
                         retries,
                         elapsed: started.elapsed(),
                     });
@@ -342,10 +426,7 @@ impl Client {
         }
     }
 
-    async fn send_once(
-        &self,
-        req: &PreparedRequest,
-    ) -> Result<(u16, Option<Duration>, Option<String>, Bytes), TransportError> {
+    async fn send_once(&self, req: &PreparedRequest) -> Result<Answer, TransportError> {
         let method =
             reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut builder = self.http.request(method, &req.url);
@@ -387,6 +468,8 @@ impl Client {
                 .map(str::to_string)
         };
         let content_type = header(reqwest::header::CONTENT_TYPE);
+        let location = header(reqwest::header::LOCATION)
+            .map(|l| String::from_utf8_lossy(&self.secrets.mask(Bytes::from(l), req)).into_owned());
         let retry_after = header(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
@@ -415,6 +498,12 @@ impl Client {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok((status, retry_after, content_type, Bytes::from(body)))
+        Ok(Answer {
+            status,
+            retry_after,
+            content_type,
+            location,
+            body: self.secrets.mask(Bytes::from(body), req),
+        })
     }
 }

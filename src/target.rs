@@ -80,6 +80,12 @@ pub struct Limits {
     /// NICs the run created are deleted this many at a time (1: right after
     /// their case). More saves requests; a server's NIC quota bounds it.
     pub cleanup_batch: usize,
+    /// Follow redirects (never to another scheme, host or port). Off: a 3xx
+    /// is judged as the answer it is, since the pages document none.
+    pub follow_redirects: bool,
+    /// Transport failures or timeouts in a row after which the run stops
+    /// starting cases: the target is failing, not the cases.
+    pub max_consecutive_failures: usize,
 }
 
 impl Limits {
@@ -95,6 +101,8 @@ impl Limits {
             job_poll: Duration::from_millis(1000),
             max_body_bytes: 10 << 20,
             cleanup_batch: 1,
+            follow_redirects: false,
+            max_consecutive_failures: 10,
         }
     }
 
@@ -110,6 +118,8 @@ impl Limits {
             job_poll: Duration::from_millis(1),
             max_body_bytes: 10 << 20,
             cleanup_batch: 32,
+            follow_redirects: false,
+            max_consecutive_failures: 10,
         }
     }
 }
@@ -202,6 +212,8 @@ struct LimitsSection {
     job_poll_ms: Option<u64>,
     max_body_mb: Option<usize>,
     cleanup_batch: Option<usize>,
+    follow_redirects: Option<bool>,
+    max_consecutive_failures: Option<usize>,
 }
 
 impl Target {
@@ -234,12 +246,29 @@ impl Target {
         at.check_target(&raw.target)?;
         at.check_fixtures(&raw.fixtures)?;
         let auth = at.auth(&raw.auth, &env)?;
-        if let Some(ca) = &raw.tls.ca_file {
-            if !ca.exists() {
+        // A relative CA path is the target file's neighbour, wherever the run starts.
+        let ca_file = raw
+            .tls
+            .ca_file
+            .as_ref()
+            .map(|ca| match Path::new(file).parent() {
+                Some(dir) if ca.is_relative() => dir.join(ca),
+                _ => ca.clone(),
+            });
+        if let Some(ca) = &ca_file {
+            let pem = std::fs::read(ca).map_err(|e| {
+                at.err(
+                    "tls.ca_file",
+                    format!("cannot read `{}`: {e}", ca.display()),
+                    "point at a PEM file with the CA certificate (a relative path is read beside the target file)",
+                )
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default();
+            if certs.is_empty() {
                 return Err(at.err(
                     "tls.ca_file",
-                    format!("`{}` does not exist", ca.display()),
-                    "point at a PEM file with the CA certificate",
+                    format!("`{}` holds no PEM certificate", ca.display()),
+                    "export the CA certificate as PEM (-----BEGIN CERTIFICATE-----)",
                 ));
             }
         }
@@ -251,7 +280,7 @@ impl Target {
             project_id: raw.target.project_id,
             fixtures: raw.fixtures,
             auth,
-            ca_file: raw.tls.ca_file,
+            ca_file,
             insecure: raw.tls.insecure,
             limits,
             file: Some(PathBuf::from(file)),
@@ -455,10 +484,24 @@ impl Place<'_> {
         }
         limits.max_retries = l.max_retries.unwrap_or(limits.max_retries);
         if let Some(ms) = l.job_poll_ms {
-            limits.job_poll = Duration::from_millis(ms.max(1));
+            if ms == 0 {
+                return Err(self.err(
+                    "limits.job_poll_ms",
+                    "0 would poll without pause".into(),
+                    "use 1 or more (1000 suits a real cloud)",
+                ));
+            }
+            limits.job_poll = Duration::from_millis(ms);
         }
         if let Some(mb) = l.max_body_mb {
-            limits.max_body_bytes = mb.max(1) << 20;
+            if mb == 0 {
+                return Err(self.err(
+                    "limits.max_body_mb",
+                    "0 would refuse every answer with a body".into(),
+                    "use 1 or more",
+                ));
+            }
+            limits.max_body_bytes = mb << 20;
         }
         if let Some(n) = l.cleanup_batch {
             if n == 0 {
@@ -469,6 +512,17 @@ impl Place<'_> {
                 ));
             }
             limits.cleanup_batch = n;
+        }
+        limits.follow_redirects = l.follow_redirects.unwrap_or(limits.follow_redirects);
+        if let Some(n) = l.max_consecutive_failures {
+            if n == 0 {
+                return Err(self.err(
+                    "limits.max_consecutive_failures",
+                    "0 would stop before the first case".into(),
+                    "use 1 or more",
+                ));
+            }
+            limits.max_consecutive_failures = n;
         }
         Ok(limits)
     }
@@ -548,5 +602,49 @@ sk_env = "MY_SK"
         let text = GOOD.replace("spare_port_id = \"sp\"", "spare_port_id = \"\"");
         let e = Target::parse("t.toml", &text, env).unwrap_err();
         assert_eq!(e.key, "fixtures.spare_port_id");
+    }
+
+    #[test]
+    fn a_ca_file_is_read_beside_the_target_file_and_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = include_str!("../tests/data/test-ca.pem");
+        std::fs::write(dir.path().join("ca.pem"), pem).unwrap();
+        std::fs::write(dir.path().join("junk.pem"), "not a certificate").unwrap();
+        let file = dir.path().join("t.toml");
+        let with = |ca: &str| GOOD.replace("[auth]", &format!("[tls]\nca_file = \"{ca}\"\n[auth]"));
+        std::fs::write(&file, with("ca.pem")).unwrap();
+        // Loaded from elsewhere: the relative path is the target file's neighbour.
+        let t = Target::load(&file, env).unwrap();
+        assert_eq!(
+            t.ca_file.as_deref(),
+            Some(dir.path().join("ca.pem").as_path())
+        );
+        assert!(crate::http::Client::new(t).is_ok());
+        std::fs::write(&file, with("junk.pem")).unwrap();
+        let e = Target::load(&file, env).unwrap_err();
+        assert_eq!(e.key, "tls.ca_file");
+        assert!(e.message.contains("no PEM certificate"), "{e}");
+    }
+
+    #[test]
+    fn zero_limits_are_refused_with_the_key() {
+        for key in [
+            "concurrency",
+            "cleanup_batch",
+            "job_poll_ms",
+            "max_body_mb",
+            "max_consecutive_failures",
+        ] {
+            let text = format!("{GOOD}[limits]\n{key} = 0\n");
+            let e = Target::parse("t.toml", &text, env).unwrap_err();
+            assert_eq!(e.key, format!("limits.{key}"), "{e}");
+        }
+        let e = Target::parse(
+            "t.toml",
+            &format!("{GOOD}[limits]\ntimeout_secs = 0\n"),
+            env,
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "limits.timeout_secs");
     }
 }

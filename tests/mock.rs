@@ -765,3 +765,33 @@ async fn addresses_outside_the_subnet_or_in_use_are_refused() {
     );
     mock.stop().await;
 }
+
+/// Concurrent deletes of one NIC: one job deletes it, the others find
+/// nothing to delete and say so in a failed sub-job.
+#[tokio::test]
+async fn concurrent_deletes_of_one_nic_succeed_once() {
+    let f = example_fixtures();
+    let mock = start_local(contract(), config()).await.unwrap();
+    let base = mock.base_url.clone();
+    let http = reqwest::Client::new();
+    let attached = attach_spare(&http, &base).await;
+    wait_job(&http, &base, attached["job_id"].as_str().unwrap()).await;
+    let url = format!(
+        "{base}/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}/nics/delete",
+        f.server_id
+    );
+    let body = json!({"nics": [{"id": f.spare_port_id}]});
+    let answers =
+        futures::future::join_all((0..16).map(|_| post_json(&http, url.clone(), body.clone())))
+            .await;
+    let mut statuses = Vec::new();
+    for a in answers {
+        // Refused at once (no longer attached) or accepted and judged by the job.
+        if let Some(job) = a["job_id"].as_str() {
+            statuses.push(wait_job(&http, &base, job).await["status"].clone());
+        }
+    }
+    let succeeded = statuses.iter().filter(|s| *s == "SUCCESS").count();
+    assert_eq!(succeeded, 1, "{statuses:?}");
+    mock.stop().await;
+}

@@ -424,7 +424,7 @@ fn hostile_servers_are_reported_and_the_run_finishes() {
         ("not-json", "response.json-body"),
         ("huge", "response.transport"),
         ("drop", "response.transport"),
-        ("redirect", "response.transport"),
+        ("redirect", "response.status"),
         ("slow", "unreachable"),
     ] {
         let (port, hits) = hostile(mode);
@@ -1127,4 +1127,136 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
     ]);
     assert_eq!(doctor.status.code(), Some(0), "{}", text(&doctor));
     rt.block_on(mock.stop());
+}
+
+/// A server that answers every request with the request itself (headers
+/// and body) as a JSON string, or redirects it to `to`.
+fn echo_server(redirect_to: Option<String>) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let log = log.clone();
+            let to = redirect_to.clone();
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
+                let n = s.read(&mut buf).unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                log.lock().unwrap().push(request.clone());
+                let reply = match &to {
+                    Some(to) => format!(
+                        "HTTP/1.1 307 Temporary Redirect\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    ),
+                    None => {
+                        // Listing the fixture's primary NIC, so the preflight lets cases run.
+                        let primary = "a1d0f6b2-3c4e-4f5a-8b6c-7d8e9f0a1b2c";
+                        let body = serde_json::json!({
+                            "interfaceAttachments": [{"port_id": primary, "fixed_ips": []}],
+                            "echo": request,
+                        })
+                        .to_string();
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
+                };
+                let _ = s.write_all(reply.as_bytes());
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn an_echoing_target_or_a_redirect_to_another_host_leaks_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    let json = dir.path().join("r.json");
+    let junit = dir.path().join("j.xml");
+    let env = [
+        ("NIC_TEST_AK", "AKECHOCHECK0001"),
+        ("NIC_TEST_SK", "SKECHOCHECKSECRET0001"),
+        ("NIC_TEST_TOKEN", "TOKENECHOCHECK0001"),
+    ];
+    let (echo, _) = echo_server(None);
+    for auth in [
+        "kind = \"aksk\"\nak_env = \"NIC_TEST_AK\"\nsk_env = \"NIC_TEST_SK\"",
+        "kind = \"token\"\ntoken_env = \"NIC_TEST_TOKEN\"",
+    ] {
+        let url = format!("http://127.0.0.1:{echo}");
+        std::fs::write(&file, target_toml(&url, auth, "max_retries = 0")).unwrap();
+        let o = run_env(
+            &[
+                "run",
+                "--target",
+                file.to_str().unwrap(),
+                "--budget",
+                "1",
+                "--no-curated",
+                "--no-snapshots",
+                "--report-json",
+                json.to_str().unwrap(),
+                "--junit",
+                junit.to_str().unwrap(),
+            ],
+            &env,
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let mut everything = text(&o);
+        everything.push_str(&std::fs::read_to_string(&json).unwrap());
+        everything.push_str(&std::fs::read_to_string(&junit).unwrap());
+        assert!(everything.contains("echo"), "the echo reached the report");
+        for (_, secret) in env {
+            assert!(!everything.contains(secret), "{secret} leaked");
+        }
+        assert!(!everything.contains("Signature="), "a signature leaked");
+    }
+
+    // A redirect to another host: not followed, reported, and the other host never sees the token.
+    let (other, other_seen) = echo_server(None);
+    let (redirecting, _) = echo_server(Some(format!("http://localhost:{other}/elsewhere")));
+    for follow in ["false", "true"] {
+        let url = format!("http://127.0.0.1:{redirecting}");
+        let limits = format!("max_retries = 0\nfollow_redirects = {follow}");
+        std::fs::write(
+            &file,
+            target_toml(
+                &url,
+                "kind = \"token\"\ntoken_env = \"NIC_TEST_TOKEN\"",
+                &limits,
+            ),
+        )
+        .unwrap();
+        let o = run_env(
+            &[
+                "run",
+                "--target",
+                file.to_str().unwrap(),
+                "--budget",
+                "1",
+                "--no-curated",
+                "--no-snapshots",
+                "--report-json",
+                json.to_str().unwrap(),
+            ],
+            &env,
+        );
+        assert!(matches!(o.status.code(), Some(1) | Some(2)), "{}", text(&o));
+        assert!(
+            other_seen.lock().unwrap().is_empty(),
+            "follow_redirects = {follow}: a request reached the other host"
+        );
+        if o.status.code() == Some(1) {
+            assert!(
+                text(&o).contains("redirect to http://localhost:"),
+                "{}",
+                text(&o)
+            );
+        }
+    }
 }

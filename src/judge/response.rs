@@ -102,10 +102,15 @@ pub fn status_conformance(j: &Evidence) -> StatusOutcome {
         return StatusOutcome::PendingJobFail;
     }
     let body = excerpt(&j.exchange.body);
+    // A redirect is answered as it is (not followed): say where it points.
+    let to = match (&j.exchange.location, status) {
+        (Some(l), 300..=399) => format!(" redirect to {l}"),
+        _ => String::new(),
+    };
     StatusOutcome::Finding(j.finding(
         &j.status_rule(),
         j.case.expect.to_string(),
-        format!("{status} {body}"),
+        format!("{status}{to} {body}"),
     ))
 }
 
@@ -326,6 +331,7 @@ mod tests {
             status,
             content_type: content_type.map(str::to_string),
             body: bytes::Bytes::from(body.to_string()),
+            location: None,
             retries: 0,
             elapsed: std::time::Duration::ZERO,
         };

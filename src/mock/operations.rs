@@ -26,13 +26,24 @@ impl Mock {
             }
             Change::DetachNics { server_id, nic_ids } => {
                 let stays_listed = faults.has(&FaultKind::DeletedNicStaysListed);
-                for id in &nic_ids {
-                    state.detach(&server_id, id);
-                    if stays_listed {
-                        state.ghosts.insert((server_id.to_string(), id.to_string()));
+                let mut result = JobResult::default();
+                for id in nic_ids {
+                    // By the time the job runs another job may have taken it:
+                    // a sub-job that finds nothing to delete says so.
+                    let fail_reason = (!state.is_attached(&server_id, &id))
+                        .then(|| format!("NIC {id} is not attached to server {server_id}"));
+                    if fail_reason.is_none() {
+                        state.detach(&server_id, &id);
+                        if stays_listed {
+                            state.ghosts.insert((server_id.to_string(), id.to_string()));
+                        }
                     }
+                    result.sub_jobs.push(SubJob {
+                        nic_id: Some(id),
+                        fail_reason,
+                    });
                 }
-                JobResult::succeeded(nic_ids)
+                result
             }
         }
     }
