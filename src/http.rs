@@ -175,6 +175,10 @@ pub struct Client {
     limiter: Option<RateLimiter>,
     requests: std::sync::atomic::AtomicU64,
     retries: std::sync::atomic::AtomicU64,
+    /// Requests in a row that got no answer (transport failures, timeouts).
+    failing: std::sync::atomic::AtomicUsize,
+    /// The last of them, in words.
+    last_failure: parking_lot::Mutex<Option<String>>,
 }
 
 /// The secret values of a target, for masking by value: a target that
@@ -280,11 +284,25 @@ impl Client {
             limiter,
             requests: 0.into(),
             retries: 0.into(),
+            failing: 0.into(),
+            last_failure: parking_lot::Mutex::new(None),
         })
     }
 
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// Requests in a row that got no answer, and the last failure, when that
+    /// reaches `max_consecutive_failures`: the target is failing, not the cases.
+    pub fn failing(&self) -> Option<String> {
+        let n = self.failing.load(std::sync::atomic::Ordering::Relaxed);
+        (n >= self.target.limits.max_consecutive_failures).then(|| {
+            format!(
+                "{n} requests in a row got no answer (last: {})",
+                self.last_failure.lock().clone().unwrap_or_default()
+            )
+        })
     }
 
     /// Requests sent and retries made so far.
@@ -401,6 +419,7 @@ impl Client {
                     tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
                 }
                 Ok(answer) => {
+                    self.failing.store(0, Relaxed);
                     return Ok(Exchange {
                         status: answer.status,
                         content_type: answer.content_type,
@@ -420,6 +439,10 @@ impl Client {
                 }
                 Err(mut e) => {
                     e.retries = retries;
+                    if e.kind != TransportErrorKind::BodyTooLarge {
+                        self.failing.fetch_add(1, Relaxed);
+                        *self.last_failure.lock() = Some(format!("{} {}: {e}", op.method, op.path));
+                    }
                     return Err(e);
                 }
             }

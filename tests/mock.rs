@@ -795,3 +795,123 @@ async fn concurrent_deletes_of_one_nic_succeed_once() {
     assert_eq!(succeeded, 1, "{statuses:?}");
     mock.stop().await;
 }
+
+/// The resident set of this process, in kB (Linux).
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?.to_string();
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Sustained batch adds: the server's NICs stop at the quota (the jobs of
+/// the rest fail with the reason), the listing stays short, memory flat.
+#[test]
+fn twenty_thousand_batch_adds_leave_a_bounded_listing_and_flat_memory() {
+    let fixtures = example_fixtures();
+    let mut cfg = config();
+    cfg.job_duration = Duration::ZERO;
+    cfg.max_nics_per_server = 100;
+    let mock = Mock::new(contract(), cfg);
+    let json = [("Content-Type".to_string(), "application/json".to_string())];
+    let add_path = format!(
+        "/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}/nics",
+        fixtures.server_id
+    );
+    let body = serde_json::to_vec(&json!({"nics": [{"subnet_id": fixtures.subnet_id, "security_groups": [{"id": fixtures.security_group_id}]}]})).unwrap();
+    let before = rss_kb();
+    let mut last_job = String::new();
+    for _ in 0..20_000 {
+        let added = mock.respond(&Incoming {
+            method: "POST",
+            raw_path: &add_path,
+            raw_query: None,
+            headers: &json,
+            body: &body,
+        });
+        assert_eq!(added.status, 200, "{:?}", added.body);
+        last_job = added.body.unwrap()["job_id"].as_str().unwrap().to_string();
+    }
+    let listed = mock.attached_ports().len();
+    assert_eq!(listed, 100, "the quota bounds the listing");
+    let job = mock
+        .respond(&Incoming {
+            method: "GET",
+            raw_path: &format!("/v1/{EXAMPLE_PROJECT_ID}/jobs/{last_job}"),
+            raw_query: None,
+            headers: &[],
+            body: b"",
+        })
+        .body
+        .unwrap();
+    assert_eq!(job["status"], "FAIL", "{job}");
+    assert!(
+        job["fail_reason"]
+            .as_str()
+            .unwrap()
+            .contains("maximum of 100 NICs"),
+        "{job}"
+    );
+    let grown_mb = rss_kb().saturating_sub(before) as f64 / 1024.0;
+    eprintln!("20,000 batch adds: RSS grew {grown_mb:.1} MB, {listed} NICs listed");
+    assert!(grown_mb < 100.0, "memory grew {grown_mb:.1} MB");
+}
+
+/// Clients that never finish: partial headers are cut off after the header
+/// timeout, a partial body gets 408 after the body timeout, and connections
+/// beyond the cap are closed at once while the mock keeps serving.
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut cfg = config();
+    cfg.connections.header_timeout = Duration::from_millis(300);
+    cfg.connections.body_timeout = Duration::from_millis(300);
+    cfg.connections.max_connections = 8;
+    let mock = start_local(contract(), cfg).await.unwrap();
+    let addr = mock.addr;
+    let started = std::time::Instant::now();
+    // Partial headers: closed by the server.
+    let mut partial = tokio::net::TcpStream::connect(addr).await.unwrap();
+    partial
+        .write_all(b"GET /v2.1 HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), partial.read_to_end(&mut buf)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "partial headers held"
+    );
+    // A partial body: 408.
+    let mut body = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let path = format!("/v1/{EXAMPLE_PROJECT_ID}/cloudservers/x/nics");
+    body.write_all(format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{").as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), body.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    // Past the cap: held connections do not starve the mock for long.
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let http = reqwest::Client::new();
+    let ok = http
+        .get(format!("{}/v1/{EXAMPLE_PROJECT_ID}/jobs/x", mock.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 404);
+    drop(held);
+    mock.stop().await;
+}

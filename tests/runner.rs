@@ -392,8 +392,15 @@ fn hostile(mode: &'static str) -> (u16, Arc<AtomicUsize>) {
             std::thread::spawn(move || {
                 let mut buf = [0u8; 65536];
                 let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-                let _ = s.read(&mut buf);
+                let n = s.read(&mut buf).unwrap_or(0);
+                let is_get = buf[..n].starts_with(b"GET");
                 let _ = match mode {
+                    // Reads answer (the primary NIC listed); writes never do.
+                    "drop-writes" if is_get => {
+                        let body = r#"{"interfaceAttachments": [{"port_id": "a1d0f6b2-3c4e-4f5a-8b6c-7d8e9f0a1b2c"}]}"#;
+                        s.write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes())
+                    }
+                    "drop-writes" => Ok(()),
                     "slow" => {
                         std::thread::sleep(Duration::from_secs(3));
                         s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
@@ -1259,4 +1266,39 @@ fn an_echoing_target_or_a_redirect_to_another_host_leaks_no_secret() {
             );
         }
     }
+}
+
+/// A target whose writes stop getting answers: the run stops starting cases
+/// after `max_consecutive_failures` and exits 2, not one timeout per case.
+#[test]
+fn a_target_that_stops_answering_ends_the_run_early() {
+    let (port, hits) = hostile("drop-writes");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    let url = format!("http://127.0.0.1:{port}");
+    std::fs::write(
+        &file,
+        target_toml(
+            &url,
+            "kind = \"none\"",
+            "max_retries = 0\nmax_consecutive_failures = 5",
+        ),
+    )
+    .unwrap();
+    let o = run(&[
+        "run",
+        "--target",
+        file.to_str().unwrap(),
+        "--no-snapshots",
+        "--concurrency",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("stopped answering"), "{}", text(&o));
+    // Far fewer than the suite's hundreds of cases were tried.
+    assert!(
+        hits.load(Ordering::Relaxed) < 120,
+        "{} connections",
+        hits.load(Ordering::Relaxed)
+    );
 }

@@ -50,7 +50,39 @@ pub struct MockConfig {
     pub batch: BatchMode,
     /// The success status where a page prints none.
     pub success: SuccessStatus,
+    /// NICs one server may have: an attach beyond it fails (a batch NIC's
+    /// sub-job, a nova attach with 403), so no load grows a listing without end.
+    pub max_nics_per_server: usize,
+    /// How long slow clients are waited for, and how many connections are held.
+    pub connections: ConnectionLimits,
 }
+
+/// What the mock's server grants one client: a shared test target must not
+/// be starved by clients that never finish their requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// To send a request's headers (the connection is closed after it).
+    pub header_timeout: Duration,
+    /// To send a request's body (408 after it).
+    pub body_timeout: Duration,
+    /// Connections held at once; one more is closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// The mock's default NIC quota per server. A real server allows about a
+/// dozen; the built-in run keeps up to 64 spares attached and 16 cases in
+/// flight at once, so the mock allows more (`--max-nics-per-server 12` for the real figure).
+pub const DEFAULT_MAX_NICS_PER_SERVER: usize = 1024;
 
 /// The success status of an operation whose page prints none: the pages
 /// allow any 2xx (doc conflict ecs.success-status-unprinted).
@@ -107,6 +139,8 @@ impl MockConfig {
             credentials: Vec::new(),
             batch: BatchMode::default(),
             success: SuccessStatus::default(),
+            max_nics_per_server: DEFAULT_MAX_NICS_PER_SERVER,
+            connections: ConnectionLimits::default(),
         }
     }
 }

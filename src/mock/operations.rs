@@ -55,12 +55,19 @@ impl Mock {
     fn attach_nics(&self, state: &mut State, server_id: &str, nics: &[NicRequest]) -> JobResult {
         // Two NICs of one batch asking for one address: the second finds it taken.
         let mut asked: Vec<&str> = Vec::new();
+        let max = self.config.max_nics_per_server;
+        let mut free =
+            max.saturating_sub(state.servers.get(server_id).map_or(0, |s| s.ports.len()));
         let failures: Vec<Option<String>> = nics
             .iter()
             .map(|nic| {
                 if let Some(reason) = &nic.refused {
                     return Some(reason.clone());
                 }
+                if free == 0 {
+                    return Some(format!("the server has its maximum of {max} NICs"));
+                }
+                free -= 1;
                 if let (None, Some(ip)) = (&nic.port_id, nic.ip_address.as_deref()) {
                     let problem = state.address_problem(ip).or_else(|| {
                         asked
@@ -154,6 +161,14 @@ impl Mock {
                     "mac_addr": "fa:16:3e:00:00:fe",
                 }}),
             );
+        }
+        let attached = state.servers.get(server_id).map_or(0, |s| s.ports.len());
+        if attached >= self.config.max_nics_per_server {
+            let message = format!(
+                "Maximum number of ports exceeded: the server has its maximum of {} NICs",
+                self.config.max_nics_per_server
+            );
+            return Reply::json(403, error_body(ErrorFamily::Nova, 403, &message));
         }
         let id = match port_id {
             Some(p) => Id::from(p),

@@ -48,13 +48,37 @@ pub async fn serve(
     let app = axum::Router::new()
         .fallback(handle)
         .with_state(mock.clone());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+    let limits = mock.config.connections;
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
+        loop {
+            let stream = tokio::select! {
+                _ = &mut rx => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    // Out of file descriptors and the like: wait, then go on.
+                    Err(_) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                drop(stream); // over the cap: closed at once
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            tokio::spawn(async move {
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(limits.header_timeout)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let _ = connection.await;
+                drop(slot);
+            });
+        }
     });
     Ok(RunningMock {
         base_url: format!("http://{addr}"),
@@ -81,15 +105,24 @@ async fn handle(
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let family = errors::family_of_path(&path);
-    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(_) => {
-            return to_response(
-                &mock,
-                Reply::json(413, error_body(family, 413, "request body too large")),
-            );
-        }
-    };
+    let body_timeout = mock.config.connections.body_timeout;
+    let bytes =
+        match tokio::time::timeout(body_timeout, axum::body::to_bytes(body, BODY_LIMIT)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(_)) => {
+                return to_response(
+                    &mock,
+                    Reply::json(413, error_body(family, 413, "request body too large")),
+                );
+            }
+            Err(_) => {
+                let message = format!(
+                    "the request body did not arrive within {}s",
+                    body_timeout.as_secs_f64()
+                );
+                return to_response(&mock, Reply::json(408, error_body(family, 408, &message)));
+            }
+        };
     // A signature covers any header; without authentication only the Content-Type is read.
     let mut headers: Vec<(String, String)> = parts
         .headers

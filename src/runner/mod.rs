@@ -216,6 +216,12 @@ impl Runner {
         self.run_batch(curated, 1, reporter).await;
         self.run_batch(generated, width, reporter).await;
         end.interrupted = self.cancelled.load(Ordering::Relaxed);
+        // A target that stopped answering ends the run as unreachable (exit 2).
+        if let Some(why) = self.client.failing() {
+            end.fatal = Some(format!(
+                "the target stopped answering, so no more cases were started: {why}\n  (check it is up; [limits] max_consecutive_failures sets how many failures in a row stop a run)"
+            ));
+        }
         end.stopped_at_max_requests = self
             .opts
             .max_requests
@@ -275,6 +281,7 @@ impl Runner {
         let mut stream = futures::stream::iter(planned)
             .take_while(|_| {
                 let stop = self.cancelled.load(Ordering::Relaxed)
+                    || self.client.failing().is_some()
                     || self
                         .opts
                         .max_requests

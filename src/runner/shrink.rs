@@ -13,6 +13,10 @@ pub(super) type FailedCase = (usize, CaseKind, usize, BTreeSet<String>);
 
 /// At most this many failing cases are shrunk and saved per run.
 const MAX_SAVED_FAILURES: usize = 20;
+/// Each case's shrinking re-runs it at most this many times …
+const SHRINK_RUNS: usize = 40;
+/// … and for at most this long (a run already in flight ends first).
+const SHRINK_TIME: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Runner {
     /// Notes a failing generated case for shrinking, when failures are saved.
@@ -42,19 +46,46 @@ impl Runner {
         let mut out = Vec::new();
         for (op_index, kind, index, ids) in failed {
             let op = &self.contract.operations[op_index];
+            let id = crate::case::generated_id(&op.id, kind, index);
+            if self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+                out.push(format!("not shrunk: {id} (interrupted)"));
+                continue;
+            }
+            let started = std::time::Instant::now();
+            let mut runs = 0;
+            let mut cut = None;
             // Re-running a candidate is async; proptest's shrinking loop is not.
             let shrunk = tokio::task::block_in_place(|| {
                 generator.shrink(op, kind, index, |candidate| {
+                    // Out of budget or interrupted: no candidate counts, so
+                    // shrinking ends with the smallest failing one so far.
+                    if self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+                        cut.get_or_insert("interrupted");
+                        return false;
+                    }
+                    if runs >= SHRINK_RUNS || started.elapsed() >= SHRINK_TIME {
+                        cut.get_or_insert("its budget ran out");
+                        return false;
+                    }
+                    runs += 1;
                     let result = handle.block_on(self.run_case(candidate));
                     let got: BTreeSet<String> =
                         result.findings.iter().map(|f| f.id.clone()).collect();
                     !got.is_empty() && got.is_subset(&ids) && ids.iter().any(|i| got.contains(i))
                 })
             });
-            let Some(case) = shrunk else { continue };
+            let Some(case) = shrunk else {
+                out.push(format!(
+                    "not shrunk: {id} (no smaller request showed the same findings)"
+                ));
+                continue;
+            };
+            let partly = cut
+                .map(|why| format!(", partly: {why} after {runs} re-runs"))
+                .unwrap_or_default();
             out.push(
                 match crate::case::save_regression(dir, &case, self.opts.seed) {
-                    Ok(p) => format!("saved {} (shrunk) to {}", case.id, p.display()),
+                    Ok(p) => format!("saved {} (shrunk{partly}) to {}", case.id, p.display()),
                     Err(e) => format!("error: {e}"),
                 },
             );
