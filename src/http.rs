@@ -413,12 +413,22 @@ impl Client {
             let backoff = Duration::from_millis(100u64 << retries.min(6));
             match outcome {
                 Ok(answer) if answer.status == 429 && retries < self.target.limits.max_retries => {
+                    let wait = answer.retry_after.unwrap_or(backoff);
+                    tracing::info!(op = %op.id, retry = retries + 1, "429: retrying in {wait:?}");
                     retries += 1;
                     self.retries.fetch_add(1, Relaxed);
-                    let wait = answer.retry_after.unwrap_or(backoff);
                     tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
                 }
                 Ok(answer) => {
+                    // The path only: it holds ids, never a secret.
+                    tracing::info!(
+                        op = %op.id,
+                        status = answer.status,
+                        ms = started.elapsed().as_millis() as u64,
+                        "{} {}",
+                        op.method,
+                        op.render_path(params)
+                    );
                     self.failing.store(0, Relaxed);
                     return Ok(Exchange {
                         status: answer.status,
@@ -433,11 +443,13 @@ impl Client {
                     if e.kind == TransportErrorKind::Connect
                         && retries < self.target.limits.max_retries =>
                 {
+                    tracing::info!(op = %op.id, retry = retries + 1, "cannot connect ({e}): retrying");
                     retries += 1;
                     self.retries.fetch_add(1, Relaxed);
                     tokio::time::sleep(backoff).await;
                 }
                 Err(mut e) => {
+                    tracing::warn!(op = %op.id, "{} {}: {e}", op.method, op.render_path(params));
                     e.retries = retries;
                     if e.kind != TransportErrorKind::BodyTooLarge {
                         self.failing.fetch_add(1, Relaxed);

@@ -512,6 +512,7 @@ fn secrets_never_reach_output_reports_or_snapshots() {
         let o = run_env(
             &[
                 "run",
+                "-vv",
                 "--target",
                 file.to_str().unwrap(),
                 "--budget",
@@ -559,6 +560,10 @@ fn secrets_never_reach_output_reports_or_snapshots() {
             "the curl reproduction: {expected}"
         );
         assert!(everything.contains("--seed"), "the replay line");
+        assert!(
+            everything.contains("POST /v1/") && everything.contains("lease"),
+            "-vv logs each request and lease"
+        );
     }
     rt.block_on(mock.stop());
 }

@@ -26,6 +26,10 @@ pub struct Cli {
     /// Read the contract from this folder instead of the copy built into the binary.
     #[arg(long, global = true, value_name = "DIR")]
     pub schemas: Option<PathBuf>,
+    /// Log what the harness does to stderr: -v each request, retry, cleanup
+    /// step; -vv also job polls, leases and the ledger (RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -248,8 +252,25 @@ fn load_contract(dir: &Option<PathBuf>) -> Result<Contract, Error> {
     }
 }
 
+/// Logs to stderr at the level `-v` asks for, or as `RUST_LOG` says.
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "nic_conformance=info",
+        _ => "nic_conformance=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
 /// Runs a parsed command; returns the process exit code.
 pub fn main_impl(cli: Cli) -> i32 {
+    init_logging(cli.verbose);
     let contract = match load_contract(&cli.schemas) {
         Ok(c) => Arc::new(c),
         Err(e) => return report_error(&e),

@@ -90,6 +90,7 @@ impl Runner {
         let Some(ledger) = self.ledger.get() else {
             return;
         };
+        tracing::debug!(?entry, "ledger");
         if let Err(e) = ledger.append(&entry) {
             self.ledger_failed
                 .lock()
@@ -135,6 +136,7 @@ impl Runner {
             .unwrap_or_else(|| "sub_network_interface".into());
         let mut left = Vec::new();
         for (id, fields) in changed {
+            tracing::info!(sub_nic = %id, "cleanup: restoring its fields");
             let params = self.params(op, &[("sub_network_interface_id", id)]);
             let body = json!({ wrapper.as_str(): fields });
             match self.client.send(op, &params, Some(&body)).await {
@@ -308,6 +310,7 @@ impl Runner {
         if let Ok(listed) = self.listing().await {
             ports.retain(|p| listed.contains(p));
         }
+        tracing::info!(ports = ?ports, "cleanup: deleting or detaching");
         if ports.is_empty() || self.detach_ports(&ports).await.is_ok() {
             for p in &ports {
                 self.record(Entry::Detached { port_id: p.clone() });

@@ -132,7 +132,10 @@ impl Runner {
                             findings.extend(f);
                             return Ok((outcome, findings));
                         }
-                        JobAnswer::Running(status) => last = status,
+                        JobAnswer::Running(status) => {
+                            tracing::debug!(job = %job_id, case = %case.id, "job {status}");
+                            last = status;
+                        }
                         JobAnswer::Unfollowable(why) => {
                             let reason = format!("{query} answered {why} for job {job_id}");
                             return Err(JobUnobserved { reason, findings });

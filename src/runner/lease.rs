@@ -90,6 +90,12 @@ impl Runner {
             }
         }
         lease.addresses = Some(self.addresses.hold(&self.contract, &mut rebound));
+        tracing::debug!(
+            case = %case.id,
+            spare = lease.spare.as_ref().map(|s| s.id.as_str()).unwrap_or("-"),
+            sub_nic = lease.sub_nic.as_ref().map(|s| s.id.as_str()).unwrap_or("-"),
+            "lease"
+        );
         (rebound, lease)
     }
 
