@@ -915,3 +915,80 @@ async fn slow_clients_are_cut_off_and_capped() {
     drop(held);
     mock.stop().await;
 }
+
+/// What nova clients do first and last: read the version document, speak a
+/// microversion, show one attachment and detach it.
+#[tokio::test]
+async fn nova_clients_discover_negotiate_show_and_detach() {
+    let f = example_fixtures();
+    let mock = start_local(contract(), config()).await.unwrap();
+    let base = mock.base_url.clone();
+    let http = reqwest::Client::new();
+    for path in [
+        "/",
+        "/v2.1",
+        "/v2.1/",
+        &format!("/v2.1/{EXAMPLE_PROJECT_ID}"),
+    ] {
+        let doc = get_json(&http, format!("{base}{path}")).await;
+        let version = if path == "/" {
+            &doc["versions"][0]
+        } else {
+            &doc["version"]
+        };
+        assert_eq!(version["id"], "v2.1", "{path}: {doc}");
+        assert_eq!(version["min_version"], "2.1");
+    }
+    let interfaces = format!(
+        "{base}/v2.1/{EXAMPLE_PROJECT_ID}/servers/{}/os-interface",
+        f.server_id
+    );
+    let at = |v: &str| {
+        http.post(&interfaces)
+            .header("OpenStack-API-Version", format!("compute {v}"))
+    };
+    let body = json!({"interfaceAttachment": {"port_id": f.spare_port_id, "tag": "blue"}});
+    assert_eq!(at("2.99").json(&body).send().await.unwrap().status(), 406);
+    assert_eq!(
+        at("2.48").json(&body).send().await.unwrap().status(),
+        400,
+        "tag before 2.49"
+    );
+    let attached = at("2.70").json(&body).send().await.unwrap();
+    assert_eq!(attached.status(), 200);
+    assert_eq!(attached.headers()["openstack-api-version"], "compute 2.70");
+    assert!(attached.headers().contains_key("vary"));
+    let attached: Value = attached.json().await.unwrap();
+    assert_eq!(attached["interfaceAttachment"]["tag"], "blue", "{attached}");
+    let one = format!("{interfaces}/{}", f.spare_port_id);
+    let shown: Value = http.get(&one).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        shown["interfaceAttachment"]["port_id"],
+        f.spare_port_id.as_str()
+    );
+    assert!(
+        shown["interfaceAttachment"].get("tag").is_none(),
+        "no tag before 2.70"
+    );
+    let detached = http.delete(&one).send().await.unwrap();
+    assert_eq!(detached.status(), 202);
+    assert!(!mock.mock.attached_ports().contains(&f.spare_port_id));
+    assert_eq!(http.get(&one).send().await.unwrap().status(), 404);
+    // nova's error keys and Allow.
+    let put = http.put(&interfaces).send().await.unwrap();
+    assert_eq!(put.status(), 405);
+    assert!(put.headers()["allow"].to_str().unwrap().contains("POST"));
+    let put: Value = put.json().await.unwrap();
+    assert!(put.get("badMethod").is_some(), "{put}");
+    let text = http
+        .post(&interfaces)
+        .header("Content-Type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status(), 415);
+    let text: Value = text.json().await.unwrap();
+    assert!(text.get("badMediaType").is_some(), "{text}");
+    mock.stop().await;
+}

@@ -147,7 +147,21 @@ pub async fn serve_mock(contract: Arc<Contract>, args: MockArgs) -> Result<i32, 
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
-    let running = mock::serve(Arc::new(mock::Mock::new(contract, config)), listener)
+    let mut served = mock::Mock::new(contract, config);
+    if let Some(path) = &args.log {
+        let out: Box<dyn Write + Send> = if path.as_os_str() == "-" {
+            Box::new(std::io::stderr())
+        } else {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| Error::file(path, format!("cannot write the request log: {e}")))?;
+            Box::new(file)
+        };
+        served = served.with_log(out);
+    }
+    let running = mock::serve(Arc::new(served), listener)
         .await
         .map_err(|e| Error::Harness(format!("cannot serve the mock: {e}")))?;
     let mut lines = vec![running.base_url.clone()];

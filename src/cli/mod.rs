@@ -111,6 +111,9 @@ pub struct MockArgs {
     /// (202 for a request that starts a job, 204 for an answer without a body).
     #[arg(long, default_value = "usual", value_name = "usual|other")]
     pub success: crate::mock::SuccessStatus,
+    /// Write one JSON line per request (time, method, path, status, ms) to FILE, `-` for stderr.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
     /// NICs one server may have; an attach beyond it fails (a real server allows about 12).
     #[arg(long, default_value_t = crate::mock::DEFAULT_MAX_NICS_PER_SERVER, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_nics_per_server: usize,

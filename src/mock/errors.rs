@@ -12,14 +12,20 @@ pub fn error_body(family: ErrorFamily, status: u16, message: &str) -> Value {
             json!({"error": {"code": format!("Ecs.{:04}", status), "message": message}})
         }
         ErrorFamily::Nova => {
+            // nova's own table (nova/api/openstack/wsgi.py Fault): anything
+            // else is a computeFault.
             let key = match status {
+                400 => "badRequest",
                 401 => "unauthorized",
                 403 => "forbidden",
                 404 => "itemNotFound",
+                405 => "badMethod",
                 409 => "conflictingRequest",
-                413 => "overLimit",
-                500.. => "computeFault",
-                _ => "badRequest",
+                413 | 429 => "overLimit",
+                415 => "badMediaType",
+                501 => "notImplemented",
+                503 => "serviceUnavailable",
+                _ => "computeFault",
             };
             json!({key: {"code": status, "message": message}})
         }

@@ -12,10 +12,12 @@ mod deviate;
 mod errors;
 pub mod faults;
 mod jobs;
+mod nova;
 mod operations;
 mod serve;
 mod state;
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -150,6 +152,8 @@ impl MockConfig {
 pub struct Reply {
     pub status: u16,
     pub body: Option<Value>,
+    /// Headers beyond Content-Type (`Allow`, nova's version headers).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
@@ -157,6 +161,7 @@ impl Reply {
         Reply {
             status,
             body: Some(body),
+            headers: Vec::new(),
         }
     }
 }
@@ -172,6 +177,8 @@ pub struct Mock {
     state: Mutex<State>,
     /// Requests that could change something (any method but GET and HEAD), answered so far.
     writes: std::sync::atomic::AtomicU64,
+    /// One JSON line per request served over HTTP (`mock --log`).
+    log: Option<Mutex<Box<dyn std::io::Write + Send>>>,
 }
 
 /// What the catalogue says the operations do beyond accepting or refusing,
@@ -269,6 +276,29 @@ impl Mock {
             config,
             state: Mutex::new(state),
             writes: Default::default(),
+            log: None,
+        }
+    }
+
+    /// Writes one JSON line per request served (method, path, status, time) to `out`.
+    pub fn with_log(mut self, out: Box<dyn std::io::Write + Send>) -> Mock {
+        self.log = Some(Mutex::new(out));
+        self
+    }
+
+    /// Notes a request served, when a log is kept (a failed write is dropped: the log must not stop the mock).
+    pub fn log_request(&self, method: &str, path: &str, status: u16, elapsed: Duration) {
+        if let Some(log) = &self.log {
+            let line = json!({
+                "time": jobs::utc_now().to_string(),
+                "method": method,
+                "path": path,
+                "status": status,
+                "ms": elapsed.as_secs_f64() * 1000.0,
+            });
+            let mut out = log.lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
         }
     }
 
@@ -297,6 +327,104 @@ impl Mock {
             }
         }
         let path = req.raw_path;
+        // Nova clients read the version document first and speak microversions.
+        if req.method == "GET" && nova::is_version_path(path, &self.config.project_id) {
+            let host = req
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("localhost");
+            let base = format!("http://{host}");
+            let doc = if path.trim_end_matches('/').is_empty() {
+                nova::versions_document(&base)
+            } else {
+                nova::version_document(&base)
+            };
+            return Reply::json(200, doc);
+        }
+        if path.starts_with("/v2.1/") {
+            let version = match nova::negotiate(req.headers) {
+                Ok(v) => v,
+                Err(refusal) => return refusal,
+            };
+            let mut reply = self.respond_nova(req, version);
+            nova::echo_version(&mut reply, version);
+            return reply;
+        }
+        self.respond_operation(req, family)
+    }
+
+    /// A nova-family request: one attachment's show and detach, then the
+    /// documented operations (unknown attach keys refused as nova does).
+    fn respond_nova(&self, req: &Incoming, version: (u32, u32)) -> Reply {
+        let segments: Vec<&str> = req.raw_path.trim_matches('/').split('/').collect();
+        if let ["v2.1", project, "servers", server, "os-interface", port] = segments[..] {
+            if project != self.config.project_id {
+                return Reply::json(404, error_body(ErrorFamily::Nova, 404, "project not found"));
+            }
+            return match req.method {
+                "GET" => self.show_attachment(server, port, version),
+                "DELETE" => self.detach_attachment(server, port),
+                other => {
+                    let m = format!("method {other} not allowed");
+                    let mut r = Reply::json(405, error_body(ErrorFamily::Nova, 405, &m));
+                    r.headers.push(("Allow", "GET, DELETE".into()));
+                    r
+                }
+            };
+        }
+        let mut tag = None;
+        if req.method == "POST" && segments.last() == Some(&"os-interface") {
+            if let Ok(body) = serde_json::from_slice::<Value>(req.body) {
+                if let Err(refusal) = nova::check_attach_keys(&body, version) {
+                    return refusal;
+                }
+                tag = body
+                    .pointer("/interfaceAttachment/tag")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+            }
+        }
+        let mut reply = self.respond_operation(req, ErrorFamily::Nova);
+        let attached = reply
+            .body
+            .as_ref()
+            .and_then(|b| b.pointer("/interfaceAttachment/port_id"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let mut state = self.state.lock();
+        if let (Some(port), Some(tag)) = (&attached, tag) {
+            if let Some(p) = state.ports.get_mut(port.as_str()) {
+                p.tag = Some(tag);
+            }
+        }
+        // From 2.70 every attachment shows its tag (null when it has none).
+        if version >= (2, 70) {
+            if let Some(body) = reply.body.as_mut() {
+                let items: Vec<&mut Value> = if body.get("interfaceAttachments").is_some() {
+                    body["interfaceAttachments"]
+                        .as_array_mut()
+                        .map(|a| a.iter_mut().collect())
+                        .unwrap_or_default()
+                } else {
+                    body.get_mut("interfaceAttachment").into_iter().collect()
+                };
+                for item in items {
+                    let port = item.get("port_id").and_then(Value::as_str).unwrap_or("");
+                    let tag = state.ports.get(port).and_then(|p| p.tag.clone());
+                    if let Some(obj) = item.as_object_mut() {
+                        obj.insert("tag".into(), tag.map_or(Value::Null, Value::String));
+                    }
+                }
+            }
+        }
+        reply
+    }
+
+    /// A request for one of the contract's operations.
+    fn respond_operation(&self, req: &Incoming, family: ErrorFamily) -> Reply {
+        let path = req.raw_path;
         // Two operations can share a path (list and attach): the method picks one.
         let mut candidates = self
             .contract
@@ -318,7 +446,14 @@ impl Mock {
             );
         };
         if op.method != req.method {
-            return Reply::json(
+            let allowed: Vec<&str> = self
+                .contract
+                .operations
+                .iter()
+                .filter(|o| o.path_matches(path))
+                .map(|o| o.method.as_str())
+                .collect();
+            let mut reply = Reply::json(
                 405,
                 error_body(
                     op.error_family,
@@ -326,6 +461,8 @@ impl Mock {
                     &format!("method {} not allowed", req.method),
                 ),
             );
+            reply.headers.push(("Allow", allowed.join(", ")));
+            return reply;
         }
         let mut reply = self.dispatch(op, params, req);
         if !self.config.faults.is_empty() {

@@ -218,6 +218,7 @@ impl Mock {
         Reply {
             status: 200,
             body: None,
+            headers: Vec::new(),
         }
     }
 

@@ -102,6 +102,7 @@ async fn handle(
     axum::extract::State(mock): axum::extract::State<Arc<Mock>>,
     req: Request,
 ) -> Response {
+    let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let family = errors::family_of_path(&path);
@@ -127,7 +128,14 @@ async fn handle(
     let mut headers: Vec<(String, String)> = parts
         .headers
         .iter()
-        .filter(|(k, _)| mock.config.require_auth || *k == header::CONTENT_TYPE)
+        .filter(|(k, _)| {
+            mock.config.require_auth
+                || *k == header::CONTENT_TYPE
+                || *k == header::HOST
+                || k.as_str().eq_ignore_ascii_case("openstack-api-version")
+                || k.as_str()
+                    .eq_ignore_ascii_case("x-openstack-nova-api-version")
+        })
         .map(|(k, v)| {
             (
                 k.as_str().to_string(),
@@ -148,6 +156,12 @@ async fn handle(
         body: &bytes,
     };
     let reply = mock.respond(&incoming);
+    mock.log_request(
+        parts.method.as_str(),
+        &path,
+        reply.status,
+        started.elapsed(),
+    );
     to_response(&mock, reply)
 }
 
@@ -168,5 +182,10 @@ fn to_response(mock: &Mock, reply: Reply) -> Response {
         None => Response::new(Body::empty()),
     };
     *response.status_mut() = status;
+    for (name, value) in reply.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, v);
+        }
+    }
     response
 }

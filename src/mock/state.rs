@@ -41,6 +41,8 @@ pub struct Port {
     pub delete_on_termination: bool,
     /// Made by an attach (deleted with its NIC) rather than pre-existing.
     pub created: bool,
+    /// The nova attach's `tag` (microversion 2.49 on), shown from 2.70.
+    pub tag: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -226,6 +228,7 @@ impl State {
             server_id: None,
             delete_on_termination: false,
             created: true,
+            tag: None,
         }
     }
 
