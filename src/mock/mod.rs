@@ -286,15 +286,36 @@ impl Mock {
         self
     }
 
-    /// Notes a request served, when a log is kept (a failed write is dropped: the log must not stop the mock).
-    pub fn log_request(&self, method: &str, path: &str, status: u16, elapsed: Duration) {
+    /// Notes a request served, when a log is kept, with the rule or keyword
+    /// ids a refusal names (a failed write is dropped: the log must not stop the mock).
+    pub fn log_request(&self, method: &str, path: &str, reply: &Reply, elapsed: Duration) {
         if let Some(log) = &self.log {
+            // Refusals end their message with `[id]`; the body holds no credential.
+            let mut refused = Vec::new();
+            let mut stack: Vec<&Value> = reply.body.iter().collect();
+            while let Some(v) = stack.pop() {
+                match v {
+                    Value::String(s) => {
+                        if let Some(id) = s
+                            .trim_end()
+                            .strip_suffix(']')
+                            .and_then(|s| s.rsplit_once('['))
+                        {
+                            refused.push(id.1.to_string());
+                        }
+                    }
+                    Value::Object(m) => stack.extend(m.values()),
+                    Value::Array(a) => stack.extend(a.iter()),
+                    _ => {}
+                }
+            }
             let line = json!({
                 "time": jobs::utc_now().to_string(),
                 "method": method,
                 "path": path,
-                "status": status,
+                "status": reply.status,
                 "ms": elapsed.as_secs_f64() * 1000.0,
+                "refused": refused,
             });
             let mut out = log.lock();
             let _ = writeln!(out, "{line}");

@@ -156,12 +156,7 @@ async fn handle(
         body: &bytes,
     };
     let reply = mock.respond(&incoming);
-    mock.log_request(
-        parts.method.as_str(),
-        &path,
-        reply.status,
-        started.elapsed(),
-    );
+    mock.log_request(parts.method.as_str(), &path, &reply, started.elapsed());
     to_response(&mock, reply)
 }
 
