@@ -952,6 +952,43 @@ fn jobs_that_never_end_are_not_waited_out_case_by_case() {
     );
 }
 
+/// `nic-conformance COMMAND --target FILE --ledger LEDGER [extra]`.
+fn with_target(command: &str, file: &Path, ledger: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        command,
+        "--target",
+        file.to_str().unwrap(),
+        "--ledger",
+        ledger.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// Starts a run in the background and waits until it has attached a NIC.
+fn run_until_attached(
+    file: &Path,
+    ledger: &Path,
+    extra: &[&str],
+    mock: &nic_conformance::mock::RunningMock,
+) -> std::process::Child {
+    let child = Command::new(BIN)
+        .args(["run", "--target", file.to_str().unwrap()])
+        .args(["--ledger", ledger.to_str().unwrap()])
+        .args(extra)
+        .current_dir(ROOT)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while mock.mock.attached_ports().len() < 2 {
+        assert!(Instant::now() < deadline, "the run never attached anything");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
 /// A real target's safety net: a target that is not ready stops the run
 /// before any write, and a run killed halfway is undone by `cleanup` from
 /// its ledger.
@@ -977,22 +1014,10 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
         "server_id = \"00000000-0000-4000-8000-000000000000\"",
     );
     std::fs::write(&file, &missing).unwrap();
-    let o = run(&[
-        "run",
-        "--target",
-        file.to_str().unwrap(),
-        "--ledger",
-        ledger.to_str().unwrap(),
-    ]);
+    let o = with_target("run", &file, &ledger, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("fixtures.server_id"), "{}", text(&o));
-    let doctor = run(&[
-        "doctor",
-        "--target",
-        file.to_str().unwrap(),
-        "--ledger",
-        ledger.to_str().unwrap(),
-    ]);
+    let doctor = with_target("doctor", &file, &ledger, &[]);
     assert_eq!(doctor.status.code(), Some(2), "{}", text(&doctor));
 
     // An unreachable VPC URL: exit 2 at once.
@@ -1005,13 +1030,7 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
     );
     std::fs::write(&file, &no_vpc).unwrap();
     let started = Instant::now();
-    let o = run(&[
-        "run",
-        "--target",
-        file.to_str().unwrap(),
-        "--ledger",
-        ledger.to_str().unwrap(),
-    ]);
+    let o = with_target("run", &file, &ledger, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("target.vpc_url"), "{}", text(&o));
     assert!(started.elapsed() < Duration::from_secs(60));
@@ -1023,120 +1042,52 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
 
     // A run killed halfway, then `cleanup`: only the primary NIC is left.
     std::fs::write(&file, &good).unwrap();
-    let mut child = Command::new(BIN)
-        .args([
-            "run",
-            "--target",
-            file.to_str().unwrap(),
-            "--ledger",
-            ledger.to_str().unwrap(),
-        ])
-        .args([
-            "--seed",
-            "3",
-            "--budget",
-            "60",
-            "--no-snapshots",
-            "--concurrency",
-            "1",
-        ])
-        .current_dir(ROOT)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = std::fs::read_to_string(&ledger).unwrap_or_default();
-        if text.contains("\"attaching\"") && mock.mock.attached_ports().len() > 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the run never attached anything");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let extra = [
+        "--seed",
+        "3",
+        "--budget",
+        "60",
+        "--no-snapshots",
+        "--concurrency",
+        "1",
+    ];
+    let mut child = run_until_attached(&file, &ledger, &extra, &mock);
     child.kill().unwrap();
     let _ = child.wait();
     let f = example_fixtures();
-    assert!(mock.mock.attached_ports().len() > 1);
-    let doctor = run(&[
-        "doctor",
-        "--target",
-        file.to_str().unwrap(),
-        "--ledger",
-        ledger.to_str().unwrap(),
-    ]);
+    let doctor = with_target("doctor", &file, &ledger, &[]);
     assert_eq!(doctor.status.code(), Some(2), "{}", text(&doctor));
     assert!(text(&doctor).contains("cleanup"), "{}", text(&doctor));
-    let o = run(&[
-        "cleanup",
-        "--target",
-        file.to_str().unwrap(),
-        "--ledger",
-        ledger.to_str().unwrap(),
-    ]);
+    let o = with_target("cleanup", &file, &ledger, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(
-        mock.mock.attached_ports(),
-        std::slice::from_ref(&f.primary_port_id),
-        "{}",
-        text(&o)
-    );
-    let doctor = run(&[
-        "doctor",
-        "--target",
-        file.to_str().unwrap(),
-        "--ledger",
-        ledger.to_str().unwrap(),
-    ]);
+    let primary_only = std::slice::from_ref(&f.primary_port_id);
+    assert_eq!(mock.mock.attached_ports(), primary_only, "{}", text(&o));
+    let doctor = with_target("doctor", &file, &ledger, &[]);
     assert_eq!(doctor.status.code(), Some(0), "{}", text(&doctor));
+
     // SIGTERM (a cancelled CI job): the run cleans up, writes its report and says 143.
     let json = dir.path().join("r.json");
-    let child = Command::new(BIN)
-        .args([
-            "run",
-            "--target",
-            file.to_str().unwrap(),
-            "--ledger",
-            ledger.to_str().unwrap(),
-        ])
-        .args([
-            "--seed",
-            "4",
-            "--budget",
-            "60",
-            "--no-snapshots",
-            "--concurrency",
-            "2",
-        ])
-        .args(["--report-json", json.to_str().unwrap()])
-        .current_dir(ROOT)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while mock.mock.attached_ports().len() < 2 {
-        assert!(Instant::now() < deadline, "the run never attached anything");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let extra = [
+        "--seed",
+        "4",
+        "--budget",
+        "60",
+        "--no-snapshots",
+        "--concurrency",
+        "2",
+        "--report-json",
+        json.to_str().unwrap(),
+    ];
+    let child = run_until_attached(&file, &ledger, &extra, &mock);
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(143), "{}", text(&out));
-    assert_eq!(
-        mock.mock.attached_ports(),
-        std::slice::from_ref(&f.primary_port_id)
-    );
+    assert_eq!(mock.mock.attached_ports(), primary_only);
     assert_eq!(report(&json)["exit_code"], 143);
-    let doctor = run(&[
-        "doctor",
-        "--target",
-        file.to_str().unwrap(),
-        "--ledger",
-        ledger.to_str().unwrap(),
-    ]);
+    let doctor = with_target("doctor", &file, &ledger, &[]);
     assert_eq!(doctor.status.code(), Some(0), "{}", text(&doctor));
     rt.block_on(mock.stop());
 }

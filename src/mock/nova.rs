@@ -146,6 +146,21 @@ pub fn check_attach_keys(body: &Value, version: (u32, u32)) -> Result<(), Reply>
     ))
 }
 
+/// nova's 404 for an unknown server or a port not attached to it.
+fn not_attached(state: &super::state::State, server_id: &str, port_id: &str) -> Option<Reply> {
+    let message = if !state.servers.contains_key(server_id) {
+        format!("Instance {server_id} could not be found.")
+    } else if !state.is_attached(server_id, port_id) {
+        format!("Port {port_id} is not attached")
+    } else {
+        return None;
+    };
+    Some(Reply::json(
+        404,
+        error_body(ErrorFamily::Nova, 404, &message),
+    ))
+}
+
 impl Mock {
     /// Show one attachment (`GET .../os-interface/{port_id}`).
     pub(super) fn show_attachment(
@@ -156,13 +171,8 @@ impl Mock {
     ) -> Reply {
         let mut state = self.state.lock();
         self.end_due_jobs(&mut state);
-        if !state.servers.contains_key(server_id) {
-            let m = format!("Instance {server_id} could not be found.");
-            return Reply::json(404, error_body(ErrorFamily::Nova, 404, &m));
-        }
-        if !state.is_attached(server_id, port_id) {
-            let m = format!("Port {port_id} is not attached");
-            return Reply::json(404, error_body(ErrorFamily::Nova, 404, &m));
+        if let Some(missing) = not_attached(&state, server_id, port_id) {
+            return missing;
         }
         let mut attachment = state.attachment(port_id).unwrap_or_default();
         if version >= (2, 70) {
@@ -177,13 +187,8 @@ impl Mock {
     pub(super) fn detach_attachment(&self, server_id: &str, port_id: &str) -> Reply {
         let mut state = self.state.lock();
         self.end_due_jobs(&mut state);
-        if !state.servers.contains_key(server_id) {
-            let m = format!("Instance {server_id} could not be found.");
-            return Reply::json(404, error_body(ErrorFamily::Nova, 404, &m));
-        }
-        if !state.is_attached(server_id, port_id) {
-            let m = format!("Port {port_id} is not attached");
-            return Reply::json(404, error_body(ErrorFamily::Nova, 404, &m));
+        if let Some(missing) = not_attached(&state, server_id, port_id) {
+            return missing;
         }
         let primary = state
             .servers
