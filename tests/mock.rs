@@ -992,3 +992,84 @@ async fn nova_clients_discover_negotiate_show_and_detach() {
     assert!(text.get("badMediaType").is_some(), "{text}");
     mock.stop().await;
 }
+
+/// The reads clients wait on: a server with the addresses of its NICs (nova
+/// and ECS), a port's status and device, the VPC list of supplementary NICs.
+#[tokio::test]
+async fn servers_ports_and_sub_nic_lists_read_as_clients_expect() {
+    let f = example_fixtures();
+    let mock = start_local(contract(), config()).await.unwrap();
+    let base = mock.base_url.clone();
+    let http = reqwest::Client::new();
+    let nova = get_json(
+        &http,
+        format!("{base}/v2.1/{EXAMPLE_PROJECT_ID}/servers/{}", f.server_id),
+    )
+    .await;
+    assert_eq!(nova["server"]["status"], "ACTIVE", "{nova}");
+    let addresses = nova["server"]["addresses"].as_object().unwrap();
+    assert_eq!(
+        addresses
+            .values()
+            .flat_map(|v| v.as_array().unwrap())
+            .count(),
+        1
+    );
+    let ecs = get_json(
+        &http,
+        format!(
+            "{base}/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}",
+            f.server_id
+        ),
+    )
+    .await;
+    assert_eq!(ecs["server"]["id"], f.server_id.as_str());
+    let found = get_json(
+        &http,
+        format!(
+            "{base}/v2.1/{EXAMPLE_PROJECT_ID}/servers/detail?name={}",
+            f.server_id
+        ),
+    )
+    .await;
+    assert_eq!(found["servers"].as_array().unwrap().len(), 1, "{found}");
+    let port_url = format!("{base}/v1/{EXAMPLE_PROJECT_ID}/ports/{}", f.spare_port_id);
+    assert_eq!(
+        get_json(&http, port_url.clone()).await["port"]["status"],
+        "DOWN"
+    );
+    let attached = attach_spare(&http, &base).await;
+    wait_job(&http, &base, attached["job_id"].as_str().unwrap()).await;
+    let port = get_json(&http, port_url).await;
+    assert_eq!(port["port"]["status"], "ACTIVE");
+    assert_eq!(port["port"]["device_id"], f.server_id.as_str());
+    let list = |q: &str| {
+        get_json(
+            &http,
+            format!("{base}/v3/{EXAMPLE_PROJECT_ID}/vpc/sub-network-interfaces{q}"),
+        )
+    };
+    let all = list("").await;
+    assert_eq!(
+        all["sub_network_interfaces"].as_array().unwrap().len(),
+        16,
+        "{all}"
+    );
+    let one = list(&format!("?id={}", f.sub_network_interface_id)).await;
+    assert_eq!(
+        one["sub_network_interfaces"][0]["id"],
+        f.sub_network_interface_id.as_str()
+    );
+    let page = list("?limit=5").await;
+    assert_eq!(page["sub_network_interfaces"].as_array().unwrap().len(), 5);
+    let next = page["page_info"]["next_marker"].as_str().unwrap();
+    let rest = list(&format!("?limit=100&marker={next}")).await;
+    assert_eq!(rest["sub_network_interfaces"].as_array().unwrap().len(), 11);
+    let missing = http
+        .get(format!("{base}/v1/{EXAMPLE_PROJECT_ID}/ports/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    mock.stop().await;
+}

@@ -14,6 +14,7 @@ pub mod faults;
 mod jobs;
 mod nova;
 mod operations;
+mod reads;
 mod serve;
 mod state;
 
@@ -369,8 +370,13 @@ impl Mock {
                 Ok(v) => v,
                 Err(refusal) => return refusal,
             };
-            let mut reply = self.respond_nova(req, version);
+            let mut reply = self
+                .respond_read(req.method, path, req.raw_query)
+                .unwrap_or_else(|| self.respond_nova(req, version));
             nova::echo_version(&mut reply, version);
+            return reply;
+        }
+        if let Some(reply) = self.respond_read(req.method, path, req.raw_query) {
             return reply;
         }
         self.respond_operation(req, family)

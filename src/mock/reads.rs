@@ -1,0 +1,176 @@
+//! Reads clients make to wait on and find what the operations change, with
+//! no page here (doc conflict `mock.client-reads`): a server (nova and ECS
+//! v1, minimal: id, name, status, the addresses of its NICs), a VPC port
+//! (its status, device and addresses) and the VPC list of supplementary NICs.
+
+use serde_json::{Map, Value, json};
+
+use super::errors::error_body;
+use super::state::State;
+use super::{Mock, Reply};
+use crate::contract::ErrorFamily;
+
+impl Mock {
+    /// A read of this module's, or `None` when the path is not one.
+    pub(super) fn respond_read(
+        &self,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+    ) -> Option<Reply> {
+        if method != "GET" {
+            return None;
+        }
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let project = self.config.project_id.as_str();
+        // Only these shapes are reads of this module: the lock is taken for them alone.
+        let ours = matches!(
+            segments[..],
+            ["v2.1", _, "servers", _]
+                | ["v1", _, "cloudservers", _]
+                | ["v1", _, "ports", _]
+                | ["v3", _, "vpc", "sub-network-interfaces"]
+        );
+        if !ours {
+            return None;
+        }
+        let mut state = self.state.lock();
+        self.end_due_jobs(&mut state);
+        let reply = match segments[..] {
+            ["v2.1", p, "servers", "detail"] if p == project => {
+                let wanted = query_value(query, "name");
+                let servers: Vec<Value> = state
+                    .servers
+                    .keys()
+                    .filter(|id| match &wanted {
+                        None => true,
+                        Some(w) => server_name(id) == *w || &***id == w.as_str(),
+                    })
+                    .filter_map(|id| server(&state, id, project))
+                    .collect();
+                Reply::json(200, json!({"servers": servers}))
+            }
+            ["v2.1", p, "servers", id] if p == project => match server(&state, id, project) {
+                Some(s) => Reply::json(200, json!({"server": s})),
+                None => not_found(
+                    ErrorFamily::Nova,
+                    &format!("Instance {id} could not be found."),
+                ),
+            },
+            ["v1", p, "cloudservers", id] if p == project => match server(&state, id, project) {
+                Some(s) => Reply::json(200, json!({"server": s})),
+                None => not_found(ErrorFamily::EcsV1, &format!("server {id} not found")),
+            },
+            ["v1", p, "ports", id] if p == project => match port(&state, id) {
+                Some(p) => Reply::json(200, json!({"port": p})),
+                None => not_found(ErrorFamily::EcsV1, &format!("port {id} not found")),
+            },
+            ["v3", p, "vpc", "sub-network-interfaces"] if p == project => {
+                Reply::json(200, sub_nic_page(&state, query))
+            }
+            _ => return None,
+        };
+        Some(reply)
+    }
+}
+
+fn not_found(family: ErrorFamily, message: &str) -> Reply {
+    Reply::json(404, error_body(family, 404, message))
+}
+
+fn query_value(query: Option<&str>, key: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == key).then(|| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+fn server_name(id: &str) -> String {
+    format!("nic-conformance-{}", &id[..id.len().min(8)])
+}
+
+/// A server as a client waits on it: ACTIVE, with the addresses of its NICs.
+fn server(state: &State, id: &str, project: &str) -> Option<Value> {
+    let s = state.servers.get(id)?;
+    let mut addresses: Map<String, Value> = Map::new();
+    for port_id in &s.ports {
+        let Some(p) = state.ports.get(&**port_id) else {
+            continue;
+        };
+        let entry = json!({
+            "addr": p.ip_address,
+            "version": if p.ip_address.contains(':') { 6 } else { 4 },
+            "OS-EXT-IPS:type": "fixed",
+            "OS-EXT-IPS-MAC:mac_addr": state.attachment(port_id).and_then(|a| a["mac_addr"].as_str().map(str::to_string)),
+        });
+        let net = format!("network-{}", &p.network_id[..p.network_id.len().min(8)]);
+        if let Some(Value::Array(list)) = addresses.get_mut(&net) {
+            list.push(entry);
+        } else {
+            addresses.insert(net, Value::Array(vec![entry]));
+        }
+    }
+    Some(json!({
+        "id": id,
+        "name": server_name(id),
+        "status": "ACTIVE",
+        "tenant_id": project,
+        "addresses": addresses,
+        // Booted from a volume (no image); the flavor embedded as from 2.47.
+        "image": "",
+        "flavor": {"original_name": "s6.small.1", "vcpus": 1, "ram": 1024, "disk": 40, "ephemeral": 0, "swap": 0, "extra_specs": {}},
+    }))
+}
+
+/// A port as the VPC shows it: DOWN when free, ACTIVE with its server's id when attached.
+fn port(state: &State, id: &str) -> Option<Value> {
+    let p = state.ports.get(id)?;
+    let mac = state
+        .attachment(id)
+        .and_then(|a| a["mac_addr"].as_str().map(str::to_string));
+    Some(json!({
+        "id": &*p.id,
+        "status": p.state,
+        "device_id": p.server_id.as_deref().unwrap_or(""),
+        "device_owner": if p.server_id.is_some() { "compute:nova" } else { "" },
+        "network_id": &*p.network_id,
+        "mac_address": mac,
+        "fixed_ips": [{"subnet_id": &*p.subnet_id, "ip_address": p.ip_address}],
+    }))
+}
+
+/// One page of supplementary NICs, filtered by `id`, `parent_id` and
+/// `parent_device_id`, `limit` long after `marker`.
+fn sub_nic_page(state: &State, query: Option<&str>) -> Value {
+    let mut all: Vec<&Value> = state.sub_nics.values().collect();
+    all.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    for key in ["id", "parent_id", "parent_device_id"] {
+        if let Some(want) = query_value(query, key) {
+            all.retain(|n| n[key].as_str() == Some(want.as_str()));
+        }
+    }
+    if let Some(marker) = query_value(query, "marker") {
+        if let Some(i) = all
+            .iter()
+            .position(|n| n["id"].as_str() == Some(marker.as_str()))
+        {
+            all.drain(..=i);
+        }
+    }
+    let limit = query_value(query, "limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(2000);
+    let more = all.len() > limit;
+    all.truncate(limit);
+    let next = all.last().filter(|_| more).and_then(|n| n["id"].as_str());
+    json!({
+        "sub_network_interfaces": all,
+        "page_info": {"previous_marker": all.first().and_then(|n| n["id"].as_str()), "current_count": all.len(), "next_marker": next},
+        "request_id": super::state::random_hex(),
+    })
+}
