@@ -1153,6 +1153,7 @@ fn an_echoing_target_or_a_redirect_to_another_host_leaks_no_secret() {
     ] {
         let url = format!("http://127.0.0.1:{echo}");
         std::fs::write(&file, target_toml(&url, auth, "max_retries = 0")).unwrap();
+        let snaps = dir.path().join("snaps");
         let o = run_env(
             &[
                 "run",
@@ -1160,8 +1161,9 @@ fn an_echoing_target_or_a_redirect_to_another_host_leaks_no_secret() {
                 file.to_str().unwrap(),
                 "--budget",
                 "1",
-                "--no-curated",
-                "--no-snapshots",
+                "--record",
+                "--snapshot-dir",
+                snaps.to_str().unwrap(),
                 "--report-json",
                 json.to_str().unwrap(),
                 "--junit",
@@ -1173,6 +1175,11 @@ fn an_echoing_target_or_a_redirect_to_another_host_leaks_no_secret() {
         let mut everything = text(&o);
         everything.push_str(&std::fs::read_to_string(&json).unwrap());
         everything.push_str(&std::fs::read_to_string(&junit).unwrap());
+        let recorded = walk(&snaps);
+        assert!(!recorded.is_empty(), "no snapshot recorded");
+        for snap in recorded {
+            everything.push_str(&std::fs::read_to_string(snap).unwrap());
+        }
         assert!(everything.contains("echo"), "the echo reached the report");
         for (_, secret) in env {
             assert!(!everything.contains(secret), "{secret} leaked");
@@ -1257,4 +1264,42 @@ fn a_target_that_stops_answering_ends_the_run_early() {
         "{} connections",
         hits.load(Ordering::Relaxed)
     );
+}
+
+/// Shrinking is bounded: however many cases fail, at most 20 are shrunk,
+/// each within 40 re-runs, and the run says which were cut short.
+#[test]
+fn shrinking_many_failures_stays_within_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let saved = dir.path().join("saved");
+    let o = run(&[
+        "run",
+        "--seed",
+        "1",
+        "--no-snapshots",
+        "--mock-fault",
+        "vlan-out-of-range",
+        "--save-failures",
+        saved.to_str().unwrap(),
+        "--report-json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let r = report(&json);
+    let failed = r["failed"].as_u64().unwrap();
+    assert!(
+        failed > 20,
+        "{failed} failing cases: the bound is not tried"
+    );
+    let saves = text(&o).matches("saved ").count() + text(&o).matches("not shrunk").count();
+    assert!(saves <= 20, "{saves} cases shrunk");
+    assert!(
+        text(&o).contains("budget ran out after 40 re-runs"),
+        "{}",
+        text(&o)
+    );
+    // The run's own requests plus at most 20 × 40 re-runs of a few requests each.
+    let requests = r["requests"].as_u64().unwrap();
+    assert!(requests < 800 + 20 * 40 * 4, "{requests} requests");
 }
