@@ -164,6 +164,30 @@ fn servers_that_differ_only_where_the_pages_allow_get_no_must_finding() {
             assert_eq!(ids, expected, "{batch} {success} seed {seed}");
         }
     }
+    // A 202 answer starts a job like 200 does: its effect is still checked,
+    // so a deleted NIC that stays listed is caught under either status.
+    let json = dir.path().join("effect.json");
+    let o = run(&[
+        "run",
+        "--seed",
+        "1",
+        "--mock-success",
+        "other",
+        "--mock-fault",
+        "deleted-nic-stays-listed",
+        "--no-snapshots",
+        "--report-json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let musts: BTreeSet<String> = report(&json)["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "must")
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(musts, ["batch-delete.job-detaches".to_string()].into());
 }
 
 fn faults() -> Vec<(String, BTreeSet<String>)> {
@@ -475,7 +499,13 @@ fn hostile_servers_are_reported_and_the_run_finishes() {
                 "{mode}: {t}"
             );
         } else {
-            assert!(finding_ids(&report(&json)).contains(expect), "{mode}: {t}");
+            let r = report(&json);
+            assert!(finding_ids(&r).contains(expect), "{mode}: {t}");
+            // Nothing came back, so nothing else can have passed.
+            if mode == "drop" {
+                let ok = rules_with_status(&r, "ok");
+                assert!(ok.is_empty(), "{mode}: passed without an answer: {ok:?}");
+            }
         }
     }
 }

@@ -4,8 +4,10 @@
 //! goes.
 //!
 //! Per-case data is dropped once aggregated (findings are deduplicated by
-//! id and operation), so memory stays flat however many cases run; only
-//! `--junit` keeps one short line per case.
+//! id and operation); what is kept per case is short: the id of each case a
+//! finding was seen in, a harness error's message, and with `--junit` one
+//! line. The JSON report's per-case results go to disk as they come
+//! ([`json::CaseLog`]), never into memory.
 
 pub mod console;
 pub mod json;

@@ -124,8 +124,8 @@ impl Runner {
     }
 
     /// Puts back the fields of each supplementary NIC in `changed`; returns
-    /// the ones it could not.
-    async fn restore_sub_nics(&self, changed: &[(String, Value)]) -> Vec<String> {
+    /// the ones it could not, each with why.
+    async fn restore_sub_nics(&self, changed: &[(String, Value)]) -> Vec<(String, String)> {
         let Some(op) = self.contract.operation("update-sub-network-interface") else {
             return Vec::new();
         };
@@ -143,11 +143,17 @@ impl Runner {
                 Ok(a) if (200..300).contains(&a.status) => {
                     self.record(Entry::Restored { id: id.clone() })
                 }
-                Ok(a) => left.push(format!(
-                    "supplementary NIC {id}: restoring its fields answered {}",
-                    a.status
+                Ok(a) => left.push((
+                    id.clone(),
+                    format!(
+                        "supplementary NIC {id}: restoring its fields answered {}",
+                        a.status
+                    ),
                 )),
-                Err(e) => left.push(format!("supplementary NIC {id}: restoring its fields: {e}")),
+                Err(e) => left.push((
+                    id.clone(),
+                    format!("supplementary NIC {id}: restoring its fields: {e}"),
+                )),
             }
         }
         left
@@ -185,29 +191,30 @@ impl Runner {
             .cloned()
             .collect();
         if !remove.is_empty() {
-            let left = self.delete_ports(remove.clone()).await;
-            for p in &remove {
-                if !left.contains(p) {
-                    let what = if spares.contains(&p) {
-                        "detached spare"
-                    } else {
-                        "deleted NIC"
-                    };
-                    report.done.push(format!("{what} {p}"));
+            self.delete_ports(remove.clone()).await;
+        }
+        if let Some(o) = outstanding {
+            let failed = self.restore_sub_nics(&o.sub_nics).await;
+            for (id, _) in &o.sub_nics {
+                match failed.iter().find(|(f, _)| f == id) {
+                    Some((_, why)) => report.left.push(why.clone()),
+                    None => report.done.push(format!("restored supplementary NIC {id}")),
                 }
             }
         }
-        if let Some(o) = outstanding {
-            report.left.extend(self.restore_sub_nics(&o.sub_nics).await);
-            report.done.extend(
-                o.sub_nics
-                    .iter()
-                    .map(|(id, _)| format!("restored supplementary NIC {id}")),
-            );
-        }
-        // Whatever is still attached beyond the baseline (or still a spare) is left.
+        // Done is what a new listing no longer shows; what it still shows is left.
         match self.fresh_listing().await {
             Ok(now) => {
+                for p in &remove {
+                    if !now.contains(p) {
+                        let what = if spares.contains(&p) {
+                            "detached spare"
+                        } else {
+                            "deleted NIC"
+                        };
+                        report.done.push(format!("{what} {p}"));
+                    }
+                }
                 for p in now.iter().filter(|p| **p != f.primary_port_id) {
                     let ours = spares.contains(&p) || baseline.is_some_and(|b| !b.contains(p));
                     if ours {
@@ -222,9 +229,6 @@ impl Runner {
                 .left
                 .push(format!("cannot list the server's NICs again: {e}")),
         }
-        report
-            .done
-            .retain(|d| !report.left.iter().any(|l| d.ends_with(l.as_str())));
         if report.left.is_empty() {
             self.record(Entry::Finished);
         }
@@ -366,7 +370,7 @@ impl Runner {
         self.leftovers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .extend(not_restored.iter().cloned());
+            .extend(not_restored.iter().map(|(_, why)| why.clone()));
         let back = match self.fresh_listing().await {
             Ok(now) => now.iter().all(|p| baseline.contains(p)),
             Err(_) => false,

@@ -173,6 +173,12 @@ impl Runner {
             if let Some(spare) = spare {
                 spare.state = PortState::Unknown;
             }
+            // No answer: every other rule the case exercised went unobserved.
+            let reason = "the request got no answer (see response.transport)";
+            run.result.undecided = (case.exercises.iter())
+                .filter(|id| id.as_str() != ids::TRANSPORT)
+                .map(|id| Undecided::new(id, reason))
+                .collect();
             return run.finish();
         };
         let verdict = judge_response(&run.evidence(&self.contract, &exchange));
@@ -197,7 +203,14 @@ impl Runner {
             note_unfollowed_job(&self.contract, &mut run, &mut before, reason, pending);
         }
         let accepted = case.breaks.is_none() && case.expect.matches(exchange.status);
-        let took_effect = accepted && exchange.status != 202;
+        // A dry run changes nothing by design; any other accepted request
+        // took effect, whatever 2xx it was answered with (202 where no
+        // status is printed starts a job like 200 does).
+        let dry_run = self
+            .contract
+            .rules_for(&op.id)
+            .any(|r| matches!(r.check, Check::DryRun { .. }) && r.check.exercised(&run.view));
+        let took_effect = accepted && !dry_run;
         let observed = self
             .judge_state(&mut run, &before, took_effect, body.as_ref(), job)
             .await;
