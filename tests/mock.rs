@@ -1073,3 +1073,112 @@ async fn servers_ports_and_sub_nic_lists_read_as_clients_expect() {
     assert_eq!(missing.status(), 404);
     mock.stop().await;
 }
+
+/// Every auxiliary operation of the contract (the reads and the detach
+/// clients make around the five) is served at its path, with its documented
+/// status, and its answer fits its schema without a single `should`.
+#[tokio::test]
+async fn every_auxiliary_operation_is_served_in_the_shape_its_schema_gives() {
+    let c = contract();
+    let f = example_fixtures();
+    let mock = start_local(c.clone(), config()).await.unwrap();
+    let base = mock.base_url.clone();
+    let http = reqwest::Client::new();
+    // A job to query, and the spare attached so that it can be shown and detached.
+    let job = attach_spare(&http, &base).await;
+    let job_id = job["job_id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut served = Vec::new();
+    // The detach last: it changes what the reads show.
+    let mut ops: Vec<_> = c.operations.iter().filter(|o| o.auxiliary).collect();
+    ops.sort_by_key(|o| o.method == "DELETE");
+    for op in ops {
+        let mut params = nic_conformance::case::default_path_params(op, EXAMPLE_PROJECT_ID, &f);
+        for (name, value) in [("job_id", &job_id), ("port_id", &f.spare_port_id)] {
+            if params.contains_key(name) {
+                params.insert(name.into(), Value::String(value.clone()));
+            }
+        }
+        let url = format!("{base}{}", op.render_path(&params));
+        let method = reqwest::Method::from_bytes(op.method.as_bytes()).unwrap();
+        let answer = http.request(method, &url).send().await.unwrap();
+        let status = answer.status().as_u16();
+        assert_eq!(status, op.success_status, "{} {url}", op.id);
+        let text = answer.text().await.unwrap();
+        let documented = op.responses.iter().find(|r| r.status == status).unwrap();
+        match &documented.schema {
+            Some(name) => {
+                let body: Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {text}", op.id));
+                let schema = c.schema(name).unwrap();
+                assert!(
+                    schema.violations(&body).is_empty(),
+                    "{}: {:?}\n{body}",
+                    op.id,
+                    schema.violations(&body)
+                );
+            }
+            None => assert!(
+                text.is_empty(),
+                "{}: a body where none is due: {text}",
+                op.id
+            ),
+        }
+        served.push(op.id.clone());
+    }
+    assert!(served.len() >= 11, "{served:?}");
+    // The detach took effect: the port is free again and shown DOWN.
+    let port = get_json(
+        &http,
+        format!("{base}/v1/{EXAMPLE_PROJECT_ID}/ports/{}", f.spare_port_id),
+    )
+    .await;
+    assert_eq!(port["port"]["status"], "DOWN", "{port}");
+    assert_eq!(port["port"]["device_id"], "", "{port}");
+    mock.stop().await;
+}
+
+/// The network API reads the `openstack` CLI makes before `server add port`
+/// and `server add network` and for `port list --server`: its version
+/// document, a port and a network by id, and the filtered lists.
+#[tokio::test]
+async fn the_network_api_lookups_the_cli_makes_are_served() {
+    let f = example_fixtures();
+    let mock = start_local(contract(), config()).await.unwrap();
+    let base = mock.base_url.clone();
+    let http = reqwest::Client::new();
+    let version = get_json(&http, format!("{base}/v2.0")).await;
+    assert_eq!(version["version"]["id"], "v2.0", "{version}");
+    let port = get_json(&http, format!("{base}/v2.0/ports/{}", f.spare_port_id)).await;
+    assert_eq!(port["port"]["status"], "DOWN", "{port}");
+    attach_spare(&http, &base).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let listed = get_json(
+        &http,
+        format!("{base}/v2.0/ports?device_id={}", f.server_id),
+    )
+    .await;
+    let mut ids: Vec<&str> = listed["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let mut want = vec![f.primary_port_id.as_str(), f.spare_port_id.as_str()];
+    want.sort_unstable();
+    assert_eq!(ids, want, "{listed}");
+    let net = get_json(&http, format!("{base}/v2.0/networks/{}", f.network_id)).await;
+    assert_eq!(net["network"]["subnets"][0], f.subnet_id.as_str(), "{net}");
+    let by_name = get_json(&http, format!("{base}/v2.0/networks?name=nope")).await;
+    assert_eq!(by_name["networks"], json!([]));
+    let missing = http
+        .get(format!(
+            "{base}/v2.0/ports/00000000-0000-4000-8000-00000000dead"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    mock.stop().await;
+}

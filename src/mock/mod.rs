@@ -350,7 +350,10 @@ impl Mock {
         }
         let path = req.raw_path;
         // Nova clients read the version document first and speak microversions.
-        if req.method == "GET" && nova::is_version_path(path, &self.config.project_id) {
+        let network_version = path.trim_end_matches('/') == "/v2.0";
+        if req.method == "GET"
+            && (network_version || nova::is_version_path(path, &self.config.project_id))
+        {
             let host = req
                 .headers
                 .iter()
@@ -358,7 +361,9 @@ impl Mock {
                 .map(|(_, v)| v.as_str())
                 .unwrap_or("localhost");
             let base = format!("http://{host}");
-            let doc = if path.trim_end_matches('/').is_empty() {
+            let doc = if network_version {
+                reads::network_version_document(&base)
+            } else if path.trim_end_matches('/').is_empty() {
                 nova::versions_document(&base)
             } else {
                 nova::version_document(&base)

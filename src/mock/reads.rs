@@ -1,7 +1,8 @@
 //! Reads clients make to wait on and find what the operations change, with
 //! no page here (doc conflict `mock.client-reads`): a server (nova and ECS
 //! v1, minimal: id, name, status, the addresses of its NICs), a VPC port
-//! (its status, device and addresses) and the VPC list of supplementary NICs.
+//! (its status, device and addresses; also at the network API's `/v2.0/ports`)
+//! and the VPC list of supplementary NICs.
 
 use serde_json::{Map, Value, json};
 
@@ -29,6 +30,10 @@ impl Mock {
             ["v2.1", _, "servers", _]
                 | ["v1", _, "cloudservers", _]
                 | ["v1", _, "ports", _]
+                | ["v2.0", "ports"]
+                | ["v2.0", "ports", _]
+                | ["v2.0", "networks"]
+                | ["v2.0", "networks", _]
                 | ["v3", _, "vpc", "sub-network-interfaces"]
         );
         if !ours {
@@ -65,6 +70,45 @@ impl Mock {
                 Some(p) => Reply::json(200, json!({"port": p})),
                 None => not_found(ErrorFamily::EcsV1, &format!("port {id} not found")),
             },
+            // The network API's port lookup (`openstack server add port`, `port list --server`).
+            ["v2.0", "ports"] => {
+                let mut ports: Vec<&str> = state.ports.keys().map(|k| &**k).collect();
+                ports.sort_unstable();
+                let ports: Vec<Value> = ports
+                    .into_iter()
+                    .filter_map(|id| port(&state, id))
+                    .filter(|p| {
+                        ["id", "name", "device_id", "network_id"].iter().all(|key| {
+                            query_value(query, key).is_none_or(|w| p[key].as_str() == Some(&*w))
+                        })
+                    })
+                    .collect();
+                Reply::json(200, json!({"ports": ports}))
+            }
+            ["v2.0", "ports", id] => match port(&state, id) {
+                Some(p) => Reply::json(200, json!({"port": p})),
+                None => Reply::json(
+                    404,
+                    json!({"NeutronError": {"type": "PortNotFound", "message": format!("Port {id} could not be found."), "detail": ""}}),
+                ),
+            },
+            ["v2.0", "networks"] => {
+                let wanted = query_value(query, "id").or_else(|| query_value(query, "name"));
+                let networks: Vec<Value> = state
+                    .networks
+                    .iter()
+                    .filter(|(id, _)| wanted.as_deref().is_none_or(|w| w == id.as_str()))
+                    .map(|(id, subnet)| network(id, subnet, project))
+                    .collect();
+                Reply::json(200, json!({"networks": networks}))
+            }
+            ["v2.0", "networks", id] => match state.networks.get(id) {
+                Some(subnet) => Reply::json(200, json!({"network": network(id, subnet, project)})),
+                None => Reply::json(
+                    404,
+                    json!({"NeutronError": {"type": "NetworkNotFound", "message": format!("Network {id} could not be found."), "detail": ""}}),
+                ),
+            },
             ["v3", p, "vpc", "sub-network-interfaces"] if p == project => {
                 Reply::json(200, sub_nic_page(&state, query))
             }
@@ -72,6 +116,12 @@ impl Mock {
         };
         Some(reply)
     }
+}
+
+/// The network API's version document (`GET /v2.0`), which openstacksdk
+/// reads before its port lookup.
+pub(super) fn network_version_document(base: &str) -> Value {
+    json!({"version": {"id": "v2.0", "status": "CURRENT", "links": [{"rel": "self", "href": format!("{base}/v2.0/")}]}})
 }
 
 fn not_found(family: ErrorFamily, message: &str) -> Reply {
@@ -134,6 +184,8 @@ fn port(state: &State, id: &str) -> Option<Value> {
         .and_then(|a| a["mac_addr"].as_str().map(str::to_string));
     Some(json!({
         "id": &*p.id,
+        "name": "",
+        "admin_state_up": true,
         "status": p.state,
         "device_id": p.server_id.as_deref().unwrap_or(""),
         "device_owner": if p.server_id.is_some() { "compute:nova" } else { "" },
@@ -141,6 +193,11 @@ fn port(state: &State, id: &str) -> Option<Value> {
         "mac_address": mac,
         "fixed_ips": [{"subnet_id": &*p.subnet_id, "ip_address": p.ip_address}],
     }))
+}
+
+/// A network as the network API shows it: its id doubles as its name.
+fn network(id: &str, subnet: &str, project: &str) -> Value {
+    json!({"id": id, "name": id, "status": "ACTIVE", "admin_state_up": true, "subnets": [subnet], "project_id": project, "tenant_id": project})
 }
 
 /// One page of supplementary NICs, filtered by `id`, `parent_id` and
