@@ -171,8 +171,22 @@ pub struct RunArgs {
     pub quiet: bool,
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<PathBuf>,
+    /// JUnit XML: a test case per case, properties seed and target.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// One self-contained HTML page for people: the run, rules by operation, findings with
+    /// their exchanges, doc conflicts.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
+    /// Findings listed in this baseline (TOML) are reported as accepted; only the others fail.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write the run's findings to FILE as accepted entries (keeping the reasons already there).
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
+    /// A baseline entry that matched nothing in the run fails it.
+    #[arg(long, requires = "baseline")]
+    pub strict_baseline: bool,
     /// Cases in flight at once (overrides the target file).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub concurrency: Option<u64>,

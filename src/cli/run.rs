@@ -10,7 +10,7 @@ use crate::files::{check_writable, write_atomic};
 use crate::http::Client;
 use crate::mock::{self, FaultSet, MockConfig, RunningMock};
 use crate::report::console::{Progress, ProgressStyle, render};
-use crate::report::{Gate, Summary, json, junit};
+use crate::report::{Gate, Summary, baseline, html, json, junit};
 use crate::runner::event::Fanout;
 use crate::runner::{RunOptions, Runner};
 use crate::snapshot::{SnapshotStore, WriteMode};
@@ -124,6 +124,7 @@ async fn signal() -> i32 {
 fn write_reports(
     contract: &Contract,
     args: &RunArgs,
+    target: &Target,
     summary: &Summary,
     log: Option<&mut json::CaseLog>,
 ) -> Result<(), Error> {
@@ -137,6 +138,24 @@ fn write_reports(
         write_atomic(path, xml.as_bytes())
             .map_err(|e| Error::file(path, format!("cannot write the JUnit report: {e}")))?;
     }
+    if let Some(path) = &args.report_html {
+        let urls = [
+            ("ECS URL", target.ecs_url.clone()),
+            ("VPC URL", target.vpc_url.clone()),
+        ];
+        let page = html::to_html(summary, contract, gate(args), &urls);
+        write_atomic(path, page.as_bytes())
+            .map_err(|e| Error::file(path, format!("cannot write the HTML report: {e}")))?;
+    }
+    if let Some(path) = &args.write_baseline {
+        // Accepted findings stay accepted: the new baseline is all the run found.
+        let found = summary.findings.values().chain(summary.accepted.values());
+        baseline::write(
+            path,
+            baseline::entries_for(found),
+            summary.baseline.as_ref(),
+        )?;
+    }
     Ok(())
 }
 
@@ -145,13 +164,20 @@ fn gate(args: &RunArgs) -> Gate {
         fail_on: args.fail_on,
         allow_partial: args.allow_partial,
         fail_on_unexercised: args.fail_on_unexercised,
+        strict_baseline: args.strict_baseline,
     }
 }
 
 /// What the run will need, checked before it starts: the output paths
 /// can be written, the curated cases folder exists.
 fn check_inputs(args: &RunArgs) -> Result<(), Error> {
-    for path in args.report_json.iter().chain(&args.junit) {
+    let outputs = [
+        &args.report_json,
+        &args.junit,
+        &args.report_html,
+        &args.write_baseline,
+    ];
+    for path in outputs.into_iter().flatten() {
         check_writable(path)
             .map_err(|e| Error::file(path, format!("cannot write the report there: {e}")))?;
     }
@@ -225,6 +251,11 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
     };
     let mut progress = Progress::new(style);
     let mut summary = Summary::new(&contract, args.junit.is_some());
+    summary.baseline = args
+        .baseline
+        .as_deref()
+        .map(baseline::Baseline::load)
+        .transpose()?;
     let mut log = match &args.report_json {
         Some(p) if !args.dry_run => Some(
             json::CaseLog::beside(p)
@@ -242,7 +273,7 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
     }
     summary.terminated = terminated.load(Ordering::Relaxed);
     let (code, why) = summary.verdict(&contract, gate(&args));
-    let written = write_reports(&contract, &args, &summary, log.as_mut());
+    let written = write_reports(&contract, &args, &target, &summary, log.as_mut());
     if !args.dry_run || code != exit::OK {
         let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
         let text = if args.dry_run {

@@ -11,6 +11,7 @@ use crate::runner::event::{Event, Reporter};
 pub fn render(summary: &Summary, contract: &Contract, colour: bool) -> String {
     let mut out = String::new();
     findings(&mut out, summary, colour);
+    accepted(&mut out, summary);
     errors(&mut out, summary);
     operations(&mut out, summary);
     rules(&mut out, summary, contract);
@@ -52,6 +53,53 @@ fn findings(out: &mut String, summary: &Summary, colour: bool) {
         );
     }
     out.push('\n');
+}
+
+/// Findings a baseline accepted, one line each, and what is wrong with the baseline.
+fn accepted(out: &mut String, summary: &Summary) {
+    let Some(b) = &summary.baseline else {
+        return;
+    };
+    if !summary.accepted.is_empty() {
+        line(
+            out,
+            format!("Accepted by the baseline {} (not failing)", b.path),
+        );
+        for d in summary.accepted.values() {
+            let reason = d.accepted_because.as_deref().unwrap_or_default();
+            line(
+                out,
+                format!(
+                    "  [{}] {} on {}: {} case(s); {reason}",
+                    d.first.severity, d.first.id, d.first.operation, d.count
+                ),
+            );
+        }
+        out.push('\n');
+    }
+    for (title, list) in [
+        (
+            "Expired baseline entries (they fail the run)",
+            b.expired.iter().collect::<Vec<_>>(),
+        ),
+        (
+            "Stale baseline entries (matched nothing; --strict-baseline fails on them)",
+            summary.stale_entries(),
+        ),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        line(out, title);
+        for e in list {
+            let until = e
+                .expires
+                .map(|d| format!(", expired {d}"))
+                .unwrap_or_default();
+            line(out, format!("  {}{until}: {}", e.label(), e.reason));
+        }
+        out.push('\n');
+    }
 }
 
 /// Cases the harness could not run (not the target's fault), with why.

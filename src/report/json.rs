@@ -44,6 +44,13 @@ pub fn to_json(summary: &Summary, contract: &Contract, gate: Gate) -> serde_json
         "fatal": summary.end.fatal,
         "errors": summary.errors.iter().map(|(case, message)| serde_json::json!({"case": case, "message": message})).collect::<Vec<_>>(),
         "findings": summary.findings.values().collect::<Vec<_>>(),
+        "accepted_findings": summary.accepted.values().collect::<Vec<_>>(),
+        "baseline": summary.baseline.as_ref().map(|b| serde_json::json!({
+            "path": b.path,
+            "entries": b.entries.len(),
+            "expired": b.expired,
+            "stale": summary.stale_entries(),
+        })),
         "operations": summary.operations,
         "rules": rules,
         "leftovers": summary.end.leftovers,

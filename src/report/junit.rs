@@ -6,6 +6,17 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::report::Summary;
 
+/// A suite with the run's seed and target as properties, so a failure can be replayed.
+fn suite(name: String, summary: &Summary) -> quick_junit::TestSuite {
+    let mut s = quick_junit::TestSuite::new(name);
+    s.add_property(quick_junit::Property::new("seed", summary.seed.to_string()));
+    s.add_property(quick_junit::Property::new("target", summary.target.clone()));
+    if let Some((k, n)) = summary.shard {
+        s.add_property(quick_junit::Property::new("shard", format!("{k}/{n}")));
+    }
+    s
+}
+
 /// JUnit XML (`--junit`): a suite per operation, a test case per case.
 pub fn to_junit(summary: &Summary) -> Result<String, Error> {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
@@ -29,8 +40,13 @@ pub fn to_junit(summary: &Summary) -> Result<String, Error> {
             }
             (Some(f), None) => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                // The rules the case could not judge, under its failures.
+                let description = match &line.undecided {
+                    Some(u) => format!("{f}\n{u}"),
+                    None => f.clone(),
+                };
                 s.set_message(f.lines().next().unwrap_or_default().to_string())
-                    .set_description(f.clone());
+                    .set_description(description);
                 s
             }
             (None, None) => TestCaseStatus::success(),
@@ -38,9 +54,12 @@ pub fn to_junit(summary: &Summary) -> Result<String, Error> {
         let mut tc = TestCase::new(line.name.clone(), status);
         tc.set_classname(line.operation.clone())
             .set_time(Duration::from_secs_f64(line.secs));
+        if let Some(text) = &line.accepted {
+            tc.set_system_out(text.clone());
+        }
         suites
             .entry(&line.operation)
-            .or_insert_with(|| TestSuite::new(line.operation.clone()))
+            .or_insert_with(|| suite(line.operation.clone(), summary))
             .add_test_case(tc);
     }
     // A run that could not go on, or was cut short, is a test case of its
@@ -62,7 +81,7 @@ pub fn to_junit(summary: &Summary) -> Result<String, Error> {
         run_problems.push((NonSuccessKind::Failure, "no case selected".into()));
     }
     if !run_problems.is_empty() {
-        let mut suite = TestSuite::new("run");
+        let mut suite = suite("run".into(), summary);
         for (kind, text) in run_problems {
             let mut s = TestCaseStatus::non_success(kind);
             s.set_message(text.clone()).set_description(text);

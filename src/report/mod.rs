@@ -9,14 +9,17 @@
 //! line. The JSON report's per-case results go to disk as they come
 //! ([`json::CaseLog`]), never into memory.
 
+pub mod baseline;
 pub mod console;
+pub mod html;
 pub mod json;
 pub mod junit;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::case::CaseKind;
 use crate::contract::{Contract, Severity};
 use crate::error::exit;
 use crate::judge::Finding;
@@ -67,7 +70,32 @@ pub struct DedupedFinding {
     pub count: u64,
     /// Every case that showed it, in the order they finished.
     pub cases: Vec<String>,
+    /// Whether a generated case showed it (a baseline then names no case).
+    #[serde(skip)]
+    pub generated: bool,
+    /// What the first few cases received, for reading the finding without replaying it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<Example>,
+    /// The baseline entry's reason, when a baseline accepted the finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted_because: Option<String>,
 }
+
+/// One case's exchange behind a finding (credentials already masked).
+#[derive(Debug, Clone, Serialize)]
+pub struct Example {
+    pub case: String,
+    pub status: Option<u16>,
+    /// The response body, cut at [`EXAMPLE_BODY_BYTES`].
+    pub response: Option<String>,
+    /// The request as a curl command.
+    pub request: String,
+}
+
+/// Examples kept per finding: a large run's report stays a few MB.
+pub const EXAMPLES_PER_FINDING: usize = 3;
+/// Bytes of a response body an example keeps.
+pub const EXAMPLE_BODY_BYTES: usize = 4096;
 
 /// One case as JUnit shows it: kept only when a JUnit report is asked for.
 #[derive(Debug, Clone, Serialize)]
@@ -78,6 +106,8 @@ pub(crate) struct JunitLine {
     pub(crate) error: Option<String>,
     /// Rules the case could not judge, with the reasons.
     pub(crate) undecided: Option<String>,
+    /// Findings a baseline accepted (shown, not failing).
+    pub(crate) accepted: Option<String>,
     pub(crate) secs: f64,
 }
 
@@ -90,6 +120,8 @@ pub struct Gate {
     pub allow_partial: bool,
     /// A rule no case exercised fails the run.
     pub fail_on_unexercised: bool,
+    /// A baseline entry that matched nothing fails the run.
+    pub strict_baseline: bool,
 }
 
 impl Gate {
@@ -98,6 +130,7 @@ impl Gate {
             fail_on,
             allow_partial: false,
             fail_on_unexercised: false,
+            strict_baseline: false,
         }
     }
 }
@@ -127,6 +160,20 @@ pub struct Summary {
     pub(crate) junit: Option<Vec<JunitLine>>,
     /// What the run printed as it went (saved regression cases, shrink errors).
     pub notices: Vec<String>,
+    /// Findings a baseline accepted: reported apart, never failing the run.
+    pub accepted: BTreeMap<(String, String), DedupedFinding>,
+    pub baseline: Option<baseline::Baseline>,
+    /// Each rule's outcome per operation: (operation, rule id).
+    pub cells: BTreeMap<(String, String), RuleStats>,
+    /// Per operation, the schema keywords exercised by negative and by boundary cases.
+    pub keywords: BTreeMap<String, KeywordCover>,
+}
+
+/// Which schema keywords of an operation its cases exercised.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeywordCover {
+    pub negative: BTreeSet<String>,
+    pub boundary: BTreeSet<String>,
 }
 
 impl Summary {
@@ -146,12 +193,27 @@ impl Summary {
 
     fn record(&mut self, result: &CaseResult) {
         self.cases += 1;
+        // Which findings the baseline accepts: a case with only those passes.
+        let reasons: Vec<Option<String>> = result
+            .findings
+            .iter()
+            .map(|f| {
+                let b = self.baseline.as_mut()?;
+                Some(
+                    b.accept(&f.id, &f.operation, &result.case_id)?
+                        .reason
+                        .clone(),
+                )
+            })
+            .collect();
+        let all_accepted = reasons.iter().all(Option::is_some);
         let op = self.operations.entry(result.operation.clone()).or_default();
         op.cases += 1;
-        if result.passed() {
+        let judged = result.undecided.is_empty() && result.error.is_none();
+        if judged && all_accepted {
             op.passed += 1;
             self.passed += 1;
-        } else if result.findings.is_empty() && result.error.is_none() {
+        } else if all_accepted && result.error.is_none() {
             self.undecided_only += 1;
         }
         if let Some(e) = &result.error {
@@ -161,7 +223,12 @@ impl Summary {
         if !result.undecided.is_empty() {
             op.undecided += 1;
         }
-        for f in &result.findings {
+        for (f, _) in result
+            .findings
+            .iter()
+            .zip(&reasons)
+            .filter(|(_, r)| r.is_none())
+        {
             match f.severity {
                 Severity::Must => op.must += 1,
                 Severity::Should => op.should += 1,
@@ -173,37 +240,77 @@ impl Summary {
         touched.extend(result.undecided.iter().map(|u| u.id.as_str()));
         touched.sort_unstable();
         touched.dedup();
+        let cover = match result.kind {
+            Some(CaseKind::Negative) => Some(true),
+            Some(CaseKind::Boundary) => Some(false),
+            _ => None,
+        };
         for id in touched {
+            if let Some(negative) = cover.filter(|_| id.contains('#')) {
+                let c = self.keywords.entry(result.operation.clone()).or_default();
+                let set = if negative {
+                    &mut c.negative
+                } else {
+                    &mut c.boundary
+                };
+                if !set.contains(id) {
+                    set.insert(id.to_string());
+                }
+            }
             let known = self.rules.contains_key(id);
             let violated = result.findings.iter().any(|f| f.id == id);
             // A schema keyword is listed once it is violated.
             if !known && !violated {
                 continue;
             }
-            let r = self.rules.entry(id.to_string()).or_default();
-            r.exercised += 1;
-            if violated {
-                r.violated += 1;
-            } else if let Some(u) = result.undecided.iter().find(|u| u.id == id) {
-                r.undecided += 1;
-                r.undecided_reason.get_or_insert_with(|| u.reason.clone());
+            let undecided = result.undecided.iter().find(|u| u.id == id);
+            let cell = (result.operation.clone(), id.to_string());
+            for r in [
+                self.rules.entry(id.to_string()).or_default(),
+                self.cells.entry(cell).or_default(),
+            ] {
+                r.exercised += 1;
+                if violated {
+                    r.violated += 1;
+                } else if let Some(u) = undecided {
+                    r.undecided += 1;
+                    r.undecided_reason.get_or_insert_with(|| u.reason.clone());
+                }
             }
         }
-        if let Some(lines) = &mut self.junit {
-            lines.push(JunitLine::of(result));
-        }
-        for f in &result.findings {
-            self.findings
+        let generated = result.kind != Some(CaseKind::Curated);
+        let mut accepted_here = Vec::new();
+        for (f, accepted) in result.findings.iter().zip(reasons) {
+            if accepted.is_some() {
+                accepted_here.push(f.id.as_str());
+            }
+            let into = if accepted.is_some() {
+                &mut self.accepted
+            } else {
+                &mut self.findings
+            };
+            let d = into
                 .entry((f.id.clone(), f.operation.clone()))
                 .and_modify(|d| {
                     d.count += 1;
                     d.cases.push(result.case_id.clone());
+                    d.generated |= generated;
                 })
                 .or_insert_with(|| DedupedFinding {
                     first: f.clone(),
                     count: 1,
                     cases: vec![result.case_id.clone()],
+                    generated,
+                    examples: Vec::new(),
+                    accepted_because: accepted,
                 });
+            let seen = d.examples.iter().any(|e| e.case == result.case_id);
+            if d.examples.len() < EXAMPLES_PER_FINDING && !seen {
+                d.examples.push(Example::of(result, f));
+            }
+        }
+        if let Some(lines) = &mut self.junit {
+            lines.push(JunitLine::of(result, &accepted_here));
         }
     }
 
@@ -216,6 +323,14 @@ impl Summary {
             })
             .map(|(id, r)| (id.as_str(), r))
             .collect()
+    }
+
+    /// Baseline entries that matched nothing, among the operations that ran.
+    pub fn stale_entries(&self) -> Vec<&baseline::Entry> {
+        match &self.baseline {
+            Some(b) => b.stale(|op| self.operations.contains_key(op)).collect(),
+            None => Vec::new(),
+        }
     }
 
     /// Cases with a finding or a harness error.
@@ -246,6 +361,12 @@ impl Summary {
             .values()
             .filter(|r| r.status() == "never exercised")
             .count();
+        let expired = self.baseline.as_ref().map_or(0, |b| b.expired.len());
+        let stale = if gate.strict_baseline {
+            self.stale_entries().len()
+        } else {
+            0
+        };
         let partial = !self.dry_run && self.cases < self.planned;
         if let Some(f) = &self.end.fatal {
             (exit::ERROR, format!("the run could not go on: {f}"))
@@ -257,10 +378,22 @@ impl Summary {
                     self.cases, self.planned, gate.fail_on
                 ),
             )
-        } else if failing > 0 || errors > 0 {
+        } else if failing > 0 || errors > 0 || expired > 0 || stale > 0 {
             let mut why = Vec::new();
             if failing > 0 {
-                why.push(format!("{failing} finding(s) at or above {}", gate.fail_on));
+                let new = if self.baseline.is_some() { " new" } else { "" };
+                why.push(format!(
+                    "{failing}{new} finding(s) at or above {}",
+                    gate.fail_on
+                ));
+            }
+            if expired > 0 {
+                why.push(format!("{expired} baseline entry(ies) expired"));
+            }
+            if stale > 0 {
+                why.push(format!(
+                    "{stale} stale baseline entry(ies) (--strict-baseline)"
+                ));
             }
             if errors > 0 {
                 why.push(format!("{errors} case(s) the harness could not run"));
@@ -300,13 +433,43 @@ impl Summary {
     }
 }
 
+impl Example {
+    fn of(result: &CaseResult, finding: &Finding) -> Example {
+        let response = result.response.as_ref().map(|b| {
+            let cut = &b[..b.len().min(EXAMPLE_BODY_BYTES)];
+            let mut text = String::from_utf8_lossy(cut).into_owned();
+            if b.len() > EXAMPLE_BODY_BYTES {
+                text.push_str(&format!("… ({} bytes in all)", b.len()));
+            }
+            text
+        });
+        Example {
+            case: result.case_id.clone(),
+            status: result.status,
+            response,
+            request: finding.reproduce.clone(),
+        }
+    }
+}
+
 impl JunitLine {
-    fn of(result: &CaseResult) -> JunitLine {
+    /// The case as JUnit shows it; findings of `accepted` ids are not failures.
+    fn of(result: &CaseResult, accepted: &[&str]) -> JunitLine {
         let joined = |lines: Vec<String>| (!lines.is_empty()).then(|| lines.join("\n"));
+        let (accepted, failing): (Vec<&Finding>, Vec<&Finding>) = result
+            .findings
+            .iter()
+            .partition(|f| accepted.contains(&f.id.as_str()));
         JunitLine {
             operation: result.operation.clone(),
             name: result.case_id.clone(),
-            failure: joined(result.findings.iter().map(|f| f.to_string()).collect()),
+            failure: joined(failing.iter().map(|f| f.to_string()).collect()),
+            accepted: joined(
+                accepted
+                    .iter()
+                    .map(|f| format!("accepted by the baseline: {f}"))
+                    .collect(),
+            ),
             error: result.error.clone(),
             undecided: joined(
                 result

@@ -28,6 +28,8 @@ pub struct CaseResult {
     pub status: Option<u16>,
     /// The redacted response, when snapshots are captured.
     pub snapshot: Option<String>,
+    /// The response body as received (credentials masked), for the reports' examples.
+    pub response: Option<bytes::Bytes>,
 }
 
 impl CaseResult {

@@ -299,6 +299,7 @@ impl Runner {
         match sent {
             Ok(exchange) => {
                 run.result.status = Some(exchange.status);
+                run.result.response = Some(exchange.body.clone());
                 Some(exchange)
             }
             Err(e) => {
