@@ -533,6 +533,7 @@ fn secrets_never_reach_output_reports_or_snapshots() {
     let file = dir.path().join("t.toml");
     let json = dir.path().join("r.json");
     let junit = dir.path().join("j.xml");
+    let html = dir.path().join("r.html");
     let snaps = dir.path().join("snaps");
     for auth in [
         "kind = \"aksk\"\nak_env = \"NIC_TEST_AK\"\nsk_env = \"NIC_TEST_SK\"",
@@ -551,6 +552,8 @@ fn secrets_never_reach_output_reports_or_snapshots() {
                 json.to_str().unwrap(),
                 "--junit",
                 junit.to_str().unwrap(),
+                "--report-html",
+                html.to_str().unwrap(),
                 "--snapshot-dir",
                 snaps.to_str().unwrap(),
                 "--record",
@@ -567,6 +570,7 @@ fn secrets_never_reach_output_reports_or_snapshots() {
         let mut everything = text(&o);
         everything.push_str(&std::fs::read_to_string(&json).unwrap());
         everything.push_str(&std::fs::read_to_string(&junit).unwrap());
+        everything.push_str(&std::fs::read_to_string(&html).unwrap());
         for entry in walk(&snaps) {
             everything.push_str(&std::fs::read_to_string(entry).unwrap());
         }
@@ -1171,6 +1175,7 @@ fn an_echoing_target_or_a_redirect_to_another_host_leaks_no_secret() {
     let file = dir.path().join("t.toml");
     let json = dir.path().join("r.json");
     let junit = dir.path().join("j.xml");
+    let html = dir.path().join("r.html");
     let env = [
         ("NIC_TEST_AK", "AKECHOCHECK0001"),
         ("NIC_TEST_SK", "SKECHOCHECKSECRET0001"),
@@ -1198,6 +1203,8 @@ fn an_echoing_target_or_a_redirect_to_another_host_leaks_no_secret() {
                 json.to_str().unwrap(),
                 "--junit",
                 junit.to_str().unwrap(),
+                "--report-html",
+                html.to_str().unwrap(),
             ],
             &env,
         );
@@ -1205,6 +1212,7 @@ fn an_echoing_target_or_a_redirect_to_another_host_leaks_no_secret() {
         let mut everything = text(&o);
         everything.push_str(&std::fs::read_to_string(&json).unwrap());
         everything.push_str(&std::fs::read_to_string(&junit).unwrap());
+        everything.push_str(&std::fs::read_to_string(&html).unwrap());
         let recorded = walk(&snaps);
         assert!(!recorded.is_empty(), "no snapshot recorded");
         for snap in recorded {
