@@ -16,7 +16,7 @@
 //! 4. [`judge`] decides every verdict: the answer, the state around it, the
 //!    snapshot ([`snapshot`] stores them), as [`judge::Finding`]s.
 //! 5. The runner streams [`runner::event::Event`]s; [`report`] consumes them
-//!    into the console summary, progress, JSON and JUnit.
+//!    into the console summary, progress, JSON, JUnit and HTML.
 //! 6. [`cli`] parses, calls the above, and maps the outcome to an exit code
 //!    ([`error::exit`]).
 //!
@@ -34,6 +34,7 @@ pub mod http;
 pub mod judge;
 pub mod ledger;
 pub mod mock;
+pub mod openapi;
 pub mod report;
 pub mod runner;
 pub mod signing;

@@ -24,14 +24,30 @@ pub fn print_lines(lines: impl IntoIterator<Item = String>) -> Result<i32, Error
     Ok(exit::OK)
 }
 
-pub fn spec(contract: &Contract, json: bool) -> Result<i32, Error> {
-    let text = if json {
-        serde_json::to_string_pretty(&crate::spec::as_json(contract))
-            .map_err(|e| Error::Harness(e.to_string()))?
+pub fn spec(
+    contract: &Contract,
+    json: bool,
+    openapi: bool,
+    output: Option<&std::path::Path>,
+) -> Result<i32, Error> {
+    let pretty = |v: serde_json::Value| {
+        serde_json::to_string_pretty(&v).map_err(|e| Error::Harness(e.to_string()))
+    };
+    let text = if openapi {
+        pretty(crate::openapi::document(contract))?
+    } else if json {
+        pretty(crate::spec::as_json(contract))?
     } else {
         crate::spec::as_tables(contract)
     };
-    print_lines([text])
+    match output {
+        Some(path) => {
+            crate::files::write_atomic(path, format!("{text}\n").as_bytes())
+                .map_err(|e| Error::file(path, format!("cannot write: {e}")))?;
+            Ok(0)
+        }
+        None => print_lines([text]),
+    }
 }
 
 /// An operation id, or an error listing the valid ones.

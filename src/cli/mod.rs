@@ -39,8 +39,14 @@ pub enum Command {
     /// Print the contract: operations, schemas, rules, documentation conflicts.
     Spec {
         /// One JSON object instead of tables.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "openapi")]
         json: bool,
+        /// An OpenAPI 3.1 document of the operations, the auxiliary reads and the rules.
+        #[arg(long)]
+        openapi: bool,
+        /// Write to FILE (atomically) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Print generated cases as JSON lines, without sending anything.
     Generate(GenerateArgs),
@@ -303,7 +309,11 @@ pub fn main_impl(cli: Cli) -> i32 {
         }
     };
     let outcome = match cli.command {
-        Command::Spec { json } => commands::spec(&contract, json),
+        Command::Spec {
+            json,
+            openapi,
+            output,
+        } => commands::spec(&contract, json, openapi, output.as_deref()),
         Command::Generate(args) => commands::generate(&contract, &args),
         Command::Mock(args) => runtime.block_on(commands::serve_mock(contract, args)),
         Command::Run(args) => runtime.block_on(run::run(contract, *args)),
