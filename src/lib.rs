@@ -35,6 +35,7 @@ pub mod judge;
 pub mod ledger;
 pub mod mock;
 pub mod openapi;
+pub mod proxy;
 pub mod report;
 pub mod runner;
 pub mod signing;

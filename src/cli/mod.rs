@@ -3,6 +3,7 @@
 //! inputs and returns an exit code from the table in [`crate::error::exit`].
 
 mod commands;
+mod proxy;
 mod run;
 mod snapshots;
 mod upkeep;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Check a target before a run: endpoints, credentials and every fixture,
     /// through reads only (exit 0 ready, 2 not).
     Doctor(TargetArgs),
+    /// Stand between a client and a target and judge every exchange against the
+    /// contract; reports are written on Ctrl-C or SIGTERM.
+    Proxy(ProxyArgs),
     /// Undo what earlier runs left on a target, from its ledger: delete NICs
     /// they created, detach spares, restore supplementary NICs (exit 0 back
     /// to the fixtures, 1 something left, named).
@@ -73,6 +77,30 @@ pub struct TargetArgs {
     /// Ledger file (default: .nic-conformance/ledger-<target name>.jsonl).
     #[arg(long, value_name = "FILE")]
     pub ledger: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ProxyArgs {
+    #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDR")]
+    pub listen: String,
+    /// The target the proxy forwards to (its ECS and VPC URLs and credentials).
+    #[arg(long, value_name = "FILE")]
+    pub target: PathBuf,
+    /// Check the client's AK/SK signature with the target's credentials before forwarding.
+    #[arg(long)]
+    pub verify_client: bool,
+    /// Lowest severity that makes the session exit 1.
+    #[arg(long, default_value = "must", value_name = "must|should")]
+    pub fail_on: Severity,
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print no finding as it happens, only the closing summary.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -319,6 +347,7 @@ pub fn main_impl(cli: Cli) -> i32 {
         Command::Run(args) => runtime.block_on(run::run(contract, *args)),
         Command::Snapshots(args) => snapshots::command(&args.action, &args.snapshot_dir),
         Command::Doctor(args) => runtime.block_on(upkeep::doctor(contract, &args)),
+        Command::Proxy(args) => runtime.block_on(proxy::proxy(contract, args)),
         Command::Cleanup(args) => runtime.block_on(upkeep::cleanup(contract, &args)),
     };
     outcome.unwrap_or_else(|e| report_error(&e))

@@ -171,39 +171,17 @@ fn today() -> toml::value::Date {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    civil_date((secs / 86_400) as i64)
-}
-
-/// The calendar day `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_date(days: i64) -> toml::value::Date {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as u16;
-    toml::value::Date { year, month, day }
+    let (year, month, day) = crate::signing::civil_from_days((secs / 86_400) as i64);
+    toml::value::Date {
+        year: year as u16,
+        month: month as u8,
+        day: day as u8,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn days_become_calendar_dates() {
-        let d = |y, m, day| toml::value::Date {
-            year: y,
-            month: m,
-            day,
-        };
-        assert_eq!(civil_date(0), d(1970, 1, 1));
-        assert_eq!(civil_date(59), d(1970, 3, 1));
-        assert_eq!(civil_date(11_016), d(2000, 2, 29));
-        assert_eq!(civil_date(20_788), d(2026, 12, 1));
-    }
 
     #[test]
     fn an_entry_with_a_case_matches_that_case_only() {

@@ -1,0 +1,282 @@
+//! What the proxy can decide about one exchange it did not choose.
+//!
+//! The runner knows the world its cases run in; the proxy does not. So a
+//! request is held only to what the request itself shows: its schemas and
+//! the rules that read nothing but the request (exclusive fields, required
+//! pairs, list sizes). A rule that depends on what exists on the cloud (a
+//! port, its state, the primary NIC) cannot be judged here: a refusal it
+//! could explain is undecided, never a finding. Rules that need the state
+//! after the exchange (effects, read-backs, precedence, a dry run's
+//! no-change) are undecided too: the proxy sees only what passes through it.
+//! Everything else is the judge's, through the same functions the runner calls.
+
+use serde_json::{Map, Value};
+
+use crate::case::{Case, CaseKind};
+use crate::contract::{Check, Contract, Expect, Operation, Resource, Verdict, World};
+use crate::http::{Curl, Exchange};
+use crate::judge::response::{self, Evidence};
+use crate::judge::{Finding, Undecided};
+
+/// A world the proxy knows nothing of: only rules that read no world are judged with it.
+struct Unknown;
+
+impl World for Unknown {
+    fn exists(&self, _: Resource, _: &str, _: Option<&str>) -> bool {
+        true
+    }
+    fn port_state(&self, _: &str) -> Option<&str> {
+        None
+    }
+    fn fixture(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Whether a rule's verdict depends on what exists on the cloud.
+fn reads_world(check: &Check) -> bool {
+    matches!(
+        check,
+        Check::ResourceExists { .. } | Check::ResourceState { .. } | Check::ForbiddenFixture { .. }
+    )
+}
+
+/// Whether a rule is judged from the one answer (the rest need later state).
+fn judged_from_answer(check: &Check) -> bool {
+    matches!(
+        check,
+        Check::MutuallyExclusive { .. }
+            | Check::Requires { .. }
+            | Check::AtLeastOne { .. }
+            | Check::MaxItems { .. }
+            | Check::Echo { .. }
+            | Check::NoResponseBody
+            | Check::Status
+            | Check::NoServerError
+            | Check::ContentType
+            | Check::JsonBody
+            | Check::Transport
+    )
+}
+
+/// A client's request, labelled as the runner labels its cases, but with no
+/// knowledge of the world.
+pub struct Labelled {
+    pub case: Case,
+    /// The request breaks a schema keyword or a rule that reads only the request.
+    pub broken: Option<(String, String)>,
+    /// Rules that depend on the world or on later state, with why: never passed here.
+    pub unjudged: Vec<(String, &'static str)>,
+}
+
+pub fn label(
+    contract: &Contract,
+    op: &Operation,
+    case_id: String,
+    params: Map<String, Value>,
+    body: Option<Value>,
+) -> Labelled {
+    let view = Contract::view(params.clone(), body.clone().unwrap_or(Value::Null));
+    let exercised: Vec<&crate::contract::Rule> = contract
+        .rules_for(&op.id)
+        .filter(|r| r.check.exercised(&view) && r.id != crate::contract::ids::OPEN_READING)
+        .filter(|r| !op.success_status_printed || r.id != crate::contract::ids::USUAL_STATUS)
+        .collect();
+    let verdict = contract.judge_schemas(op, &view).unwrap_or_else(|| {
+        contract.judge_rules_where(op, &view, &Unknown, |r| !reads_world(&r.check))
+    });
+    let mut exercises: Vec<String> = exercised
+        .iter()
+        .filter(|r| judged_from_answer(&r.check))
+        .map(|r| r.id.clone())
+        .collect();
+    let unjudged = exercised
+        .iter()
+        .filter(|r| !judged_from_answer(&r.check))
+        .map(|r| {
+            let why = if reads_world(&r.check) {
+                "reads what exists on the cloud, which the proxy does not know"
+            } else {
+                "needs the state after the exchange, which the proxy does not read"
+            };
+            (r.id.clone(), why)
+        })
+        .collect();
+    let (expect, breaks, broken) = match verdict {
+        Verdict::Accept { dry_run } => {
+            let expect = if dry_run {
+                Expect::exact(202)
+            } else {
+                op.success_expect()
+            };
+            (expect, None, None)
+        }
+        Verdict::Reject {
+            id,
+            expect,
+            message,
+            ..
+        } => {
+            if !exercises.contains(&id) {
+                exercises.insert(0, id.clone());
+            }
+            (expect, Some(id.clone()), Some((id, message)))
+        }
+    };
+    let kind = if breaks.is_some() {
+        CaseKind::Negative
+    } else {
+        CaseKind::Valid
+    };
+    let mut case = Case::bare(case_id, &op.id, kind);
+    case.expect = expect;
+    case.breaks = breaks;
+    case.exercises = exercises;
+    case.path_params = params;
+    case.body = body;
+    Labelled {
+        case,
+        broken,
+        unjudged,
+    }
+}
+
+/// What the proxy concluded from one exchange.
+#[derive(Default)]
+pub struct Judged {
+    pub findings: Vec<Finding>,
+    pub undecided: Vec<Undecided>,
+    pub body: Option<Value>,
+    /// The server accepted what it should have refused: right only if the job ends FAIL.
+    pub pending_job_fail: bool,
+}
+
+/// Judges the answer to a labelled request with the runner's response checks.
+pub fn judge_answer(
+    contract: &Contract,
+    op: &Operation,
+    labelled: &Labelled,
+    exchange: &Exchange,
+    curl: &Curl,
+) -> Judged {
+    let evidence = Evidence {
+        contract,
+        op,
+        case: &labelled.case,
+        exchange,
+        reproduce: curl,
+    };
+    let refused_valid = labelled.case.breaks.is_none() && !(200..300).contains(&exchange.status);
+    let mut judged = Judged::default();
+    if refused_valid && exchange.status < 500 {
+        // A refusal the proxy cannot explain or fault: the world may explain it.
+        judged
+            .findings
+            .extend(response::content_type_conformance(&evidence));
+        match response::json_body(&evidence) {
+            Ok(body) => {
+                judged
+                    .findings
+                    .extend(response::error_shape_conformance(&evidence, body.as_ref()));
+                judged.body = body;
+            }
+            Err(f) => judged.findings.push(*f),
+        }
+        let world_rules: Vec<&str> = contract
+            .rules_for(&op.id)
+            .filter(|r| reads_world(&r.check))
+            .map(|r| r.id.as_str())
+            .collect();
+        let because = if world_rules.is_empty() {
+            String::new()
+        } else {
+            format!(" (rules that read the cloud: {})", world_rules.join(", "))
+        };
+        judged.undecided.push(Undecided::new(
+            crate::contract::ids::STATUS,
+            format!(
+                "the server refused a request the proxy finds valid with {}; what exists on the cloud may explain it{because}",
+                exchange.status
+            ),
+        ));
+    } else {
+        let verdict = response::judge_response(&evidence);
+        judged.findings = verdict.findings;
+        judged.body = verdict.body;
+        judged.pending_job_fail = verdict.pending_job_fail;
+    }
+    let accepted = (200..300).contains(&exchange.status);
+    if accepted {
+        for (id, why) in &labelled.unjudged {
+            judged.undecided.push(Undecided::new(id, *why));
+        }
+    }
+    judged
+}
+
+/// A finding against the client: its request breaks `id`.
+pub fn client_finding(
+    contract: &Contract,
+    case: &Case,
+    id: &str,
+    message: &str,
+    curl: &Curl,
+) -> Finding {
+    let mut f = Finding::new(
+        contract,
+        &case.id,
+        &case.operation,
+        id,
+        "a request the pages allow",
+        format!("the client's request breaks it: {message}"),
+    )
+    .reproduced_by(curl.as_str());
+    // Kept apart from the server's findings of the same rule.
+    f.id = format!("{CLIENT_PREFIX}{id}");
+    f
+}
+
+/// What a finding against the client's request is named with, before the rule id.
+pub const CLIENT_PREFIX: &str = "client:";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn labelled(op: &str, body: Value) -> Labelled {
+        let c = Contract::builtin().unwrap();
+        let op = c.operation(op).unwrap();
+        let params = crate::case::default_path_params(
+            op,
+            crate::fixtures::EXAMPLE_PROJECT_ID,
+            &crate::fixtures::example_fixtures(),
+        );
+        label(&c, op, "x".into(), params, Some(body))
+    }
+
+    #[test]
+    fn a_rule_of_the_request_alone_is_judged_and_one_of_the_world_is_not() {
+        let both = labelled(
+            "nova-attach-interface",
+            json!({"interfaceAttachment": {"port_id": "ce531f90-199f-48c0-816c-13e38010b442", "net_id": "3cb9bc59-5699-4588-a4b1-b87f96708bc6"}}),
+        );
+        assert_eq!(
+            both.case.breaks.as_deref(),
+            Some("nova-attach.port-net-exclusive")
+        );
+        // An unknown port is the cloud's to refuse: the request is valid here.
+        let unknown = labelled(
+            "nova-attach-interface",
+            json!({"interfaceAttachment": {"port_id": "00000000-0000-4000-8000-00000000dead"}}),
+        );
+        assert!(unknown.case.breaks.is_none());
+        assert!(
+            !unknown
+                .case
+                .exercises
+                .iter()
+                .any(|id| id.contains("exists"))
+        );
+    }
+}

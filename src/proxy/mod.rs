@@ -1,0 +1,714 @@
+//! The validating proxy (`nic-conformance proxy`): a reverse proxy between a
+//! client and a target that judges every exchange against the contract.
+//!
+//! Requests are routed by the operation they match (its service's URL), or
+//! by prefix (`/v3` to the VPC, the rest to ECS). The client's request is
+//! judged against the request schemas and the rules that read only the
+//! request ([`judge`]); the answer with the runner's response checks. Jobs
+//! are followed passively, through the client's own job queries: a job the
+//! client never reads to its end leaves its rules undecided. With AK/SK
+//! credentials each request is signed again for the target; a token passes
+//! through. Each exchange becomes a [`CaseResult`] on the same event stream
+//! the runner feeds, so every report of a run is a report of the proxy too.
+
+pub mod judge;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use serde_json::{Map, Value};
+
+use crate::case::Case;
+use crate::contract::{Contract, Operation, Service};
+use crate::http::{Curl, Exchange, PreparedRequest, ReplayAuth, Secrets};
+use crate::judge::{Finding, Undecided};
+use crate::report::Summary;
+use crate::runner::event::{CaseResult, Event, Reporter, RunEnd};
+use crate::signing;
+use crate::target::{Auth, Target};
+
+#[derive(Debug, Clone, Default)]
+pub struct ProxyOptions {
+    /// Check the client's own AK/SK signature (with the target's credentials) before forwarding.
+    pub verify_client: bool,
+    /// Print each finding to stderr as it happens.
+    pub stream_findings: bool,
+}
+
+/// A job an accepted request started, until the client reads it to its end.
+struct PendingJob {
+    case_id: String,
+    operation: String,
+    /// The request broke this rule, so the job must end FAIL.
+    must_fail: Option<String>,
+}
+
+/// What the proxy has learnt so far.
+struct Collector {
+    summary: Summary,
+    jobs: HashMap<String, PendingJob>,
+    exchanges: u64,
+    started: Instant,
+}
+
+pub struct Proxy {
+    contract: Arc<Contract>,
+    target: Target,
+    http: reqwest::Client,
+    secrets: Secrets,
+    options: ProxyOptions,
+    collector: Mutex<Collector>,
+}
+
+/// Hop-by-hop headers and those the proxy sets itself.
+const NOT_FORWARDED: [&str; 10] = [
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-connection",
+];
+
+/// The client's signature headers, replaced when the proxy signs for the target.
+const SIGNATURE_HEADERS: [&str; 3] = ["authorization", "x-sdk-date", "x-sdk-content-sha256"];
+
+impl Proxy {
+    pub fn new(
+        contract: Arc<Contract>,
+        target: Target,
+        options: ProxyOptions,
+    ) -> Result<Proxy, crate::error::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(target.limits.timeout)
+            .connect_timeout(target.limits.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| {
+                crate::error::Error::Harness(format!("cannot build the HTTP client: {e}"))
+            })?;
+        let mut summary = Summary::new(&contract, true);
+        summary.event(&Event::RunStarted {
+            target: &target.name,
+            seed: 0,
+            cases: 0,
+            shard: None,
+        });
+        Ok(Proxy {
+            secrets: Secrets::of(&target),
+            contract,
+            target,
+            http,
+            options,
+            collector: Mutex::new(Collector {
+                summary,
+                jobs: HashMap::new(),
+                exchanges: 0,
+                started: Instant::now(),
+            }),
+        })
+    }
+
+    /// The operation a request is, with its path parameters (decoded).
+    fn operation(&self, method: &str, path: &str) -> Option<(&Operation, Map<String, Value>)> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        self.contract.operations.iter().find_map(|op| {
+            if !op.method.eq_ignore_ascii_case(method) {
+                return None;
+            }
+            let template: Vec<&str> = op.path.split('/').collect();
+            if template.len() != segments.len() {
+                return None;
+            }
+            let mut params = Map::new();
+            for (t, s) in template.iter().zip(&segments) {
+                match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                    Some(name) => {
+                        let value = percent_encoding::percent_decode_str(s).decode_utf8_lossy();
+                        params.insert(name.to_string(), Value::String(value.into_owned()));
+                    }
+                    None if t == s => {}
+                    None => return None,
+                }
+            }
+            Some((op, params))
+        })
+    }
+
+    fn service_of(op: Option<&Operation>, path: &str) -> Service {
+        match op {
+            Some(op) => op.service,
+            None if path.starts_with("/v3/") => Service::Vpc,
+            None => Service::Ecs,
+        }
+    }
+
+    /// The request for the target: the client's headers, the target's credentials.
+    fn outgoing(
+        &self,
+        method: &str,
+        url: &str,
+        client_headers: &[(String, String)],
+        body: &Bytes,
+    ) -> PreparedRequest {
+        let mut headers: Vec<(String, String)> = client_headers
+            .iter()
+            .filter(|(k, _)| !NOT_FORWARDED.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        let replay_auth = match &self.target.auth {
+            Auth::None => ReplayAuth::None,
+            Auth::Token(token) => {
+                if !headers.iter().any(|(k, _)| k == "x-auth-token") {
+                    headers.push(("x-auth-token".into(), token.expose().to_string()));
+                }
+                ReplayAuth::TokenEnv(token.env().unwrap_or("NIC_TOKEN").to_string())
+            }
+            Auth::AkSk { ak, sk } => {
+                headers.retain(|(k, _)| !SIGNATURE_HEADERS.contains(&k.as_str()));
+                let parsed = reqwest::Url::parse(url).ok();
+                let host = parsed
+                    .as_ref()
+                    .map(|u| match (u.host_str(), u.port()) {
+                        (Some(h), Some(p)) => format!("{h}:{p}"),
+                        (Some(h), None) => h.to_string(),
+                        _ => String::new(),
+                    })
+                    .unwrap_or_default();
+                let path = parsed
+                    .as_ref()
+                    .map(|u| {
+                        u.path()
+                            .split('/')
+                            .map(|s| {
+                                percent_encoding::percent_decode_str(s)
+                                    .decode_utf8_lossy()
+                                    .into_owned()
+                            })
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    })
+                    .unwrap_or_default();
+                let query: Vec<(String, String)> = parsed
+                    .as_ref()
+                    .map(|u| {
+                        u.query_pairs()
+                            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                // Only what the proxy controls is signed; the rest passes unsigned.
+                let mut signed: Vec<(String, String)> = headers
+                    .iter()
+                    .filter(|(k, _)| k == "content-type" || k == "x-project-id")
+                    .cloned()
+                    .collect();
+                signed.push((signing::DATE_HEADER.into(), signing::sdk_date_now()));
+                let sig = signing::sign(
+                    &signing::SignableRequest {
+                        method,
+                        host: &host,
+                        path: &path,
+                        query: &query,
+                        headers: &signed,
+                        body,
+                    },
+                    ak.expose(),
+                    sk.expose(),
+                );
+                headers.retain(|(k, _)| k != "content-type" && k != "x-project-id");
+                headers.extend(signed);
+                headers.extend(
+                    sig.added_headers
+                        .into_iter()
+                        .filter(|(k, _)| !k.eq_ignore_ascii_case("host")),
+                );
+                headers.push(("Authorization".into(), sig.authorization));
+                ReplayAuth::Signed
+            }
+        };
+        PreparedRequest {
+            method: method.to_string(),
+            url: url.to_string(),
+            headers,
+            body: (!body.is_empty()).then(|| body.clone()),
+            replay_auth,
+        }
+    }
+
+    /// The client's signature checked against the target's credentials.
+    fn verify_client(
+        &self,
+        method: &str,
+        raw_path: &str,
+        raw_query: Option<&str>,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<(), signing::VerifyError> {
+        if headers
+            .iter()
+            .any(|(k, v)| k == "x-auth-token" && !v.trim().is_empty())
+        {
+            return Ok(());
+        }
+        let (ak, sk) = match &self.target.auth {
+            Auth::AkSk { ak, sk } => (ak.expose().to_string(), sk.expose().to_string()),
+            _ => return Ok(()),
+        };
+        signing::verify(
+            &signing::ReceivedRequest {
+                method,
+                raw_path,
+                raw_query,
+                headers,
+                body,
+            },
+            |given| (given == ak).then(|| sk.clone()),
+        )
+    }
+
+    /// One exchange: judged, recorded, and the answer handed back.
+    async fn handle(self: Arc<Self>, req: Request) -> Response {
+        let started = Instant::now();
+        let (parts, body) = req.into_parts();
+        let method = parts.method.as_str().to_string();
+        let raw_path = parts.uri.path().to_string();
+        let raw_query = parts.uri.query().map(str::to_string);
+        let limit = self.target.limits.max_body_bytes;
+        let headers: Vec<(String, String)> = parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let matched = self.operation(&method, &raw_path);
+        let op_id = matched.as_ref().map(|(op, _)| op.id.clone());
+        let case_id = {
+            let mut c = self.collector.lock();
+            c.exchanges += 1;
+            format!(
+                "{}#{}",
+                op_id.as_deref().unwrap_or("unmatched"),
+                c.exchanges
+            )
+        };
+        let body = match axum::body::to_bytes(body, limit).await {
+            Ok(b) => b,
+            Err(_) => {
+                let message = format!(
+                    "the request body is over the target's max_body_mb ({} bytes); not forwarded",
+                    limit
+                );
+                self.record_error(&case_id, op_id.as_deref(), &message);
+                return plain(413, &message);
+            }
+        };
+        if self.options.verify_client {
+            if let Err(e) =
+                self.verify_client(&method, &raw_path, raw_query.as_deref(), &headers, &body)
+            {
+                let message = format!("the client's AK/SK signature does not verify: {e}");
+                self.record_error(&case_id, op_id.as_deref(), &message);
+                return plain(401, &message);
+            }
+        }
+        let service = Self::service_of(matched.as_ref().map(|(op, _)| *op), &raw_path);
+        let query = raw_query
+            .as_deref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        let url = format!("{}{raw_path}{query}", self.target.base_url(service));
+        let outgoing = self.outgoing(&method, &url, &headers, &body);
+        let sent = self.send(&outgoing).await;
+        let (status, answer_headers, answer_body) = match sent {
+            Ok(a) => a,
+            Err(e) => {
+                let message = format!("the target did not answer: {e}");
+                if let Some((op, params)) = matched {
+                    self.record_no_answer(op, case_id, params, &body, &outgoing, &message);
+                }
+                return plain(502, &message);
+            }
+        };
+        if let Some((op, params)) = matched {
+            let content_type = answer_headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| v.clone());
+            let location = answer_headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+                .map(|(_, v)| v.clone());
+            let exchange = Exchange {
+                status,
+                content_type,
+                location,
+                body: self.secrets.mask(answer_body.clone(), &outgoing),
+                retries: 0,
+                elapsed: started.elapsed(),
+            };
+            self.judge(op, case_id, params, &body, outgoing, &exchange);
+        }
+        let mut response = Response::new(Body::from(answer_body));
+        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        for (k, v) in answer_headers {
+            if NOT_FORWARDED.contains(&k.to_ascii_lowercase().as_str()) {
+                continue;
+            }
+            if let (Ok(name), Ok(value)) = (HeaderName::try_from(k), HeaderValue::from_str(&v)) {
+                response.headers_mut().append(name, value);
+            }
+        }
+        response
+    }
+
+    async fn send(
+        &self,
+        req: &PreparedRequest,
+    ) -> Result<(u16, Vec<(String, String)>, Bytes), String> {
+        let method =
+            reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut builder = self.http.request(method, &req.url);
+        for (k, v) in &req.headers {
+            builder = builder.header(k, v);
+        }
+        if let Some(body) = &req.body {
+            builder = builder.body(body.clone());
+        }
+        let response = builder.send().await.map_err(|e| without_url(&e))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let limit = self.target.limits.max_body_bytes;
+        let body = response.bytes().await.map_err(|e| without_url(&e))?;
+        if body.len() > limit {
+            return Err(format!("the answer's body is over {limit} bytes"));
+        }
+        Ok((status, headers, body))
+    }
+
+    fn judge(
+        &self,
+        op: &Operation,
+        case_id: String,
+        params: Map<String, Value>,
+        body: &Bytes,
+        outgoing: PreparedRequest,
+        exchange: &Exchange,
+    ) {
+        let contract = &self.contract;
+        let curl = Curl::new(outgoing);
+        let mut result = CaseResult {
+            case_id: case_id.clone(),
+            operation: op.id.clone(),
+            status: Some(exchange.status),
+            response: Some(exchange.body.clone()),
+            elapsed: exchange.elapsed,
+            replay: curl.as_str().to_string(),
+            ..Default::default()
+        };
+        let json = if op.request_schema.is_some() {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    // Not JSON: the body schema cannot be read; the server's answer still is.
+                    result.undecided.push(Undecided::new(
+                        crate::contract::ids::STATUS,
+                        format!("the client's body is not JSON ({e})"),
+                    ));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let labelled = judge::label(contract, op, case_id.clone(), params, json);
+        result.kind = Some(labelled.case.kind);
+        result.exercised = labelled.case.exercises.clone();
+        if let Some((id, message)) = &labelled.broken {
+            result.findings.push(judge::client_finding(
+                contract,
+                &labelled.case,
+                id,
+                message,
+                &curl,
+            ));
+        }
+        let judged = judge::judge_answer(contract, op, &labelled, exchange, &curl);
+        result.findings.extend(judged.findings);
+        result.undecided.extend(judged.undecided);
+        // A job the answer started is followed through the client's own queries.
+        let job_id = judged
+            .body
+            .as_ref()
+            .and_then(|b| b.get("job_id"))
+            .and_then(Value::as_str)
+            .filter(|_| op.is_async && (200..300).contains(&exchange.status));
+        if let Some(job) = job_id {
+            let must_fail = judged
+                .pending_job_fail
+                .then(|| labelled.case.breaks.clone())
+                .flatten();
+            self.collector.lock().jobs.insert(
+                job.to_string(),
+                PendingJob {
+                    case_id: case_id.clone(),
+                    operation: op.id.clone(),
+                    must_fail,
+                },
+            );
+        }
+        if op.id == "show-job" {
+            if let Some(answer) = &judged.body {
+                self.job_read(answer, &labelled.case, &curl, &mut result);
+            }
+        }
+        self.record(result);
+    }
+
+    /// A job the client read: judged once it has ended.
+    fn job_read(&self, answer: &Value, case: &Case, curl: &Curl, result: &mut CaseResult) {
+        let Some(job_id) = answer.get("job_id").and_then(Value::as_str) else {
+            return;
+        };
+        let status = answer.get("status").and_then(Value::as_str).unwrap_or("");
+        if !matches!(status, "SUCCESS" | "FAIL") {
+            return;
+        }
+        let Some(pending) = self.collector.lock().jobs.remove(job_id) else {
+            return;
+        };
+        result
+            .exercised
+            .push(crate::contract::ids::JOB_FAIL_REASON.into());
+        result
+            .findings
+            .extend(crate::judge::job::fail_reason_conformance(
+                &self.contract,
+                case,
+                answer,
+                curl.as_str(),
+            ));
+        if let Some(rule) = pending.must_fail {
+            result.exercised.push(rule.clone());
+            if status == "SUCCESS" {
+                result.findings.push(
+                    Finding::new(
+                        &self.contract,
+                        &pending.case_id,
+                        &pending.operation,
+                        &rule,
+                        "a refusal, or a job that ends FAIL",
+                        format!("job {job_id} ended SUCCESS"),
+                    )
+                    .reproduced_by(curl.as_str()),
+                );
+            }
+        }
+    }
+
+    fn record_no_answer(
+        &self,
+        op: &Operation,
+        case_id: String,
+        params: Map<String, Value>,
+        body: &Bytes,
+        outgoing: &PreparedRequest,
+        message: &str,
+    ) {
+        let json = serde_json::from_slice::<Value>(body).ok();
+        let labelled = judge::label(&self.contract, op, case_id.clone(), params, json);
+        let curl = Curl::new(outgoing.clone());
+        let mut result = CaseResult {
+            case_id,
+            operation: op.id.clone(),
+            kind: Some(labelled.case.kind),
+            replay: curl.as_str().to_string(),
+            ..Default::default()
+        };
+        result.findings.push(
+            Finding::new(
+                &self.contract,
+                &result.case_id,
+                &op.id,
+                crate::contract::ids::TRANSPORT,
+                "an answer",
+                message,
+            )
+            .reproduced_by(curl.as_str()),
+        );
+        for id in labelled.case.exercises {
+            result
+                .undecided
+                .push(Undecided::new(&id, "the request got no answer"));
+        }
+        self.record(result);
+    }
+
+    fn record_error(&self, case_id: &str, op: Option<&str>, message: &str) {
+        self.record(CaseResult {
+            case_id: case_id.to_string(),
+            operation: op.unwrap_or("unmatched").to_string(),
+            error: Some(message.to_string()),
+            ..Default::default()
+        });
+    }
+
+    fn record(&self, result: CaseResult) {
+        if self.options.stream_findings {
+            let mut err = std::io::stderr().lock();
+            for f in &result.findings {
+                let _ = writeln!(err, "{f}");
+            }
+            if let Some(e) = &result.error {
+                let _ = writeln!(err, "error in {}: {e}", result.case_id);
+            }
+        }
+        self.collector
+            .lock()
+            .summary
+            .event(&Event::CaseFinished(&result));
+    }
+
+    /// Ends the session: jobs never read to their end leave their rules undecided.
+    pub fn finish(&self) -> Summary {
+        let mut c = self.collector.lock();
+        let pending: Vec<(String, PendingJob)> = c.jobs.drain().collect();
+        for (job, p) in pending {
+            if let Some(rule) = p.must_fail {
+                let result = CaseResult {
+                    case_id: p.case_id,
+                    operation: p.operation,
+                    exercised: vec![rule.clone()],
+                    undecided: vec![Undecided::new(
+                        &rule,
+                        format!("the client never read job {job} to its end"),
+                    )],
+                    ..Default::default()
+                };
+                c.summary.event(&Event::CaseFinished(&result));
+            }
+        }
+        let end = RunEnd {
+            elapsed: c.started.elapsed(),
+            requests: c.exchanges,
+            ..Default::default()
+        };
+        c.summary.event(&Event::RunFinished(&end));
+        c.summary.planned = c.summary.cases;
+        std::mem::take(&mut c.summary)
+    }
+}
+
+/// A transport error without its URL (which may carry a query the client sent).
+fn without_url(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "transport error"
+    };
+    format!("{kind}: {}", e.without_url_ref())
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let mut s = self.to_string();
+        if let Some(url) = self.url() {
+            s = s.replace(url.as_str(), "(the target)");
+        }
+        s
+    }
+}
+
+fn plain(status: u16, message: &str) -> Response {
+    let mut r = Response::new(Body::from(
+        serde_json::json!({"error": {"code": format!("NIC.PROXY.{status}"), "message": message}})
+            .to_string(),
+    ));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A proxy serving on a listener, until [`RunningProxy::stop`].
+pub struct RunningProxy {
+    pub base_url: String,
+    proxy: Arc<Proxy>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningProxy {
+    /// Stops serving and returns what the session found.
+    pub async fn stop(mut self) -> Summary {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.proxy.finish()
+    }
+}
+
+/// Serves `proxy` on `listener`.
+pub async fn serve(
+    proxy: Proxy,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<RunningProxy> {
+    let addr = listener.local_addr()?;
+    let proxy = Arc::new(proxy);
+    let app = axum::Router::new().fallback({
+        let proxy = proxy.clone();
+        move |req: Request| proxy.clone().handle(req)
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok(RunningProxy {
+        base_url: format!("http://{addr}"),
+        proxy,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}

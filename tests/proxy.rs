@@ -1,0 +1,245 @@
+//! The validating proxy over HTTP: the runner as its client, the mock with
+//! each fault profile behind it. What one exchange shows, the proxy names
+//! exactly; what needs the cloud's state or world, it leaves undecided.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nic_conformance::contract::Contract;
+use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
+use nic_conformance::http::Client;
+use nic_conformance::mock::{FaultSet, MockConfig, start_local};
+use nic_conformance::proxy::{Proxy, ProxyOptions, judge::CLIENT_PREFIX};
+use nic_conformance::report::Summary;
+use nic_conformance::runner::{RunOptions, Runner};
+use nic_conformance::target::Target;
+
+fn contract() -> Arc<Contract> {
+    Arc::new(Contract::builtin().unwrap())
+}
+
+/// The runner's findings and the proxy's, for one run through the proxy.
+async fn through_proxy(c: &Arc<Contract>, faults: &[String]) -> (Summary, Summary) {
+    let mut cfg = MockConfig::new(EXAMPLE_PROJECT_ID, example_fixtures());
+    cfg.job_duration = Duration::from_millis(1);
+    cfg.faults = FaultSet::from_names(c, faults).unwrap();
+    let mock = start_local(c.clone(), cfg).await.unwrap();
+    let proxy = Proxy::new(
+        c.clone(),
+        Target::builtin(&mock.base_url),
+        ProxyOptions::default(),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = nic_conformance::proxy::serve(proxy, listener)
+        .await
+        .unwrap();
+    let client = Arc::new(Client::new(Target::builtin(&proxy.base_url)).unwrap());
+    let mut opts = RunOptions::new(7);
+    opts.budget = Some(1);
+    let runner = Arc::new(Runner::new(c.clone(), client, opts));
+    let mut seen = Summary::new(c, false);
+    runner.run(&mut seen).await;
+    let judged = proxy.stop().await;
+    mock.stop().await;
+    (seen, judged)
+}
+
+/// The server-side finding ids of a summary (the client's are prefixed).
+fn server_ids(s: &Summary) -> BTreeSet<String> {
+    s.findings
+        .keys()
+        .map(|(id, _)| id.clone())
+        .filter(|id| !id.starts_with(CLIENT_PREFIX))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conforming_server_behind_the_proxy_gets_no_finding_and_negative_cases_are_the_clients() {
+    let c = contract();
+    let (seen, judged) = through_proxy(&c, &[]).await;
+    assert!(seen.findings.is_empty(), "{:?}", seen.findings.keys());
+    assert!(server_ids(&judged).is_empty(), "{:?}", server_ids(&judged));
+    // The runner's negative cases break rules on purpose: the proxy says so, against the client.
+    let client: Vec<&String> = judged
+        .findings
+        .keys()
+        .map(|(id, _)| id)
+        .filter(|id| id.starts_with(CLIENT_PREFIX))
+        .collect();
+    assert!(
+        client
+            .iter()
+            .any(|id| id.as_str() == "client:nova-attach.port-net-exclusive"),
+        "{client:?}"
+    );
+    // Every exchange the runner made went through it.
+    assert!(judged.cases > 100, "{}", judged.cases);
+    // Nothing it could not see is counted as passed.
+    let effect = &judged.rules["batch-add.job-attaches"];
+    assert_eq!(effect.status(), "undecided", "{effect:?}");
+}
+
+/// Whether one exchange shows a rule or keyword: a schema keyword, a rule
+/// of the request alone, or one of the answer. Rules of the cloud's world or
+/// of the state after the exchange need what the proxy does not see.
+fn seen_in_one_exchange(c: &Contract, id: &str) -> bool {
+    id.contains('#')
+        || c.rule(id).is_some_and(|r| {
+            matches!(
+                r.check.kind(),
+                "mutually_exclusive"
+                    | "requires"
+                    | "at_least_one"
+                    | "max_items"
+                    | "echo"
+                    | "no_response_body"
+                    | "no_server_error"
+                    | "content_type"
+                    | "json_body"
+            )
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_one_exchange_shows_is_named_exactly_and_the_rest_is_never_passed() {
+    let c = contract();
+    let mut exact = 0;
+    for fault in nic_conformance::mock::faults::catalogue(&c) {
+        let (_, judged) = through_proxy(&c, std::slice::from_ref(&fault.name)).await;
+        let declared: BTreeSet<String> = fault.breaks.iter().cloned().collect();
+        let found = server_ids(&judged);
+        if declared.iter().all(|id| seen_in_one_exchange(&c, id)) {
+            assert_eq!(found, declared, "{}", fault.name);
+            exact += 1;
+            continue;
+        }
+        // What the proxy cannot see is undecided or violated, never passed.
+        for id in &declared {
+            let status = judged
+                .rules
+                .get(id)
+                .map_or("never exercised", |r| r.status());
+            assert!(
+                found.contains(id) || status != "ok",
+                "{}: {id} counted as passed through the proxy",
+                fault.name
+            );
+        }
+    }
+    // Request-side (schema keywords, rules of the request) and response-side profiles.
+    assert!(exact >= 30, "{exact}");
+}
+
+/// A nova answer with a malformed `mac_addr` is named by its keyword, as a
+/// client that never looks at the MAC would not notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_mac_address_is_named_by_its_keyword() {
+    let c = contract();
+    let (_, judged) = through_proxy(&c, &["bad-mac-address".into()]).await;
+    assert!(
+        server_ids(&judged).contains(
+            "nova-attach-interface.response.200#/properties/interfaceAttachment/properties/mac_addr/format"
+        ),
+        "{:?}",
+        server_ids(&judged)
+    );
+}
+
+/// A signed target: the proxy signs each request again with the target's
+/// AK/SK (the client signed for the proxy's host, or not at all); with
+/// `verify_client` an unsigned client is refused with 401. A body over the
+/// target's limit is refused with 413, not forwarded. No credential reaches
+/// the proxy's findings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_signed_again_for_the_target_and_oversized_bodies_refused() {
+    let c = contract();
+    let (ak, sk) = ("AKPROXYCHECK0001", "SKPROXYCHECKSECRET0001");
+    let mut cfg = MockConfig::new(EXAMPLE_PROJECT_ID, example_fixtures());
+    cfg.require_auth = true;
+    cfg.credentials = vec![(ak.into(), sk.into())];
+    cfg.faults = FaultSet::from_names(&c, &["bad-mac-address".into()]).unwrap();
+    let mock = start_local(c.clone(), cfg).await.unwrap();
+    let text = format!(
+        "[target]\nname = \"signed\"\necs_url = \"{0}\"\nvpc_url = \"{0}\"\nproject_id = \"{EXAMPLE_PROJECT_ID}\"\n\
+         [fixtures]\nserver_id = \"s\"\nprimary_port_id = \"p\"\nspare_port_id = \"q\"\nnetwork_id = \"n\"\n\
+         subnet_id = \"u\"\nsecurity_group_id = \"g\"\nsub_network_interface_id = \"i\"\n\
+         [auth]\nkind = \"aksk\"\nak_env = \"AK\"\nsk_env = \"SK\"\n[limits]\nmax_body_mb = 1\n",
+        mock.base_url
+    );
+    let env = |name: &str| match name {
+        "AK" => Some(ak.to_string()),
+        "SK" => Some(sk.to_string()),
+        _ => None,
+    };
+    let target = Target::parse("signed.toml", &text, env).unwrap();
+    let f = example_fixtures();
+    let attach = format!(
+        "/v2.1/{EXAMPLE_PROJECT_ID}/servers/{}/os-interface",
+        f.server_id
+    );
+    let body = format!(
+        "{{\"interfaceAttachment\": {{\"port_id\": \"{}\"}}}}",
+        f.spare_port_id
+    );
+    let http = reqwest::Client::new();
+    for verify in [false, true] {
+        let options = ProxyOptions {
+            verify_client: verify,
+            ..Default::default()
+        };
+        let proxy = Proxy::new(c.clone(), target.clone(), options).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = nic_conformance::proxy::serve(proxy, listener)
+            .await
+            .unwrap();
+        let answer = http
+            .post(format!("{}{attach}", proxy.base_url))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        if verify {
+            assert_eq!(answer.status(), 401, "an unsigned client is refused");
+        } else {
+            assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+            let detach = http
+                .delete(format!("{}{attach}/{}", proxy.base_url, f.spare_port_id))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(detach.status(), 202);
+        }
+        let big = http
+            .post(format!("{}{attach}", proxy.base_url))
+            .header("content-type", "application/json")
+            .body(vec![b' '; (1 << 20) + 1])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(big.status(), 413);
+        let judged = proxy.stop().await;
+        let everything = serde_json::to_string(&nic_conformance::report::json::to_json(
+            &judged,
+            &c,
+            nic_conformance::report::Gate::new(nic_conformance::contract::Severity::Must),
+        ))
+        .unwrap();
+        for secret in [ak, sk, "Signature="] {
+            assert!(!everything.contains(secret), "{secret} leaked");
+        }
+        assert!(everything.contains("max_body_mb"), "the 413 is reported");
+        if !verify {
+            assert!(
+                server_ids(&judged).contains(
+                    "nova-attach-interface.response.200#/properties/interfaceAttachment/properties/mac_addr/format"
+                ),
+                "{:?}",
+                server_ids(&judged)
+            );
+        }
+    }
+    mock.stop().await;
+}
