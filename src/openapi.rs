@@ -27,8 +27,15 @@ fn server(service: Service) -> Value {
     })
 }
 
-/// The path parameters of `op`, each with its schema from the path schema.
+/// The path parameters of `op`, each with its schema from the path schema
+/// and, as its example, the built-in mock's fixture (so a tool that sends
+/// examples reaches past the 404s).
 fn parameters(contract: &Contract, op: &Operation) -> Vec<Value> {
+    let examples = crate::case::default_path_params(
+        op,
+        crate::fixtures::EXAMPLE_PROJECT_ID,
+        &crate::fixtures::example_fixtures(),
+    );
     let props = contract
         .schema(&op.path_schema)
         .and_then(|s| s.document.get("properties"))
@@ -41,7 +48,11 @@ fn parameters(contract: &Contract, op: &Operation) -> Vec<Value> {
                 .get(name)
                 .cloned()
                 .unwrap_or_else(|| json!({"type": "string"}));
-            json!({"name": name, "in": "path", "required": true, "schema": schema})
+            let mut p = json!({"name": name, "in": "path", "required": true, "schema": schema});
+            if let Some(example) = examples.get(name).filter(|v| v.as_str() != Some("")) {
+                p["example"] = example.clone();
+            }
+            p
         })
         .collect()
 }
