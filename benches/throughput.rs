@@ -10,6 +10,9 @@
 //! - run: cases/s of a full run (generated, sent, judged) at concurrency 1, 8,
 //!   64 against the in-process mock, next to the mock's raw request rate
 //!   measured right before it, as a ratio;
+//! - proxy: the validating proxy in front of the mock against the mock alone:
+//!   p50 and p99 latency at one connection (the difference is what the proxy
+//!   adds) and requests/s at 64 connections;
 //! - memory: peak RSS of a 100,000-case run of the binary cargo builds for the bench.
 
 use std::process::{Command, Stdio};
@@ -474,6 +477,94 @@ fn bench_respond() {
     }
 }
 
+/// Latencies (µs) of `n` requests one after another.
+async fn latencies(base: &str, route: &Route, n: usize) -> Vec<f64> {
+    let http = reqwest::Client::new();
+    let url = format!("{base}{}", route.path);
+    let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let r = http
+            .request(method.clone(), &url)
+            .header("content-type", "application/json")
+            .body(route.body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        let _ = r.bytes().await;
+        out.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    out
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn bench_proxy() {
+    println!(
+        "\n## proxy in front of the mock (update-sub-network-interface, median of {ROUNDS} rounds)"
+    );
+    let rt = runtime();
+    let contract = Arc::new(Contract::builtin().unwrap());
+    let route = &routes()[0];
+    let mock = rt
+        .block_on(start_local(contract.clone(), mock_config()))
+        .unwrap();
+    let proxy = rt.block_on(async {
+        let p = nic_conformance::proxy::Proxy::new(
+            contract.clone(),
+            Target::builtin(&mock.base_url),
+            Default::default(),
+        )
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        nic_conformance::proxy::serve(p, listener).await.unwrap()
+    });
+    let (mut direct, mut through) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        direct.extend(rt.block_on(latencies(&mock.base_url, route, 2000)));
+        through.extend(rt.block_on(latencies(&proxy.base_url, route, 2000)));
+    }
+    let (d50, d99) = (percentile(&mut direct, 0.5), percentile(&mut direct, 0.99));
+    let (t50, t99) = (
+        percentile(&mut through, 0.5),
+        percentile(&mut through, 0.99),
+    );
+    println!("latency at 1 connection   mock alone p50 {d50:>7.0} µs  p99 {d99:>7.0} µs");
+    println!("                          via proxy  p50 {t50:>7.0} µs  p99 {t99:>7.0} µs");
+    println!(
+        "                          added      p50 {:>7.0} µs  p99 {:>7.0} µs",
+        t50 - d50,
+        t99 - d99
+    );
+    let connections = 64;
+    let (mut alone, mut via) = (Vec::new(), Vec::new());
+    let mut tool = "";
+    for _ in 0..ROUNDS {
+        let (r, t) = raw_rate(&rt, &mock, route, connections);
+        alone.push(r);
+        tool = t;
+        via.push(raw_rate_url(&rt, &proxy.base_url, route, connections).0);
+    }
+    let (alone, via) = (median(alone), median(via));
+    println!("rate at {connections} connections     mock alone {alone:>9.0} req/s ({tool})");
+    println!(
+        "                          via proxy  {via:>9.0} req/s, {:.2} of the mock alone",
+        via / alone
+    );
+    let summary = rt.block_on(proxy.stop());
+    println!(
+        "                          ({} exchanges judged, {} finding(s))",
+        summary.cases,
+        summary.findings.len()
+    );
+    rt.block_on(mock.stop());
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -492,6 +583,9 @@ fn main() {
     }
     if want("run") {
         bench_run();
+    }
+    if want("proxy") {
+        bench_proxy();
     }
     if want("memory") {
         bench_memory();

@@ -26,6 +26,7 @@ pub async fn proxy(contract: Arc<Contract>, args: ProxyArgs) -> Result<i32, Erro
     let options = ProxyOptions {
         verify_client: args.verify_client,
         stream_findings: !args.quiet,
+        keep_junit: args.junit.is_some(),
     };
     let urls = [
         ("ECS URL", target.ecs_url.clone()),

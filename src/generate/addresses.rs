@@ -56,6 +56,17 @@ pub fn items_need_address(node: &Value) -> bool {
     })
 }
 
+/// Whether a schema node is, or holds anywhere below it, an IP address.
+pub fn holds_address(node: &Value) -> bool {
+    match node {
+        Value::Object(m) => {
+            m.get("format") == Some(&Value::from("ip-address")) || m.values().any(holds_address)
+        }
+        Value::Array(a) => a.iter().any(holds_address),
+        _ => false,
+    }
+}
+
 /// Replaces every well-formed address in the request view's body by one
 /// from the fixture ranges, or removes the smallest optional field that
 /// holds it when there is no range. `key` makes the choice stable for a case.

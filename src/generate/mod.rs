@@ -239,10 +239,25 @@ impl<'c> Generator<'c> {
                 }
             }
         }
+        // A rule about a field that holds an address cannot be broken alone
+        // without the subnet's range: the address is the network's to refuse too.
+        let no_range = self.fixtures.subnet_ranges() == (None, None);
+        let body = op
+            .request_schema
+            .as_ref()
+            .and_then(|n| self.contract.schema(n));
+        let names_an_address = |check: &Check| {
+            check.named_fields().iter().any(|(at, field)| {
+                let instance = format!("{}/{field}", at.trim_start_matches("/body"));
+                body.and_then(|s| s.subschema_for_instance(&instance))
+                    .is_some_and(|(_, node)| addresses::holds_address(node))
+            })
+        };
         for rule in self
             .contract
             .rules_for(&op.id)
             .filter(|r| r.operation != "*" && r.check.is_request_constraint())
+            .filter(|r| !(no_range && names_an_address(&r.check)))
         {
             plans.push(Plan::BreakRule {
                 id: rule.id.clone(),

@@ -41,6 +41,8 @@ pub struct ProxyOptions {
     pub verify_client: bool,
     /// Print each finding to stderr as it happens.
     pub stream_findings: bool,
+    /// Keep a line per exchange for a JUnit report (memory grows with the session).
+    pub keep_junit: bool,
 }
 
 /// A job an accepted request started, until the client reads it to its end.
@@ -101,7 +103,7 @@ impl Proxy {
             .map_err(|e| {
                 crate::error::Error::Harness(format!("cannot build the HTTP client: {e}"))
             })?;
-        let mut summary = Summary::new(&contract, true);
+        let mut summary = Summary::new(&contract, options.keep_junit);
         summary.event(&Event::RunStarted {
             target: &target.name,
             seed: 0,
