@@ -21,7 +21,10 @@
 //!    ([`error::exit`]).
 //!
 //! Layers depend one way: contract ← generate, judge ← runner ← report ← cli;
-//! the mock stands beside the runner, on the contract.
+//! the mock stands beside the runner, on the contract. The [`proxy`] stands
+//! beside the runner too: it judges exchanges a client makes with the same
+//! [`judge`] functions and feeds the same reports; [`openapi`] renders the
+//! contract for tools that read OpenAPI.
 
 pub mod case;
 pub mod cli;
