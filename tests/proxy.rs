@@ -211,6 +211,17 @@ async fn requests_are_signed_again_for_the_target_and_oversized_bodies_refused()
                 .await
                 .unwrap();
             assert_eq!(detach.status(), 202);
+            // A query is signed too, as the target reads it.
+            let listed = http
+                .get(format!(
+                    "{}/v3/{EXAMPLE_PROJECT_ID}/vpc/sub-network-interfaces?limit=1&marker=a%20b",
+                    proxy.base_url
+                ))
+                .header("accept-encoding", "gzip")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(listed.status(), 200, "{}", listed.text().await.unwrap());
         }
         let big = http
             .post(format!("{}{attach}", proxy.base_url))

@@ -70,10 +70,12 @@ pub struct Proxy {
     collector: Mutex<Collector>,
 }
 
-/// Hop-by-hop headers and those the proxy sets itself.
-const NOT_FORWARDED: [&str; 10] = [
+/// Hop-by-hop headers and those the proxy sets itself. `accept-encoding`
+/// too: the proxy must read the answer to judge it, so it asks for it plain.
+const NOT_FORWARDED: [&str; 11] = [
     "host",
     "content-length",
+    "accept-encoding",
     "connection",
     "keep-alive",
     "transfer-encoding",
