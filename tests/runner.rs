@@ -1101,6 +1101,7 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
 
     // SIGTERM (a cancelled CI job): the run cleans up, writes its report and says 143.
     let json = dir.path().join("r.json");
+    let html = dir.path().join("r.html");
     let extra = [
         "--seed",
         "4",
@@ -1111,6 +1112,8 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
         "2",
         "--report-json",
         json.to_str().unwrap(),
+        "--report-html",
+        html.to_str().unwrap(),
     ];
     let child = run_until_attached(&file, &ledger, &extra, &mock);
     Command::new("kill")
@@ -1121,6 +1124,8 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
     assert_eq!(out.status.code(), Some(143), "{}", text(&out));
     assert_eq!(mock.mock.attached_ports(), primary_only);
     assert_eq!(report(&json)["exit_code"], 143);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("exit 143: SIGTERM"), "the HTML report says why the run stopped");
     let doctor = with_target("doctor", &file, &ledger, &[]);
     assert_eq!(doctor.status.code(), Some(0), "{}", text(&doctor));
     rt.block_on(mock.stop());
