@@ -105,6 +105,16 @@ impl Case {
         view: &Value,
         world: &FixtureWorld,
     ) -> (Expect, Option<String>, Vec<String>) {
+        Case::label_verdict(contract, op, view, contract.judge(op, view, world))
+    }
+
+    /// What `verdict` on a request promises, the id it breaks, and the ids it exercises.
+    pub fn label_verdict(
+        contract: &Contract,
+        op: &Operation,
+        view: &Value,
+        verdict: Verdict,
+    ) -> (Expect, Option<String>, Vec<String>) {
         // Only an open reading exercises its rule (marked by the generator),
         // and only a page that prints no success status its usual-status note.
         let unprinted = !op.success_status_printed;
@@ -114,7 +124,7 @@ impl Case {
             .filter(|r| unprinted || r.id != ids::USUAL_STATUS)
             .map(|r| r.id.clone())
             .collect();
-        match contract.judge(op, view, world) {
+        match verdict {
             Verdict::Accept { dry_run } => {
                 let expect = if dry_run {
                     Expect::exact(202)

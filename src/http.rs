@@ -223,6 +223,34 @@ impl Secrets {
     }
 }
 
+/// What the signer reads of a URL: `host[:port]`, the path with each segment
+/// decoded (the signer encodes them itself), and the query's pairs, decoded.
+pub fn signed_parts(url: &str) -> (String, String, Vec<(String, String)>) {
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return Default::default();
+    };
+    let host = match (u.host_str(), u.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => String::new(),
+    };
+    let path = u
+        .path()
+        .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    let query = u
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    (host, path, query)
+}
+
 /// Redirects: none by default (a 3xx is the answer); when followed, never
 /// to another scheme, host or port, where credentials and bodies must not go.
 fn redirect_policy(follow: bool) -> reqwest::redirect::Policy {
@@ -334,24 +362,7 @@ impl Client {
             Auth::Token(token) => headers.push(("X-Auth-Token".into(), token.expose().to_string())),
             Auth::AkSk { ak, sk } => {
                 headers.push((signing::DATE_HEADER.into(), signing::sdk_date_now()));
-                let host = reqwest::Url::parse(&url)
-                    .ok()
-                    .map(|u| match (u.host_str(), u.port()) {
-                        (Some(h), Some(p)) => format!("{h}:{p}"),
-                        (Some(h), None) => h.to_string(),
-                        _ => String::new(),
-                    })
-                    .unwrap_or_default();
-                // The signer sees the decoded path; it encodes each segment itself.
-                let decoded: Vec<String> = path
-                    .split('/')
-                    .map(|s| {
-                        percent_encoding::percent_decode_str(s)
-                            .decode_utf8_lossy()
-                            .into_owned()
-                    })
-                    .collect();
-                let decoded = decoded.join("/");
+                let (host, decoded, _) = signed_parts(&url);
                 let req = signing::SignableRequest {
                     method: &op.method,
                     host: &host,

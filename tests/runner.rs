@@ -1125,7 +1125,10 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
     assert_eq!(mock.mock.attached_ports(), primary_only);
     assert_eq!(report(&json)["exit_code"], 143);
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(page.contains("exit 143: SIGTERM"), "the HTML report says why the run stopped");
+    assert!(
+        page.contains("exit 143: SIGTERM"),
+        "the HTML report says why the run stopped"
+    );
     let doctor = with_target("doctor", &file, &ledger, &[]);
     assert_eq!(doctor.status.code(), Some(0), "{}", text(&doctor));
     rt.block_on(mock.stop());

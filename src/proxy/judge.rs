@@ -13,7 +13,7 @@
 use serde_json::{Map, Value};
 
 use crate::case::{Case, CaseKind};
-use crate::contract::{Check, Contract, Expect, Operation, Resource, Verdict, World};
+use crate::contract::{Check, Contract, Operation, Resource, Verdict, World};
 use crate::http::{Curl, Exchange};
 use crate::judge::response::{self, Evidence};
 use crate::judge::{Finding, Undecided};
@@ -77,52 +77,32 @@ pub fn label(
     body: Option<Value>,
 ) -> Labelled {
     let view = Contract::view(params.clone(), body.clone().unwrap_or(Value::Null));
-    let exercised: Vec<&crate::contract::Rule> = contract
-        .rules_for(&op.id)
-        .filter(|r| r.check.exercised(&view) && r.id != crate::contract::ids::OPEN_READING)
-        .filter(|r| !op.success_status_printed || r.id != crate::contract::ids::USUAL_STATUS)
-        .collect();
     let verdict = contract.judge_schemas(op, &view).unwrap_or_else(|| {
         contract.judge_rules_where(op, &view, &Unknown, |r| !reads_world(&r.check))
     });
-    let mut exercises: Vec<String> = exercised
-        .iter()
-        .filter(|r| judged_from_answer(&r.check))
-        .map(|r| r.id.clone())
-        .collect();
-    let unjudged = exercised
-        .iter()
-        .filter(|r| !judged_from_answer(&r.check))
-        .map(|r| {
-            let why = if reads_world(&r.check) {
+    let broken = match &verdict {
+        Verdict::Reject { id, message, .. } => Some((id.clone(), message.clone())),
+        Verdict::Accept { .. } => None,
+    };
+    let (expect, breaks, exercised) = Case::label_verdict(contract, op, &view, verdict);
+    // What one answer shows is judged; the rest is named with why it is not.
+    let (exercises, unjudged): (Vec<String>, Vec<String>) = exercised.into_iter().partition(|id| {
+        contract
+            .rule(id)
+            .is_none_or(|r| judged_from_answer(&r.check) || Some(id) == breaks.as_ref())
+    });
+    let unjudged = unjudged
+        .into_iter()
+        .map(|id| {
+            let world = contract.rule(&id).is_some_and(|r| reads_world(&r.check));
+            let why = if world {
                 "reads what exists on the cloud, which the proxy does not know"
             } else {
                 "needs the state after the exchange, which the proxy does not read"
             };
-            (r.id.clone(), why)
+            (id, why)
         })
         .collect();
-    let (expect, breaks, broken) = match verdict {
-        Verdict::Accept { dry_run } => {
-            let expect = if dry_run {
-                Expect::exact(202)
-            } else {
-                op.success_expect()
-            };
-            (expect, None, None)
-        }
-        Verdict::Reject {
-            id,
-            expect,
-            message,
-            ..
-        } => {
-            if !exercises.contains(&id) {
-                exercises.insert(0, id.clone());
-            }
-            (expect, Some(id.clone()), Some((id, message)))
-        }
-    };
     let kind = if breaks.is_some() {
         CaseKind::Negative
     } else {

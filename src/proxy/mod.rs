@@ -184,37 +184,7 @@ impl Proxy {
             }
             Auth::AkSk { ak, sk } => {
                 headers.retain(|(k, _)| !SIGNATURE_HEADERS.contains(&k.as_str()));
-                let parsed = reqwest::Url::parse(url).ok();
-                let host = parsed
-                    .as_ref()
-                    .map(|u| match (u.host_str(), u.port()) {
-                        (Some(h), Some(p)) => format!("{h}:{p}"),
-                        (Some(h), None) => h.to_string(),
-                        _ => String::new(),
-                    })
-                    .unwrap_or_default();
-                let path = parsed
-                    .as_ref()
-                    .map(|u| {
-                        u.path()
-                            .split('/')
-                            .map(|s| {
-                                percent_encoding::percent_decode_str(s)
-                                    .decode_utf8_lossy()
-                                    .into_owned()
-                            })
-                            .collect::<Vec<_>>()
-                            .join("/")
-                    })
-                    .unwrap_or_default();
-                let query: Vec<(String, String)> = parsed
-                    .as_ref()
-                    .map(|u| {
-                        u.query_pairs()
-                            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let (host, path, query) = crate::http::signed_parts(url);
                 // Only what the proxy controls is signed; the rest passes unsigned.
                 let mut signed: Vec<(String, String)> = headers
                     .iter()
