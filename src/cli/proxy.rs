@@ -54,7 +54,14 @@ pub async fn proxy(contract: Arc<Contract>, args: ProxyArgs) -> Result<i32, Erro
         write_atomic(path, page.as_bytes())
             .map_err(|e| Error::file(path, format!("cannot write the HTML report: {e}")))?;
     }
-    let (code, why) = summary.verdict(&contract, gate);
+    let (code, why) = if summary.cases == 0 {
+        (
+            crate::error::exit::NOTHING_RAN,
+            "no exchange passed through the proxy".to_string(),
+        )
+    } else {
+        summary.verdict(&contract, gate)
+    };
     let text = render(&summary, &contract, false);
     crate::cli::commands::print_lines([format!("{text}exit {code}: {why}")])?;
     Ok(code)

@@ -15,6 +15,10 @@ pub const SNAPSHOT_MISSING: &str = "snapshot.missing";
 pub const JOB_COMPLETES: &str = "job.completes";
 pub const JOB_FAIL_REASON: &str = "job.fail-reason";
 
+/// Before a rule or keyword id: the finding is against the client's request
+/// (the proxy), not the server's answer. Severity and source are the id's.
+pub const CLIENT_PREFIX: &str = "client:";
+
 /// Every id above with the kind of check the catalogue must give it.
 pub const ALL: [(&str, &str); 11] = [
     (STATUS, "status"),

@@ -275,6 +275,7 @@ impl Contract {
 
     /// Where an id (schema keyword or rule) comes from, for reports.
     pub fn source_of(&self, id: &str) -> String {
+        let id = id.strip_prefix(ids::CLIENT_PREFIX).unwrap_or(id);
         if let Some(rule) = self.rule(id) {
             return rule.source.to_string();
         }
@@ -302,6 +303,7 @@ impl Contract {
     /// undocumented response fields (`additionalProperties`), which real
     /// clouds add, are reported at `should`.
     pub fn severity_of(&self, id: &str) -> Severity {
+        let id = id.strip_prefix(ids::CLIENT_PREFIX).unwrap_or(id);
         if let Some(rule) = self.rule(id) {
             return rule.severity;
         }

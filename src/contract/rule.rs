@@ -187,6 +187,33 @@ impl Check {
         )
     }
 
+    /// Whether the check reads what exists on the target (a resource, its
+    /// state, a fixture), not the request alone.
+    pub fn reads_world(&self) -> bool {
+        matches!(
+            self,
+            Check::ResourceExists { .. }
+                | Check::ResourceState { .. }
+                | Check::ForbiddenFixture { .. }
+        )
+    }
+
+    /// Whether one request and its answer decide the check, with no
+    /// knowledge of the world and no read of the state after it.
+    pub fn decided_by_exchange(&self) -> bool {
+        (self.is_request_constraint() && !self.reads_world())
+            || matches!(
+                self,
+                Check::Echo { .. }
+                    | Check::NoResponseBody
+                    | Check::Status
+                    | Check::NoServerError
+                    | Check::ContentType
+                    | Check::JsonBody
+                    | Check::Transport
+            )
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Check::MutuallyExclusive { .. } => "mutually_exclusive",

@@ -194,6 +194,9 @@ struct Effects {
     nics: NicRules,
     /// Per operation, the (wrapper, field) pairs of the request body an update changes.
     updated: Vec<(String, Vec<(String, String)>)>,
+    /// The attachment fields the nova attach's request schema documents
+    /// (nova refuses any other, `tag` aside from 2.49).
+    attach_keys: Vec<String>,
 }
 
 /// The catalogue's rules on the NICs of an attaching job: which field wins
@@ -210,8 +213,19 @@ struct NicRules {
 
 impl Effects {
     fn of(contract: &Contract) -> Effects {
+        let attach_keys = contract
+            .operation(nova::ATTACH_OPERATION)
+            .and_then(|op| contract.schema(op.request_schema.as_deref()?))
+            .and_then(|s| {
+                s.document
+                    .pointer("/properties/interfaceAttachment/properties")?
+                    .as_object()
+            })
+            .map(|props| props.keys().cloned().collect())
+            .unwrap_or_default();
         let mut effects = Effects {
             detach: contract.job_operation(Effect::Detach).map(|o| o.id.clone()),
+            attach_keys,
             ..Effects::default()
         };
         for op in &contract.operations {
@@ -409,7 +423,9 @@ impl Mock {
         let mut tag = None;
         if req.method == "POST" && segments.last() == Some(&"os-interface") {
             if let Ok(body) = serde_json::from_slice::<Value>(req.body) {
-                if let Err(refusal) = nova::check_attach_keys(&body, version) {
+                if let Err(refusal) =
+                    nova::check_attach_keys(&body, &self.effects.attach_keys, version)
+                {
                     return refusal;
                 }
                 tag = body

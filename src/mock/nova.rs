@@ -118,19 +118,25 @@ pub fn is_version_path(path: &str, project_id: &str) -> bool {
     trimmed.is_empty() || trimmed == "/v2.1" || trimmed.strip_prefix("/v2.1/") == Some(project_id)
 }
 
-/// Whether an attach body holds only the keys nova allows at `version`
-/// (`tag` from 2.49); the error answer otherwise.
-pub fn check_attach_keys(body: &Value, version: (u32, u32)) -> Result<(), Reply> {
+/// The operation whose body nova holds to its documented keys.
+pub const ATTACH_OPERATION: &str = "nova-attach-interface";
+
+/// Whether an attach body holds only the `documented` keys (the request
+/// schema's), and `tag` from 2.49; the error answer otherwise.
+pub fn check_attach_keys(
+    body: &Value,
+    documented: &[String],
+    version: (u32, u32),
+) -> Result<(), Reply> {
     let Some(attachment) = body.get("interfaceAttachment").and_then(Value::as_object) else {
         return Ok(()); // the schema judges the shape
     };
-    let mut allowed = vec!["port_id", "net_id", "fixed_ips"];
-    if version >= (2, 49) {
-        allowed.push("tag");
-    }
     let unknown: Vec<&String> = attachment
         .keys()
-        .filter(|k| !allowed.contains(&k.as_str()))
+        .filter(|k| {
+            let tag = k.as_str() == "tag" && version >= (2, 49);
+            !documented.contains(k) && !tag
+        })
         .collect();
     if unknown.is_empty() {
         return Ok(());
@@ -260,11 +266,14 @@ mod tests {
 
     #[test]
     fn attach_keys_follow_the_microversion() {
+        let keys: Vec<String> = ["port_id", "net_id", "fixed_ips"]
+            .map(String::from)
+            .to_vec();
         let tagged = json!({"interfaceAttachment": {"net_id": "n", "tag": "t"}});
-        assert!(check_attach_keys(&tagged, (2, 48)).is_err());
-        assert!(check_attach_keys(&tagged, (2, 49)).is_ok());
+        assert!(check_attach_keys(&tagged, &keys, (2, 48)).is_err());
+        assert!(check_attach_keys(&tagged, &keys, (2, 49)).is_ok());
         let odd = json!({"interfaceAttachment": {"net_id": "n", "colour": "red"}});
-        let e = check_attach_keys(&odd, (2, 96)).unwrap_err();
+        let e = check_attach_keys(&odd, &keys, (2, 96)).unwrap_err();
         assert_eq!(e.status, 400);
         assert!(
             e.body.unwrap()["badRequest"]["message"]

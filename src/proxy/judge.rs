@@ -13,7 +13,7 @@
 use serde_json::{Map, Value};
 
 use crate::case::{Case, CaseKind};
-use crate::contract::{Check, Contract, Operation, Resource, Verdict, World};
+use crate::contract::{Contract, Operation, Resource, Verdict, World};
 use crate::http::{Curl, Exchange};
 use crate::judge::response::{self, Evidence};
 use crate::judge::{Finding, Undecided};
@@ -31,32 +31,6 @@ impl World for Unknown {
     fn fixture(&self, _: &str) -> Option<String> {
         None
     }
-}
-
-/// Whether a rule's verdict depends on what exists on the cloud.
-fn reads_world(check: &Check) -> bool {
-    matches!(
-        check,
-        Check::ResourceExists { .. } | Check::ResourceState { .. } | Check::ForbiddenFixture { .. }
-    )
-}
-
-/// Whether a rule is judged from the one answer (the rest need later state).
-fn judged_from_answer(check: &Check) -> bool {
-    matches!(
-        check,
-        Check::MutuallyExclusive { .. }
-            | Check::Requires { .. }
-            | Check::AtLeastOne { .. }
-            | Check::MaxItems { .. }
-            | Check::Echo { .. }
-            | Check::NoResponseBody
-            | Check::Status
-            | Check::NoServerError
-            | Check::ContentType
-            | Check::JsonBody
-            | Check::Transport
-    )
 }
 
 /// A client's request, labelled as the runner labels its cases, but with no
@@ -78,7 +52,7 @@ pub fn label(
 ) -> Labelled {
     let view = Contract::view(params.clone(), body.clone().unwrap_or(Value::Null));
     let verdict = contract.judge_schemas(op, &view).unwrap_or_else(|| {
-        contract.judge_rules_where(op, &view, &Unknown, |r| !reads_world(&r.check))
+        contract.judge_rules_where(op, &view, &Unknown, |r| !r.check.reads_world())
     });
     let broken = match &verdict {
         Verdict::Reject { id, message, .. } => Some((id.clone(), message.clone())),
@@ -89,12 +63,12 @@ pub fn label(
     let (exercises, unjudged): (Vec<String>, Vec<String>) = exercised.into_iter().partition(|id| {
         contract
             .rule(id)
-            .is_none_or(|r| judged_from_answer(&r.check) || Some(id) == breaks.as_ref())
+            .is_none_or(|r| r.check.decided_by_exchange() || Some(id) == breaks.as_ref())
     });
     let unjudged = unjudged
         .into_iter()
         .map(|id| {
-            let world = contract.rule(&id).is_some_and(|r| reads_world(&r.check));
+            let world = contract.rule(&id).is_some_and(|r| r.check.reads_world());
             let why = if world {
                 "reads what exists on the cloud, which the proxy does not know"
             } else {
@@ -164,7 +138,7 @@ pub fn judge_answer(
         }
         let world_rules: Vec<&str> = contract
             .rules_for(&op.id)
-            .filter(|r| reads_world(&r.check))
+            .filter(|r| r.check.reads_world())
             .map(|r| r.id.as_str())
             .collect();
         let because = if world_rules.is_empty() {
@@ -194,7 +168,8 @@ pub fn judge_answer(
     judged
 }
 
-/// A finding against the client: its request breaks `id`.
+/// A finding against the client: its request breaks `id`. Named apart
+/// from the server's findings of the same rule, with the rule's severity and source.
 pub fn client_finding(
     contract: &Contract,
     case: &Case,
@@ -202,22 +177,16 @@ pub fn client_finding(
     message: &str,
     curl: &Curl,
 ) -> Finding {
-    let mut f = Finding::new(
+    Finding::new(
         contract,
         &case.id,
         &case.operation,
-        id,
+        &format!("{}{id}", crate::contract::ids::CLIENT_PREFIX),
         "a request the pages allow",
         format!("the client's request breaks it: {message}"),
     )
-    .reproduced_by(curl.as_str());
-    // Kept apart from the server's findings of the same rule.
-    f.id = format!("{CLIENT_PREFIX}{id}");
-    f
+    .reproduced_by(curl.as_str())
 }
-
-/// What a finding against the client's request is named with, before the rule id.
-pub const CLIENT_PREFIX: &str = "client:";
 
 #[cfg(test)]
 mod tests {
@@ -233,6 +202,31 @@ mod tests {
             &crate::fixtures::example_fixtures(),
         );
         label(&c, op, "x".into(), params, Some(body))
+    }
+
+    #[test]
+    fn a_finding_against_the_client_keeps_its_rules_severity_and_source() {
+        let c = Contract::builtin().unwrap();
+        let l = labelled("nova-attach-interface", json!({"interfaceAttachment": {}}));
+        let curl = Curl::new(crate::http::PreparedRequest {
+            method: "POST".into(),
+            url: "http://x/".into(),
+            headers: Vec::new(),
+            body: None,
+            replay_auth: Default::default(),
+        });
+        let (id, message) = l.broken.clone().unwrap();
+        assert_eq!(id, "nova-attach.port-or-net");
+        let f = client_finding(&c, &l.case, &id, &message, &curl);
+        assert_eq!(f.id, "client:nova-attach.port-or-net");
+        assert_eq!(f.severity, c.severity_of(&id));
+        assert_eq!(f.severity, crate::contract::Severity::Should);
+        assert_eq!(f.source, c.source_of(&id));
+        assert_eq!(
+            c.severity_of(&f.id),
+            f.severity,
+            "reports read it by id too"
+        );
     }
 
     #[test]

@@ -111,7 +111,7 @@ fn run_section(
     };
     row("target", s.target.clone());
     for (name, url) in urls {
-        row(name, url.clone());
+        row(name, without_userinfo(url));
     }
     row("seed", s.seed.to_string());
     if let Some((k, n)) = s.shard {
@@ -177,6 +177,18 @@ fn run_section(
         }
         more(h, s.errors.len());
         h.push_str("</ul>");
+    }
+}
+
+/// A URL as the page shows it: a user or password in it is dropped.
+fn without_userinfo(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -273,8 +285,8 @@ fn matrix_section(h: &mut String, s: &Summary, contract: &Contract) {
     let known: BTreeSet<&str> = ids.iter().copied().collect();
     let extra: BTreeSet<&str> = s
         .cells
-        .keys()
-        .map(|(_, id)| id.as_str())
+        .values()
+        .flat_map(|rules| rules.keys().map(String::as_str))
         .filter(|id| !known.contains(id))
         .collect();
     ids.extend(extra);
@@ -288,17 +300,14 @@ fn matrix_section(h: &mut String, s: &Summary, contract: &Contract) {
             esc(id)
         );
         for op in &cols {
-            let applies = rule.map_or_else(
-                || s.cells.contains_key(&(op.to_string(), id.to_string())),
-                |r| r.applies_to(op),
-            );
-            if !applies {
+            let stats = s.cells.get(*op).and_then(|rules| rules.get(id));
+            if !rule.map_or(stats.is_some(), |r| r.applies_to(op)) {
                 h.push_str("<td class=\"c na\"></td>");
                 continue;
             }
             let key = (op.to_string(), id.to_string());
             let accepted = s.accepted.contains_key(&key) && !s.findings.contains_key(&key);
-            cell(h, s.cells.get(&key), accepted);
+            cell(h, stats, accepted);
         }
         h.push_str("</tr>");
     }
@@ -575,6 +584,18 @@ mod tests {
         assert_eq!(
             esc("<script>alert('x')</script> & \""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;"
+        );
+    }
+
+    #[test]
+    fn a_target_url_is_shown_without_its_credentials() {
+        assert_eq!(
+            without_userinfo("https://ak:sk@ecs.example.com/x"),
+            "https://ecs.example.com/x"
+        );
+        assert_eq!(
+            without_userinfo("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080"
         );
     }
 

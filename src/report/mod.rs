@@ -163,8 +163,8 @@ pub struct Summary {
     /// Findings a baseline accepted: reported apart, never failing the run.
     pub accepted: BTreeMap<(String, String), DedupedFinding>,
     pub baseline: Option<baseline::Baseline>,
-    /// Each rule's outcome per operation: (operation, rule id).
-    pub cells: BTreeMap<(String, String), RuleStats>,
+    /// Each rule's outcome per operation: operation, then rule id.
+    pub cells: BTreeMap<String, BTreeMap<String, RuleStats>>,
     /// Per operation, the schema keywords exercised by negative and by boundary cases.
     pub keywords: BTreeMap<String, KeywordCover>,
 }
@@ -245,9 +245,17 @@ impl Summary {
             Some(CaseKind::Boundary) => Some(false),
             _ => None,
         };
+        // Looked up before inserting: after the first cases every key exists,
+        // and a case allocates no key.
+        fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+            if !map.contains_key(key) {
+                map.insert(key.to_string(), V::default());
+            }
+            map.get_mut(key).expect("inserted above")
+        }
         for id in touched {
             if let Some(negative) = cover.filter(|_| id.contains('#')) {
-                let c = self.keywords.entry(result.operation.clone()).or_default();
+                let c = slot(&mut self.keywords, &result.operation);
                 let set = if negative {
                     &mut c.negative
                 } else {
@@ -264,11 +272,8 @@ impl Summary {
                 continue;
             }
             let undecided = result.undecided.iter().find(|u| u.id == id);
-            let cell = (result.operation.clone(), id.to_string());
-            for r in [
-                self.rules.entry(id.to_string()).or_default(),
-                self.cells.entry(cell).or_default(),
-            ] {
+            let cells = slot(&mut self.cells, &result.operation);
+            for r in [slot(&mut self.rules, id), slot(cells, id)] {
                 r.exercised += 1;
                 if violated {
                     r.violated += 1;
