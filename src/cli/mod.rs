@@ -4,6 +4,7 @@
 
 mod commands;
 mod proxy;
+mod reports;
 mod run;
 mod snapshots;
 mod upkeep;
@@ -79,6 +80,21 @@ pub struct TargetArgs {
     pub ledger: Option<PathBuf>,
 }
 
+/// The report files a run or a proxy session writes when it ends.
+#[derive(Args, Debug, Clone)]
+pub struct ReportFiles {
+    /// JSON for tools: every case, finding, rule and undecided reason.
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+    /// JUnit XML: a test case per case, properties seed and target.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// One self-contained HTML page for people: the run, rules by operation, findings with
+    /// their exchanges, doc conflicts.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
+}
+
 #[derive(Args, Debug)]
 pub struct ProxyArgs {
     #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDR")]
@@ -92,12 +108,8 @@ pub struct ProxyArgs {
     /// Lowest severity that makes the session exit 1.
     #[arg(long, default_value = "must", value_name = "must|should")]
     pub fail_on: Severity,
-    #[arg(long, value_name = "FILE")]
-    pub report_json: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    pub report_html: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub reports: ReportFiles,
     /// Print no finding as it happens, only the closing summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -203,15 +215,8 @@ pub struct RunArgs {
     /// Print only the closing summary (no progress lines).
     #[arg(long, short)]
     pub quiet: bool,
-    #[arg(long, value_name = "FILE")]
-    pub report_json: Option<PathBuf>,
-    /// JUnit XML: a test case per case, properties seed and target.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// One self-contained HTML page for people: the run, rules by operation, findings with
-    /// their exchanges, doc conflicts.
-    #[arg(long, value_name = "FILE")]
-    pub report_html: Option<PathBuf>,
+    #[command(flatten)]
+    pub reports: ReportFiles,
     /// Findings listed in this baseline (TOML) are reported as accepted; only the others fail.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,

@@ -2,23 +2,16 @@
 
 use std::sync::Arc;
 
-use crate::cli::{ProxyArgs, env_var};
+use crate::cli::{ProxyArgs, ReportFiles, env_var};
 use crate::contract::Contract;
 use crate::error::Error;
-use crate::files::{check_writable, write_atomic};
 use crate::proxy::{Proxy, ProxyOptions};
+use crate::report::Gate;
 use crate::report::console::render;
-use crate::report::{Gate, html, json, junit};
 use crate::target::Target;
 
 pub async fn proxy(contract: Arc<Contract>, args: ProxyArgs) -> Result<i32, Error> {
-    for path in [&args.report_json, &args.report_html, &args.junit]
-        .into_iter()
-        .flatten()
-    {
-        check_writable(path)
-            .map_err(|e| Error::file(path, format!("cannot write the report there: {e}")))?;
-    }
+    ReportFiles::check_writable(args.reports.paths())?;
     let target = Target::load_or_builtin(Some(&args.target), env_var, "")?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -26,13 +19,9 @@ pub async fn proxy(contract: Arc<Contract>, args: ProxyArgs) -> Result<i32, Erro
     let options = ProxyOptions {
         verify_client: args.verify_client,
         stream_findings: !args.quiet,
-        keep_junit: args.junit.is_some(),
+        keep_junit: args.reports.junit.is_some(),
     };
-    let urls = [
-        ("ECS URL", target.ecs_url.clone()),
-        ("VPC URL", target.vpc_url.clone()),
-    ];
-    let proxy = Proxy::new(contract.clone(), target, options)?;
+    let proxy = Proxy::new(contract.clone(), target.clone(), options)?;
     let running = crate::proxy::serve(proxy, listener)
         .await
         .map_err(|e| Error::Harness(format!("cannot serve the proxy: {e}")))?;
@@ -41,19 +30,8 @@ pub async fn proxy(contract: Arc<Contract>, args: ProxyArgs) -> Result<i32, Erro
     eprintln!("stopping: writing the reports");
     let summary = running.stop().await;
     let gate = Gate::new(args.fail_on);
-    if let Some(path) = &args.report_json {
-        json::write_report(path, &json::to_json(&summary, &contract, gate), None)
-            .map_err(|e| Error::file(path, format!("cannot write the report: {e}")))?;
-    }
-    if let Some(path) = &args.junit {
-        write_atomic(path, junit::to_junit(&summary)?.as_bytes())
-            .map_err(|e| Error::file(path, format!("cannot write the JUnit report: {e}")))?;
-    }
-    if let Some(path) = &args.report_html {
-        let page = html::to_html(&summary, &contract, gate, &urls);
-        write_atomic(path, page.as_bytes())
-            .map_err(|e| Error::file(path, format!("cannot write the HTML report: {e}")))?;
-    }
+    args.reports
+        .write(&summary, &contract, gate, &target, None)?;
     let (code, why) = if summary.cases == 0 {
         (
             crate::error::exit::NOTHING_RAN,

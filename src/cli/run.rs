@@ -3,14 +3,13 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::cli::{RunArgs, env_var};
+use crate::cli::{ReportFiles, RunArgs, env_var};
 use crate::contract::Contract;
 use crate::error::{Error, exit};
-use crate::files::{check_writable, write_atomic};
 use crate::http::Client;
 use crate::mock::{self, FaultSet, MockConfig, RunningMock};
 use crate::report::console::{Progress, ProgressStyle, render};
-use crate::report::{Gate, Summary, baseline, html, json, junit};
+use crate::report::{Gate, Summary, baseline, json};
 use crate::runner::event::Fanout;
 use crate::runner::{RunOptions, Runner};
 use crate::snapshot::{SnapshotStore, WriteMode};
@@ -128,25 +127,8 @@ fn write_reports(
     summary: &Summary,
     log: Option<&mut json::CaseLog>,
 ) -> Result<(), Error> {
-    if let Some(path) = &args.report_json {
-        let report = json::to_json(summary, contract, gate(args));
-        json::write_report(path, &report, log)
-            .map_err(|e| Error::file(path, format!("cannot write the report: {e}")))?;
-    }
-    if let Some(path) = &args.junit {
-        let xml = junit::to_junit(summary)?;
-        write_atomic(path, xml.as_bytes())
-            .map_err(|e| Error::file(path, format!("cannot write the JUnit report: {e}")))?;
-    }
-    if let Some(path) = &args.report_html {
-        let urls = [
-            ("ECS URL", target.ecs_url.clone()),
-            ("VPC URL", target.vpc_url.clone()),
-        ];
-        let page = html::to_html(summary, contract, gate(args), &urls);
-        write_atomic(path, page.as_bytes())
-            .map_err(|e| Error::file(path, format!("cannot write the HTML report: {e}")))?;
-    }
+    args.reports
+        .write(summary, contract, gate(args), target, log)?;
     if let Some(path) = &args.write_baseline {
         // Accepted findings stay accepted: the new baseline is all the run found.
         let found = summary.findings.values().chain(summary.accepted.values());
@@ -171,16 +153,7 @@ fn gate(args: &RunArgs) -> Gate {
 /// What the run will need, checked before it starts: the output paths
 /// can be written, the curated cases folder exists.
 fn check_inputs(args: &RunArgs) -> Result<(), Error> {
-    let outputs = [
-        &args.report_json,
-        &args.junit,
-        &args.report_html,
-        &args.write_baseline,
-    ];
-    for path in outputs.into_iter().flatten() {
-        check_writable(path)
-            .map_err(|e| Error::file(path, format!("cannot write the report there: {e}")))?;
-    }
+    ReportFiles::check_writable(args.reports.paths().chain(&args.write_baseline))?;
     if let Some(dir) = args
         .cases
         .as_ref()
@@ -250,13 +223,13 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
         ProgressStyle::Lines
     };
     let mut progress = Progress::new(style);
-    let mut summary = Summary::new(&contract, args.junit.is_some());
+    let mut summary = Summary::new(&contract, args.reports.junit.is_some());
     summary.baseline = args
         .baseline
         .as_deref()
         .map(baseline::Baseline::load)
         .transpose()?;
-    let mut log = match &args.report_json {
+    let mut log = match &args.reports.report_json {
         Some(p) if !args.dry_run => Some(
             json::CaseLog::beside(p)
                 .map_err(|e| Error::file(p, format!("cannot write the report there: {e}")))?,
