@@ -165,6 +165,11 @@ pub fn default_path_params(
         .map(|name| {
             let value = match name {
                 "project_id" => project_id.to_string(),
+                // An update works on the spare the runner attached: the
+                // primary NIC's fields are never the harness's to change.
+                "port_id" if op.setup == Some(crate::contract::Setup::SparePortAttached) => {
+                    fixtures.spare_port_id.clone()
+                }
                 "port_id" => fixtures.primary_port_id.clone(),
                 other => fixtures.get(other).unwrap_or_default().to_string(),
             };
@@ -328,11 +333,14 @@ pub fn load_curated(
     files.sort();
     let mut cases = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|e| CaseFileError {
-            file: path.display().to_string(),
-            pointer: String::new(),
-            message: e.to_string(),
-        })?;
+        let text =
+            crate::files::read_text_capped(&path, crate::files::MAX_INPUT_BYTES).map_err(|e| {
+                CaseFileError {
+                    file: path.display().to_string(),
+                    pointer: String::new(),
+                    message: e.to_string(),
+                }
+            })?;
         cases.extend(parse_curated(
             &path.display().to_string(),
             &text,
@@ -449,7 +457,8 @@ pub fn save_regression(
     };
     let path = dir.join(format!("regressions-{}.json", case.operation));
     let mut file: Value = if path.exists() {
-        let text = std::fs::read_to_string(&path).map_err(|e| error(e.to_string()))?;
+        let text = crate::files::read_text_capped(&path, crate::files::MAX_INPUT_BYTES)
+            .map_err(|e| error(e.to_string()))?;
         serde_json::from_str(&text).map_err(|e| error(format!("not a case file: {e}")))?
     } else {
         serde_json::json!({"operation": case.operation, "cases": []})

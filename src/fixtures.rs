@@ -148,6 +148,11 @@ impl Cidr {
 }
 
 impl Fixtures {
+    /// Whether `port` is one of the spare ports the target file names.
+    pub fn is_spare(&self, port: &str) -> bool {
+        self.spare_port_id == port || self.extra_spare_port_ids.iter().any(|p| p == port)
+    }
+
     /// The subnet's ranges, as far as the target file gives them.
     pub fn subnet_ranges(&self) -> (Option<Cidr>, Option<Cidr>) {
         let parse = |c: &Option<String>| c.as_deref().and_then(|c| c.parse().ok());

@@ -138,6 +138,8 @@ pub enum TransportErrorKind {
     Timeout,
     Redirect,
     BodyTooLarge,
+    /// Not sent: the run was stopped while the request waited for its turn.
+    Cancelled,
     Other,
 }
 
@@ -155,7 +157,8 @@ struct RateLimiter {
 }
 
 impl RateLimiter {
-    async fn acquire(&self) {
+    /// Waits for the request's turn; `false` when `stop` fired first.
+    async fn acquire(&self, stop: Option<&Stop>) -> bool {
         let at = {
             let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
@@ -163,7 +166,36 @@ impl RateLimiter {
             *next = at + self.interval;
             at
         };
-        tokio::time::sleep_until(at.into()).await;
+        match stop {
+            Some(stop) => tokio::select! {
+                _ = tokio::time::sleep_until(at.into()) => true,
+                _ = stop.stopped() => false,
+            },
+            None => {
+                tokio::time::sleep_until(at.into()).await;
+                true
+            }
+        }
+    }
+}
+
+/// Set when the run stops starting cases: a case's request still waiting
+/// for its turn under `rate_per_second` is not sent (housekeeping still is).
+#[derive(Default)]
+struct Stop {
+    set: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Stop {
+    async fn stopped(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.set.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -173,6 +205,7 @@ pub struct Client {
     /// Every secret the client holds, masked in whatever comes back.
     secrets: Secrets,
     limiter: Option<RateLimiter>,
+    stop: Stop,
     requests: std::sync::atomic::AtomicU64,
     retries: std::sync::atomic::AtomicU64,
     /// Requests in a row that got no answer (transport failures, timeouts).
@@ -310,6 +343,7 @@ impl Client {
             target,
             secrets,
             limiter,
+            stop: Stop::default(),
             requests: 0.into(),
             retries: 0.into(),
             failing: 0.into(),
@@ -407,14 +441,54 @@ impl Client {
         op: &Operation,
         params: &Map<String, Value>,
         body: Option<&Value>,
+        first: Option<&PreparedRequest>,
+    ) -> Result<Exchange, TransportError> {
+        self.send_with(op, params, body, first, false).await
+    }
+
+    /// A case's request: like [`Client::send_prepared`], but not sent at
+    /// all once [`Client::stop_cases`] was called while it waited for its turn.
+    pub async fn send_case(
+        &self,
+        op: &Operation,
+        params: &Map<String, Value>,
+        body: Option<&Value>,
+        first: Option<&PreparedRequest>,
+    ) -> Result<Exchange, TransportError> {
+        self.send_with(op, params, body, first, true).await
+    }
+
+    /// Stops every case request still waiting for its turn (Ctrl-C, SIGTERM).
+    pub fn stop_cases(&self) {
+        self.stop
+            .set
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stop.notify.notify_waiters();
+    }
+
+    async fn send_with(
+        &self,
+        op: &Operation,
+        params: &Map<String, Value>,
+        body: Option<&Value>,
         mut first: Option<&PreparedRequest>,
+        stoppable: bool,
     ) -> Result<Exchange, TransportError> {
         use std::sync::atomic::Ordering::Relaxed;
         let started = Instant::now();
         let mut retries = 0u32;
         loop {
-            if let Some(l) = &self.limiter {
-                l.acquire().await;
+            let stop = stoppable.then_some(&self.stop);
+            let turn = match &self.limiter {
+                Some(l) => l.acquire(stop).await,
+                None => true,
+            };
+            if !turn || stop.is_some_and(|s| s.set.load(std::sync::atomic::Ordering::SeqCst)) {
+                return Err(TransportError {
+                    kind: TransportErrorKind::Cancelled,
+                    message: "not sent: the run was stopped".into(),
+                    retries,
+                });
             }
             self.requests.fetch_add(1, Relaxed);
             let outcome = match first.take() {

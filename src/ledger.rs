@@ -5,10 +5,12 @@
 //! The ledger is a JSON-lines file, one entry per line, each written with a
 //! single `write` and flushed before the request it announces is sent: a
 //! killed process loses nothing it had announced. A resource is struck
-//! (`removed`, `detached`, `restored`) once it is gone; `finished` closes a
-//! run that cleaned up after itself.
+//! (`detached`, `restored`, `port-restored`) once it is back; `finished`
+//! closes a run that cleaned up after itself. Runs append to the file one
+//! after another (it is never truncated, so no record is lost); reading it
+//! back looks at the last run.
 
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -24,17 +26,20 @@ pub enum Entry {
         seed: u64,
         target: String,
     },
-    /// The server's attachments before the run's first write: what
-    /// cleanup brings it back to.
+    /// The server's attachments before the run's first write: never
+    /// deleted by the run or by cleanup, whatever a job reports.
     Baseline {
         server_id: String,
         attached: Vec<String>,
     },
     /// A supplementary NIC's updatable fields before the run changed any.
     SubNic { id: String, fields: Value },
+    /// An attached port's updatable fields (its `delete_on_termination`)
+    /// before the run's first update of it.
+    PortFields { port_id: String, fields: Value },
     /// A request that may create NICs on the server is about to be sent.
     Creating { case: String, server_id: String },
-    /// A NIC the run created.
+    /// A NIC the run created (named by the job's sub-jobs or the answer).
     Created { port_id: String, server_id: String },
     /// The NICs a `creating` case made are all named (or it made none).
     Settled { case: String },
@@ -44,9 +49,14 @@ pub enum Entry {
     Detached { port_id: String },
     /// A supplementary NIC has its fields back.
     Restored { id: String },
+    /// A port has its fields back.
+    PortRestored { port_id: String },
     /// The run ended and left the server as it found it.
     Finished,
 }
+
+/// Ledger files are text the harness wrote; anything bigger is not one.
+const MAX_LEDGER_BYTES: u64 = 256 * 1024 * 1024;
 
 /// An append-only ledger file.
 pub struct Ledger {
@@ -73,27 +83,32 @@ impl Ledger {
         PathBuf::from(".nic-conformance").join(format!("ledger-{safe}{shard}.jsonl"))
     }
 
-    /// Starts a new ledger at `path` (any earlier one is replaced: check it first).
-    pub fn create(path: &Path) -> std::io::Result<Ledger> {
+    /// Opens the ledger at `path` for appending, creating it (and its
+    /// folder) if need be. Earlier runs' lines are kept; a torn last line (a
+    /// write cut by a crash) is dropped, and the returned notice says so.
+    pub fn open(path: &Path) -> std::io::Result<(Ledger, Option<String>)> {
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::File::create(path)?;
-        // Append mode: every line lands at the end, whoever else wrote.
-        let file = std::fs::OpenOptions::new().append(true).open(path)?;
-        Ok(Ledger {
-            path: path.to_path_buf(),
-            file: std::sync::Mutex::new(file),
-        })
-    }
-
-    /// Appends to an existing ledger.
-    pub fn append_to(path: &Path) -> std::io::Result<Ledger> {
-        let file = std::fs::OpenOptions::new().append(true).open(path)?;
-        Ok(Ledger {
-            path: path.to_path_buf(),
-            file: std::sync::Mutex::new(file),
-        })
+        crate::files::refuse_special(path)?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        let notice = drop_torn_tail(&mut file)?.map(|n| {
+            format!(
+                "{}: dropped a torn last line ({n} bytes, a write cut by a crash)",
+                path.display()
+            )
+        });
+        Ok((
+            Ledger {
+                path: path.to_path_buf(),
+                file: std::sync::Mutex::new(file),
+            },
+            notice,
+        ))
     }
 
     pub fn path(&self) -> &Path {
@@ -110,7 +125,39 @@ impl Ledger {
     }
 }
 
-/// A ledger read back: what is still outstanding.
+/// Cuts the file back to its last complete line; returns how many bytes went.
+fn drop_torn_tail(file: &mut std::fs::File) -> std::io::Result<Option<u64>> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    // Read backwards in blocks until a newline (or the start) is found.
+    let mut end = len;
+    let mut block = vec![0u8; 4096];
+    loop {
+        let start = end.saturating_sub(block.len() as u64);
+        let n = (end - start) as usize;
+        file.seek(std::io::SeekFrom::Start(start))?;
+        file.read_exact(&mut block[..n])?;
+        if let Some(i) = block[..n].iter().rposition(|b| *b == b'\n') {
+            let keep = start + i as u64 + 1;
+            if keep == len {
+                return Ok(None);
+            }
+            file.set_len(keep)?;
+            file.sync_data()?;
+            return Ok(Some(len - keep));
+        }
+        if start == 0 {
+            file.set_len(0)?;
+            file.sync_data()?;
+            return Ok(Some(len));
+        }
+        end = start;
+    }
+}
+
+/// A ledger read back: what the last run left outstanding.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Outstanding {
     /// The run that wrote it (started, seed).
@@ -121,12 +168,25 @@ pub struct Outstanding {
     /// Spares attached and not yet detached.
     pub attached: Vec<String>,
     /// A create was announced whose NICs were never named (the run died
-    /// waiting): anything attached beyond the baseline may be one.
+    /// waiting): a NIC attached beyond the baseline may be one.
     pub unnamed_creates: usize,
     /// Supplementary NICs changed and not restored, with their earlier fields.
     pub sub_nics: Vec<(String, Value)>,
+    /// Ports whose fields were changed and not restored, with their earlier fields.
+    pub ports: Vec<(String, Value)>,
+    /// Every field record of the run, restored or not: what `doctor` compares.
+    pub recorded: Vec<Recorded>,
     /// The run closed the ledger: nothing is outstanding.
     pub finished: bool,
+    /// The last line was torn (a write cut by a crash) and was skipped.
+    pub torn: bool,
+}
+
+/// Fields of a fixture as the run found them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    SubNic { id: String, fields: Value },
+    Port { port_id: String, fields: Value },
 }
 
 impl Outstanding {
@@ -136,7 +196,16 @@ impl Outstanding {
             || (self.created.is_empty()
                 && self.attached.is_empty()
                 && self.unnamed_creates == 0
-                && self.sub_nics.is_empty())
+                && self.sub_nics.is_empty()
+                && self.ports.is_empty())
+    }
+
+    /// The run in words: "run of seed S started T".
+    pub fn describe_run(&self) -> String {
+        match &self.run {
+            Some((started, seed)) => format!("the run of seed {seed} started {started}"),
+            None => "an earlier run".into(),
+        }
     }
 }
 
@@ -149,23 +218,23 @@ pub struct LedgerError {
     pub message: String,
 }
 
-/// Reads a ledger; `Ok(None)` when there is none. A torn last line (a
-/// write cut by a crash) is ignored; any other bad line is an error.
+/// Reads a ledger; `Ok(None)` when there is none. Only the last run counts
+/// (earlier runs before it were clean, or it could not have started). A
+/// torn last line is skipped; any other bad line is an error.
 pub fn read(path: &Path) -> Result<Option<Outstanding>, LedgerError> {
-    let text = match std::fs::read_to_string(path) {
+    let error = |line: usize, message: String| LedgerError {
+        file: path.display().to_string(),
+        line,
+        message,
+    };
+    let text = match crate::files::read_capped(path, MAX_LEDGER_BYTES) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(LedgerError {
-                file: path.display().to_string(),
-                line: 0,
-                message: e.to_string(),
-            });
-        }
+        Err(e) => return Err(error(0, e.to_string())),
     };
+    let text = String::from_utf8(text).map_err(|e| error(0, format!("not UTF-8: {e}")))?;
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Outstanding::default();
-    let mut sub_nics: Vec<(String, Value)> = Vec::new();
     let mut pending: Vec<String> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
@@ -173,24 +242,41 @@ pub fn read(path: &Path) -> Result<Option<Outstanding>, LedgerError> {
         }
         let entry: Entry = match serde_json::from_str(line) {
             Ok(e) => e,
-            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => break,
-            Err(e) => {
-                return Err(LedgerError {
-                    file: path.display().to_string(),
-                    line: i + 1,
-                    message: format!("not a ledger entry: {e}"),
-                });
+            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {
+                out.torn = true;
+                break;
             }
+            Err(e) => return Err(error(i + 1, format!("not a ledger entry: {e}"))),
         };
         match entry {
-            Entry::Run { started, seed, .. } => out.run = Some((started, seed)),
+            Entry::Run { started, seed, .. } => {
+                // A new run: what came before it was closed.
+                out = Outstanding {
+                    run: Some((started, seed)),
+                    ..Outstanding::default()
+                };
+                pending.clear();
+            }
             Entry::Baseline {
                 server_id,
                 attached,
             } => out.baseline = Some((server_id, attached)),
             Entry::SubNic { id, fields } => {
-                if !sub_nics.iter().any(|(i, _)| *i == id) {
-                    sub_nics.push((id, fields));
+                if !out.sub_nics.iter().any(|(i, _)| *i == id) {
+                    out.recorded.push(Recorded::SubNic {
+                        id: id.clone(),
+                        fields: fields.clone(),
+                    });
+                    out.sub_nics.push((id, fields));
+                }
+            }
+            Entry::PortFields { port_id, fields } => {
+                if !out.ports.iter().any(|(p, _)| *p == port_id) {
+                    out.recorded.push(Recorded::Port {
+                        port_id: port_id.clone(),
+                        fields: fields.clone(),
+                    });
+                    out.ports.push((port_id, fields));
                 }
             }
             Entry::Creating { case, .. } => pending.push(case),
@@ -209,11 +295,11 @@ pub fn read(path: &Path) -> Result<Option<Outstanding>, LedgerError> {
                 out.created.retain(|p| *p != port_id);
                 out.attached.retain(|p| *p != port_id);
             }
-            Entry::Restored { id } => sub_nics.retain(|(i, _)| *i != id),
+            Entry::Restored { id } => out.sub_nics.retain(|(i, _)| *i != id),
+            Entry::PortRestored { port_id } => out.ports.retain(|(p, _)| *p != port_id),
             Entry::Finished => out.finished = true,
         }
     }
-    out.sub_nics = sub_nics;
     out.unnamed_creates = pending.len();
     Ok(Some(out))
 }
@@ -223,10 +309,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_strike_what_they_undo_and_a_torn_last_line_is_ignored() {
+    fn entries_strike_what_they_undo_runs_append_and_a_torn_last_line_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.jsonl");
-        let ledger = Ledger::create(&path).unwrap();
+        let (ledger, notice) = Ledger::open(&path).unwrap();
+        assert_eq!(notice, None);
         let server = "s".to_string();
         for e in [
             Entry::Run {
@@ -287,11 +374,33 @@ mod tests {
         assert_eq!(o.attached, ["spare"]);
         assert_eq!(o.unnamed_creates, 1);
         assert_eq!(o.sub_nics.len(), 1);
+        assert!(o.torn);
         assert!(!o.is_clean());
-        ledger.append(&Entry::Finished).ok();
-        // The torn line is now in the middle: an error naming the line.
+        drop(ledger);
+        // Opening again drops the torn line, with a notice, and keeps the rest.
+        let (ledger, notice) = Ledger::open(&path).unwrap();
+        assert!(notice.unwrap().contains("torn last line (14 bytes"));
+        assert_eq!(read(&path).unwrap().unwrap().created, ["n2"]);
+        ledger.append(&Entry::Finished).unwrap();
+        assert!(read(&path).unwrap().unwrap().is_clean());
+        // A later run appends; only it counts, and the earlier lines stay.
+        let before = std::fs::read_to_string(&path).unwrap();
+        ledger
+            .append(&Entry::Run {
+                started: "u".into(),
+                seed: 8,
+                target: "x".into(),
+            })
+            .unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert!(after.starts_with(&before), "the ledger was rewritten");
+        let o = read(&path).unwrap().unwrap();
+        assert_eq!(o.run, Some(("u".into(), 8)));
+        assert!(o.created.is_empty() && !o.finished);
+        // A bad line in the middle is an error naming the line.
+        std::fs::write(&path, format!("garbage\n{after}")).unwrap();
         let e = read(&path).unwrap_err();
-        assert_eq!(e.line, 13, "{e}");
+        assert_eq!(e.line, 1, "{e}");
         assert!(read(&dir.path().join("none")).unwrap().is_none());
     }
 }

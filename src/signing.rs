@@ -209,6 +209,51 @@ pub enum VerifyError {
     MissingSignedHeader(String),
     #[error("signature does not match")]
     Mismatch,
+    #[error("X-Sdk-Date {0} is not within 15 minutes of now (a replayed or mis-clocked request)")]
+    Stale(String),
+}
+
+/// Seconds since 1970 of an `X-Sdk-Date` (`YYYYMMDDTHHMMSSZ`).
+pub fn parse_sdk_date(date: &str) -> Option<i64> {
+    let b = date.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = date.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (hh, mm, ss) = (num(9..11)?, num(11..13)?, num(13..15)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, m as u32, d as u32) * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// Whether an `X-Sdk-Date` lies within `max_age` of now, either way.
+pub fn date_is_fresh(date: &str, max_age: std::time::Duration) -> bool {
+    let Some(at) = parse_sdk_date(date) else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    (now - at).unsigned_abs() <= max_age.as_secs()
+}
+
+/// A civil date to days since 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// A received request, as the server sees it: path and query still percent-encoded.
@@ -311,6 +356,31 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_089), (2025, 1, 1));
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        for days in [0, 19_782, 20_089, 25_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn sdk_dates_parse_and_only_recent_ones_are_fresh() {
+        assert_eq!(parse_sdk_date("19700101T000001Z"), Some(1));
+        assert_eq!(
+            parse_sdk_date("20240229T120000Z"),
+            Some(19_782 * 86_400 + 43_200)
+        );
+        for bad in [
+            "",
+            "2024-02-29T12:00:00Z",
+            "20241329T120000Z",
+            "2024022XT120000Z",
+        ] {
+            assert_eq!(parse_sdk_date(bad), None, "{bad}");
+        }
+        let fifteen = std::time::Duration::from_secs(900);
+        assert!(date_is_fresh(&sdk_date_now(), fifteen));
+        assert!(!date_is_fresh("20200101T000000Z", fifteen));
+        assert!(!date_is_fresh("not a date", fifteen));
     }
 
     #[test]

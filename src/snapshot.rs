@@ -115,13 +115,13 @@ impl Redactions {
             }
         }
         let mut headers = Map::new();
-        if self.headers_kept.iter().any(|h| h == "content-type") {
-            if let Some(ct) = content_type {
-                headers.insert(
-                    "content-type".into(),
-                    json!(ct.to_ascii_lowercase().replace(' ', "")),
-                );
-            }
+        if self.headers_kept.iter().any(|h| h == "content-type")
+            && let Some(ct) = content_type
+        {
+            headers.insert(
+                "content-type".into(),
+                json!(ct.to_ascii_lowercase().replace(' ', "")),
+            );
         }
         let value = json!({"status": status, "headers": headers, "body": sorted(body)});
         serde_json::to_string_pretty(&value).unwrap_or_default()
@@ -160,7 +160,7 @@ pub fn target_folder(name: &str) -> String {
 
 /// The contents of a `.snap` file (insta's format: a metadata header, then the snapshot).
 pub fn read_snap(path: &Path) -> Result<String, Error> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::files::read_text_capped(path, crate::files::MAX_INPUT_BYTES)
         .map_err(|e| Error::file(path, format!("cannot read the snapshot: {e}")))?;
     let broken = |what: &str| {
         Error::file(

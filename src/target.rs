@@ -142,6 +142,31 @@ pub struct Target {
 }
 
 impl Target {
+    /// Everything a run may change on this target, for [`crate::lock`]:
+    /// the server, each spare port, each supplementary NIC.
+    pub fn mutable_resources(&self) -> Vec<crate::lock::Resource> {
+        let f = &self.fixtures;
+        let ecs = format!("{}|{}", self.ecs_url.trim_end_matches('/'), self.project_id);
+        let vpc = format!("{}|{}", self.vpc_url.trim_end_matches('/'), self.project_id);
+        let one = |kind, id: &String, scope: &String| crate::lock::Resource {
+            kind,
+            id: id.clone(),
+            scope: scope.clone(),
+        };
+        let mut out = vec![one("server", &f.server_id, &ecs)];
+        out.extend(
+            std::iter::once(&f.spare_port_id)
+                .chain(&f.extra_spare_port_ids)
+                .map(|p| one("spare-port", p, &ecs)),
+        );
+        out.extend(
+            std::iter::once(&f.sub_network_interface_id)
+                .chain(&f.extra_sub_network_interface_ids)
+                .map(|n| one("sub-nic", n, &vpc)),
+        );
+        out
+    }
+
     pub fn base_url(&self, service: Service) -> &str {
         match service {
             Service::Ecs => &self.ecs_url,
@@ -220,13 +245,16 @@ impl Target {
     /// Reads a target file; `env` looks up environment variables (secrets).
     pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Target, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let text =
+            crate::files::read_text_capped(path, crate::files::MAX_INPUT_BYTES).map_err(|e| {
+                ConfigError {
             file: file.clone(),
             key: "-".into(),
             message: format!("cannot read the target file: {e}"),
             fix: "pass the path of a TOML target file (see the README's `Target file` section)"
                 .into(),
-        })?;
+        }
+            })?;
         Target::parse(&file, &text, env)
     }
 
@@ -402,6 +430,15 @@ impl Place<'_> {
     ) -> Result<Secret, ConfigError> {
         let name = name.clone().unwrap_or_else(|| default.to_string());
         match env(&name) {
+            // A value that cannot be a header (CR, LF, other control or
+            // non-ASCII bytes) would fail only after the preflight, or split a header.
+            Some(v) if v.bytes().any(|b| !(0x20..0x7f).contains(&b)) => Err(self.err(
+                key,
+                format!(
+                    "environment variable `{name}` holds a control or non-ASCII character (a pasted line break?)"
+                ),
+                &format!("export {name} again without it"),
+            )),
             Some(v) if !v.is_empty() => Ok(Secret::new(v).from_env(&name)),
             _ => Err(self.err(
                 key,

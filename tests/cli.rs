@@ -297,3 +297,53 @@ fn spec_openapi_is_a_valid_openapi_3_1_document_of_every_operation() {
         );
     }
 }
+
+/// Each promise of the README's Safety section names a test that exists.
+#[test]
+fn every_safety_promise_names_a_test_that_exists() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let section = readme.split("### Safety").nth(1).unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    let mut sources = String::new();
+    for dir in ["tests", "src"] {
+        for entry in walk(&std::path::Path::new(root).join(dir)) {
+            sources.push_str(&std::fs::read_to_string(entry).unwrap_or_default());
+        }
+    }
+    let promises: Vec<&str> = section.split("\n- ").skip(1).collect();
+    assert!(promises.len() >= 10, "{} promises", promises.len());
+    for promise in promises.iter().filter(|p| !p.starts_with("A spare port")) {
+        let tests = promise
+            .split("*Test")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no test named: {promise}"));
+        let names: Vec<&str> = tests.split('`').skip(1).step_by(2).collect();
+        assert!(!names.is_empty(), "no test named: {promise}");
+        for name in names
+            .iter()
+            .filter(|n| !n.contains('/') && !n.contains(".rs"))
+        {
+            let name = name.trim_end_matches("::tests");
+            assert!(
+                sources.contains(&format!("fn {name}("))
+                    || sources.contains(&format!("mod {name}"))
+                    || sources.contains(&format!("pub mod {name}")),
+                "the README names a test that does not exist: {name}"
+            );
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -201,20 +201,20 @@ fn every_page_example_validates_or_is_a_recorded_conflict() {
         let body = &ex["body"];
         let mut broken: Vec<String> = schema.violations(body).into_iter().map(|v| v.id).collect();
         // Requests are also judged by the rules (with the page's ids standing for fixtures).
-        if let Some(op) = ex["operation"].as_str().and_then(|o| c.operation(o)) {
-            if broken.is_empty() {
-                let view = Contract::view(Default::default(), body.clone());
-                for r in c.rules_for(&op.id).filter(|r| {
-                    r.check.is_request_constraint()
-                        && !matches!(
-                            r.check,
-                            nic_conformance::contract::Check::ResourceExists { .. }
-                                | nic_conformance::contract::Check::ResourceState { .. }
-                        )
-                }) {
-                    if r.check.violated(&view, &world) {
-                        broken.push(r.id.clone());
-                    }
+        if let Some(op) = ex["operation"].as_str().and_then(|o| c.operation(o))
+            && broken.is_empty()
+        {
+            let view = Contract::view(Default::default(), body.clone());
+            for r in c.rules_for(&op.id).filter(|r| {
+                r.check.is_request_constraint()
+                    && !matches!(
+                        r.check,
+                        nic_conformance::contract::Check::ResourceExists { .. }
+                            | nic_conformance::contract::Check::ResourceState { .. }
+                    )
+            }) {
+                if r.check.violated(&view, &world) {
+                    broken.push(r.id.clone());
                 }
             }
         }

@@ -244,3 +244,155 @@ async fn requests_are_signed_again_for_the_target_and_oversized_bodies_refused()
     }
     mock.stop().await;
 }
+
+/// Sends `head` (and no body) on a raw connection; returns the status line.
+async fn raw_status(base: &str, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("the proxy did not answer within 5 s")
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// With `--verify-client` in front of an AK/SK target, only requests signed
+/// with the target's keys, dated within 15 minutes, are signed again and
+/// forwarded: a token-only or a stale request gets 401 and reaches nothing.
+/// A declared 100 GB body is refused with 413 before a byte of it is read,
+/// and a path that climbs out of the target URL's path is refused with 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verifying_proxy_signs_only_fresh_requests_signed_with_the_targets_keys() {
+    use nic_conformance::signing::{DATE_HEADER, SignableRequest, sdk_date_now, sign};
+    let c = contract();
+    let (ak, sk) = ("AKPROXYVERIFY001", "SKPROXYVERIFYSECRET001");
+    let mut cfg = MockConfig::new(EXAMPLE_PROJECT_ID, example_fixtures());
+    cfg.require_auth = true;
+    cfg.credentials = vec![(ak.into(), sk.into())];
+    let mock = start_local(c.clone(), cfg).await.unwrap();
+    let text = format!(
+        "[target]\nname = \"signed\"\necs_url = \"{0}/prefix\"\nvpc_url = \"{0}\"\nproject_id = \"{EXAMPLE_PROJECT_ID}\"\n\
+         [fixtures]\nserver_id = \"s\"\nprimary_port_id = \"p\"\nspare_port_id = \"q\"\nnetwork_id = \"n\"\n\
+         subnet_id = \"u\"\nsecurity_group_id = \"g\"\nsub_network_interface_id = \"i\"\n\
+         [auth]\nkind = \"aksk\"\nak_env = \"AK\"\nsk_env = \"SK\"\n",
+        mock.base_url
+    );
+    let env = |name: &str| match name {
+        "AK" => Some(ak.to_string()),
+        "SK" => Some(sk.to_string()),
+        _ => None,
+    };
+    let target = Target::parse("signed.toml", &text, env).unwrap();
+    let options = ProxyOptions {
+        verify_client: true,
+        ..Default::default()
+    };
+    let proxy = Proxy::new(c.clone(), target, options).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = nic_conformance::proxy::serve(proxy, listener)
+        .await
+        .unwrap();
+    let host = proxy.base_url.trim_start_matches("http://").to_string();
+    let path = format!("/v3/{EXAMPLE_PROJECT_ID}/vpc/sub-network-interfaces");
+    let get = |date: &str, key: (&str, &str)| {
+        let headers = vec![(DATE_HEADER.to_string(), date.to_string())];
+        let sig = sign(
+            &SignableRequest {
+                method: "GET",
+                host: &host,
+                path: &path,
+                query: &[],
+                headers: &headers,
+                body: b"",
+            },
+            key.0,
+            key.1,
+        );
+        reqwest::Client::new()
+            .get(format!("{}{path}", proxy.base_url))
+            .header(DATE_HEADER, date)
+            .header("authorization", sig.authorization)
+    };
+    let now = sdk_date_now();
+    let fresh = get(&now, (ak, sk)).send().await.unwrap();
+    assert_eq!(fresh.status(), 200, "{}", fresh.text().await.unwrap());
+    let before = mock.mock.writes();
+    let refused = [
+        (
+            "a token alone",
+            reqwest::Client::new()
+                .get(format!("{}{path}", proxy.base_url))
+                .header("x-auth-token", "anything"),
+        ),
+        ("a 2020 date", get("20200101T000000Z", (ak, sk))),
+        ("another key", get(&now, ("AKOTHER", "SKOTHER"))),
+    ];
+    for (what, request) in refused {
+        let answer = request.send().await.unwrap();
+        assert_eq!(
+            answer.status(),
+            401,
+            "{what}: {}",
+            answer.text().await.unwrap()
+        );
+    }
+    let post = format!(
+        "POST /v3/{EXAMPLE_PROJECT_ID}/vpc/sub-network-interfaces HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: 107374182400\r\n\r\n"
+    );
+    assert!(raw_status(&proxy.base_url, &post).await.contains(" 413 "));
+    let climb = format!("GET /v1/../../admin HTTP/1.1\r\nhost: {host}\r\n\r\n");
+    assert!(raw_status(&proxy.base_url, &climb).await.contains(" 400 "));
+    let encoded = format!("GET /v1/%2e%2e/%2E%2E/admin HTTP/1.1\r\nhost: {host}\r\n\r\n");
+    assert!(
+        raw_status(&proxy.base_url, &encoded)
+            .await
+            .contains(" 400 ")
+    );
+    assert_eq!(
+        mock.mock.writes(),
+        before,
+        "a refused request reached the target"
+    );
+    proxy.stop().await;
+    mock.stop().await;
+}
+
+/// Without `--verify-client`, a proxy for an AK/SK target listens on loopback only.
+#[test]
+fn a_signing_proxy_without_verification_refuses_a_public_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    std::fs::write(
+        &file,
+        "[target]\nname = \"signed\"\necs_url = \"http://127.0.0.1:9\"\nvpc_url = \"http://127.0.0.1:9\"\nproject_id = \"p\"\n\
+         [fixtures]\nserver_id = \"s\"\nprimary_port_id = \"p\"\nspare_port_id = \"q\"\nnetwork_id = \"n\"\n\
+         subnet_id = \"u\"\nsecurity_group_id = \"g\"\nsub_network_interface_id = \"i\"\n\
+         [auth]\nkind = \"aksk\"\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nic-conformance"))
+        .args([
+            "proxy",
+            "--target",
+            file.to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:0",
+        ])
+        .env("NIC_AK", "AKX")
+        .env("NIC_SK", "SKX")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--verify-client") && err.contains("not a loopback"),
+        "{err}"
+    );
+}

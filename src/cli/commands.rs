@@ -33,6 +33,9 @@ pub fn spec(
     let pretty = |v: serde_json::Value| {
         serde_json::to_string_pretty(&v).map_err(|e| Error::Harness(e.to_string()))
     };
+    if let Some(path) = output {
+        crate::cli::ReportFiles::check_writable(&[path], &[])?;
+    }
     let text = if openapi {
         pretty(crate::openapi::document(contract))?
     } else if json {

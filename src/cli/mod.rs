@@ -7,7 +7,7 @@ mod proxy;
 mod reports;
 mod run;
 mod snapshots;
-mod upkeep;
+pub(crate) mod upkeep;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,10 +64,21 @@ pub enum Command {
     /// Stand between a client and a target and judge every exchange against the
     /// contract; reports are written on Ctrl-C or SIGTERM.
     Proxy(ProxyArgs),
-    /// Undo what earlier runs left on a target, from its ledger: delete NICs
-    /// they created, detach spares, restore supplementary NICs (exit 0 back
-    /// to the fixtures, 1 something left, named).
-    Cleanup(TargetArgs),
+    /// Undo what the last run left on a target, from its ledger and nothing
+    /// else: delete the NICs it recorded as created, detach the spares it
+    /// attached, restore the fields it changed (exit 0 back to the fixtures,
+    /// 1 something left, named).
+    Cleanup(CleanupArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CleanupArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Also delete NICs the run may have created but never named (a
+    /// request whose job it never saw end): by default they are only listed.
+    #[arg(long)]
+    pub include_uncertain: bool,
 }
 
 #[derive(Args, Debug)]
@@ -174,7 +185,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Generated cases per operation and kind (default 25, at least one per keyword and rule).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_budget)]
     pub budget: Option<usize>,
     /// Kinds of generated case to run (repeatable; default all three).
     #[arg(long = "kind", value_name = "KIND")]
@@ -266,6 +277,35 @@ pub struct RunArgs {
     /// --target; default .nic-conformance/ledger-<target name>.jsonl).
     #[arg(long, value_name = "FILE")]
     pub ledger: Option<PathBuf>,
+    /// After Ctrl-C or SIGTERM, how long the run may spend finishing its
+    /// cases and cleaning up before it exits anyway, naming the ledger and
+    /// `cleanup` (fit it inside your CI runner's grace period).
+    #[arg(long, default_value = "20", value_name = "SECS", value_parser = parse_grace)]
+    pub shutdown_grace: f64,
+}
+
+fn parse_grace(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| "not a number of seconds")?;
+    if v.is_finite() && (0.0..=86_400.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("give 0 to 86400 seconds".into())
+    }
+}
+
+/// The most generated cases per operation and kind: a plan holds every
+/// case's place, so a budget beyond memory is refused rather than tried.
+pub const MAX_BUDGET: usize = 1_000_000;
+
+fn parse_budget(s: &str) -> Result<usize, String> {
+    let v: usize = s.trim().parse().map_err(|_| "not a whole number")?;
+    if v <= MAX_BUDGET {
+        Ok(v)
+    } else {
+        Err(format!(
+            "at most {MAX_BUDGET} cases per operation and kind (run shards for more)"
+        ))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -320,6 +360,8 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours for a terminal only: a log file or a CI log gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

@@ -11,8 +11,10 @@ use crate::report::console::render;
 use crate::target::Target;
 
 pub async fn proxy(contract: Arc<Contract>, args: ProxyArgs) -> Result<i32, Error> {
-    ReportFiles::check_writable(args.reports.paths())?;
+    let outputs: Vec<&std::path::Path> = args.reports.paths().map(|p| p.as_path()).collect();
+    ReportFiles::check_writable(&outputs, &[args.target.as_path()])?;
     let target = Target::load_or_builtin(Some(&args.target), env_var, "")?;
+    refuse_open_signer(&target, &args.listen, args.verify_client)?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -20,6 +22,7 @@ pub async fn proxy(contract: Arc<Contract>, args: ProxyArgs) -> Result<i32, Erro
         verify_client: args.verify_client,
         stream_findings: !args.quiet,
         keep_junit: args.reports.junit.is_some(),
+        connections: Default::default(),
     };
     let proxy = Proxy::new(contract.clone(), target.clone(), options)?;
     let running = crate::proxy::serve(proxy, listener)
@@ -58,4 +61,23 @@ async fn wait_for_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// A proxy in front of an AK/SK target signs every request it forwards with
+/// the target's keys: without `--verify-client` anyone who reaches it gets
+/// signed requests, so it may then listen on loopback only.
+fn refuse_open_signer(target: &Target, listen: &str, verify_client: bool) -> Result<(), Error> {
+    if verify_client || !matches!(target.auth, crate::target::Auth::AkSk { .. }) {
+        return Ok(());
+    }
+    let loopback = listen
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or_else(|_| listen.starts_with("localhost:"));
+    if loopback {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "--listen {listen} is not a loopback address, and the target signs with AK/SK: anyone who reaches the proxy would get requests signed with your keys\n  (add --verify-client, so only requests signed with the target's keys are forwarded, or listen on 127.0.0.1)"
+    )))
 }

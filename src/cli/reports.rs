@@ -1,7 +1,7 @@
 //! The report files a run and a proxy session share: checked before they
 //! start, written atomically when they end.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::ReportFiles;
 use crate::contract::Contract;
@@ -18,9 +18,25 @@ impl ReportFiles {
             .flatten()
     }
 
-    /// Fails before anything starts when one of `paths` cannot be written.
-    pub fn check_writable<'a>(paths: impl Iterator<Item = &'a PathBuf>) -> Result<(), Error> {
-        for path in paths {
+    /// Fails before anything starts when one of `outputs` cannot be
+    /// written: it is not absent or a regular file, it names the same file
+    /// as another output, or it is one of `inputs` (the target file, say).
+    pub fn check_writable(outputs: &[&Path], inputs: &[&Path]) -> Result<(), Error> {
+        if let Some((path, clash)) = crate::files::find_clash(outputs, inputs) {
+            let what = if inputs.contains(&clash) {
+                "an input of this command"
+            } else {
+                "another output of this command"
+            };
+            return Err(Error::file(
+                path,
+                format!(
+                    "cannot write the report there: it is {what} ({})",
+                    clash.display()
+                ),
+            ));
+        }
+        for path in outputs {
             check_writable(path)
                 .map_err(|e| Error::file(path, format!("cannot write the report there: {e}")))?;
         }

@@ -74,32 +74,44 @@ fn options(contract: &Contract, args: &RunArgs) -> Result<RunOptions, Error> {
 }
 
 /// Ctrl-C or SIGTERM (a cancelled CI job) stops starting cases; the cases in
-/// flight finish, the run cleans up and writes its reports. A second signal
-/// abandons the run at once, saying how to undo what is left.
+/// flight finish, the run cleans up and writes its reports, within `grace`.
+/// A second signal, or the grace spent, ends the run at once, saying how to
+/// undo what is left.
 fn on_interrupt(
     cancel: Arc<std::sync::atomic::AtomicBool>,
+    client: Arc<Client>,
     terminated: Arc<std::sync::atomic::AtomicBool>,
     left_behind: String,
+    grace: std::time::Duration,
 ) {
     tokio::spawn(async move {
         let first = signal().await;
-        let name = if first == exit::TERMINATED {
-            "SIGTERM"
+        let (name, again) = if first == exit::TERMINATED {
+            ("SIGTERM", "a second SIGTERM or Ctrl-C")
         } else {
-            "interrupted"
+            ("interrupted", "Ctrl-C again")
         };
         eprintln!(
-            "\n{name}: finishing the cases in flight and cleaning up (Ctrl-C again to quit now)"
+            "\n{name}: finishing the cases in flight and cleaning up for at most {}s ({again} quits now)",
+            grace.as_secs_f64()
         );
         terminated.store(first == exit::TERMINATED, Ordering::Relaxed);
         cancel.store(true, Ordering::Relaxed);
-        let second = signal().await;
-        eprintln!("abandoned without cleaning up: {left_behind}");
-        std::process::exit(if second == exit::TERMINATED {
-            exit::TERMINATED
-        } else {
-            exit::ABANDONED
-        });
+        client.stop_cases();
+        let code = tokio::select! {
+            second = signal() => {
+                eprintln!("abandoned without cleaning up: {left_behind}");
+                second
+            }
+            _ = tokio::time::sleep(grace) => {
+                eprintln!(
+                    "the shutdown grace of {}s is spent; stopping without finishing the cleanup: {left_behind}",
+                    grace.as_secs_f64()
+                );
+                first
+            }
+        };
+        std::process::exit(code);
     });
 }
 
@@ -153,7 +165,18 @@ fn gate(args: &RunArgs) -> Gate {
 /// What the run will need, checked before it starts: the output paths
 /// can be written, the curated cases folder exists.
 fn check_inputs(args: &RunArgs) -> Result<(), Error> {
-    ReportFiles::check_writable(args.reports.paths().chain(&args.write_baseline))?;
+    let mut outputs: Vec<&std::path::Path> = args.reports.paths().map(|p| p.as_path()).collect();
+    outputs.extend(args.write_baseline.as_deref());
+    outputs.extend(args.ledger.as_deref());
+    // The baseline may be rewritten in place (`--baseline F --write-baseline F`).
+    let baseline = args.baseline.as_deref().filter(|b| {
+        args.write_baseline
+            .as_deref()
+            .is_none_or(|w| crate::files::find_clash(&[w], &[b]).is_none())
+    });
+    let inputs: Vec<&std::path::Path> =
+        args.target.as_deref().into_iter().chain(baseline).collect();
+    ReportFiles::check_writable(&outputs, &inputs)?;
     if let Some(dir) = args
         .cases
         .as_ref()
@@ -189,7 +212,7 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
         );
     }
     let client = Arc::new(Client::new(target.clone())?);
-    let mut runner = Runner::new(contract.clone(), client, opts);
+    let mut runner = Runner::new(contract.clone(), client.clone(), opts);
     if args.list {
         let ids = runner.list()?;
         return crate::cli::commands::print_lines(ids);
@@ -214,7 +237,22 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
         ),
         _ => "the built-in mock's state ends with the process".into(),
     };
-    on_interrupt(runner.cancel_flag(), terminated.clone(), left_behind);
+    // One run per target: held until the process ends (dry runs send nothing).
+    let _locks = match (args.target.as_ref(), runner.ledger_path()) {
+        (Some(file), Some(ledger)) if !args.dry_run => Some(crate::cli::upkeep::lock_target(
+            &target,
+            ledger,
+            &format!("nic-conformance run --target {}", file.display()),
+        )?),
+        _ => None,
+    };
+    on_interrupt(
+        runner.cancel_flag(),
+        client.clone(),
+        terminated.clone(),
+        left_behind,
+        std::time::Duration::from_secs_f64(args.shutdown_grace),
+    );
     let style = if args.quiet {
         ProgressStyle::Quiet
     } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {

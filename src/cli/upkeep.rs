@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::cli::commands::print_lines;
-use crate::cli::{TargetArgs, env_var};
+use crate::cli::{CleanupArgs, TargetArgs, env_var};
 use crate::contract::Contract;
 use crate::error::{Error, exit};
 use crate::http::Client;
@@ -17,7 +17,7 @@ use crate::target::Target;
 fn target_runner(
     contract: Arc<Contract>,
     args: &TargetArgs,
-) -> Result<(crate::runner::Runner, PathBuf), Error> {
+) -> Result<(crate::runner::Runner, PathBuf, Target), Error> {
     let target = Target::load(&args.target, env_var)?;
     let ledger = args
         .ledger
@@ -25,29 +25,79 @@ fn target_runner(
         .unwrap_or_else(|| Ledger::default_path(&target.name, None));
     let mut opts = RunOptions::new(0);
     opts.replay_prefix = format!("nic-conformance run --target {}", args.target.display());
-    let client = Arc::new(Client::new(target)?);
-    Ok((crate::runner::Runner::new(contract, client, opts), ledger))
+    let client = Arc::new(Client::new(target.clone())?);
+    Ok((
+        crate::runner::Runner::new(contract, client, opts),
+        ledger,
+        target,
+    ))
+}
+
+/// Where a target's locks live: beside its ledger.
+pub fn lock_dir(ledger: &std::path::Path) -> PathBuf {
+    ledger
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf()
+}
+
+/// Takes the target's locks for this process, or says who holds them (exit 2).
+pub fn lock_target(
+    target: &Target,
+    ledger: &std::path::Path,
+    command: &str,
+) -> Result<crate::lock::Locks, Error> {
+    let me = crate::lock::Holder::me(command);
+    let (locks, notices) = crate::lock::acquire(&lock_dir(ledger), &target.mutable_resources(), &me)
+        .map_err(|e| match e {
+            crate::lock::LockError::Held { .. } => Error::Target(format!(
+                "{e}\n  one run per target at a time: wait for it to end (or give each parallel job a target file of its own)"
+            )),
+            other => Error::Harness(other.to_string()),
+        })?;
+    for line in notices {
+        eprintln!("notice: {line}");
+    }
+    Ok(locks)
 }
 
 /// `doctor`: the preflight's checks, one line each, and the ledger's state.
 pub async fn doctor(contract: Arc<Contract>, args: &TargetArgs) -> Result<i32, Error> {
-    let (runner, ledger) = target_runner(contract, args)?;
+    let (runner, ledger, target) = target_runner(contract, args)?;
     let found = runner.preflight_checks().await;
     let mut lines: Vec<String> = found.checks.iter().map(|c| c.to_string()).collect();
     let mut ready = !found.failed();
+    for (r, holder) in crate::lock::holders(&lock_dir(&ledger), &target.mutable_resources()) {
+        ready = false;
+        lines.push(format!(
+            "FAILED    {} {}: in use by a run: {holder}\n          fix: wait for that run to end",
+            r.kind, r.id
+        ));
+    }
     match crate::ledger::read(&ledger) {
         Ok(Some(o)) if !o.is_clean() => {
             ready = false;
             lines.push(format!(
-                "FAILED    ledger ({}): an earlier run did not clean up\n          fix: nic-conformance cleanup --target {}",
+                "FAILED    ledger ({}): {} did not clean up\n          fix: nic-conformance cleanup --target {}",
                 ledger.display(),
+                o.describe_run(),
                 args.target.display()
             ));
         }
-        Ok(_) => lines.push(format!(
-            "ok        ledger ({}): nothing outstanding",
-            ledger.display()
-        )),
+        Ok(o) => {
+            lines.push(format!(
+                "ok        ledger ({}): nothing outstanding",
+                ledger.display()
+            ));
+            // What the last run found, against what the target shows now.
+            for differs in runner.fields_differing(o.as_ref(), &found).await {
+                ready = false;
+                lines.push(format!(
+                    "FAILED    {differs}\n          fix: put it back by hand (the ledger's record is what the run found)"
+                ));
+            }
+        }
         Err(e) => {
             ready = false;
             lines.push(format!("FAILED    ledger: {e}"));
@@ -63,8 +113,16 @@ pub async fn doctor(contract: Arc<Contract>, args: &TargetArgs) -> Result<i32, E
 }
 
 /// `cleanup`: undoes what the ledger records; exit 0 when the target is back.
-pub async fn cleanup(contract: Arc<Contract>, args: &TargetArgs) -> Result<i32, Error> {
-    let (runner, ledger) = target_runner(contract, args)?;
+pub async fn cleanup(contract: Arc<Contract>, args: &CleanupArgs) -> Result<i32, Error> {
+    let (runner, ledger, target) = target_runner(contract, &args.target)?;
+    let _locks = lock_target(
+        &target,
+        &ledger,
+        &format!(
+            "nic-conformance cleanup --target {}",
+            args.target.target.display()
+        ),
+    )?;
     let outstanding = crate::ledger::read(&ledger).map_err(|e| {
         Error::file(
             &ledger,
@@ -74,21 +132,33 @@ pub async fn cleanup(contract: Arc<Contract>, args: &TargetArgs) -> Result<i32, 
     let mut lines = Vec::new();
     match &outstanding {
         None => lines.push(format!(
-            "no ledger at {}: only the spare ports are detached",
+            "no ledger at {}: only the target file's spare ports are detached",
             ledger.display()
         )),
+        Some(o) if o.finished => {}
         Some(_) => {
-            runner
+            let notice = runner
                 .continue_ledger(&ledger)
                 .map_err(|e| Error::file(&ledger, format!("cannot write the ledger: {e}")))?;
+            lines.extend(notice.map(|n| format!("notice: {n}")));
         }
     }
-    let report = runner.cleanup_from(outstanding.as_ref()).await;
+    let report = runner
+        .cleanup_from(outstanding.as_ref(), args.include_uncertain)
+        .await;
+    if let Some(nothing) = &report.nothing {
+        lines.push(nothing.clone());
+        print_lines(lines)?;
+        return Ok(exit::OK);
+    }
     lines.extend(report.done.iter().map(|d| format!("done: {d}")));
+    lines.extend(report.uncertain.iter().map(|u| format!("UNCERTAIN: {u}")));
     lines.extend(report.left.iter().map(|l| format!("LEFT: {l}")));
-    let back = report.left.is_empty();
+    let back = report.left.is_empty() && report.uncertain.is_empty();
     lines.push(if back {
         "the target is back to its fixtures".into()
+    } else if report.left.is_empty() {
+        "the run's own changes are undone; the UNCERTAIN ports are for you to decide".into()
     } else {
         "the target is not back: remove what is LEFT by hand".into()
     });

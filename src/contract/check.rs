@@ -358,14 +358,14 @@ impl Check {
             Check::MaxItems { at, field, max } => {
                 for obj in expand(view, at) {
                     let ptr = join(&obj, field);
-                    if let Some(mut items) = get(view, &ptr).and_then(Value::as_array).cloned() {
-                        if items.len() > *max {
-                            if is_locked(&ptr, locks) {
-                                return false;
-                            }
-                            items.truncate(*max);
-                            set(view, &ptr, Value::Array(items));
+                    if let Some(mut items) = get(view, &ptr).and_then(Value::as_array).cloned()
+                        && items.len() > *max
+                    {
+                        if is_locked(&ptr, locks) {
+                            return false;
                         }
+                        items.truncate(*max);
+                        set(view, &ptr, Value::Array(items));
                     }
                 }
             }

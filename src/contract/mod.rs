@@ -279,21 +279,21 @@ impl Contract {
         if let Some(rule) = self.rule(id) {
             return rule.source.to_string();
         }
-        if let Some((schema, _)) = id.split_once('#') {
-            if let Some(s) = self.schemas.get(schema) {
-                let page = s
-                    .document
-                    .pointer("/x-source/page")
-                    .and_then(Value::as_str)
-                    .unwrap_or("?");
-                let row = s
-                    .keywords
-                    .iter()
-                    .find(|k| k.id == id)
-                    .map(|k| k.source.as_str())
-                    .unwrap_or("");
-                return format!("{page} · {row}");
-            }
+        if let Some((schema, _)) = id.split_once('#')
+            && let Some(s) = self.schemas.get(schema)
+        {
+            let page = s
+                .document
+                .pointer("/x-source/page")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            let row = s
+                .keywords
+                .iter()
+                .find(|k| k.id == id)
+                .map(|k| k.source.as_str())
+                .unwrap_or("");
+            return format!("{page} · {row}");
         }
         String::new()
     }

@@ -37,10 +37,10 @@ pub fn minimal(schema: &Value) -> Value {
                 .into_iter()
                 .flatten()
             {
-                if let (Some(name), Some(props)) = (name.as_str(), props) {
-                    if let Some(sub) = props.get(name) {
-                        map.insert(name.to_string(), minimal(sub));
-                    }
+                if let (Some(name), Some(props)) = (name.as_str(), props)
+                    && let Some(sub) = props.get(name)
+                {
+                    map.insert(name.to_string(), minimal(sub));
                 }
             }
             Value::Object(map)

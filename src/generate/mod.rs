@@ -388,16 +388,15 @@ impl<'c> Generator<'c> {
         let mut params = default_path_params(op, self.project_id, self.fixtures);
         if let (Some(v), Plan::Boundary { aim, .. } | Plan::BreakKeyword { aim, .. }) =
             (drawn, plan)
+            && let Some(name) = aim.node.strip_prefix("/properties/")
         {
-            if let Some(name) = aim.node.strip_prefix("/properties/") {
-                params.insert(
-                    name.to_string(),
-                    match v {
-                        Value::String(s) => Value::String(s),
-                        other => Value::String(other.to_string()),
-                    },
-                );
-            }
+            params.insert(
+                name.to_string(),
+                match v {
+                    Value::String(s) => Value::String(s),
+                    other => Value::String(other.to_string()),
+                },
+            );
         }
         params
     }

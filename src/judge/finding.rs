@@ -39,8 +39,9 @@ impl Finding {
             id: id.to_string(),
             source: contract.source_of(id),
             severity: contract.severity_of(id),
-            expected: expected.into(),
-            actual: actual.into(),
+            // What the target sent may hold terminal control bytes.
+            expected: crate::text::escaped(expected.into()),
+            actual: crate::text::escaped(actual.into()),
             reproduce: String::new(),
             replay: String::new(),
         }

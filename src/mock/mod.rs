@@ -60,27 +60,7 @@ pub struct MockConfig {
     pub connections: ConnectionLimits,
 }
 
-/// What the mock's server grants one client: a shared test target must not
-/// be starved by clients that never finish their requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    /// To send a request's headers (the connection is closed after it).
-    pub header_timeout: Duration,
-    /// To send a request's body (408 after it).
-    pub body_timeout: Duration,
-    /// Connections held at once; one more is closed at once.
-    pub max_connections: usize,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        ConnectionLimits {
-            header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(30),
-            max_connections: 1024,
-        }
-    }
-}
+pub use crate::server::ConnectionLimits;
 
 /// The mock's default NIC quota per server. A real server allows about a
 /// dozen; the built-in run keeps up to 64 spares attached and 16 cases in
@@ -180,6 +160,8 @@ pub struct Mock {
     writes: std::sync::atomic::AtomicU64,
     /// One JSON line per request served over HTTP (`mock --log`).
     log: Option<Mutex<Box<dyn std::io::Write + Send>>>,
+    /// How many more reads of a server's NICs answer 503 (a cloud having a bad minute).
+    unavailable_listings: std::sync::atomic::AtomicU64,
 }
 
 /// What the catalogue says the operations do beyond accepting or refusing,
@@ -292,6 +274,7 @@ impl Mock {
             state: Mutex::new(state),
             writes: Default::default(),
             log: None,
+            unavailable_listings: Default::default(),
         }
     }
 
@@ -347,6 +330,19 @@ impl Mock {
         &self.config
     }
 
+    /// The next `n` reads of a server's NICs (either list) answer 503, as a
+    /// cloud does when its network service has a bad minute.
+    pub fn make_listings_unavailable(&self, n: u64) {
+        self.unavailable_listings
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A port's `delete_on_termination` as the mock holds it.
+    pub fn delete_on_termination(&self, port_id: &str) -> Option<bool> {
+        let state = self.state.lock();
+        state.ports.get(port_id).map(|p| p.delete_on_termination)
+    }
+
     /// The whole behaviour of the mock for one request.
     pub fn respond(&self, req: &Incoming) -> Reply {
         if req.method != "GET" && req.method != "HEAD" {
@@ -354,15 +350,27 @@ impl Mock {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let family = errors::family_of_path(req.raw_path);
-        if self.config.require_auth {
-            if let Err(e) = self.authenticate(req) {
-                return Reply::json(
-                    401,
-                    error_body(ErrorFamily::ApiGateway, 401, &e.to_string()),
-                );
-            }
+        if self.config.require_auth
+            && let Err(e) = self.authenticate(req)
+        {
+            return Reply::json(
+                401,
+                error_body(ErrorFamily::ApiGateway, 401, &e.to_string()),
+            );
         }
         let path = req.raw_path;
+        if req.method == "GET" && path.ends_with("/os-interface") {
+            use std::sync::atomic::Ordering::SeqCst;
+            let left = self.unavailable_listings.load(SeqCst);
+            if left > 0
+                && self
+                    .unavailable_listings
+                    .compare_exchange(left, left - 1, SeqCst, SeqCst)
+                    .is_ok()
+            {
+                return Reply::json(503, error_body(family, 503, "the network service is busy"));
+            }
+        }
         // Nova clients read the version document first and speak microversions.
         let network_version = path.trim_end_matches('/') == "/v2.0";
         if req.method == "GET"
@@ -421,18 +429,18 @@ impl Mock {
             };
         }
         let mut tag = None;
-        if req.method == "POST" && segments.last() == Some(&"os-interface") {
-            if let Ok(body) = serde_json::from_slice::<Value>(req.body) {
-                if let Err(refusal) =
-                    nova::check_attach_keys(&body, &self.effects.attach_keys, version)
-                {
-                    return refusal;
-                }
-                tag = body
-                    .pointer("/interfaceAttachment/tag")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
+        if req.method == "POST"
+            && segments.last() == Some(&"os-interface")
+            && let Ok(body) = serde_json::from_slice::<Value>(req.body)
+        {
+            if let Err(refusal) = nova::check_attach_keys(&body, &self.effects.attach_keys, version)
+            {
+                return refusal;
             }
+            tag = body
+                .pointer("/interfaceAttachment/tag")
+                .and_then(Value::as_str)
+                .map(str::to_string);
         }
         let mut reply = self.respond_operation(req, ErrorFamily::Nova);
         // Tags are all there is left to do: most nova requests need no second lock.
@@ -446,28 +454,28 @@ impl Mock {
             .and_then(Value::as_str)
             .map(str::to_string);
         let mut state = self.state.lock();
-        if let (Some(port), Some(tag)) = (&attached, tag) {
-            if let Some(p) = state.ports.get_mut(port.as_str()) {
-                p.tag = Some(tag);
-            }
+        if let (Some(port), Some(tag)) = (&attached, tag)
+            && let Some(p) = state.ports.get_mut(port.as_str())
+        {
+            p.tag = Some(tag);
         }
         // From 2.70 every attachment shows its tag (null when it has none).
-        if version >= (2, 70) {
-            if let Some(body) = reply.body.as_mut() {
-                let items: Vec<&mut Value> = if body.get("interfaceAttachments").is_some() {
-                    body["interfaceAttachments"]
-                        .as_array_mut()
-                        .map(|a| a.iter_mut().collect())
-                        .unwrap_or_default()
-                } else {
-                    body.get_mut("interfaceAttachment").into_iter().collect()
-                };
-                for item in items {
-                    let port = item.get("port_id").and_then(Value::as_str).unwrap_or("");
-                    let tag = state.ports.get(port).and_then(|p| p.tag.clone());
-                    if let Some(obj) = item.as_object_mut() {
-                        obj.insert("tag".into(), tag.map_or(Value::Null, Value::String));
-                    }
+        if version >= (2, 70)
+            && let Some(body) = reply.body.as_mut()
+        {
+            let items: Vec<&mut Value> = if body.get("interfaceAttachments").is_some() {
+                body["interfaceAttachments"]
+                    .as_array_mut()
+                    .map(|a| a.iter_mut().collect())
+                    .unwrap_or_default()
+            } else {
+                body.get_mut("interfaceAttachment").into_iter().collect()
+            };
+            for item in items {
+                let port = item.get("port_id").and_then(Value::as_str).unwrap_or("");
+                let tag = state.ports.get(port).and_then(|p| p.tag.clone());
+                if let Some(obj) = item.as_object_mut() {
+                    obj.insert("tag".into(), tag.map_or(Value::Null, Value::String));
                 }
             }
         }

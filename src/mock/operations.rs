@@ -204,10 +204,8 @@ impl Mock {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let applied = !no_effect && !self.config.faults.has(&FaultKind::UpdateNotApplied);
-        if applied {
-            if let Some(port) = state.ports.get_mut(port_id) {
-                port.delete_on_termination = value;
-            }
+        if applied && let Some(port) = state.ports.get_mut(port_id) {
+            port.delete_on_termination = value;
         }
         if self.config.faults.has(&FaultKind::BodyOnUpdateAttachment) {
             return Reply::json(

@@ -210,13 +210,12 @@ fn sub_nic_page(state: &State, query: Option<&str>) -> Value {
             all.retain(|n| n[key].as_str() == Some(want.as_str()));
         }
     }
-    if let Some(marker) = query_value(query, "marker") {
-        if let Some(i) = all
+    if let Some(marker) = query_value(query, "marker")
+        && let Some(i) = all
             .iter()
             .position(|n| n["id"].as_str() == Some(marker.as_str()))
-        {
-            all.drain(..=i);
-        }
+    {
+        all.drain(..=i);
     }
     let limit = query_value(query, "limit")
         .and_then(|l| l.parse::<usize>().ok())

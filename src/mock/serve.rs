@@ -48,38 +48,9 @@ pub async fn serve(
     let app = axum::Router::new()
         .fallback(handle)
         .with_state(mock.clone());
-    let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let limits = mock.config.connections;
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-    let task = tokio::spawn(async move {
-        loop {
-            let stream = tokio::select! {
-                _ = &mut rx => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    // Out of file descriptors and the like: wait, then go on.
-                    Err(_) => {
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                drop(stream); // over the cap: closed at once
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let service = hyper_util::service::TowerToHyperService::new(app.clone());
-            tokio::spawn(async move {
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(limits.header_timeout)
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                let _ = connection.await;
-                drop(slot);
-            });
-        }
-    });
+    let task = tokio::spawn(crate::server::accept_loop(listener, app, limits, rx));
     Ok(RunningMock {
         base_url: format!("http://{addr}"),
         addr,
@@ -143,10 +114,11 @@ async fn handle(
             )
         })
         .collect();
-    if mock.config.require_auth && !headers.iter().any(|(k, _)| k == "host") {
-        if let Some(authority) = parts.uri.authority() {
-            headers.push(("host".into(), authority.to_string()));
-        }
+    if mock.config.require_auth
+        && !headers.iter().any(|(k, _)| k == "host")
+        && let Some(authority) = parts.uri.authority()
+    {
+        headers.push(("host".into(), authority.to_string()));
     }
     let incoming = Incoming {
         method: parts.method.as_str(),

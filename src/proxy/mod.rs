@@ -43,7 +43,13 @@ pub struct ProxyOptions {
     pub stream_findings: bool,
     /// Keep a line per exchange for a JUnit report (memory grows with the session).
     pub keep_junit: bool,
+    /// Header and body timeouts and the connection cap, as the mock has them.
+    pub connections: crate::server::ConnectionLimits,
 }
+
+/// How far a client's `X-Sdk-Date` may be from now, either way: a captured
+/// request replayed later is not signed again.
+pub const SIGNATURE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// A job an accepted request started, until the client reads it to its end.
 struct PendingJob {
@@ -153,6 +159,22 @@ impl Proxy {
         })
     }
 
+    /// A path the proxy forwards: no `.` or `..` segment (plain or
+    /// percent-encoded), so that it stays under the target URL's own path.
+    fn check_path(&self, raw_path: &str) -> Result<(), String> {
+        let escapes = raw_path.split('/').any(|segment| {
+            let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+            decoded == "." || decoded == ".." || decoded.contains('/') || decoded.contains('\\')
+        });
+        if escapes || !raw_path.starts_with('/') {
+            return Err(format!(
+                "the path {} has a `.` or `..` segment or an encoded slash: it is not forwarded (it could leave the target URL's path)",
+                crate::text::escape_controls(raw_path)
+            ));
+        }
+        Ok(())
+    }
+
     fn service_of(op: Option<&Operation>, path: &str) -> Service {
         match op {
             Some(op) => op.service,
@@ -233,16 +255,36 @@ impl Proxy {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<(), signing::VerifyError> {
-        if headers
-            .iter()
-            .any(|(k, v)| k == "x-auth-token" && !v.trim().is_empty())
-        {
-            return Ok(());
-        }
+        // Only an AK/SK target's requests are signed by the proxy; with any
+        // other the client's own credentials pass through as they are.
         let (ak, sk) = match &self.target.auth {
             Auth::AkSk { ak, sk } => (ak.expose().to_string(), sk.expose().to_string()),
             _ => return Ok(()),
         };
+        let date = headers
+            .iter()
+            .find(|(k, _)| k == "x-sdk-date")
+            .map(|(_, v)| v.as_str())
+            .ok_or(signing::VerifyError::Missing)?;
+        if !signing::date_is_fresh(date, SIGNATURE_MAX_AGE) {
+            return Err(signing::VerifyError::Stale(date.to_string()));
+        }
+        // The date must be one the signature covers, or it proves nothing.
+        let auth = headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        let signs_date = auth.split(',').any(|part| {
+            part.trim()
+                .strip_prefix("SignedHeaders=")
+                .is_some_and(|h| h.split(';').any(|h| h.eq_ignore_ascii_case("x-sdk-date")))
+        });
+        if !signs_date {
+            return Err(signing::VerifyError::MissingSignedHeader(
+                "x-sdk-date".into(),
+            ));
+        }
         signing::verify(
             &signing::ReceivedRequest {
                 method,
@@ -273,6 +315,9 @@ impl Proxy {
                 )
             })
             .collect();
+        if let Err(why) = self.check_path(&raw_path) {
+            return plain(400, &why);
+        }
         let matched = self.operation(&method, &raw_path);
         let op_id = matched.as_ref().map(|(op, _)| op.id.clone());
         let case_id = {
@@ -284,9 +329,32 @@ impl Proxy {
                 c.exchanges
             )
         };
-        let body = match axum::body::to_bytes(body, limit).await {
-            Ok(b) => b,
+        let too_large = |declared: u64| {
+            format!(
+                "the request body ({declared} bytes declared) is over the target's max_body_mb ({limit} bytes); not forwarded"
+            )
+        };
+        // A declared length over the limit is refused before a byte is read.
+        if let Some(declared) =
+            crate::server::declared_length(&parts.headers).filter(|n| *n > limit as u64)
+        {
+            let message = too_large(declared);
+            self.record_error(&case_id, op_id.as_deref(), &message);
+            return plain(413, &message);
+        }
+        let body_timeout = self.options.connections.body_timeout;
+        let read = tokio::time::timeout(body_timeout, axum::body::to_bytes(body, limit)).await;
+        let body = match read {
+            Ok(Ok(b)) => b,
             Err(_) => {
+                let message = format!(
+                    "the request body did not arrive within {}s",
+                    body_timeout.as_secs_f64()
+                );
+                self.record_error(&case_id, op_id.as_deref(), &message);
+                return plain(408, &message);
+            }
+            Ok(Err(_)) => {
                 let message = format!(
                     "the request body is over the target's max_body_mb ({} bytes); not forwarded",
                     limit
@@ -295,14 +363,13 @@ impl Proxy {
                 return plain(413, &message);
             }
         };
-        if self.options.verify_client {
-            if let Err(e) =
+        if self.options.verify_client
+            && let Err(e) =
                 self.verify_client(&method, &raw_path, raw_query.as_deref(), &headers, &body)
-            {
-                let message = format!("the client's AK/SK signature does not verify: {e}");
-                self.record_error(&case_id, op_id.as_deref(), &message);
-                return plain(401, &message);
-            }
+        {
+            let message = format!("the client's AK/SK signature does not verify: {e}");
+            self.record_error(&case_id, op_id.as_deref(), &message);
+            return plain(401, &message);
         }
         let service = Self::service_of(matched.as_ref().map(|(op, _)| *op), &raw_path);
         let query = raw_query
@@ -458,10 +525,10 @@ impl Proxy {
                 },
             );
         }
-        if op.id == "show-job" {
-            if let Some(answer) = &judged.body {
-                self.job_read(answer, &labelled.case, &curl, &mut result);
-            }
+        if op.id == "show-job"
+            && let Some(answer) = &judged.body
+        {
+            self.job_read(answer, &labelled.case, &curl, &mut result);
         }
         self.record(result);
     }
@@ -561,6 +628,7 @@ impl Proxy {
                 let _ = writeln!(err, "{f}");
             }
             if let Some(e) = &result.error {
+                let e = crate::text::escape_controls(e);
                 let _ = writeln!(err, "error in {}: {e}", result.case_id);
             }
         }
@@ -672,13 +740,8 @@ pub async fn serve(
         move |req: Request| proxy.clone().handle(req)
     });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
+    let limits = proxy.options.connections;
+    let task = tokio::spawn(crate::server::accept_loop(listener, app, limits, rx));
     Ok(RunningProxy {
         base_url: format!("http://{addr}"),
         proxy,

@@ -73,7 +73,7 @@ pub struct Baseline {
 impl Baseline {
     /// Reads a baseline; a malformed file names the file and the place.
     pub fn load(path: &Path) -> Result<Baseline, Error> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::files::read_text_capped(path, crate::files::MAX_INPUT_BYTES)
             .map_err(|e| Error::file(path, format!("cannot read the baseline: {e}")))?;
         let file: File = toml::from_str(&text)
             .map_err(|e| Error::file(path, format!("not a baseline: {}", e.to_string().trim())))?;

@@ -397,7 +397,8 @@ fn print_dry_run(
         text.push_str(&format!("{k}: {v}\n"));
     }
     if let Some(body) = &request.body {
-        text.push_str(&format!("\n{}\n", String::from_utf8_lossy(body)));
+        let body = String::from_utf8_lossy(body);
+        text.push_str(&format!("\n{}\n", crate::text::escape_controls(&body)));
     }
     text.push('\n');
     // A closed stdout (a pager quit) stops the printing, not the process.

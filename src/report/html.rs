@@ -79,6 +79,10 @@ fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // A target's control bytes (NUL, ESC, …) are shown, never embedded.
+            c if c.is_control() && c != '\n' && c != '\t' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
             c => out.push(c),
         }
     }

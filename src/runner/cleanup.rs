@@ -19,14 +19,26 @@ pub struct CleanupReport {
     pub done: Vec<String>,
     /// Still not as the fixtures want it, each named.
     pub left: Vec<String>,
+    /// Maybe the run's, maybe not: left alone and named.
+    pub uncertain: Vec<String>,
+    /// Why nothing was done (the ledger's run finished).
+    pub nothing: Option<String>,
 }
 
+/// The update that changes a port's attachment fields.
+const PORT_UPDATE: &str = "update-interface-attachment";
+
 impl Runner {
-    /// Starts the ledger of this run, refusing to start over an earlier
-    /// run's outstanding changes (they would be lost from the record).
-    pub(super) fn open_ledger(&self, found: &Preflight) -> Result<(), Error> {
+    /// Starts this run's record in the ledger, refusing to start over an
+    /// earlier run's outstanding changes (they would be lost from the
+    /// record) and without a baseline (no write without one). Returns a
+    /// notice when a torn last line was dropped.
+    pub(super) fn open_ledger(&self, found: &Preflight) -> Result<Option<String>, Error> {
         let Some(path) = &self.opts.ledger else {
-            return Ok(());
+            let attached = found.attached.as_ref().map(|l| l.ports.clone());
+            let _ = self.baseline.set(attached.unwrap_or_default());
+            let _ = self.sub_nic_fields.set(found.sub_nics.clone());
+            return Ok(None);
         };
         let earlier = crate::ledger::read(path).map_err(|e| {
             Error::file(
@@ -36,24 +48,22 @@ impl Runner {
         })?;
         if let Some(o) = earlier.filter(|o| !o.is_clean()) {
             return Err(Error::Target(format!(
-                "an earlier run{} did not clean up: {}\n  run `nic-conformance cleanup{}` first (ledger: {})",
-                o.run
-                    .as_ref()
-                    .map(|(t, seed)| format!(" (seed {seed}, started {t})"))
-                    .unwrap_or_default(),
+                "{} did not clean up: {}\n  run `nic-conformance cleanup{}` first (ledger: {})",
+                o.describe_run(),
                 describe(&o),
                 self.target_flag(),
                 path.display()
             )));
         }
-        let ledger = Ledger::create(path)
+        let Some(listing) = &found.attached else {
+            return Err(Error::Target(
+                "the server's NICs could not be read, so there is no baseline to restore: nothing was changed".into(),
+            ));
+        };
+        let (ledger, notice) = Ledger::open(path)
             .map_err(|e| Error::file(path, format!("cannot write the ledger: {e}")))?;
         let t = self.client.target();
-        let attached = found
-            .attached
-            .as_ref()
-            .map(|l| l.ports.clone())
-            .unwrap_or_default();
+        let attached = listing.ports.clone();
         for entry in [
             Entry::Run {
                 started: crate::signing::sdk_date_now(),
@@ -72,7 +82,7 @@ impl Runner {
         let _ = self.baseline.set(attached);
         let _ = self.sub_nic_fields.set(found.sub_nics.clone());
         let _ = self.ledger.set(ledger);
-        Ok(())
+        Ok(notice)
     }
 
     /// ` --target FILE` as the replay prefix has it, for messages.
@@ -159,13 +169,71 @@ impl Runner {
         left
     }
 
-    /// Brings the target back to its fixture state from a ledger (or, with
-    /// none, detaches the spares): deletes NICs attached since the run's
-    /// baseline, detaches spares, restores supplementary NICs; then lists
-    /// again to say what is still not back.
-    pub async fn cleanup_from(&self, outstanding: Option<&Outstanding>) -> CleanupReport {
+    /// Puts back the fields of each port in `changed` (through the update
+    /// the run changed them with); returns the ones it could not, each with why.
+    async fn restore_ports(&self, changed: &[(String, Value)]) -> Vec<(String, String)> {
+        let Some(op) = self.contract.operation(PORT_UPDATE) else {
+            return Vec::new();
+        };
+        let wrapper = self
+            .updatable_fields(PORT_UPDATE)
+            .first()
+            .map(|(w, _)| w.clone())
+            .unwrap_or_else(|| "interface_attachment".into());
+        let mut left = Vec::new();
+        for (port, fields) in changed {
+            tracing::info!(port = %port, "cleanup: restoring its fields");
+            let params = self.params(op, &[("port_id", port)]);
+            let body = json!({ wrapper.as_str(): fields });
+            match self.client.send(op, &params, Some(&body)).await {
+                Ok(a) if (200..300).contains(&a.status) => self.record(Entry::PortRestored {
+                    port_id: port.clone(),
+                }),
+                Ok(a) => left.push((
+                    port.clone(),
+                    format!("port {port}: restoring {fields} answered {}", a.status),
+                )),
+                Err(e) => left.push((
+                    port.clone(),
+                    format!("port {port}: restoring {fields}: {e}"),
+                )),
+            }
+        }
+        left
+    }
+
+    /// Brings the target back from what a ledger records, and nothing
+    /// else: deletes the NICs the run recorded as created and detaches the
+    /// spares it recorded as attached, while the server still lists them;
+    /// restores the fields it recorded; then lists again to say what is
+    /// still not back. A NIC the run may have created but never named is
+    /// only reported, unless `include_uncertain`. A ledger whose last run
+    /// finished changes nothing. With no ledger, only the target file's
+    /// spare ports are detached.
+    pub async fn cleanup_from(
+        &self,
+        outstanding: Option<&Outstanding>,
+        include_uncertain: bool,
+    ) -> CleanupReport {
         let f = &self.client.target().fixtures;
         let mut report = CleanupReport::default();
+        if let Some(o) = outstanding.filter(|o| o.finished) {
+            report.nothing = Some(format!(
+                "{} finished and left nothing to undo: nothing was changed",
+                o.describe_run()
+            ));
+            return report;
+        }
+        if let Some((server, _)) = outstanding
+            .and_then(|o| o.baseline.as_ref())
+            .filter(|(s, _)| *s != f.server_id)
+        {
+            report.left.push(format!(
+                "the ledger records server {server}, the target file names {}: nothing was changed (use the target file of that run)",
+                f.server_id
+            ));
+            return report;
+        }
         let listed = match self.fresh_listing().await {
             Ok(l) => l,
             Err(e) => {
@@ -180,16 +248,37 @@ impl Runner {
             .collect();
         let baseline: Option<&Vec<String>> =
             outstanding.and_then(|o| o.baseline.as_ref().map(|(_, b)| b));
-        let remove: Vec<String> = listed
+        // Never a port the server had before the run, whatever was recorded.
+        let before =
+            |p: &String| *p == f.primary_port_id || baseline.is_some_and(|b| b.contains(p));
+        let recorded = |p: &String| match outstanding {
+            Some(o) => o.created.contains(p) || o.attached.contains(p),
+            None => spares.contains(&p),
+        };
+        let mut remove: Vec<String> = listed
             .iter()
-            .filter(|p| **p != f.primary_port_id)
-            .filter(|p| {
-                spares.contains(p)
-                    || baseline.is_some_and(|b| !b.contains(p))
-                    || outstanding.is_some_and(|o| o.created.contains(p))
-            })
+            .filter(|p| !before(p) && recorded(p))
             .cloned()
             .collect();
+        // Created by a request whose NICs were never named: maybe the run's, maybe not.
+        let uncertain: Vec<String> = match (outstanding, baseline) {
+            (Some(o), Some(_)) if o.unnamed_creates > 0 => listed
+                .iter()
+                .filter(|p| !before(p) && !recorded(p) && !spares.contains(p))
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        };
+        if include_uncertain {
+            remove.extend(uncertain.iter().cloned());
+        } else if let Some(o) = outstanding {
+            for p in &uncertain {
+                report.uncertain.push(format!(
+                    "port {p}: maybe created by {}, whose request's NICs were never named; left alone (check it, then `cleanup --include-uncertain` deletes it)",
+                    o.describe_run()
+                ));
+            }
+        }
         if !remove.is_empty() {
             self.delete_ports(remove.clone()).await;
         }
@@ -201,27 +290,30 @@ impl Runner {
                     None => report.done.push(format!("restored supplementary NIC {id}")),
                 }
             }
+            let failed = self.restore_ports(&o.ports).await;
+            for (port, fields) in &o.ports {
+                match failed.iter().find(|(f, _)| f == port) {
+                    Some((_, why)) => report.left.push(why.clone()),
+                    None => report.done.push(format!("restored port {port}: {fields}")),
+                }
+            }
         }
         // Done is what a new listing no longer shows; what it still shows is left.
         match self.fresh_listing().await {
             Ok(now) => {
                 for p in &remove {
-                    if !now.contains(p) {
-                        let what = if spares.contains(&p) {
-                            "detached spare"
-                        } else {
-                            "deleted NIC"
-                        };
-                        report.done.push(format!("{what} {p}"));
-                    }
-                }
-                for p in now.iter().filter(|p| **p != f.primary_port_id) {
-                    let ours = spares.contains(&p) || baseline.is_some_and(|b| !b.contains(p));
-                    if ours {
+                    let what = if spares.contains(&p) {
+                        "detached spare"
+                    } else {
+                        "deleted NIC"
+                    };
+                    if now.contains(p) {
                         report.left.push(format!(
                             "port {p} is still attached to server {}",
                             f.server_id
                         ));
+                    } else {
+                        report.done.push(format!("{what} {p}"));
                     }
                 }
             }
@@ -229,7 +321,7 @@ impl Runner {
                 .left
                 .push(format!("cannot list the server's NICs again: {e}")),
         }
-        if report.left.is_empty() {
+        if report.left.is_empty() && report.uncertain.is_empty() {
             self.record(Entry::Finished);
         }
         report
@@ -243,10 +335,12 @@ impl Runner {
             .map_err(|e| e.to_string())
     }
 
-    /// Appends to the ledger at `path` from now on (`cleanup` strikes what it undoes).
-    pub fn continue_ledger(&self, path: &std::path::Path) -> std::io::Result<()> {
-        let _ = self.ledger.set(Ledger::append_to(path)?);
-        Ok(())
+    /// Appends to the ledger at `path` from now on (`cleanup` strikes what
+    /// it undoes); returns a notice when a torn last line was dropped.
+    pub fn continue_ledger(&self, path: &std::path::Path) -> std::io::Result<Option<String>> {
+        let (ledger, notice) = Ledger::open(path)?;
+        let _ = self.ledger.set(ledger);
+        Ok(notice)
     }
 }
 
@@ -273,6 +367,10 @@ fn describe(o: &Outstanding) -> String {
         let ids: Vec<&str> = o.sub_nics.iter().map(|(i, _)| i.as_str()).collect();
         parts.push(format!("supplementary NIC(s) changed ({})", ids.join(", ")));
     }
+    if !o.ports.is_empty() {
+        let ids: Vec<&str> = o.ports.iter().map(|(i, _)| i.as_str()).collect();
+        parts.push(format!("port field(s) changed ({})", ids.join(", ")));
+    }
     parts.join("; ")
 }
 
@@ -280,6 +378,10 @@ impl Runner {
     /// Remembers NICs a case created, for deletion in batches.
     pub(super) fn track_created(&self, ports: &[String]) {
         if !ports.is_empty() {
+            self.made
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(ports.iter().cloned());
             self.created
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -366,13 +468,32 @@ impl Runner {
                 .filter(|(id, _)| ids.contains(id))
                 .collect()
         };
-        let not_restored = self.restore_sub_nics(&changed).await;
+        let mut not_restored = self.restore_sub_nics(&changed).await;
+        let ports = self
+            .port_fields
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        not_restored.extend(self.restore_ports(&ports).await);
         self.leftovers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(not_restored.iter().map(|(_, why)| why.clone()));
+        // Back means: nothing the run made or attached is still listed. A
+        // NIC someone else attached meanwhile is theirs, and left alone.
+        let f = &self.client.target().fixtures;
+        let made = self.made.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let ours = |p: &String| {
+            !baseline.contains(p)
+                && (made.contains(p) || *p == f.spare_port_id || f.extra_spare_port_ids.contains(p))
+        };
         let back = match self.fresh_listing().await {
-            Ok(now) => now.iter().all(|p| baseline.contains(p)),
+            Ok(now) => {
+                for p in now.iter().filter(|p| !baseline.contains(p) && !ours(p)) {
+                    tracing::warn!(port = %p, "attached during the run by someone else: left alone");
+                }
+                !now.iter().any(ours)
+            }
             Err(_) => false,
         };
         if back && not_restored.is_empty() {

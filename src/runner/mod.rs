@@ -13,6 +13,7 @@
 mod address_book;
 mod cleanup;
 pub mod event;
+mod fields;
 mod jobs;
 mod lease;
 mod observe;
@@ -74,6 +75,11 @@ pub struct Runner {
     /// Supplementary NICs' updatable fields before the run, and which the run changed.
     sub_nic_fields: std::sync::OnceLock<Vec<(String, Value)>>,
     sub_nics_changed: Mutex<Vec<String>>,
+    /// Ports the server had before the run whose fields the run changed,
+    /// with their fields before: put back at the end.
+    port_fields: Mutex<Vec<(String, Value)>>,
+    /// Every NIC the run created, deleted or not: what "back as it was" looks for.
+    made: Mutex<Vec<String>>,
     /// Addresses the cases may ask for: none another port or a running case holds.
     addresses: Arc<address_book::AddressBook>,
     /// Held by a case whose change is read back, from its request to its
@@ -113,6 +119,8 @@ impl Runner {
             baseline: Default::default(),
             sub_nic_fields: Default::default(),
             sub_nics_changed: Mutex::default(),
+            port_fields: Mutex::default(),
+            made: Mutex::default(),
         }
     }
 
@@ -190,6 +198,7 @@ impl Runner {
         }
         if self.opts.dry_run {
             self.dry_run(&planned, reporter);
+            end.interrupted = self.cancelled.load(Ordering::Relaxed);
             end.elapsed = started.elapsed();
             reporter.event(&Event::RunFinished(&end));
             return;
@@ -202,10 +211,17 @@ impl Runner {
                 return;
             }
         };
-        if let Err(e) = self.open_ledger(&found) {
-            end.fatal = Some(e.to_string());
-            reporter.event(&Event::RunFinished(&end));
-            return;
+        match self.open_ledger(&found) {
+            Ok(notice) => {
+                if let Some(line) = notice {
+                    reporter.event(&Event::Notice(&line));
+                }
+            }
+            Err(e) => {
+                end.fatal = Some(e.to_string());
+                reporter.event(&Event::RunFinished(&end));
+                return;
+            }
         }
         // Curated cases first, one at a time in file order, so the state they
         // see (and so their snapshots) is the same in every run.

@@ -46,10 +46,10 @@ impl SharedListing {
     {
         let ticket = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
         let _turn = self.sending.lock().await;
-        if let Some((serves, result)) = &*self.last.lock() {
-            if *serves >= ticket {
-                return result.clone();
-            }
+        if let Some((serves, result)) = &*self.last.lock()
+            && *serves >= ticket
+        {
+            return result.clone();
         }
         // Every ticket taken up to now asked before this request goes out.
         let serves = self.asked.load(Ordering::SeqCst);

@@ -76,6 +76,10 @@ impl Runner {
         // balanced, and every stretch of the run mixes slow and quick cases.
         let longest = streams.iter().map(|s| s.2).max().unwrap_or(0);
         for index in 0..longest {
+            // A huge budget takes a while to lay out: a signal stops it too.
+            if index % 4096 == 0 && self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
             planned.extend(
                 streams
                     .iter()
@@ -131,6 +135,10 @@ impl Runner {
     pub(super) fn dry_run(&self, planned: &[Planned], reporter: &mut dyn Reporter) {
         let generator = self.generator();
         for p in planned {
+            // A long dry run stops on Ctrl-C like a run does.
+            if self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
             let case = match p {
                 Planned::Curated(c) => Some((**c).clone()),
                 Planned::Generated { op, kind, index } => {

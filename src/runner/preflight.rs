@@ -131,9 +131,26 @@ impl Runner {
         let mut out = Preflight::default();
         let file = "the target file";
 
-        // The server, through both lists: it is missing only when both say so.
-        let nova = self.read("list-interfaces", &[]).await;
-        let ecs = self.read("list-server-interfaces", &[]).await;
+        // The server, through both lists: it is missing only when both say
+        // so. A server error or no answer is tried again a few times: the
+        // baseline is what the run puts back, so it is worth a wait.
+        let mut nova = self.read("list-interfaces", &[]).await;
+        let mut ecs = self.read("list-server-interfaces", &[]).await;
+        for wait in [250, 1000, 2000] {
+            let flaky = |r: &Option<(String, Read)>| match r {
+                Some((_, Ok(a))) => a.status >= 500,
+                Some((_, Err(e))) => !transport_unreachable(e),
+                None => false,
+            };
+            let answered =
+                |r: &Option<(String, Read)>| matches!(r, Some((_, Ok(a))) if a.status == 200);
+            if answered(&nova) || answered(&ecs) || !(flaky(&nova) || flaky(&ecs)) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            nova = self.read("list-interfaces", &[]).await;
+            ecs = self.read("list-server-interfaces", &[]).await;
+        }
         let mut listing: Option<Listing> = None;
         let mut statuses = Vec::new();
         let mut ecs_reached = false;
@@ -177,19 +194,16 @@ impl Runner {
         let Some(listed) = listing else {
             let subject = format!("fixtures.server_id ({})", f.server_id);
             let found = format!("neither list of its NICs answers: {}", statuses.join("; "));
-            // Missing only when both say so; a broken list is the cases' to judge.
-            if not_found == statuses.len() {
-                out.fail(
-                    subject,
-                    found,
-                    format!(
-                        "check server_id and project_id in {file} (the server must exist in that project)"
-                    ),
-                );
+            // Missing only when both say so; otherwise there is no baseline
+            // to put the server back to, and no write without one.
+            let fix = if not_found == statuses.len() {
+                format!(
+                    "check server_id and project_id in {file} (the server must exist in that project)"
+                )
             } else {
-                out.push(subject, CheckOutcome::Unchecked(found));
-                self.check_sub_nics(&mut out).await;
-            }
+                "the run needs the server's NICs before its first write (what it puts back): try again when a list answers".into()
+            };
+            out.fail(subject, found, fix);
             return out;
         };
         out.push(
@@ -281,9 +295,15 @@ impl Runner {
     /// The fields an update of a supplementary NIC can change, as (wrapper
     /// object, field) from its request schema: what a restore sends back.
     pub(super) fn sub_nic_fields(&self) -> Vec<(String, String)> {
+        self.updatable_fields("update-sub-network-interface")
+    }
+
+    /// The fields an update operation can change, as (wrapper object,
+    /// field) from its request schema.
+    pub(super) fn updatable_fields(&self, op_id: &str) -> Vec<(String, String)> {
         let Some(schema) = self
             .contract
-            .operation("update-sub-network-interface")
+            .operation(op_id)
             .and_then(|op| op.request_schema.as_ref())
             .and_then(|n| self.contract.schema(n))
         else {

@@ -137,19 +137,19 @@ impl Runner {
             };
         };
         let mut run = self.case_run(case, op);
-        if let Some(spare) = spare.as_deref_mut() {
-            if let Err(failure) = self.ready_spare(spare, wanted_spare_state(case)).await {
-                // The case never ran: its rules are undecided; the setup's own
-                // call carries the finding.
-                let replay = run.result.replay.clone();
-                let reason = format!("setup failed: {}", failure.reason);
-                run.result.undecided = (case.exercises.iter())
-                    .map(|id| Undecided::new(id, &reason))
-                    .collect();
-                let finding = (failure.finding).map(|f| f.in_case(&case.id).replayed_by(replay));
-                run.result.findings.extend(finding);
-                return run.finish();
-            }
+        if let Some(spare) = spare.as_deref_mut()
+            && let Err(failure) = self.ready_spare(spare, wanted_spare_state(case)).await
+        {
+            // The case never ran: its rules are undecided; the setup's own
+            // call carries the finding.
+            let replay = run.result.replay.clone();
+            let reason = format!("setup failed: {}", failure.reason);
+            run.result.undecided = (case.exercises.iter())
+                .map(|id| Undecided::new(id, &reason))
+                .collect();
+            let finding = (failure.finding).map(|f| f.in_case(&case.id).replayed_by(replay));
+            run.result.findings.extend(finding);
+            return run.finish();
         }
         // A change read back afterwards: no other such case in between.
         let reads_back = self
@@ -160,13 +160,30 @@ impl Runner {
             true => Some(self.read_back.lock().await),
             false => None,
         };
+        // No write to a port the server had before the run without its fields on record.
+        if let Err(why) = self.record_port_fields(case, op).await {
+            let reason =
+                format!("not sent: the fields it would change could not be recorded first ({why})");
+            run.result.undecided = (case.exercises.iter())
+                .map(|id| Undecided::new(id, &reason))
+                .collect();
+            return run.finish();
+        }
         let mut before = self.observe_before(&run).await;
         // Written down before the request that may create NICs goes out.
         let creates = self.contract.effect_rule(&op.id, Effect::Attach).is_some();
         if creates {
+            let f = &self.client.target().fixtures;
+            // A spare the request itself attaches is the run's to detach.
+            for port in run.named_ports.iter().filter(|p| f.is_spare(p)) {
+                self.record(Entry::Attaching {
+                    port_id: port.clone(),
+                    server_id: f.server_id.clone(),
+                });
+            }
             self.record(Entry::Creating {
                 case: case.id.clone(),
-                server_id: self.client.target().fixtures.server_id.clone(),
+                server_id: f.server_id.clone(),
             });
         }
         let Some(exchange) = self.send(&mut run).await else {
@@ -174,9 +191,20 @@ impl Runner {
                 spare.state = PortState::Unknown;
             }
             // No answer: every other rule the case exercised went unobserved.
-            let reason = "the request got no answer (see response.transport)";
+            let stopped = run.result.findings.is_empty();
+            if stopped && creates {
+                // Never sent: it created nothing.
+                self.record(Entry::Settled {
+                    case: case.id.clone(),
+                });
+            }
+            let reason = if stopped {
+                "not sent: the run was stopped while it waited for its turn"
+            } else {
+                "the request got no answer (see response.transport)"
+            };
             run.result.undecided = (case.exercises.iter())
-                .filter(|id| id.as_str() != ids::TRANSPORT)
+                .filter(|id| stopped || id.as_str() != ids::TRANSPORT)
                 .map(|id| Undecided::new(id, reason))
                 .collect();
             return run.finish();
@@ -189,7 +217,7 @@ impl Runner {
             .await;
         let job = followed.outcome.as_ref();
         let primary = &self.client.target().fixtures.primary_port_id;
-        let (failed, created) = {
+        let (failed, mut created) = {
             let state = run.state(&self.contract, body.as_ref(), job);
             let failed = verdict
                 .pending_job_fail
@@ -197,6 +225,17 @@ impl Runner {
                 .flatten();
             (failed, state.created_ports(&run.named_ports, primary))
         };
+        // A job that names a NIC the server had before the run did not create it.
+        if let Some(baseline) = self.baseline.get() {
+            created.retain(|p| !baseline.contains(p));
+        }
+        // Recorded at once: a run killed from here on leaves them to `cleanup`.
+        for port in &created {
+            self.record(Entry::Created {
+                port_id: port.clone(),
+                server_id: self.client.target().fixtures.server_id.clone(),
+            });
+        }
         run.result.findings.extend(failed);
         if let Some(reason) = &followed.unobserved {
             let pending = verdict.pending_job_fail;
@@ -217,19 +256,13 @@ impl Runner {
         if took_effect {
             self.judge_read_back(&mut run).await;
         }
-        // Only now, with this case's checks done, may a batch delete take them.
-        for port in &created {
-            self.record(Entry::Created {
-                port_id: port.clone(),
-                server_id: self.client.target().fixtures.server_id.clone(),
-            });
-        }
         // Every NIC it made is named only when the state was seen.
         if creates && observed.is_some() {
             self.record(Entry::Settled {
                 case: case.id.clone(),
             });
         }
+        // Only now, with this case's checks done, may a batch delete take them.
         self.track_created(&created);
         if let Some(spare) = spare {
             let changed = accepted && self.has_effect(op);
@@ -289,7 +322,7 @@ impl Runner {
         let case = run.case;
         let sent = self
             .client
-            .send_prepared(
+            .send_case(
                 run.op,
                 &case.path_params,
                 case.body.as_ref(),
@@ -302,6 +335,7 @@ impl Runner {
                 run.result.response = Some(exchange.body.clone());
                 Some(exchange)
             }
+            Err(e) if e.kind == crate::http::TransportErrorKind::Cancelled => None,
             Err(e) => {
                 let f = Finding::new(
                     &self.contract,
