@@ -17,6 +17,8 @@ pub struct Fixtures {
     pub network_id: String,
     pub subnet_id: String,
     pub security_group_id: String,
+    /// Optional: empty when the target serves no VPC API.
+    #[serde(default)]
     pub sub_network_interface_id: String,
     /// More DOWN ports like the spare: cases that attach a spare run in
     /// parallel up to their number (optional).

@@ -120,6 +120,9 @@ struct Answer {
     body: Bytes,
 }
 
+/// The `User-Agent` of every request the harness sends.
+pub const USER_AGENT: &str = concat!("nic-conformance/", env!("CARGO_PKG_VERSION"));
+
 /// What came back.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -384,7 +387,14 @@ impl Client {
         let base = self.target.base_url(op.service);
         let url = format!("{base}{path}");
         let body = body.map(|b| Bytes::from(serde_json::to_vec(b).unwrap_or_default()));
-        let mut headers = vec![("X-Project-Id".to_string(), self.target.project_id.clone())];
+        // X-Project-Id is the Huawei cloud's: an OpenStack nova call carries
+        // it only where the Huawei signature needs it.
+        let huawei = op.error_family != crate::contract::ErrorFamily::Nova
+            || matches!(self.target.auth, Auth::AkSk { .. });
+        let mut headers = Vec::with_capacity(6);
+        if huawei {
+            headers.push(("X-Project-Id".to_string(), self.target.project_id.clone()));
+        }
         if body.is_some() {
             headers.push((
                 "Content-Type".into(),
@@ -410,6 +420,10 @@ impl Client {
                 headers.push(("Authorization".into(), sig.authorization));
             }
         }
+        // As every OpenStack and Huawei SDK client asks: JSON answers (nova
+        // answers an unmatched path with HTML otherwise), and who is asking.
+        headers.push(("Accept".into(), "application/json".into()));
+        headers.push(("User-Agent".into(), USER_AGENT.into()));
         let replay_auth = match &self.target.auth {
             Auth::None => ReplayAuth::None,
             Auth::Token(t) => ReplayAuth::TokenEnv(t.env().unwrap_or("NIC_TOKEN").to_string()),

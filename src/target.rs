@@ -86,6 +86,11 @@ pub struct Limits {
     /// Transport failures or timeouts in a row after which the run stops
     /// starting cases: the target is failing, not the cases.
     pub max_consecutive_failures: usize,
+    /// Cases that may change the server at once (those expected to succeed,
+    /// and those whose setup attaches a spare). Real clouds refuse a second
+    /// attach or detach while one is in progress (409): 1 serialises them;
+    /// the negative cases still run `concurrency` at a time.
+    pub server_tasks: usize,
 }
 
 impl Limits {
@@ -103,6 +108,7 @@ impl Limits {
             cleanup_batch: 1,
             follow_redirects: false,
             max_consecutive_failures: 10,
+            server_tasks: 1,
         }
     }
 
@@ -120,6 +126,8 @@ impl Limits {
             cleanup_batch: 32,
             follow_redirects: false,
             max_consecutive_failures: 10,
+            // The built-in mock does one server task at a time by its lock.
+            server_tasks: 4096,
         }
     }
 }
@@ -162,6 +170,7 @@ impl Target {
         out.extend(
             std::iter::once(&f.sub_network_interface_id)
                 .chain(&f.extra_sub_network_interface_ids)
+                .filter(|n| !n.is_empty())
                 .map(|n| one("sub-nic", n, &vpc)),
         );
         out
@@ -203,6 +212,8 @@ struct TargetFile {
 struct TargetSection {
     name: String,
     ecs_url: String,
+    /// Optional: a target without the VPC API (an OpenStack cloud) leaves it out.
+    #[serde(default)]
     vpc_url: String,
     project_id: String,
 }
@@ -239,6 +250,7 @@ struct LimitsSection {
     cleanup_batch: Option<usize>,
     follow_redirects: Option<bool>,
     max_consecutive_failures: Option<usize>,
+    server_tasks: Option<usize>,
 }
 
 impl Target {
@@ -272,7 +284,7 @@ impl Target {
             at.err(key.as_deref().unwrap_or("-"), e.message().to_string(), "compare with the example target file in the README; keys are [target], [fixtures], [auth], [tls], [limits]")
         })?;
         at.check_target(&raw.target)?;
-        at.check_fixtures(&raw.fixtures)?;
+        at.check_fixtures(&raw.fixtures, !raw.target.vpc_url.is_empty())?;
         let auth = at.auth(&raw.auth, &env)?;
         // A relative CA path is the target file's neighbour, wherever the run starts.
         let ca_file = raw
@@ -363,6 +375,9 @@ impl Place<'_> {
             ("target.ecs_url", &t.ecs_url),
             ("target.vpc_url", &t.vpc_url),
         ] {
+            if key == "target.vpc_url" && url.is_empty() {
+                continue;
+            }
             let fix = "write the endpoint as https://host[:port]";
             let parsed = reqwest::Url::parse(url)
                 .map_err(|e| self.err(key, format!("`{url}` is not a URL: {e}"), fix))?;
@@ -380,7 +395,7 @@ impl Place<'_> {
         Ok(())
     }
 
-    fn check_fixtures(&self, fixtures: &Fixtures) -> Result<(), ConfigError> {
+    fn check_fixtures(&self, fixtures: &Fixtures, vpc: bool) -> Result<(), ConfigError> {
         for (key, cidr, want_v4) in [
             ("fixtures.subnet_cidr", &fixtures.subnet_cidr, true),
             (
@@ -409,6 +424,10 @@ impl Place<'_> {
             }
         }
         for name in Fixtures::NAMES {
+            // The supplementary NIC is the VPC API's: without a vpc_url, none.
+            if name == "sub_network_interface_id" && !vpc {
+                continue;
+            }
             if fixtures.get(name).is_none_or(|v| v.trim().is_empty()) {
                 return Err(self.err(
                     &format!("fixtures.{name}"),
@@ -508,6 +527,16 @@ impl Place<'_> {
                 ));
             }
             limits.rate_per_second = r;
+        }
+        if let Some(n) = l.server_tasks {
+            if n == 0 {
+                return Err(self.err(
+                    "limits.server_tasks",
+                    "0 would run no case that changes the server".into(),
+                    "use 1 (what real clouds allow) or more",
+                ));
+            }
+            limits.server_tasks = n;
         }
         if let Some(c) = l.concurrency {
             if c == 0 {

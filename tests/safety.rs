@@ -697,7 +697,14 @@ fn a_credential_with_a_line_break_is_refused_at_load() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("SAFETY_TOKEN"), "{}", text(&o));
     assert!(!text(&o).contains("X-Injected"), "the value is never shown");
+    assert!(text(&o).contains("control or non-ASCII"), "{}", text(&o));
     assert_eq!(mock.mock.writes(), 0);
+    // Refused at load: no preflight ran, so no ledger was opened (and left open).
+    assert!(
+        !dir.path().join(".nic-conformance").exists(),
+        "{}",
+        text(&o)
+    );
     rt.block_on(mock.stop());
 }
 

@@ -143,6 +143,9 @@ pub async fn cleanup(contract: Arc<Contract>, args: &CleanupArgs) -> Result<i32,
             lines.extend(notice.map(|n| format!("notice: {n}")));
         }
     }
+    if !outstanding.as_ref().is_some_and(|o| o.finished) {
+        runner.detect_families().await;
+    }
     let report = runner
         .cleanup_from(outstanding.as_ref(), args.include_uncertain)
         .await;

@@ -368,7 +368,7 @@ impl Reporter for Progress {
                     bar.finish_and_clear();
                 }
             }
-            Event::CaseStarted { .. } => {}
+            Event::CaseStarted { .. } | Event::NotServed { .. } => {}
         }
     }
 }

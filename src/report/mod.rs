@@ -44,6 +44,10 @@ pub struct RuleStats {
     pub undecided: u64,
     /// Why the rule could not be judged, the first time it could not.
     pub undecided_reason: Option<String>,
+    /// Its operation is one the target does not serve (an OpenStack cloud
+    /// has no ECS batch jobs): never exercised, by design.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_served: bool,
 }
 
 impl RuleStats {
@@ -54,6 +58,8 @@ impl RuleStats {
             "violated"
         } else if self.undecided > 0 {
             "undecided"
+        } else if self.exercised == 0 && self.not_served {
+            "not served"
         } else if self.exercised == 0 {
             "never exercised"
         } else {
@@ -504,6 +510,13 @@ impl Reporter for Summary {
             }
             Event::CaseFinished(result) => self.record(result),
             Event::Notice(line) => self.notices.push(line.to_string()),
+            Event::NotServed { rules, .. } => {
+                for id in rules.iter() {
+                    if let Some(r) = self.rules.get_mut(id) {
+                        r.not_served = true;
+                    }
+                }
+            }
             Event::RunFinished(end) => self.end = (*end).clone(),
             Event::DryRun { .. } => self.dry_run = true,
             Event::CaseStarted { .. } => {}

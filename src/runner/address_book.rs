@@ -31,6 +31,9 @@ struct Book {
     in_use: HashSet<String>,
     /// Held by running cases, until their lease ends.
     held: HashSet<String>,
+    /// Held by NICs the run created, until each of those is shown gone: a
+    /// delete that failed or was never read leaves its addresses taken.
+    kept: Vec<(Vec<String>, Vec<String>)>,
 }
 
 impl Book {
@@ -43,6 +46,22 @@ impl Book {
 pub struct AddressHold {
     book: Arc<AddressBook>,
     addresses: Vec<String>,
+}
+
+impl AddressHold {
+    /// The case created `ports`, which may hold its addresses: they stay
+    /// taken (past the case's end) until every one of them is shown gone.
+    pub fn keep_for(&mut self, ports: &[String]) {
+        if ports.is_empty() || self.addresses.is_empty() {
+            return;
+        }
+        let addresses = std::mem::take(&mut self.addresses);
+        self.book
+            .state
+            .lock()
+            .kept
+            .push((ports.to_vec(), addresses));
+    }
 }
 
 impl Drop for AddressHold {
@@ -67,6 +86,24 @@ impl AddressBook {
             .in_use
             .extend(fixtures.addresses_in_use.iter().cloned());
         Arc::new(book)
+    }
+
+    /// `ports` are shown gone (a delete's job ended SUCCESS, or a listing
+    /// no longer shows them): addresses kept only for them are free again.
+    pub fn ports_gone(&self, ports: &[String]) {
+        let mut state = self.state.lock();
+        let mut freed = Vec::new();
+        state.kept.retain_mut(|(held_by, addresses)| {
+            held_by.retain(|p| !ports.contains(p));
+            if held_by.is_empty() {
+                freed.append(addresses);
+                return false;
+            }
+            true
+        });
+        for a in freed {
+            state.held.remove(&a);
+        }
     }
 
     /// Marks every address the listing shows as in use.
@@ -177,6 +214,33 @@ mod tests {
             assert_ne!(ip(&case), taken);
             assert!(fixtures.subnet_ranges().0.unwrap().contains(ip(&case)));
         }
+        // Kept for a NIC the case made: taken until that NIC is shown gone.
+        let mut kept = nova_case("192.168.200.9");
+        let mut hold = book.hold(&contract, &mut kept);
+        hold.keep_for(&["nic".to_string()]);
+        drop(hold);
+        let mut next = nova_case("192.168.200.9");
+        let _next = book.hold(&contract, &mut next);
+        assert_ne!(
+            ip(&next),
+            "192.168.200.9",
+            "handed out while its NIC may hold it"
+        );
+        drop(_next);
+        book.ports_gone(&["other".to_string()]);
+        let mut next = nova_case("192.168.200.9");
+        let still = book.hold(&contract, &mut next);
+        assert_ne!(
+            ip(&next),
+            "192.168.200.9",
+            "another port's removal freed it"
+        );
+        drop(still);
+        book.ports_gone(&["nic".to_string()]);
+        let mut next = nova_case("192.168.200.9");
+        let _free = book.hold(&contract, &mut next);
+        assert_eq!(ip(&next), "192.168.200.9", "free once its NIC is gone");
+        drop(_free);
         drop(held);
         let mut again = nova_case("192.168.200.3");
         let _hold = book.hold(&contract, &mut again);

@@ -414,6 +414,12 @@ impl Runner {
             return ports;
         }
         if let Ok(listed) = self.listing().await {
+            let gone: Vec<String> = ports
+                .iter()
+                .filter(|p| !listed.contains(p))
+                .cloned()
+                .collect();
+            self.addresses.ports_gone(&gone);
             ports.retain(|p| listed.contains(p));
         }
         tracing::info!(ports = ?ports, "cleanup: deleting or detaching");
@@ -421,6 +427,7 @@ impl Runner {
             for p in &ports {
                 self.record(Entry::Detached { port_id: p.clone() });
             }
+            self.addresses.ports_gone(&ports);
             return Vec::new();
         }
         // One bad id fails a whole batch: try them one by one before giving up.
@@ -436,6 +443,7 @@ impl Runner {
                     ));
                 left.push(p);
             } else {
+                self.addresses.ports_gone(std::slice::from_ref(&p));
                 self.record(Entry::Detached { port_id: p });
             }
         }

@@ -77,6 +77,12 @@ pub enum Event<'a> {
     CaseFinished(&'a CaseResult),
     /// Something worth a line as it happens (a saved regression case, a failed save).
     Notice(&'a str),
+    /// Operations the target does not serve (found by the preflight), and
+    /// the rules only they exercise: neither failed nor undecided.
+    NotServed {
+        operations: &'a [String],
+        rules: &'a [String],
+    },
     RunFinished(&'a RunEnd),
 }
 

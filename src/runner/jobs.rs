@@ -203,8 +203,69 @@ impl Runner {
             })
     }
 
-    /// Attaches or detaches a spare through a batch job and waits for it (case setup).
+    /// Whether the target serves the ECS batch jobs (all the housekeeping
+    /// goes through them where it does, through nova's own calls where not).
+    fn ecs_served(&self) -> bool {
+        self.families.get().is_none_or(|f| f.ecs)
+    }
+
+    /// Attaches a port through nova's attach (200 with the attachment).
+    async fn nova_attach(&self, port: &str) -> Result<(), String> {
+        let op = self
+            .contract
+            .operation("nova-attach-interface")
+            .ok_or("no nova attach in the contract")?;
+        let params = self.params(op, &[]);
+        let body = json!({"interfaceAttachment": {"port_id": port}});
+        match self.client.send(op, &params, Some(&body)).await {
+            Ok(a) if op.success_expect().matches(a.status) => {
+                self.settle_listed(&[port.to_string()]).await;
+                Ok(())
+            }
+            Ok(a) => Err(format!("{} answered {}", op.id, a.status)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Detaches ports one by one through nova's DELETE (202: accepted, done
+    /// later), then waits until the listing no longer shows them.
+    pub(super) async fn nova_detach(&self, ports: &[String]) -> Result<(), String> {
+        let op = self
+            .contract
+            .operation("detach-interface")
+            .ok_or("no nova detach in the contract")?;
+        for port in ports {
+            let params = self.params(op, &[("port_id", port)]);
+            match self.client.send(op, &params, None).await {
+                // 404: not attached (any more), which is what was wanted.
+                Ok(a) if (200..300).contains(&a.status) || a.status == 404 => {}
+                Ok(a) => return Err(format!("{} of {port} answered {}", op.id, a.status)),
+                Err(e) => return Err(format!("{} of {port}: {e}", op.id)),
+            }
+        }
+        let limits = &self.client.target().limits;
+        let deadline = Instant::now() + limits.job_timeout;
+        loop {
+            match self.listing().await {
+                Ok(l) if !ports.iter().any(|p| l.contains(p)) => return Ok(()),
+                Ok(_) if Instant::now() >= deadline => {
+                    return Err(format!(
+                        "still listed {:?} after the detach",
+                        limits.job_timeout
+                    ));
+                }
+                Ok(_) => tokio::time::sleep(limits.job_poll).await,
+                Err(e) => return Err(format!("cannot list the attachments: {e}")),
+            }
+        }
+    }
+
+    /// Attaches or detaches a spare (case setup): through a batch job where
+    /// the target serves ECS, through nova's attach and detach where not.
     pub(super) async fn move_spare(&self, effect: Effect, port: &str) -> Result<(), SetupFailure> {
+        if !self.ecs_served() {
+            return self.move_spare_nova(effect, port).await;
+        }
         let (done, body) = match effect {
             Effect::Attach => ("attached", json!({"nics": [{"port_id": port}]})),
             Effect::Detach => ("detached", json!({"nics": [{"id": port}]})),
@@ -242,8 +303,53 @@ impl Runner {
         }
     }
 
-    /// Detaches ports through a batch-delete job.
+    async fn move_spare_nova(&self, effect: Effect, port: &str) -> Result<(), SetupFailure> {
+        let outcome = match effect {
+            Effect::Attach => {
+                self.record(Entry::Attaching {
+                    port_id: port.to_string(),
+                    server_id: self.client.target().fixtures.server_id.clone(),
+                });
+                self.nova_attach(port).await
+            }
+            Effect::Detach => {
+                let done = self.nova_detach(&[port.to_string()]).await;
+                if done.is_ok() {
+                    self.record(Entry::Detached {
+                        port_id: port.to_string(),
+                    });
+                }
+                done
+            }
+        };
+        outcome.map_err(|why| SetupFailure {
+            reason: format!("the spare port {port} could not be moved: {why}"),
+            finding: None,
+        })
+    }
+
+    /// Detaches ports: those created through nova (or all, where the target
+    /// serves no ECS) through nova's detach, the rest through a batch-delete job.
     pub(super) async fn detach_ports(&self, ports: &[String]) -> Result<(), Error> {
+        let (nova, ecs): (Vec<String>, Vec<String>) = {
+            let nova_made = self.nova_made.lock().unwrap_or_else(|e| e.into_inner());
+            let ecs_served = self.ecs_served();
+            ports
+                .iter()
+                .cloned()
+                .partition(|p| !ecs_served || nova_made.contains(p))
+        };
+        if !nova.is_empty() {
+            self.nova_detach(&nova).await.map_err(Error::Target)?;
+        }
+        if ecs.is_empty() {
+            return Ok(());
+        }
+        self.detach_ports_ecs(&ecs).await
+    }
+
+    /// Detaches ports through a batch-delete job.
+    async fn detach_ports_ecs(&self, ports: &[String]) -> Result<(), Error> {
         let body = json!({"nics": ports.iter().map(|p| json!({"id": p})).collect::<Vec<_>>()});
         match self.housekeeping_job(Effect::Detach, body).await {
             Ok(j) if j.succeeded() => Ok(()),

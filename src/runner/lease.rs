@@ -49,6 +49,19 @@ pub(super) fn wanted_spare_state(case: &Case) -> PortState {
     }
 }
 
+/// Whether a case leases a spare port: its setup attaches one, or it names one.
+pub(super) fn needs_spare(case: &Case, f: &crate::fixtures::Fixtures) -> bool {
+    case.setup == Some(Setup::SparePortAttached)
+        || case
+            .path_params
+            .values()
+            .any(|v| mentions(v, &f.spare_port_id))
+        || case
+            .body
+            .as_ref()
+            .is_some_and(|b| mentions(b, &f.spare_port_id))
+}
+
 impl Runner {
     /// Takes what the case needs exclusively from the pools: a spare port, a
     /// supplementary NIC. The case is rebound to the ones it got: every
@@ -66,14 +79,14 @@ impl Runner {
                 || case.body.as_ref().is_some_and(|b| mentions(b, id))
         };
         let mut rebinding: Vec<(&str, String)> = Vec::new();
-        if case.setup == Some(Setup::SparePortAttached) || names(&f.spare_port_id) {
+        if needs_spare(case, f) {
             lease.spare = self.spares.take_port(wanted_spare_state(case)).await;
             match &lease.spare {
                 Some(spare) => rebinding.push((&f.spare_port_id, spare.id.clone())),
                 None => lease.no_spare = true,
             }
         }
-        if names(&f.sub_network_interface_id) {
+        if !f.sub_network_interface_id.is_empty() && names(&f.sub_network_interface_id) {
             lease.sub_nic = self.sub_nics.take(|_| 0).await;
             if let Some(nic) = &lease.sub_nic {
                 rebinding.push((&f.sub_network_interface_id, nic.id.clone()));

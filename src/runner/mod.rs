@@ -42,6 +42,7 @@ use observe::SharedListing;
 pub use options::RunOptions;
 use plan::Planned;
 use pool::{Pool, PortState};
+use preflight::Families;
 use shrink::FailedCase;
 
 pub struct Runner {
@@ -80,6 +81,12 @@ pub struct Runner {
     port_fields: Mutex<Vec<(String, Value)>>,
     /// Every NIC the run created, deleted or not: what "back as it was" looks for.
     made: Mutex<Vec<String>>,
+    /// The NICs created through nova: deleted through nova's detach.
+    nova_made: Mutex<Vec<String>>,
+    /// Held by each case that may change the server: `limits.server_tasks` at once.
+    server_tasks: tokio::sync::Semaphore,
+    /// The API families the target serves (set by the preflight; all until then).
+    families: std::sync::OnceLock<Families>,
     /// Addresses the cases may ask for: none another port or a running case holds.
     addresses: Arc<address_book::AddressBook>,
     /// Held by a case whose change is read back, from its request to its
@@ -96,7 +103,10 @@ impl Runner {
         // The fixture's own supplementary NIC first: a serial run only uses it.
         let mut sub_nics: Vec<String> = f.extra_sub_network_interface_ids.clone();
         sub_nics.push(f.sub_network_interface_id.clone());
+        sub_nics.retain(|n| !n.is_empty());
         let addresses = address_book::AddressBook::new(f);
+        let server_tasks =
+            (client.target().limits.server_tasks).clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         Runner {
             contract,
             client,
@@ -121,6 +131,9 @@ impl Runner {
             sub_nics_changed: Mutex::default(),
             port_fields: Mutex::default(),
             made: Mutex::default(),
+            nova_made: Mutex::default(),
+            server_tasks: tokio::sync::Semaphore::new(server_tasks),
+            families: Default::default(),
         }
     }
 
@@ -187,16 +200,19 @@ impl Runner {
                 return;
             }
         };
-        reporter.event(&Event::RunStarted {
-            target,
-            seed: self.opts.seed,
-            cases: planned.len(),
-            shard: self.opts.shard,
-        });
-        for line in &self.opts.notices {
-            reporter.event(&Event::Notice(line));
-        }
+        let started_event = |reporter: &mut dyn Reporter, cases: usize| {
+            reporter.event(&Event::RunStarted {
+                target,
+                seed: self.opts.seed,
+                cases,
+                shard: self.opts.shard,
+            });
+            for line in &self.opts.notices {
+                reporter.event(&Event::Notice(line));
+            }
+        };
         if self.opts.dry_run {
+            started_event(reporter, planned.len());
             self.dry_run(&planned, reporter);
             end.interrupted = self.cancelled.load(Ordering::Relaxed);
             end.elapsed = started.elapsed();
@@ -206,11 +222,32 @@ impl Runner {
         let found = match self.preflight().await {
             Ok(found) => found,
             Err(e) => {
+                started_event(reporter, planned.len());
                 end.fatal = Some(e.to_string());
                 reporter.event(&Event::RunFinished(&end));
                 return;
             }
         };
+        // Only what the target serves is run; the rest is "not served".
+        let _ = self.families.set(found.families);
+        let (planned, not_served) = self.served(planned, found.families);
+        started_event(reporter, planned.len());
+        if !not_served.is_empty() {
+            let rules: Vec<String> = (self.contract.rules.iter())
+                .filter(|r| not_served.contains(&r.operation))
+                .map(|r| r.id.clone())
+                .collect();
+            let line = format!(
+                "not served by this target, so not run: {} ({})",
+                not_served.join(", "),
+                found.families.describe()
+            );
+            reporter.event(&Event::Notice(&line));
+            reporter.event(&Event::NotServed {
+                operations: &not_served,
+                rules: &rules,
+            });
+        }
         match self.open_ledger(&found) {
             Ok(notice) => {
                 if let Some(line) = notice {
@@ -258,6 +295,20 @@ impl Runner {
         (end.requests, end.retries) = self.client.counters();
         end.elapsed = started.elapsed();
         reporter.event(&Event::RunFinished(&end));
+    }
+
+    /// The planned cases of the operations `families` serves, and the ids
+    /// of the operations it does not.
+    fn served(&self, planned: Vec<Planned>, families: Families) -> (Vec<Planned>, Vec<String>) {
+        let not_served: Vec<String> = (self.contract.operations.iter())
+            .filter(|op| !op.auxiliary && !families.serves(op))
+            .map(|op| op.id.clone())
+            .collect();
+        let planned = planned
+            .into_iter()
+            .filter(|p| !not_served.iter().any(|id| id == self.planned_operation(p)))
+            .collect();
+        (planned, not_served)
     }
 
     /// One planned case: generated now if need be, then run.

@@ -44,10 +44,57 @@ impl std::fmt::Display for Check {
     }
 }
 
+/// The API families a target serves, as its reads showed them: ECS v1
+/// (batch jobs, the ECS list), nova v2.1 (attach, list, show, detach) and
+/// VPC v3 (supplementary NICs). An OpenStack cloud serves nova only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Families {
+    pub ecs: bool,
+    pub nova: bool,
+    pub vpc: bool,
+}
+
+impl Default for Families {
+    /// Until a preflight says otherwise, everything is served.
+    fn default() -> Self {
+        Families {
+            ecs: true,
+            nova: true,
+            vpc: true,
+        }
+    }
+}
+
+impl Families {
+    /// Whether the target serves `op`'s family.
+    pub fn serves(&self, op: &crate::contract::Operation) -> bool {
+        use crate::contract::ErrorFamily;
+        match op.error_family {
+            ErrorFamily::EcsV1 => self.ecs,
+            ErrorFamily::Nova => self.nova,
+            ErrorFamily::VpcV3 => self.vpc,
+            _ => true,
+        }
+    }
+
+    pub(super) fn describe(&self) -> String {
+        let name =
+            |on: bool, what: &str| format!("{what} {}", if on { "served" } else { "not served" });
+        [
+            name(self.ecs, "ECS v1"),
+            name(self.nova, "nova v2.1"),
+            name(self.vpc, "VPC v3"),
+        ]
+        .join(", ")
+    }
+}
+
 /// What the preflight found, and what the run starts from.
 #[derive(Debug, Default)]
 pub struct Preflight {
     pub checks: Vec<Check>,
+    /// The families whose reads answered.
+    pub families: Families,
     /// The server's attachments before the run (from whichever list answered).
     pub attached: Option<Listing>,
     /// Each supplementary NIC's updatable fields, as read.
@@ -155,6 +202,10 @@ impl Runner {
         let mut statuses = Vec::new();
         let mut ecs_reached = false;
         let mut not_found = 0;
+        let answered =
+            |r: &Option<(String, Read)>| matches!(r, Some((_, Ok(a))) if a.status == 200);
+        out.families.nova = answered(&nova) || self.nova_version_answers().await;
+        out.families.ecs = answered(&ecs);
         for (call, read) in nova.into_iter().chain(ecs) {
             match read {
                 Err(e) if transport_unreachable(&e) => {
@@ -244,7 +295,27 @@ impl Runner {
         }
         self.check_ranges(&listed, &mut out);
         out.attached = Some(listed);
-        self.check_sub_nics(&mut out).await;
+        if t.vpc_url.is_empty() || f.sub_network_interface_id.is_empty() {
+            out.families.vpc = false;
+        } else {
+            self.check_sub_nics(&mut out).await;
+            out.families.vpc = !out.sub_nics.is_empty();
+        }
+        out.push(
+            "API families",
+            CheckOutcome::Ok(format!(
+                "{} (from the reads that answered; an operation not served is not run)",
+                out.families.describe()
+            )),
+        );
+        if !out.families.ecs && !out.families.nova {
+            out.fail(
+                "API families",
+                "neither ECS v1 nor nova v2.1 lists the server's NICs".into(),
+                "check target.ecs_url",
+            );
+        }
+        self.check_undo_endpoints(&mut out).await;
         for (name, what) in [
             ("network_id", "a network"),
             ("subnet_id", "a subnet"),
@@ -256,6 +327,93 @@ impl Runner {
             );
         }
         out
+    }
+
+    /// The endpoints the run's housekeeping depends on, tried through
+    /// reads before any write: the ECS job query (an unknown job must be
+    /// refused, not routed nowhere) and nova's one-interface read (the
+    /// path its detach uses).
+    async fn check_undo_endpoints(&self, out: &mut Preflight) {
+        let f = &self.client.target().fixtures;
+        if out.families.ecs {
+            let unknown = "00000000-0000-4000-8000-00000000dead";
+            if let Some((call, read)) = self.read("show-job", &[("job_id", unknown)]).await {
+                match read {
+                    Ok(a)
+                        if a.status < 500 && a.status != 405 && !(300..400).contains(&a.status) =>
+                    {
+                        out.push(
+                            "the ECS job query",
+                            CheckOutcome::Ok(format!(
+                                "{call} answers ({} for an unknown job)",
+                                a.status
+                            )),
+                        )
+                    }
+                    Ok(a) => out.fail(
+                        "the ECS job query",
+                        format!("{call} answered {} for an unknown job", a.status),
+                        "the run follows every ECS batch job through it: check target.ecs_url",
+                    ),
+                    Err(e) => out.fail(
+                        "the ECS job query",
+                        format!("{call}: {e}"),
+                        "the run follows every ECS batch job through it: check target.ecs_url",
+                    ),
+                }
+            }
+        }
+        if out.families.nova {
+            let read = self
+                .read("show-interface", &[("port_id", f.primary_port_id.as_str())])
+                .await;
+            if let Some((call, read)) = read {
+                match read {
+                    Ok(a) if a.status == 200 => out.push(
+                        "nova's interface detach",
+                        CheckOutcome::Ok(format!("{call} answers 200 (the detach's path)")),
+                    ),
+                    Ok(a) if out.families.ecs => out.push(
+                        "nova's interface detach",
+                        CheckOutcome::Unchecked(format!("{call} answered {}; the run undoes through ECS", a.status)),
+                    ),
+                    Ok(a) => out.fail(
+                        "nova's interface detach",
+                        format!("{call} answered {}", a.status),
+                        "without ECS the run detaches through nova: check target.ecs_url and primary_port_id",
+                    ),
+                    Err(e) => out.fail(
+                        "nova's interface detach",
+                        format!("{call}: {e}"),
+                        "check target.ecs_url",
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Whether nova's version document answers: nova is served even when
+    /// its list of the server's NICs is broken (that is the cases' to judge).
+    async fn nova_version_answers(&self) -> bool {
+        matches!(
+            self.read("show-compute-version", &[]).await,
+            Some((_, Ok(a))) if a.status == 200
+        )
+    }
+
+    /// Finds out which families the target serves, through the two lists
+    /// of the server's NICs (for `cleanup`, which undoes through them).
+    pub async fn detect_families(&self) -> Families {
+        let t = self.client.target();
+        let answered = |r: Option<(String, Read)>| matches!(r, Some((_, Ok(a))) if a.status == 200);
+        let families = Families {
+            nova: answered(self.read("list-interfaces", &[]).await)
+                || self.nova_version_answers().await,
+            ecs: answered(self.read("list-server-interfaces", &[]).await),
+            vpc: !t.vpc_url.is_empty() && !t.fixtures.sub_network_interface_id.is_empty(),
+        };
+        let _ = self.families.set(families);
+        families
     }
 
     /// Addresses listed on the fixture subnet lie in `subnet_cidr`.

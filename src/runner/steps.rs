@@ -101,6 +101,13 @@ struct Followed {
 impl Runner {
     /// Runs one case: lease, setup, request, checks, job, state, cleanup.
     pub async fn run_case(&self, case: &Case) -> CaseResult {
+        // One server task at a time where the cloud allows only that: a case
+        // expected to change the server, or whose setup moves a spare, waits
+        // its turn (taken before the lease, so no case holds a spare while it waits).
+        let _turn = match self.changes_server(case) {
+            true => self.server_tasks.acquire().await.ok(),
+            false => None,
+        };
         let (case, mut lease) = self.lease(case).await;
         if lease.no_spare {
             // Every spare was retired: nothing the case would observe could be trusted.
@@ -119,13 +126,24 @@ impl Runner {
                 ..Default::default()
             };
         }
-        self.run_leased(&case, lease.spare.as_mut()).await
+        self.run_leased(&case, lease.spare.as_mut(), lease.addresses.as_mut())
+            .await
+    }
+
+    /// Whether `case` may change the server: it is expected to succeed, or
+    /// it needs a spare port (whose setup attaches or detaches it).
+    fn changes_server(&self, case: &Case) -> bool {
+        let f = &self.client.target().fixtures;
+        let expected_to_succeed =
+            case.breaks.is_none() && (200..300).any(|s| case.expect.matches(s));
+        expected_to_succeed || crate::runner::lease::needs_spare(case, f)
     }
 
     async fn run_leased(
         &self,
         case: &Case,
         mut spare: Option<&mut Taken<PortState>>,
+        addresses: Option<&mut crate::runner::address_book::AddressHold>,
     ) -> CaseResult {
         let Some(op) = self.contract.operation(&case.operation) else {
             return CaseResult {
@@ -229,6 +247,10 @@ impl Runner {
         if let Some(baseline) = self.baseline.get() {
             created.retain(|p| !baseline.contains(p));
         }
+        // Their addresses stay taken until they are shown gone.
+        if let Some(hold) = addresses {
+            hold.keep_for(&created);
+        }
         // Recorded at once: a run killed from here on leaves them to `cleanup`.
         for port in &created {
             self.record(Entry::Created {
@@ -262,6 +284,13 @@ impl Runner {
                 case: case.id.clone(),
             });
         }
+        // A NIC made through nova is undone through nova.
+        if op.error_family == crate::contract::ErrorFamily::Nova && !created.is_empty() {
+            self.nova_made
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(created.iter().cloned());
+        }
         // Only now, with this case's checks done, may a batch delete take them.
         self.track_created(&created);
         if let Some(spare) = spare {
@@ -289,7 +318,10 @@ impl Runner {
             self.judge_dry_run(&mut run, before, after, body.as_ref());
         }
         self.judge_snapshot(&mut run, &exchange, body.as_ref());
-        self.flush_created(false).await;
+        // Deleting is changing the server: only a case that holds a turn does it.
+        if self.changes_server(case) {
+            self.flush_created(false).await;
+        }
         run.finish()
     }
 
