@@ -1357,3 +1357,33 @@ fn shrinking_many_failures_stays_within_its_budget() {
     let requests = r["requests"].as_u64().unwrap();
     assert!(requests < 800 + 20 * 40 * 4, "{requests} requests");
 }
+
+/// A dry run sends nothing, so it asks for no credentials: a target file
+/// whose token variable is unset still prints every request.
+#[test]
+fn a_dry_run_needs_no_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    std::fs::write(
+        &file,
+        target_toml(
+            "http://127.0.0.1:9",
+            "kind = \"token\"\ntoken_env = \"NIC_TEST_UNSET_TOKEN\"",
+            "",
+        ),
+    )
+    .unwrap();
+    let o = run(&[
+        "run",
+        "--target",
+        file.to_str().unwrap(),
+        "--dry-run",
+        "--budget",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("X-Auth-Token: ***"), "{}", text(&o));
+    let o = run(&["run", "--target", file.to_str().unwrap(), "--budget", "1"]);
+    assert_eq!(o.status.code(), Some(2), "a real run still needs them");
+    assert!(text(&o).contains("NIC_TEST_UNSET_TOKEN"), "{}", text(&o));
+}

@@ -56,7 +56,7 @@ pub fn spec(
 /// An operation id, or an error listing the valid ones.
 /// The environment for a command that sends nothing: every secret the
 /// target file names reads as a placeholder, so none has to be exported.
-fn no_secrets(_name: &str) -> Option<String> {
+pub(crate) fn no_secrets(_name: &str) -> Option<String> {
     Some("unused-by-this-command".into())
 }
 

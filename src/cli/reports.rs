@@ -58,7 +58,7 @@ impl ReportFiles {
                 .map_err(|e| Error::file(path, format!("cannot write the report: {e}")))?;
         }
         if let Some(path) = &self.junit {
-            write_atomic(path, junit::to_junit(summary)?.as_bytes())
+            write_atomic(path, junit::to_junit(summary, gate)?.as_bytes())
                 .map_err(|e| Error::file(path, format!("cannot write the JUnit report: {e}")))?;
         }
         if let Some(path) = &self.report_html {

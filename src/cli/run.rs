@@ -29,7 +29,12 @@ async fn resolve_target(
                 "--mock-fault, --mock-batch and --mock-success apply to the built-in mock only\n  (drop --target, or drop them)".into(),
             ));
         }
-        let target = Target::load_or_builtin(args.target.as_deref(), env_var, "")?;
+        // A dry run sends nothing: it needs no credentials (they show as ***).
+        let target = if args.dry_run {
+            Target::load_or_builtin(args.target.as_deref(), crate::cli::commands::no_secrets, "")?
+        } else {
+            Target::load_or_builtin(args.target.as_deref(), env_var, "")?
+        };
         return Ok((target, None));
     }
     let builtin = Target::builtin("");
@@ -283,8 +288,18 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
         Arc::new(runner).run(&mut Fanout(reporters)).await;
     }
     summary.terminated = terminated.load(Ordering::Relaxed);
-    let (code, why) = summary.verdict(&contract, gate(&args));
+    let (mut code, mut why) = summary.verdict(&contract, gate(&args));
     let written = write_reports(&contract, &args, &target, &summary, log.as_mut());
+    // Writing a baseline accepts what the run found: the step that writes it succeeds.
+    if let (Some(path), Ok(()), exit::FINDINGS) = (&args.write_baseline, &written, code)
+        && summary.errors.is_empty()
+    {
+        code = exit::OK;
+        why = format!(
+            "wrote the baseline {} ({why}, now accepted there); write each entry's reason before gating on it",
+            path.display()
+        );
+    }
     if !args.dry_run || code != exit::OK {
         let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
         let text = if args.dry_run {

@@ -334,15 +334,26 @@ impl Proxy {
                 "the request body ({declared} bytes declared) is over the target's max_body_mb ({limit} bytes); not forwarded"
             )
         };
-        // A declared length over the limit is refused before a byte is read.
+        // A declared length over the limit is refused before it is buffered.
+        let body_timeout = self.options.connections.body_timeout;
         if let Some(declared) =
             crate::server::declared_length(&parts.headers).filter(|n| *n > limit as u64)
         {
             let message = too_large(declared);
             self.record_error(&case_id, op_id.as_deref(), &message);
-            return plain(413, &message);
+            // A body of a few times the limit is read and dropped, so the
+            // client reads the 413 rather than a broken pipe; a larger one
+            // is not read at all.
+            if declared <= DRAIN_CAP {
+                let _ = tokio::time::timeout(body_timeout, drain(body)).await;
+            }
+            let mut answer = plain(413, &message);
+            answer.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+            return answer;
         }
-        let body_timeout = self.options.connections.body_timeout;
         let read = tokio::time::timeout(body_timeout, axum::body::to_bytes(body, limit)).await;
         let body = match read {
             Ok(Ok(b)) => b,
@@ -692,6 +703,16 @@ impl WithoutUrl for reqwest::Error {
         }
         s
     }
+}
+
+/// The most a refused body is read (and dropped) before the 413.
+const DRAIN_CAP: u64 = 64 << 20;
+
+/// Reads a body to its end, keeping nothing.
+async fn drain(body: Body) {
+    use futures::StreamExt;
+    let mut chunks = body.into_data_stream();
+    while let Some(Ok(_)) = chunks.next().await {}
 }
 
 fn plain(status: u16, message: &str) -> Response {

@@ -100,6 +100,14 @@ impl Baseline {
         Some(&self.entries[i])
     }
 
+    /// Entries whose `reason` is still the placeholder `--write-baseline`
+    /// wrote: accepted, but nobody has said why yet.
+    pub fn unreviewed(&self) -> impl Iterator<Item = &Entry> {
+        self.entries
+            .iter()
+            .filter(|e| e.reason.trim().is_empty() || e.reason == REASON_TO_FILL)
+    }
+
     /// Entries that matched nothing in this run, among those whose operation
     /// ran (an entry of an operation the run left out cannot be judged stale).
     pub fn stale<'a>(&'a self, ran: impl Fn(&str) -> bool + 'a) -> impl Iterator<Item = &'a Entry> {

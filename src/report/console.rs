@@ -86,6 +86,10 @@ fn accepted(out: &mut String, summary: &Summary) {
             "Stale baseline entries (matched nothing; --strict-baseline fails on them)",
             summary.stale_entries(),
         ),
+        (
+            "Baseline entries with no reason yet (write why each is accepted; --strict-baseline fails on them)",
+            b.unreviewed().collect(),
+        ),
     ] {
         if list.is_empty() {
             continue;
@@ -143,7 +147,8 @@ fn rules(out: &mut String, summary: &Summary, contract: &Contract) {
         ),
     );
     for (id, s) in &summary.rules {
-        let severity = contract.severity_of(id);
+        // A String, so the width applies (Severity's Display writes bare words).
+        let severity = contract.severity_of(id).to_string();
         let status = match s.status() {
             "violated" => "VIOLATED",
             "undecided" => "UNDECIDED",

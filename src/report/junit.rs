@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::report::Summary;
+use crate::report::{Gate, Summary};
 
 /// A suite with the run's seed and target as properties, so a failure can be replayed.
 fn suite(name: String, summary: &Summary) -> quick_junit::TestSuite {
@@ -17,14 +17,37 @@ fn suite(name: String, summary: &Summary) -> quick_junit::TestSuite {
     s
 }
 
-/// JUnit XML (`--junit`): a suite per operation, a test case per case.
-pub fn to_junit(summary: &Summary) -> Result<String, Error> {
+/// JUnit XML (`--junit`): a suite per operation, a test case per case. A
+/// case fails for the findings the gate fails the run for; findings below
+/// it (`should` under `--fail-on must`) are the case's output, so the
+/// report's failures agree with the exit code.
+pub fn to_junit(summary: &Summary, gate: Gate) -> Result<String, Error> {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let mut report = Report::new("nic-conformance");
     report.set_time(summary.end.elapsed);
     let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
     for line in summary.junit.iter().flatten() {
-        let status = match (&line.failure, &line.error) {
+        let (failing, below): (Vec<_>, Vec<_>) = line
+            .findings
+            .iter()
+            .partition(|(severity, _)| *severity >= gate.fail_on);
+        let joined = |lines: Vec<&(crate::contract::Severity, String)>| {
+            (!lines.is_empty()).then(|| {
+                lines
+                    .iter()
+                    .map(|(_, text)| text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        };
+        let failure = joined(failing);
+        let below = joined(below).map(|text| {
+            format!(
+                "below the gate (--fail-on {}), so not a failure:\n{text}",
+                gate.fail_on
+            )
+        });
+        let status = match (&failure, &line.error) {
             (None, None) if line.undecided.is_some() => {
                 let text = line.undecided.clone().unwrap_or_default();
                 let mut s = TestCaseStatus::skipped();
@@ -54,8 +77,15 @@ pub fn to_junit(summary: &Summary) -> Result<String, Error> {
         let mut tc = TestCase::new(line.name.clone(), status);
         tc.set_classname(line.operation.clone())
             .set_time(Duration::from_secs_f64(line.secs));
-        if let Some(text) = &line.accepted {
-            tc.set_system_out(text.clone());
+        let output: Vec<&String> = line.accepted.iter().chain(below.iter()).collect();
+        if !output.is_empty() {
+            tc.set_system_out(
+                output
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
         }
         suites
             .entry(&line.operation)

@@ -108,7 +108,9 @@ pub const EXAMPLE_BODY_BYTES: usize = 4096;
 pub(crate) struct JunitLine {
     pub(crate) operation: String,
     pub(crate) name: String,
-    pub(crate) failure: Option<String>,
+    /// Each finding not accepted, with its severity: a failure when at or
+    /// above the gate, shown as output below it.
+    pub(crate) findings: Vec<(Severity, String)>,
     pub(crate) error: Option<String>,
     /// Rules the case could not judge, with the reasons.
     pub(crate) undecided: Option<String>,
@@ -378,6 +380,10 @@ impl Summary {
         } else {
             0
         };
+        let unreviewed = match (&self.baseline, gate.strict_baseline) {
+            (Some(b), true) => b.unreviewed().count(),
+            _ => 0,
+        };
         let partial = !self.dry_run && self.cases < self.planned;
         if let Some(f) = &self.end.fatal {
             (exit::ERROR, format!("the run could not go on: {f}"))
@@ -389,7 +395,7 @@ impl Summary {
                     self.cases, self.planned, gate.fail_on
                 ),
             )
-        } else if failing > 0 || errors > 0 || expired > 0 || stale > 0 {
+        } else if failing > 0 || errors > 0 || expired > 0 || stale > 0 || unreviewed > 0 {
             let mut why = Vec::new();
             if failing > 0 {
                 let new = if self.baseline.is_some() { " new" } else { "" };
@@ -404,6 +410,11 @@ impl Summary {
             if stale > 0 {
                 why.push(format!(
                     "{stale} stale baseline entry(ies) (--strict-baseline)"
+                ));
+            }
+            if unreviewed > 0 {
+                why.push(format!(
+                    "{unreviewed} baseline entry(ies) with no reason yet (--strict-baseline)"
                 ));
             }
             if errors > 0 {
@@ -474,7 +485,10 @@ impl JunitLine {
         JunitLine {
             operation: result.operation.clone(),
             name: result.case_id.clone(),
-            failure: joined(failing.iter().map(|f| f.to_string()).collect()),
+            findings: failing
+                .iter()
+                .map(|f| (f.severity, f.to_string()))
+                .collect(),
             accepted: joined(
                 accepted
                     .iter()

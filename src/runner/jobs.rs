@@ -234,16 +234,14 @@ impl Runner {
             .contract
             .operation("detach-interface")
             .ok_or("no nova detach in the contract")?;
-        for port in ports {
-            let params = self.params(op, &[("port_id", port)]);
-            match self.client.send(op, &params, None).await {
-                // 404: not attached (any more), which is what was wanted.
-                Ok(a) if (200..300).contains(&a.status) || a.status == 404 => {}
-                Ok(a) => return Err(format!("{} of {port} answered {}", op.id, a.status)),
-                Err(e) => return Err(format!("{} of {port}: {e}", op.id)),
+        let limits = &self.client.target().limits;
+        // As many at once as the server takes tasks (one on a real cloud).
+        for chunk in ports.chunks(limits.server_tasks.max(1)) {
+            let sent = futures::future::join_all(chunk.iter().map(|p| self.nova_detach_one(op, p)));
+            if let Some(Err(e)) = sent.await.into_iter().find(Result::is_err) {
+                return Err(e);
             }
         }
-        let limits = &self.client.target().limits;
         let deadline = Instant::now() + limits.job_timeout;
         loop {
             match self.listing().await {
@@ -257,6 +255,20 @@ impl Runner {
                 Ok(_) => tokio::time::sleep(limits.job_poll).await,
                 Err(e) => return Err(format!("cannot list the attachments: {e}")),
             }
+        }
+    }
+
+    async fn nova_detach_one(
+        &self,
+        op: &crate::contract::Operation,
+        port: &str,
+    ) -> Result<(), String> {
+        let params = self.params(op, &[("port_id", port)]);
+        match self.client.send(op, &params, None).await {
+            // 404: not attached (any more), which is what was wanted.
+            Ok(a) if (200..300).contains(&a.status) || a.status == 404 => Ok(()),
+            Ok(a) => Err(format!("{} of {port} answered {}", op.id, a.status)),
+            Err(e) => Err(format!("{} of {port}: {e}", op.id)),
         }
     }
 
@@ -328,24 +340,14 @@ impl Runner {
         })
     }
 
-    /// Detaches ports: those created through nova (or all, where the target
-    /// serves no ECS) through nova's detach, the rest through a batch-delete job.
+    /// Detaches ports: through one batch-delete job where the target serves
+    /// ECS (one job for many ports, whichever call attached them), through
+    /// nova's detach, port by port, where it serves nova only.
     pub(super) async fn detach_ports(&self, ports: &[String]) -> Result<(), Error> {
-        let (nova, ecs): (Vec<String>, Vec<String>) = {
-            let nova_made = self.nova_made.lock().unwrap_or_else(|e| e.into_inner());
-            let ecs_served = self.ecs_served();
-            ports
-                .iter()
-                .cloned()
-                .partition(|p| !ecs_served || nova_made.contains(p))
-        };
-        if !nova.is_empty() {
-            self.nova_detach(&nova).await.map_err(Error::Target)?;
+        if self.ecs_served() {
+            return self.detach_ports_ecs(ports).await;
         }
-        if ecs.is_empty() {
-            return Ok(());
-        }
-        self.detach_ports_ecs(&ecs).await
+        self.nova_detach(ports).await.map_err(Error::Target)
     }
 
     /// Detaches ports through a batch-delete job.

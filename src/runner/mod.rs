@@ -81,8 +81,6 @@ pub struct Runner {
     port_fields: Mutex<Vec<(String, Value)>>,
     /// Every NIC the run created, deleted or not: what "back as it was" looks for.
     made: Mutex<Vec<String>>,
-    /// The NICs created through nova: deleted through nova's detach.
-    nova_made: Mutex<Vec<String>>,
     /// Held by each case that may change the server: `limits.server_tasks` at once.
     server_tasks: tokio::sync::Semaphore,
     /// The API families the target serves (set by the preflight; all until then).
@@ -131,7 +129,6 @@ impl Runner {
             sub_nics_changed: Mutex::default(),
             port_fields: Mutex::default(),
             made: Mutex::default(),
-            nova_made: Mutex::default(),
             server_tasks: tokio::sync::Semaphore::new(server_tasks),
             families: Default::default(),
         }

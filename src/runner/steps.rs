@@ -284,13 +284,6 @@ impl Runner {
                 case: case.id.clone(),
             });
         }
-        // A NIC made through nova is undone through nova.
-        if op.error_family == crate::contract::ErrorFamily::Nova && !created.is_empty() {
-            self.nova_made
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(created.iter().cloned());
-        }
         // Only now, with this case's checks done, may a batch delete take them.
         self.track_created(&created);
         if let Some(spare) = spare {
