@@ -828,3 +828,42 @@ fn a_targets_control_bytes_are_shown_escaped() {
     }
     assert!(text(&o).contains("\\u001b[2J"), "{}", text(&o));
 }
+
+/// A second Ctrl-C quits at once (exit 130) naming the ledger and
+/// `cleanup`, and leaves no hidden scratch file beside the JSON report.
+#[test]
+fn a_second_interrupt_quits_at_once_and_leaves_no_scratch_file() {
+    let (rt, mock) = mock(20);
+    let dir = tempfile::tempdir().unwrap();
+    let file = target_file(
+        dir.path(),
+        "t.toml",
+        "safety",
+        &mock.base_url,
+        "kind = \"none\"",
+    );
+    let ledger = dir.path().join("ledger.jsonl");
+    let json = dir.path().join("r.json");
+    let mut extra = QUICK.to_vec();
+    extra.extend(["--rate", "2", "--report-json", json.to_str().unwrap()]);
+    let child = run_until_attached(&file, &ledger, &extra, &mock);
+    signal(&child, "INT");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "INT");
+    let o = wait(child, Duration::from_secs(30), &["interrupted run"]);
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(text(&o).contains("cleanup --target"), "{}", text(&o));
+    let hidden: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".r.json"))
+        .collect();
+    assert!(hidden.is_empty(), "left behind: {hidden:?}");
+    let o = with_target("cleanup", &file, &ledger, &["--include-uncertain"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        mock.mock.attached_ports(),
+        [example_fixtures().primary_port_id]
+    );
+    rt.block_on(mock.stop());
+}

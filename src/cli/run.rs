@@ -88,6 +88,7 @@ fn on_interrupt(
     terminated: Arc<std::sync::atomic::AtomicBool>,
     left_behind: String,
     grace: std::time::Duration,
+    scratch: Option<std::path::PathBuf>,
 ) {
     tokio::spawn(async move {
         let first = signal().await;
@@ -116,6 +117,10 @@ fn on_interrupt(
                 first
             }
         };
+        // The JSON report's scratch file would be left hidden beside it.
+        if let Some(path) = &scratch {
+            let _ = std::fs::remove_file(path);
+        }
         std::process::exit(code);
     });
 }
@@ -257,6 +262,10 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
         terminated.clone(),
         left_behind,
         std::time::Duration::from_secs_f64(args.shutdown_grace),
+        args.reports
+            .report_json
+            .as_deref()
+            .map(json::CaseLog::path_beside),
     );
     let style = if args.quiet {
         ProgressStyle::Quiet

@@ -71,22 +71,31 @@ pub struct CaseLog {
 impl CaseLog {
     /// A log beside `report` (hidden, removed when the report is written).
     pub fn beside(report: &std::path::Path) -> std::io::Result<CaseLog> {
-        let dir = report
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join(format!(
-            ".{}.cases.{}",
-            file_name(report),
-            std::process::id()
-        ));
+        let path = CaseLog::path_beside(report);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
         let file = std::fs::File::create(&path)?;
         Ok(CaseLog {
             file: Some(std::io::BufWriter::new(file)),
             path,
             failed: None,
         })
+    }
+
+    /// Where [`CaseLog::beside`] streams the cases of `report`: a hidden
+    /// file of this process, removed when the report is written (or the run
+    /// is abandoned).
+    pub fn path_beside(report: &std::path::Path) -> std::path::PathBuf {
+        let dir = report
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        dir.join(format!(
+            ".{}.cases.{}",
+            file_name(report),
+            std::process::id()
+        ))
     }
 
     fn write(&mut self, result: &CaseResult) {
