@@ -338,6 +338,48 @@ fn the_primary_nics_fields_are_unchanged_after_a_run_and_after_cleanup() {
     let log = std::fs::read_to_string(&ledger).unwrap();
     assert!(log.contains("\"port-fields\"") && log.contains("\"port-restored\""));
 
+    // A run killed with SIGKILL right after it changed the primary: `cleanup`
+    // puts the field back from the ledger.
+    let child = command(
+        &[
+            "run",
+            "--target",
+            file.to_str().unwrap(),
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--operation",
+            "update-interface-attachment",
+            "--cases",
+            cases.to_str().unwrap(),
+            "--no-snapshots",
+            "--rate",
+            "5",
+        ],
+        Path::new(ROOT),
+        &[],
+    )
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while mock.mock.delete_on_termination(&primary) != Some(true) {
+        assert!(
+            Instant::now() < deadline,
+            "the run never updated the primary"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    signal(&child, "KILL");
+    let _ = wait(child, Duration::from_secs(30), &["killed run"]);
+    let o = with_target("cleanup", &file, &ledger, &["--include-uncertain"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("restored port {primary}")),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(mock.mock.delete_on_termination(&primary), before);
+    assert_eq!(mock.mock.attached_ports(), std::slice::from_ref(&primary));
+
     // A run killed after changing it: `cleanup` puts it back from the ledger.
     let killed = format!(
         "{{\"entry\":\"run\",\"started\":\"x\",\"seed\":1,\"target\":\"safety\"}}\n\

@@ -28,6 +28,18 @@ pub struct CleanupReport {
 /// The update that changes a port's attachment fields.
 const PORT_UPDATE: &str = "update-interface-attachment";
 
+/// What a restore sends and records, per kind of resource.
+struct Restore {
+    /// The update operation.
+    op: &'static str,
+    /// Its path parameter naming the resource.
+    param: &'static str,
+    /// The resource in words, for what is left.
+    what: &'static str,
+    /// The ledger entry that strikes the resource's record.
+    done: fn(String) -> Entry,
+}
+
 impl Runner {
     /// Starts this run's record in the ledger, refusing to start over an
     /// earlier run's outstanding changes (they would be lost from the
@@ -136,68 +148,54 @@ impl Runner {
     /// Puts back the fields of each supplementary NIC in `changed`; returns
     /// the ones it could not, each with why.
     async fn restore_sub_nics(&self, changed: &[(String, Value)]) -> Vec<(String, String)> {
-        let Some(op) = self.contract.operation("update-sub-network-interface") else {
-            return Vec::new();
+        let kind = Restore {
+            op: "update-sub-network-interface",
+            param: "sub_network_interface_id",
+            what: "supplementary NIC",
+            done: |id| Entry::Restored { id },
         };
-        let wrapper = self
-            .sub_nic_fields()
-            .first()
-            .map(|(w, _)| w.clone())
-            .unwrap_or_else(|| "sub_network_interface".into());
-        let mut left = Vec::new();
-        for (id, fields) in changed {
-            tracing::info!(sub_nic = %id, "cleanup: restoring its fields");
-            let params = self.params(op, &[("sub_network_interface_id", id)]);
-            let body = json!({ wrapper.as_str(): fields });
-            match self.client.send(op, &params, Some(&body)).await {
-                Ok(a) if (200..300).contains(&a.status) => {
-                    self.record(Entry::Restored { id: id.clone() })
-                }
-                Ok(a) => left.push((
-                    id.clone(),
-                    format!(
-                        "supplementary NIC {id}: restoring its fields answered {}",
-                        a.status
-                    ),
-                )),
-                Err(e) => left.push((
-                    id.clone(),
-                    format!("supplementary NIC {id}: restoring its fields: {e}"),
-                )),
-            }
-        }
-        left
+        self.restore(&kind, changed).await
     }
 
     /// Puts back the fields of each port in `changed` (through the update
     /// the run changed them with); returns the ones it could not, each with why.
     async fn restore_ports(&self, changed: &[(String, Value)]) -> Vec<(String, String)> {
-        let Some(op) = self.contract.operation(PORT_UPDATE) else {
+        let kind = Restore {
+            op: PORT_UPDATE,
+            param: "port_id",
+            what: "port",
+            done: |port_id| Entry::PortRestored { port_id },
+        };
+        self.restore(&kind, changed).await
+    }
+
+    /// Sends `kind`'s update with each resource's recorded fields, in the
+    /// request's wrapper object; records each restore that succeeded.
+    async fn restore(&self, kind: &Restore, changed: &[(String, Value)]) -> Vec<(String, String)> {
+        let Some(op) = self.contract.operation(kind.op) else {
             return Vec::new();
         };
-        let wrapper = self
-            .updatable_fields(PORT_UPDATE)
-            .first()
-            .map(|(w, _)| w.clone())
-            .unwrap_or_else(|| "interface_attachment".into());
+        let Some((wrapper, _)) = self.updatable_fields(kind.op).into_iter().next() else {
+            return Vec::new();
+        };
         let mut left = Vec::new();
-        for (port, fields) in changed {
-            tracing::info!(port = %port, "cleanup: restoring its fields");
-            let params = self.params(op, &[("port_id", port)]);
+        for (id, fields) in changed {
+            tracing::info!(resource = %id, "cleanup: restoring its fields");
+            let params = self.params(op, &[(kind.param, id)]);
             let body = json!({ wrapper.as_str(): fields });
-            match self.client.send(op, &params, Some(&body)).await {
-                Ok(a) if (200..300).contains(&a.status) => self.record(Entry::PortRestored {
-                    port_id: port.clone(),
-                }),
-                Ok(a) => left.push((
-                    port.clone(),
-                    format!("port {port}: restoring {fields} answered {}", a.status),
-                )),
-                Err(e) => left.push((
-                    port.clone(),
-                    format!("port {port}: restoring {fields}: {e}"),
-                )),
-            }
+            let why = match self.client.send(op, &params, Some(&body)).await {
+                Ok(a) if (200..300).contains(&a.status) => {
+                    self.record((kind.done)(id.clone()));
+                    continue;
+                }
+                Ok(a) => format!("answered {}", a.status),
+                Err(e) => e.to_string(),
+            };
+            let what = kind.what;
+            left.push((
+                id.clone(),
+                format!("{what} {id}: restoring {fields}: {why}"),
+            ));
         }
         left
     }
