@@ -40,7 +40,11 @@ impl Runner {
     /// Shrinks each failing generated case and appends it to
     /// `dir/regressions-<operation>.json`; returns a line per case saved or not.
     pub(super) async fn save_failures(&self, dir: &Path) -> Vec<String> {
-        let failed = std::mem::take(&mut *self.failed.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut failed =
+            std::mem::take(&mut *self.failed.lock().unwrap_or_else(|e| e.into_inner()));
+        // In plan order, not in the order concurrent cases happened to end:
+        // the saved file is the same whatever the concurrency.
+        failed.sort_by(|a, b| (a.0, a.1.as_str(), a.2).cmp(&(b.0, b.1.as_str(), b.2)));
         let generator = self.generator();
         let handle = tokio::runtime::Handle::current();
         let mut out = Vec::new();
