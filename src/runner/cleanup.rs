@@ -25,8 +25,7 @@ pub struct CleanupReport {
     pub nothing: Option<String>,
 }
 
-/// The update that changes a port's attachment fields.
-const PORT_UPDATE: &str = "update-interface-attachment";
+use crate::runner::fields::PORT_UPDATE;
 
 /// What a restore sends and records, per kind of resource.
 struct Restore {
@@ -119,6 +118,21 @@ impl Runner {
                 .unwrap_or_else(|e| e.into_inner())
                 .get_or_insert_with(|| format!("{}: {e}", ledger.path().display()));
         }
+    }
+
+    /// Writes an entry that must be on disk before the write it announces:
+    /// `Err` (and the write is not sent) when the ledger cannot take it.
+    pub(super) fn record_first(&self, entry: Entry) -> Result<(), String> {
+        let Some(ledger) = self.ledger.get() else {
+            return Ok(());
+        };
+        tracing::debug!(?entry, "ledger");
+        ledger.append(&entry).map_err(|e| {
+            format!(
+                "the ledger {} cannot be written: {e}",
+                ledger.path().display()
+            )
+        })
     }
 
     /// Notes, before the first update of a supplementary NIC, the fields to put back.

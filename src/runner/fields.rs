@@ -12,6 +12,9 @@ use crate::ledger::{Entry, Outstanding, Recorded};
 use crate::runner::Runner;
 use crate::runner::preflight::Preflight;
 
+/// The update that changes a port's attachment fields.
+pub(super) const PORT_UPDATE: &str = "update-interface-attachment";
+
 impl Runner {
     /// The read-back rule that names what `op` changes: the listing that
     /// shows it, keyed by a path parameter.
@@ -52,10 +55,10 @@ impl Runner {
             return Ok(());
         }
         let fields = self.read_port_fields(op, port).await?;
-        self.record(Entry::PortFields {
+        self.record_first(Entry::PortFields {
             port_id: port.to_string(),
             fields: fields.clone(),
-        });
+        })?;
         self.port_fields
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -108,7 +111,7 @@ impl Runner {
         let Some(o) = ledger else {
             return out;
         };
-        let port_update = self.contract.operation("update-interface-attachment");
+        let port_update = self.contract.operation(PORT_UPDATE);
         for record in &o.recorded {
             let (what, was, now) = match record {
                 Recorded::SubNic { id, fields } => {

@@ -144,7 +144,7 @@ impl Runner {
 
     /// The listing failed during a setup: a finding against the listing itself.
     fn listing_failed(&self, why: &str) -> SetupFailure {
-        let list = self.contract.operation("list-interfaces");
+        let list = self.listing_operation();
         let finding = Finding::new(
             &self.contract,
             "",

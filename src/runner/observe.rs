@@ -65,11 +65,23 @@ impl Runner {
         self.listing.get(|| self.fetch_listing()).await
     }
 
+    /// The list of the server's NICs the run observes through: nova's, or
+    /// the ECS one on a target that serves no nova (both list
+    /// `interfaceAttachments` with `port_id` and `fixed_ips`).
+    pub(super) fn listing_operation(&self) -> Option<&crate::contract::Operation> {
+        let nova = self.families.get().is_none_or(|f| f.nova);
+        let id = if nova {
+            "list-interfaces"
+        } else {
+            "list-server-interfaces"
+        };
+        self.contract.operation(id)
+    }
+
     async fn fetch_listing(&self) -> Result<Listing, Unobserved> {
         let list = self
-            .contract
-            .operation("list-interfaces")
-            .ok_or_else(|| Unobserved("no list-interfaces operation".into()))?;
+            .listing_operation()
+            .ok_or_else(|| Unobserved("no operation lists the server's NICs".into()))?;
         let answer = self
             .client
             .send(list, &self.params(list, &[]), None)
