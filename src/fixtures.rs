@@ -102,6 +102,13 @@ impl Cidr {
         }
     }
 
+    /// How many hosts [`Cidr::low_host`] cycles through.
+    pub fn low_hosts(&self) -> u64 {
+        let bits = if self.is_ipv4() { 32 } else { 128 };
+        let host_bits = (bits - self.prefix as u32).min(63);
+        (1u64 << host_bits) / 2 - 2
+    }
+
     /// The `n`th host of the range's lower half (wrapping), past the network
     /// address and the gateway: where a cloud hands out addresses first.
     pub fn low_host(&self, n: u64) -> String {

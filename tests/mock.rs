@@ -1182,3 +1182,163 @@ async fn the_network_api_lookups_the_cli_makes_are_served() {
     assert_eq!(missing.status(), 404);
     mock.stop().await;
 }
+
+/// A subnet with no address left is a refusal (nova's 400, a failed sub-job),
+/// never a mock that stops answering: every route answers within a second.
+/// (Two workers: a handler that spins holds one, and the timeout still fires.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_subnet_is_refused_and_every_route_still_answers() {
+    let mut config = config();
+    config.fixtures.subnet_cidr = Some("192.168.1.0/24".into());
+    let f = config.fixtures.clone();
+    let mock = start_local(contract(), config).await.unwrap();
+    let base = mock.base_url.clone();
+    let http = reqwest::Client::new();
+    let within = |what: &'static str| {
+        move |r: Result<reqwest::Response, reqwest::Error>| {
+            r.unwrap_or_else(|e| panic!("{what}: {e}"))
+        }
+    };
+    let timed = |fut| tokio::time::timeout(Duration::from_secs(1), fut);
+    let nics = format!(
+        "{base}/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}/nics",
+        f.server_id
+    );
+    // 126 hosts in the handed-out half, 81 held by fixtures: batches of 10 run out.
+    let mut failed = None;
+    for _ in 0..8 {
+        let answer = timed(
+            http.post(&nics)
+                .json(&json!({"nics": vec![json!({"subnet_id": f.subnet_id}); 10]}))
+                .send(),
+        )
+        .await
+        .expect("a batch add was answered within a second");
+        let job: Value = within("batch add")(answer).json().await.unwrap();
+        let job = wait_job(&http, &base, job["job_id"].as_str().unwrap()).await;
+        if job["status"] == "FAIL" {
+            failed = Some(job);
+            break;
+        }
+    }
+    let job = failed.expect("the subnet ran out within 80 NICs");
+    assert!(
+        job.to_string().contains("no free IP address"),
+        "the failed sub-job says why: {job}"
+    );
+    let attach = timed(
+        http.post(format!(
+            "{base}/v2.1/{EXAMPLE_PROJECT_ID}/servers/{}/os-interface",
+            f.server_id
+        ))
+        .json(&json!({"interfaceAttachment": {"net_id": f.network_id}}))
+        .send(),
+    )
+    .await
+    .expect("a nova attach was answered within a second");
+    assert_eq!(within("nova attach")(attach).status(), 400);
+    for url in [
+        format!(
+            "{base}/v2.1/{EXAMPLE_PROJECT_ID}/servers/{}/os-interface",
+            f.server_id
+        ),
+        format!(
+            "{base}/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}/os-interface",
+            f.server_id
+        ),
+    ] {
+        let answer = timed(http.get(&url).send())
+            .await
+            .expect("a listing was answered within a second");
+        assert_eq!(within("listing")(answer).status(), 200, "{url}");
+    }
+}
+
+/// The mock is the reference: every request example the five pages print,
+/// sent as printed to a fresh mock, gets the documented success (and its job
+/// ends SUCCESS), except an example a recorded decision says is invalid,
+/// which gets the 4xx that decision expects.
+#[tokio::test]
+async fn every_page_request_example_gets_the_documented_outcome() {
+    let c = contract();
+    let data: Value = serde_json::from_str(include_str!("data/page-examples.json")).unwrap();
+    let http = reqwest::Client::new();
+    let mut sent = 0;
+    for example in data["examples"].as_array().unwrap() {
+        let Some(op) = example["operation"].as_str() else {
+            continue;
+        };
+        let what = format!("{op} {}", example["what"]);
+        let operation = c.operation(op).unwrap();
+        let path = example["path"].as_object().cloned().unwrap_or_default();
+        let project = path
+            .get("project_id")
+            .and_then(Value::as_str)
+            .unwrap_or(EXAMPLE_PROJECT_ID)
+            .to_string();
+        let mut config = MockConfig::new(&project, example_fixtures());
+        config.job_duration = Duration::from_millis(5);
+        let f = &mut config.fixtures;
+        // The subnet of the nova example's address.
+        f.subnet_cidr = Some("192.168.1.0/24".into());
+        // The NIC the delete example names, and the security group the
+        // supplementary NIC example names, exist on this server's account.
+        let example_nic = "d32019d3-bc6e-4319-9c1d-6722fc136a23";
+        f.extra_spare_port_ids.push(example_nic.into());
+        f.extra_security_group_ids
+            .push("6727c950-9f01-47a2-a7aa-7d3686c4c95b".into());
+        let f = f.clone();
+        let mock = start_local(c.clone(), config).await.unwrap();
+        let base = mock.base_url.clone();
+        let attach = |port: &str| {
+            let url = format!("{base}/v1/{project}/cloudservers/{}/nics", f.server_id);
+            let body = json!({"nics": [{"port_id": port}]});
+            let (http, base) = (http.clone(), base.clone());
+            async move {
+                let job = post_json(&http, url, body).await;
+                let job = wait_job(&http, &base, job["job_id"].as_str().unwrap()).await;
+                assert_eq!(job["status"], "SUCCESS", "setup attach: {job}");
+            }
+        };
+        // The state each example presumes: the NIC it deletes or updates is attached.
+        let mut params = serde_json::Map::new();
+        params.insert("project_id".into(), json!(project));
+        params.insert("server_id".into(), json!(f.server_id));
+        params.insert(
+            "sub_network_interface_id".into(),
+            json!(f.sub_network_interface_id),
+        );
+        match op {
+            "batch-delete-nics" => attach(example_nic).await,
+            "update-interface-attachment" => {
+                attach(&f.spare_port_id).await;
+                params.insert("port_id".into(), json!(f.spare_port_id));
+            }
+            _ => {}
+        }
+        params.extend(path);
+        let url = format!("{base}{}", operation.render_path(&params));
+        let answer = http
+            .request(operation.method.parse().unwrap(), &url)
+            .json(&example["body"])
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        sent += 1;
+        if example.get("conflict").is_some() {
+            assert!(
+                (400..500).contains(&status),
+                "{what}: a decision calls it invalid, so a 4xx; got {status} {body}"
+            );
+            continue;
+        }
+        assert_eq!(status, operation.success_status, "{what}: {body}");
+        if operation.is_async {
+            let job = wait_job(&http, &base, body["job_id"].as_str().unwrap()).await;
+            assert_eq!(job["status"], "SUCCESS", "{what}: {job}");
+        }
+    }
+    assert_eq!(sent, 6, "every request example of the five pages was sent");
+}

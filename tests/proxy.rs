@@ -396,3 +396,29 @@ fn a_signing_proxy_without_verification_refuses_a_public_address() {
         "{err}"
     );
 }
+
+/// The proxy's page keeps the client's deliberate bad requests apart from
+/// the server's findings: two headings, the server's first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_page_shows_what_the_server_answered_apart_from_what_the_client_sent() {
+    let c = contract();
+    let (_, judged) = through_proxy(&c, &["bad-mac-address".to_string()]).await;
+    let gate = nic_conformance::report::Gate::new(nic_conformance::contract::Severity::Should);
+    let page = nic_conformance::report::html::to_html(&judged, &c, gate, &[]);
+    let server = page
+        .find("<h3>The server answered")
+        .expect("the server's heading");
+    let client = page
+        .find("<h3>The client sent")
+        .expect("the client's heading");
+    assert!(server < client);
+    let client_part = &page[client..];
+    assert!(
+        !client_part[..client_part.find("<h2").unwrap_or(client_part.len())]
+            .contains("mac_addr/format")
+    );
+    assert!(
+        page[server..client].contains("mac_addr"),
+        "the server's finding under its heading"
+    );
+}

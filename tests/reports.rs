@@ -57,6 +57,28 @@ fn the_html_report_is_self_contained_and_shows_operations_rules_and_findings() {
     }
     assert!(page.contains("<code>batch-delete.job-detaches</code> on batch-delete-nics"));
     assert!(page.contains("exit 1: "));
+    // Under the band, before anything else, the findings that failed the run,
+    // each linked to its details further down.
+    let failing = page
+        .find("<ul class=\"failing\"")
+        .expect("a list of failing findings");
+    assert!(
+        failing < page.find("<nav>").unwrap(),
+        "the list leads the page"
+    );
+    let list = &page[failing..page[failing..].find("</ul>").unwrap() + failing];
+    assert!(list.contains("batch-delete.job-detaches"), "{list}");
+    assert!(
+        list.contains("documented: ") && list.contains(" · received: "),
+        "{list}"
+    );
+    for link in list.split("href=\"#").skip(1) {
+        let anchor = &link[..link.find('"').unwrap()];
+        assert!(
+            page.contains(&format!("id=\"{anchor}\"")),
+            "no target for #{anchor}"
+        );
+    }
     // The snapshot drift is not compared here (no snapshots), the value drift
     // is judged by the echo rules; the request and response of a case are shown.
     assert!(page.contains("curl -sS -X POST"));

@@ -285,3 +285,54 @@ fn a_crash_while_writing_leaves_the_accepted_snapshot_intact() {
         }
     }
 }
+
+/// A first run against a target with no accepted snapshots is not red: the
+/// missing ones are "new" (listed once, with the command that accepts them
+/// all), the run exits 0, and accepting them makes the next run compare.
+#[test]
+fn a_first_run_lists_new_snapshots_without_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let json = dir.path().join("r.json");
+    let o = run(&[
+        "run",
+        "--seed",
+        "1",
+        "--budget",
+        "0",
+        "--snapshot-dir",
+        d,
+        "--report-json",
+        json.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+    let first = out
+        .lines()
+        .find(|l| l.starts_with("Next:"))
+        .unwrap_or_default();
+    assert!(
+        first.contains("new snapshot(s)")
+            && first.contains(&format!(
+                "nic-conformance snapshots accept --snapshot-dir {d}"
+            )),
+        "{out}"
+    );
+    assert!(out.contains("New snapshots ("), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let new = report["new_snapshots"].as_array().unwrap().len();
+    assert!(new > 0 && report["failed"] == 0, "{report}");
+    let accepted = || {
+        (snaps(dir.path()).iter())
+            .filter(|p| p.extension().is_some_and(|e| e == "snap"))
+            .count()
+    };
+    assert_eq!(accepted(), 0, "nothing accepted without asking");
+    assert!(text(&run(&["snapshots", "accept", "--snapshot-dir", d])).contains("accepted"));
+    assert_eq!(accepted(), new);
+    let o = run(&["run", "--seed", "1", "--budget", "0", "--snapshot-dir", d]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!text(&o).contains("New snapshots"), "{}", text(&o));
+}

@@ -314,7 +314,8 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
         let text = if args.dry_run {
             String::new()
         } else {
-            render(&summary, &contract, colour)
+            let next = crate::report::console::next_step(&summary, code, &args.snapshot_dir);
+            format!("{next}\n\n{}", render(&summary, &contract, colour))
         };
         crate::cli::commands::print_lines([format!("{}exit {code}: {why}", text)])?;
     }

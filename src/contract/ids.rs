@@ -11,7 +11,6 @@ pub const CONTENT_TYPE: &str = "response.content-type";
 pub const JSON_BODY: &str = "response.json-body";
 pub const TRANSPORT: &str = "response.transport";
 pub const SNAPSHOT_DRIFT: &str = "snapshot.drift";
-pub const SNAPSHOT_MISSING: &str = "snapshot.missing";
 pub const JOB_COMPLETES: &str = "job.completes";
 pub const JOB_FAIL_REASON: &str = "job.fail-reason";
 
@@ -20,7 +19,7 @@ pub const JOB_FAIL_REASON: &str = "job.fail-reason";
 pub const CLIENT_PREFIX: &str = "client:";
 
 /// Every id above with the kind of check the catalogue must give it.
-pub const ALL: [(&str, &str); 11] = [
+pub const ALL: [(&str, &str); 10] = [
     (STATUS, "status"),
     (USUAL_STATUS, "status"),
     (OPEN_READING, "status"),
@@ -29,7 +28,6 @@ pub const ALL: [(&str, &str); 11] = [
     (JSON_BODY, "json_body"),
     (TRANSPORT, "transport"),
     (SNAPSHOT_DRIFT, "snapshot"),
-    (SNAPSHOT_MISSING, "snapshot"),
     (JOB_COMPLETES, "job_terminates"),
     (JOB_FAIL_REASON, "job_fail_reason"),
 ];

@@ -58,6 +58,8 @@ impl Mock {
         let max = self.config.max_nics_per_server;
         let mut free =
             max.saturating_sub(state.servers.get(server_id).map_or(0, |s| s.ports.len()));
+        // NICs that need an address handed out, counted before any is taken.
+        let mut to_address = 0;
         let failures: Vec<Option<String>> = nics
             .iter()
             .map(|nic| {
@@ -76,6 +78,11 @@ impl Mock {
                     });
                     asked.push(ip);
                     return problem.map(|p| p.to_string());
+                }
+                if nic.port_id.is_none() {
+                    to_address += 1;
+                    return (!state.has_free_addresses(to_address))
+                        .then(|| AddressProblem::Exhausted.to_string());
                 }
                 let port = nic.port_id.as_deref()?;
                 let want = self.effects.nics.port_state.as_deref()?;
@@ -110,9 +117,15 @@ impl Mock {
                     nic_id: nic.port_id.as_deref().map(Id::from),
                     fail_reason: Some(reason),
                 },
-                None => SubJob {
-                    nic_id: Some(self.attach_nic(state, server_id, nic)),
-                    fail_reason: None,
+                None => match self.attach_nic(state, server_id, nic) {
+                    Ok(id) => SubJob {
+                        nic_id: Some(id),
+                        fail_reason: None,
+                    },
+                    Err(problem) => SubJob {
+                        nic_id: None,
+                        fail_reason: Some(problem.to_string()),
+                    },
                 },
             };
             result.sub_jobs.push(sub_job);
@@ -121,14 +134,19 @@ impl Mock {
     }
 
     /// Attaches one NIC: the port it names, or a new port on its subnet.
-    fn attach_nic(&self, state: &mut State, server_id: &str, nic: &NicRequest) -> Id {
+    fn attach_nic(
+        &self,
+        state: &mut State,
+        server_id: &str,
+        nic: &NicRequest,
+    ) -> Result<Id, AddressProblem> {
         if let Some(port_id) = nic.port_id.as_deref() {
             // Only a fault keeps an address the catalogue says is ignored.
             if let Some(ip) = &nic.ip_address {
                 state.readdress(port_id, ip);
             }
             state.attach(server_id, port_id);
-            return Id::from(port_id);
+            return Ok(Id::from(port_id));
         }
         let subnet = nic
             .subnet_id
@@ -138,10 +156,10 @@ impl Mock {
             nic.new_port_id.clone().unwrap_or_else(random_id_shared),
             subnet,
             nic.ip_address.as_deref(),
-        );
+        )?;
         let id = state.insert_port(port);
         state.attach(server_id, &id);
-        id
+        Ok(id)
     }
 
     pub(super) fn nova_attach(&self, state: &mut State, view: &Value, no_effect: bool) -> Reply {
@@ -184,8 +202,14 @@ impl Mock {
                     .get(network)
                     .cloned()
                     .unwrap_or_else(|| Id::from(""));
-                let port = state.new_port(random_id_shared(), &subnet, ip);
-                state.insert_port(port)
+                match state.new_port(random_id_shared(), &subnet, ip) {
+                    Ok(port) => state.insert_port(port),
+                    Err(problem) => {
+                        let body =
+                            error_body(ErrorFamily::Nova, problem.status(), &problem.to_string());
+                        return Reply::json(problem.status(), body);
+                    }
+                }
             }
         };
         state.attach(server_id, &id);

@@ -22,6 +22,14 @@ pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 /// The range the mock's subnet hands addresses from when the fixtures name none.
 const DEFAULT_RANGE: &str = "192.168.0.0/16";
 
+/// Addresses the pages' example requests ask for: the mock never hands them
+/// out itself, so those requests are served as printed.
+const EXAMPLE_ADDRESSES: [&str; 1] = ["192.168.1.3"];
+
+/// At most this many candidates are tried per search for a free address, so
+/// the state's lock is never held for long (an IPv6 range is never exhausted).
+const MAX_ADDRESS_SEARCH: u64 = 1 << 16;
+
 /// An id held in several places (a map key, a server's list, a job): one
 /// allocation, shared. Maps keyed by it are looked up with a `&str`.
 pub type Id = Arc<str>;
@@ -82,6 +90,8 @@ pub struct State {
 pub enum AddressProblem {
     OutOfRange(String),
     InUse(String),
+    /// No address was asked for and the subnet has none left to give.
+    Exhausted,
 }
 
 impl std::fmt::Display for AddressProblem {
@@ -91,15 +101,17 @@ impl std::fmt::Display for AddressProblem {
                 write!(f, "IP address {a} is not in the subnet's range")
             }
             AddressProblem::InUse(a) => write!(f, "IP address {a} is already in use"),
+            AddressProblem::Exhausted => write!(f, "no free IP address is left in the subnet"),
         }
     }
 }
 
 impl AddressProblem {
-    /// The status nova answers with: a conflict for an address in use.
+    /// The status nova answers with: a conflict for an address in use, a bad
+    /// request for one out of range or none left (nova's `NoMoreFixedIps`).
     pub fn status(&self) -> u16 {
         match self {
-            AddressProblem::OutOfRange(_) => 400,
+            AddressProblem::OutOfRange(_) | AddressProblem::Exhausted => 400,
             AddressProblem::InUse(_) => 409,
         }
     }
@@ -184,11 +196,18 @@ impl State {
             .into_iter()
             .chain(&f.extra_spare_port_ids)
         {
-            let port = Port {
-                created: false,
-                ..state.new_port(Id::from(id.as_str()), &f.subnet_id, None)
+            // A range too small for every fixture still gives each one an address.
+            let fallback = state.range.host(state.mac_counter as u64);
+            let port = match state.new_port(Id::from(id.as_str()), &f.subnet_id, None) {
+                Ok(port) => port,
+                Err(_) => state
+                    .new_port(Id::from(id.as_str()), &f.subnet_id, Some(&fallback))
+                    .expect("an address was given"),
             };
-            state.insert_port(port);
+            state.insert_port(Port {
+                created: false,
+                ..port
+            });
         }
         state.servers.insert(
             Id::from(f.server_id.as_str()),
@@ -202,7 +221,7 @@ impl State {
             .chain(&f.extra_sub_network_interface_ids)
             .enumerate()
         {
-            let address = state.free_address();
+            let address = (state.free_address()).unwrap_or_else(|| state.range.host(i as u64));
             let nic = sub_nic(id, &address, i, project_id, f);
             state.addresses.insert(address);
             state.sub_nics.insert(id.clone(), nic);
@@ -210,15 +229,24 @@ impl State {
         state
     }
 
-    /// A new DOWN port on `subnet_id` (not inserted).
-    pub fn new_port(&mut self, id: Id, subnet_id: &str, ip: Option<&str>) -> Port {
+    /// A new DOWN port on `subnet_id` (not inserted), holding `ip` or else
+    /// a free address; refused when no address is asked for and none is left.
+    pub fn new_port(
+        &mut self,
+        id: Id,
+        subnet_id: &str,
+        ip: Option<&str>,
+    ) -> Result<Port, AddressProblem> {
+        let ip = match ip {
+            Some(ip) => ip.to_string(),
+            None => self.free_address().ok_or(AddressProblem::Exhausted)?,
+        };
         self.mac_counter += 1;
         let (subnet_id, network_id) = match self.subnets.get_key_value(subnet_id) {
             Some((key, network)) => (key.clone(), network.clone()),
             None => (Id::from(subnet_id), Id::from("")),
         };
-        let ip = ip.map_or_else(|| self.free_address(), str::to_string);
-        Port {
+        Ok(Port {
             id,
             state: "DOWN",
             network_id,
@@ -229,20 +257,42 @@ impl State {
             delete_on_termination: false,
             created: true,
             tag: None,
-        }
+        })
     }
 
     /// The lowest-numbered free address after the last one handed out, as
-    /// a cloud's allocator gives (lower half of the range, wrapping).
-    fn free_address(&mut self) -> String {
-        loop {
+    /// a cloud's allocator gives (lower half of the range, wrapping); none
+    /// when every candidate is held.
+    fn free_address(&mut self) -> Option<String> {
+        for _ in 0..self.range.low_hosts().min(MAX_ADDRESS_SEARCH) {
             let n = self.next_host;
             self.next_host = self.next_host.wrapping_add(1);
             let address = self.range.low_host(n);
-            if !self.addresses.contains(&address) {
-                return address;
+            if !self.addresses.contains(&address) && !EXAMPLE_ADDRESSES.contains(&address.as_str())
+            {
+                return Some(address);
             }
         }
+        None
+    }
+
+    /// Whether `n` more addresses could be handed out now (a batch that needs
+    /// them checks before it takes any, so an atomic batch changes nothing).
+    pub fn has_free_addresses(&self, n: usize) -> bool {
+        let mut found = 0;
+        let mut at = self.next_host;
+        for _ in 0..self.range.low_hosts().min(MAX_ADDRESS_SEARCH) {
+            if found >= n {
+                break;
+            }
+            let address = self.range.low_host(at);
+            at = at.wrapping_add(1);
+            if !self.addresses.contains(&address) && !EXAMPLE_ADDRESSES.contains(&address.as_str())
+            {
+                found += 1;
+            }
+        }
+        found >= n
     }
 
     /// Why the network would refuse to give a new port `address`, if it would.
@@ -373,7 +423,7 @@ mod tests {
         let f = example_fixtures();
         let mut state = State::new(EXAMPLE_PROJECT_ID, &f, Duration::from_millis(1));
         let port = state.new_port(random_id_shared(), &f.subnet_id, None);
-        let made = state.insert_port(port);
+        let made = state.insert_port(port.unwrap());
         (state, f, made)
     }
 

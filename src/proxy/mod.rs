@@ -116,6 +116,8 @@ impl Proxy {
             target: &target.name,
             seed: 0,
             cases: 0,
+            serial: 0,
+            width: 1,
             shard: None,
         });
         Ok(Proxy {

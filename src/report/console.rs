@@ -11,6 +11,7 @@ use crate::runner::event::{Event, Reporter};
 pub fn render(summary: &Summary, contract: &Contract, colour: bool) -> String {
     let mut out = String::new();
     findings(&mut out, summary, colour);
+    new_snapshots(&mut out, summary);
     accepted(&mut out, summary);
     errors(&mut out, summary);
     operations(&mut out, summary);
@@ -55,7 +56,64 @@ fn findings(out: &mut String, summary: &Summary, colour: bool) {
     out.push('\n');
 }
 
-/// Findings a baseline accepted, one line each, and what is wrong with the baseline.
+/// Curated cases with no accepted snapshot for this target yet: listed
+/// once, not failed (a first run against a new target is not red).
+fn new_snapshots(out: &mut String, summary: &Summary) {
+    if summary.new_snapshots.is_empty() {
+        return;
+    }
+    line(
+        out,
+        format!(
+            "New snapshots ({}; no accepted one for this target yet, so not compared)",
+            summary.new_snapshots.len()
+        ),
+    );
+    let dir = summary.new_snapshots[0]
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    line(out, format!("  pending in {dir}"));
+    out.push('\n');
+}
+
+/// The first line after a run: what to do next, by what the run found.
+pub fn next_step(summary: &Summary, code: i32, snapshot_dir: &std::path::Path) -> String {
+    use crate::error::exit;
+    let accept = if snapshot_dir == std::path::Path::new("snapshots") {
+        String::new()
+    } else {
+        format!(" --snapshot-dir {}", snapshot_dir.display())
+    };
+    let snapshots = match summary.new_snapshots.len() {
+        0 => String::new(),
+        n => format!(
+            "; {n} new snapshot(s): look at them with `nic-conformance snapshots review{accept}`, or accept them all with `nic-conformance snapshots accept{accept}`"
+        ),
+    };
+    let first: &str = match code {
+        exit::OK if summary.dry_run => "Next: run it without --dry-run to send these requests",
+        exit::OK => "Next: nothing failed; in CI, gate on the exit code",
+        exit::FINDINGS if !summary.findings.is_empty() => {
+            "Next: read the findings below (each with the request that replays it); accept a known one with --write-baseline FILE and a reason"
+        }
+        exit::FINDINGS => "Next: see the closing line for what failed the run",
+        exit::UNDECIDED => "Next: see Undecided below for why a must rule could not be judged",
+        exit::PARTIAL => {
+            "Next: run again to the end, or pass --allow-partial to accept a partial run"
+        }
+        exit::NOTHING_RAN => {
+            "Next: widen the selection (--case, --operation, --skip, --kind, --shard)"
+        }
+        exit::ABANDONED | exit::TERMINATED => {
+            "Next: `nic-conformance doctor` shows whether the run left anything; `nic-conformance cleanup` undoes it"
+        }
+        _ => {
+            "Next: fix the problem in the closing line, then run `nic-conformance doctor` and again"
+        }
+    };
+    format!("{first}{snapshots}")
+}
 fn accepted(out: &mut String, summary: &Summary) {
     let Some(b) = &summary.baseline else {
         return;
@@ -283,8 +341,68 @@ pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
     total: u64,
     done: u64,
+    eta: Eta,
     started: std::time::Instant,
     last_line: std::time::Instant,
+}
+
+/// The time a run has left, by its two phases: the curated cases run one
+/// at a time first, then the rest `width` at a time. Each phase's pace is
+/// measured as it goes; until a concurrent case has finished, the serial
+/// pace shared by `width` stands in. (The whole run's average pace, the
+/// serial start included, overstated a run's length several times over.)
+#[derive(Debug, Clone, Default)]
+pub struct Eta {
+    serial: u64,
+    concurrent: u64,
+    width: u64,
+    serial_done: u64,
+    concurrent_done: u64,
+    /// Seconds into the run when the last serial case ended.
+    serial_end: f64,
+}
+
+impl Eta {
+    pub fn new(cases: usize, serial: usize, width: usize) -> Eta {
+        Eta {
+            serial: serial as u64,
+            concurrent: cases.saturating_sub(serial) as u64,
+            width: width.max(1) as u64,
+            ..Eta::default()
+        }
+    }
+
+    /// A case ended `at` seconds into the run.
+    pub fn finished(&mut self, curated: bool, at: f64) {
+        if curated && self.serial_done < self.serial {
+            self.serial_done += 1;
+            self.serial_end = at;
+        } else {
+            self.concurrent_done += 1;
+        }
+    }
+
+    /// Seconds left, `now` seconds into the run; none until a pace is known.
+    pub fn left(&self, now: f64) -> Option<f64> {
+        let serial_left = self.serial - self.serial_done;
+        let concurrent_left = self.concurrent.saturating_sub(self.concurrent_done);
+        let serial_pace = (self.serial_done > 0).then(|| self.serial_end / self.serial_done as f64);
+        // A concurrent pace needs a few cases past the first wave's start.
+        let concurrent_pace = if self.concurrent_done >= self.width.min(4) {
+            Some((now - self.serial_end).max(0.0) / self.concurrent_done as f64)
+        } else {
+            serial_pace.map(|p| p / self.width as f64)
+        };
+        let serial = match serial_left {
+            0 => 0.0,
+            _ => serial_left as f64 * serial_pace?,
+        };
+        let concurrent = match concurrent_left {
+            0 => 0.0,
+            _ => concurrent_left as f64 * concurrent_pace?,
+        };
+        Some(serial + concurrent)
+    }
 }
 
 /// How often a log line says how far the run is.
@@ -297,6 +415,7 @@ impl Progress {
             bar: None,
             total: 0,
             done: 0,
+            eta: Eta::default(),
             started: std::time::Instant::now(),
             last_line: std::time::Instant::now(),
         }
@@ -304,6 +423,9 @@ impl Progress {
 
     fn case_finished(&mut self, result: &crate::runner::event::CaseResult) {
         self.done += 1;
+        let curated = result.kind == Some(crate::case::CaseKind::Curated);
+        self.eta
+            .finished(curated, self.started.elapsed().as_secs_f64());
         match self.style {
             ProgressStyle::Bar => {
                 if let Some(bar) = &self.bar {
@@ -330,10 +452,12 @@ impl Progress {
                 if self.last_line.elapsed() >= PROGRESS_EVERY {
                     self.last_line = std::time::Instant::now();
                     let elapsed = self.started.elapsed().as_secs_f64();
-                    let left = self.total.saturating_sub(self.done);
-                    let eta = elapsed / self.done.max(1) as f64 * left as f64;
+                    let eta = match self.eta.left(elapsed) {
+                        Some(left) => format!("about {left:.0}s left"),
+                        None => "estimating the time left".into(),
+                    };
                     eprintln!(
-                        "{}/{} cases, {elapsed:.0}s elapsed, about {eta:.0}s left",
+                        "{}/{} cases, {elapsed:.0}s elapsed, {eta}",
                         self.done, self.total
                     );
                 }
@@ -346,8 +470,14 @@ impl Progress {
 impl Reporter for Progress {
     fn event(&mut self, event: &Event) {
         match event {
-            Event::RunStarted { cases, .. } => {
+            Event::RunStarted {
+                cases,
+                serial,
+                width,
+                ..
+            } => {
                 self.total = *cases as u64;
+                self.eta = Eta::new(*cases, *serial, *width);
                 self.started = std::time::Instant::now();
                 self.last_line = self.started;
                 if self.style == ProgressStyle::Bar {
@@ -408,4 +538,40 @@ fn print_dry_run(
     text.push('\n');
     // A closed stdout (a pager quit) stops the printing, not the process.
     let _ = out.write_all(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Eta;
+
+    /// A run like the built-in one against a cloud: 40 curated cases of 1 s
+    /// one at a time, then 360 cases of 0.5 s, 8 at a time (82.5 s in all).
+    /// Every estimate from the first progress line on is within 2× of the
+    /// time really left, and within 30% once a concurrent wave has ended.
+    #[test]
+    fn the_time_left_is_estimated_by_phase() {
+        let (serial, concurrent, width) = (40, 360, 8);
+        let mut ends: Vec<(bool, f64)> = (1..=serial).map(|i| (true, i as f64)).collect();
+        for i in 0..concurrent {
+            ends.push((false, serial as f64 + 0.5 * (1 + i / width) as f64));
+        }
+        let total = ends.last().unwrap().1;
+        let mut eta = Eta::new(serial + concurrent, serial, width);
+        let mut ended = ends.iter().peekable();
+        let mut now = 5.0;
+        while now < total {
+            while let Some((curated, at)) = ended.next_if(|(_, at)| *at <= now) {
+                eta.finished(*curated, *at);
+            }
+            let truth = total - now;
+            let guess = eta.left(now).expect("a pace is known by 5 s");
+            let bound = if now > serial as f64 + 1.0 { 0.3 } else { 1.0 };
+            assert!(
+                (guess - truth).abs() <= bound * truth.max(1.0),
+                "at {now}s: estimated {guess:.1}s left, really {truth:.1}s"
+            );
+            now += 5.0;
+        }
+        assert_eq!(Eta::new(10, 0, 4).left(1.0), None, "no pace yet");
+    }
 }

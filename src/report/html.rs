@@ -39,7 +39,82 @@ pre{background:#f3f4f6;border:1px solid #e1e4e8;border-radius:4px;padding:6px 8p
 table.diff{width:100%;font:12px/1.35 ui-monospace,monospace;table-layout:fixed}table.diff td{white-space:pre-wrap;word-break:break-all}
 table.diff td.del{background:#fde2e2}table.diff td.add{background:#dcf5e3}
 .muted{color:#6b7480}code{font:12px ui-monospace,monospace}
+.matrix td:first-child{max-width:300px;overflow-wrap:anywhere}.matrix th{white-space:normal;overflow-wrap:anywhere}
+ul.failing{list-style:none;padding:0;margin:0 0 12px}ul.failing li{background:#fff;border:1px solid #f0a3a3;border-radius:6px;padding:6px 10px;margin:4px 0}
+ul.failing .line{color:#5b6470;overflow-wrap:anywhere}
 ";
+
+/// The first line of a text, cut to `max` characters (for one-line summaries).
+fn one_line(s: &str, max: usize) -> String {
+    let first = s
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .trim();
+    if first.chars().count() > max || s.trim().lines().nth(1).is_some() {
+        let cut: String = first.chars().take(max).collect();
+        format!("{cut}…")
+    } else {
+        first.to_string()
+    }
+}
+
+/// A finding's anchor on the page (the order the findings section uses).
+fn anchor(index: usize) -> String {
+    format!("finding-{index}")
+}
+
+/// The findings in page order: severity first, then id; the server's
+/// before the client's (the proxy's page).
+fn ordered(s: &Summary) -> Vec<&DedupedFinding> {
+    let mut sorted: Vec<&DedupedFinding> = s.findings.values().collect();
+    sorted.sort_by(|a, b| {
+        is_client(&a.first.id)
+            .cmp(&is_client(&b.first.id))
+            .then(b.first.severity.cmp(&a.first.severity))
+            .then(a.first.id.cmp(&b.first.id))
+            .then(a.first.operation.cmp(&b.first.operation))
+    });
+    sorted
+}
+
+fn is_client(id: &str) -> bool {
+    id.starts_with(crate::contract::ids::CLIENT_PREFIX)
+}
+
+/// Under the band: the findings that decided the exit code, one line each,
+/// linked to their details further down.
+fn failing_section(h: &mut String, s: &Summary, gate: Gate) {
+    let failing: Vec<(usize, &DedupedFinding)> = (ordered(s).into_iter().enumerate())
+        .filter(|(_, f)| f.first.severity >= gate.fail_on)
+        .collect();
+    if failing.is_empty() {
+        return;
+    }
+    h.push_str("<ul class=\"failing\" id=\"failing\">");
+    for (i, d) in failing {
+        let f = &d.first;
+        let who = if is_client(&f.id) {
+            "the client sent"
+        } else {
+            "the server answered"
+        };
+        let _ = write!(
+            h,
+            "<li><span class=\"sev {}\">{}</span> <a href=\"#{}\"><code>{}</code> on {}</a> · {} case(s) · {who}<br>\
+             <span class=\"line\">documented: {} · received: {}</span></li>",
+            f.severity,
+            f.severity,
+            anchor(i),
+            esc(&f.id),
+            esc(&f.operation),
+            d.count,
+            esc(&one_line(&f.expected, 120)),
+            esc(&one_line(&f.actual, 120)),
+        );
+    }
+    h.push_str("</ul>");
+}
 
 /// The report as one HTML document. `urls` are the target's (name, URL) pairs.
 pub fn to_html(
@@ -100,13 +175,17 @@ fn run_section(
     let class = if code == 0 { "pass" } else { "fail" };
     let _ = write!(
         h,
-        "<h1>Conformance of {}</h1><div class=\"verdict {class}\">exit {code}: {}</div>\
-         <nav><a href=\"#operations\">Operations</a><a href=\"#matrix\">Rules</a>\
+        "<h1>Conformance of {}</h1><div class=\"verdict {class}\">exit {code}: {}</div>",
+        esc(&s.target),
+        esc(why),
+    );
+    failing_section(h, s, gate);
+    let _ = write!(
+        h,
+        "<nav><a href=\"#operations\">Operations</a><a href=\"#matrix\">Rules</a>\
          <a href=\"#keywords\">Schema keywords</a><a href=\"#findings\">Findings ({})</a>\
          <a href=\"#accepted\">Accepted ({})</a><a href=\"#undecided\">Undecided</a>\
          <a href=\"#conflicts\">Doc conflicts</a></nav><h2 id=\"run\">Run</h2><dl class=\"run\">",
-        esc(&s.target),
-        esc(why),
         s.findings.len(),
         s.accepted.len(),
     );
@@ -372,15 +451,20 @@ fn findings_section(h: &mut String, s: &Summary) {
     if s.findings.is_empty() {
         h.push_str("<p>None.</p>");
     }
-    let mut sorted: Vec<&DedupedFinding> = s.findings.values().collect();
-    sorted.sort_by(|a, b| {
-        b.first
-            .severity
-            .cmp(&a.first.severity)
-            .then(a.first.id.cmp(&b.first.id))
-    });
-    for f in sorted {
-        finding(h, f, true);
+    // A proxy's page: what the server answered apart from what the client sent.
+    let split = s.findings.values().any(|f| is_client(&f.first.id));
+    let mut heading = None;
+    for (i, f) in ordered(s).into_iter().enumerate() {
+        let side = if is_client(&f.first.id) {
+            "The client sent (requests that break the contract)"
+        } else {
+            "The server answered (the target's findings)"
+        };
+        if split && heading != Some(side) {
+            let _ = write!(h, "<h3>{side}</h3>");
+            heading = Some(side);
+        }
+        finding(h, f, true, Some(&anchor(i)));
     }
     let _ = write!(
         h,
@@ -391,16 +475,17 @@ fn findings_section(h: &mut String, s: &Summary) {
         h.push_str("<p>None.</p>");
     }
     for f in s.accepted.values() {
-        finding(h, f, false);
+        finding(h, f, false, None);
     }
 }
 
-fn finding(h: &mut String, d: &DedupedFinding, open: bool) {
+fn finding(h: &mut String, d: &DedupedFinding, open: bool, anchor: Option<&str>) {
     let f = &d.first;
     let _ = write!(
         h,
-        "<details{}><summary><span class=\"sev {}\">{}</span> <code>{}</code> on {} · {} case(s)</summary>",
+        "<details{}{}><summary><span class=\"sev {}\">{}</span> <code>{}</code> on {} · {} case(s)</summary>",
         if open { " open" } else { "" },
+        anchor.map(|a| format!(" id=\"{a}\"")).unwrap_or_default(),
         f.severity,
         f.severity,
         esc(&f.id),

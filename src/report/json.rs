@@ -55,6 +55,7 @@ pub fn to_json(summary: &Summary, contract: &Contract, gate: Gate) -> serde_json
         "rules": rules,
         "leftovers": summary.end.leftovers,
         "notices": summary.notices,
+        "new_snapshots": summary.new_snapshots,
     })
 }
 

@@ -175,6 +175,8 @@ pub struct Summary {
     pub cells: BTreeMap<String, BTreeMap<String, RuleStats>>,
     /// Per operation, the schema keywords exercised by negative and by boundary cases.
     pub keywords: BTreeMap<String, KeywordCover>,
+    /// Pending snapshots of curated cases that had no accepted one: new, not failing.
+    pub new_snapshots: Vec<std::path::PathBuf>,
 }
 
 /// Which schema keywords of an operation its cases exercised.
@@ -201,6 +203,7 @@ impl Summary {
 
     fn record(&mut self, result: &CaseResult) {
         self.cases += 1;
+        self.new_snapshots.extend(result.new_snapshot.clone());
         // Which findings the baseline accepts: a case with only those passes.
         let reasons: Vec<Option<String>> = result
             .findings
@@ -516,6 +519,7 @@ impl Reporter for Summary {
                 seed,
                 cases,
                 shard,
+                ..
             } => {
                 self.target = target.to_string();
                 self.seed = *seed;

@@ -30,6 +30,8 @@ pub struct CaseResult {
     pub snapshot: Option<String>,
     /// The response body as received (credentials masked), for the reports' examples.
     pub response: Option<bytes::Bytes>,
+    /// A curated case with no accepted snapshot yet: its pending one, for review.
+    pub new_snapshot: Option<std::path::PathBuf>,
 }
 
 impl CaseResult {
@@ -61,6 +63,10 @@ pub enum Event<'a> {
         target: &'a str,
         seed: u64,
         cases: usize,
+        /// How many of them run first, one at a time (the curated cases);
+        /// the rest run `width` at a time.
+        serial: usize,
+        width: usize,
         /// (K, N): the K-th of N shards.
         shard: Option<(usize, usize)>,
     },

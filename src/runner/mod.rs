@@ -197,11 +197,16 @@ impl Runner {
                 return;
             }
         };
-        let started_event = |reporter: &mut dyn Reporter, cases: usize| {
+        let width = self.client.target().limits.concurrency.max(1);
+        let started_event = |reporter: &mut dyn Reporter, planned: &[Planned]| {
             reporter.event(&Event::RunStarted {
                 target,
                 seed: self.opts.seed,
-                cases,
+                cases: planned.len(),
+                serial: (planned.iter())
+                    .filter(|p| matches!(p, Planned::Curated(_)))
+                    .count(),
+                width,
                 shard: self.opts.shard,
             });
             for line in &self.opts.notices {
@@ -209,7 +214,7 @@ impl Runner {
             }
         };
         if self.opts.dry_run {
-            started_event(reporter, planned.len());
+            started_event(reporter, &planned);
             self.dry_run(&planned, reporter);
             end.interrupted = self.cancelled.load(Ordering::Relaxed);
             end.elapsed = started.elapsed();
@@ -219,7 +224,7 @@ impl Runner {
         let found = match self.preflight().await {
             Ok(found) => found,
             Err(e) => {
-                started_event(reporter, planned.len());
+                started_event(reporter, &planned);
                 end.fatal = Some(e.to_string());
                 reporter.event(&Event::RunFinished(&end));
                 return;
@@ -228,7 +233,7 @@ impl Runner {
         // Only what the target serves is run; the rest is "not served".
         let _ = self.families.set(found.families);
         let (planned, not_served) = self.served(planned, found.families);
-        started_event(reporter, planned.len());
+        started_event(reporter, &planned);
         if !not_served.is_empty() {
             let rules: Vec<String> = (self.contract.rules.iter())
                 .filter(|r| not_served.contains(&r.operation))
@@ -262,7 +267,6 @@ impl Runner {
         let (curated, generated): (Vec<Planned>, Vec<Planned>) = planned
             .into_iter()
             .partition(|p| matches!(p, Planned::Curated(_)));
-        let width = self.client.target().limits.concurrency.max(1);
         self.run_batch(curated, 1, reporter).await;
         self.run_batch(generated, width, reporter).await;
         end.interrupted = self.cancelled.load(Ordering::Relaxed);

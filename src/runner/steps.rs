@@ -24,6 +24,7 @@ use crate::runner::event::CaseResult;
 use crate::runner::lease::wanted_spare_state;
 use crate::runner::observe::{ListingResult, Unobserved};
 use crate::runner::pool::{PortState, Taken};
+use crate::snapshot::Comparison;
 
 /// One case in flight: what its steps share.
 struct CaseRun<'c> {
@@ -584,16 +585,17 @@ impl Runner {
         };
         match store.compare(run.case, exchange, body) {
             Ok(comparison) => {
+                if let Comparison::Missing { pending, .. } = &comparison {
+                    run.result.new_snapshot = Some(pending.clone());
+                } else {
+                    run.result.exercised.push(ids::SNAPSHOT_DRIFT.to_string());
+                }
                 let f =
                     snapshot_conformance(&self.contract, run.case, comparison, run.curl.as_str());
                 run.result.findings.extend(f);
             }
             Err(e) => run.result.error = Some(e.to_string()),
         }
-        run.result.exercised.extend([
-            ids::SNAPSHOT_DRIFT.to_string(),
-            ids::SNAPSHOT_MISSING.to_string(),
-        ]);
     }
 }
 
