@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::contract::{Model, Resource, Setup, World};
 
 /// `[fixtures]` of a target file; the mock prints the same names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fixtures {
     pub server_id: String,

@@ -34,6 +34,7 @@ pub mod files;
 pub mod fixtures;
 pub mod generate;
 pub mod http;
+pub mod init;
 pub mod judge;
 pub mod ledger;
 pub mod lock;

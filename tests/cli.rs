@@ -347,3 +347,95 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// `cargo test --test conformance` with this environment, from the project root.
+fn cargo_conformance(env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["test", "-q", "--test", "conformance", "--"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("INSTA_UPDATE", "no")
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("NIC_CONFORMANCE_MOCK_FAULT")
+        .env_remove("NIC_CONFORMANCE_FAIL_ON");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), text)
+}
+
+/// The cargo-test face gates like `run`: a `should` finding passes the trial
+/// unless NIC_CONFORMANCE_FAIL_ON=should, a `must` one fails it, and the
+/// replay line a failure prints runs exactly that trial, as printed.
+#[test]
+fn the_cargo_test_face_gates_like_run_and_its_replay_line_works_as_printed() {
+    let (passed, out) = cargo_conformance(
+        &[("NIC_CONFORMANCE_MOCK_FAULT", "bad-mac-address")],
+        &["--ignored"],
+    );
+    assert!(
+        passed,
+        "a should finding failed a trial at the must gate:\n{out}"
+    );
+    assert!(out.contains("below the gate"), "{out}");
+    let (passed, _) = cargo_conformance(
+        &[
+            ("NIC_CONFORMANCE_MOCK_FAULT", "bad-mac-address"),
+            ("NIC_CONFORMANCE_FAIL_ON", "should"),
+        ],
+        &["--ignored"],
+    );
+    assert!(
+        !passed,
+        "NIC_CONFORMANCE_FAIL_ON=should fails on a should finding"
+    );
+    let (passed, out) = cargo_conformance(
+        &[("NIC_CONFORMANCE_MOCK_FAULT", "vlan-out-of-range")],
+        &["--ignored"],
+    );
+    assert!(!passed, "a must finding fails its trial:\n{out}");
+    let replay = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("replay:"))
+        .expect("a replay line")
+        .trim()
+        .to_string();
+    assert!(replay.contains("cargo test --test conformance"), "{replay}");
+    // As printed, through a shell: exactly that trial, failing again.
+    let cargo_dir = std::path::Path::new(&std::env::var("CARGO").unwrap_or_default())
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    let shell = |line: &str| {
+        Command::new("sh")
+            .args(["-c", line])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env(
+                "PATH",
+                format!("{cargo_dir}:{}", std::env::var("PATH").unwrap_or_default()),
+            )
+            .env("INSTA_UPDATE", "no")
+            .env("RUST_BACKTRACE", "0")
+            .env_remove("NIC_CONFORMANCE_MOCK_FAULT")
+            .output()
+            .unwrap()
+    };
+    let o = shell(&replay);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(!o.status.success(), "{text}");
+    assert!(text.contains("0 passed; 1 failed"), "not one trial: {text}");
+    // Without the fault the same trial passes.
+    let o = shell(&replay.replace("NIC_CONFORMANCE_MOCK_FAULT=vlan-out-of-range ", ""));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success() && text.contains("1 passed; 0 failed"),
+        "{text}"
+    );
+}

@@ -909,3 +909,106 @@ fn a_second_interrupt_quits_at_once_and_leaves_no_scratch_file() {
     );
     rt.block_on(mock.stop());
 }
+
+/// `init` writes a target file from the server's own reads (the primary port,
+/// its network and subnet, a supplementary NIC, a security group) and sends
+/// nothing but reads; with the spare it cannot discover named, `doctor` finds
+/// the written file ready. It never replaces a file without --force.
+#[test]
+fn init_writes_a_ready_target_file_from_reads_alone() {
+    let (_rt, m) = mock(1);
+    let f = example_fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    let init = |extra: &[&str]| {
+        let mut args = vec![
+            "init",
+            "--ecs-url",
+            &m.base_url,
+            "--vpc-url",
+            &m.base_url,
+            "--project-id",
+            EXAMPLE_PROJECT_ID,
+            "--server-id",
+            &f.server_id,
+            "--auth",
+            "token",
+            "--name",
+            "fresh",
+            "--output",
+            "t.toml",
+        ];
+        args.extend(extra);
+        cli_env(&args, dir.path(), &[("NIC_TOKEN", "secret-token-value")])
+    };
+    let o = init(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("fill in the 1 value(s) marked FILL IN"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(m.mock.writes(), 0, "init wrote to the target");
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(!written.contains("secret-token-value"), "{written}");
+    for (key, value) in [
+        ("primary_port_id", &f.primary_port_id),
+        ("network_id", &f.network_id),
+        ("subnet_id", &f.subnet_id),
+        ("sub_network_interface_id", &f.sub_network_interface_id),
+        ("security_group_id", &f.security_group_id),
+    ] {
+        assert!(
+            written.contains(&format!("{key} = \"{value}\"")),
+            "{key} is not {value}:\n{written}"
+        );
+    }
+    assert!(written.contains("token_env = \"NIC_TOKEN\""), "{written}");
+    let o = init(&["--spare-port-id", &f.spare_port_id]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an existing file is kept: {}",
+        text(&o)
+    );
+    assert!(text(&o).contains("--force"), "{}", text(&o));
+    let o = init(&["--spare-port-id", &f.spare_port_id, "--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = cli_env(
+        &["doctor", "--target", "t.toml"],
+        dir.path(),
+        &[("NIC_TOKEN", "secret-token-value")],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "doctor on the written file: {}",
+        text(&o)
+    );
+    assert_eq!(m.mock.writes(), 0);
+    // A target that answers neither list: a clear error, no file.
+    let o = cli_env(
+        &[
+            "init",
+            "--ecs-url",
+            &m.base_url,
+            "--project-id",
+            EXAMPLE_PROJECT_ID,
+            "--server-id",
+            "no-such-server",
+            "--auth",
+            "none",
+            "--output",
+            "u.toml",
+        ],
+        dir.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("neither list of the server's NICs answered"),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.path().join("u.toml").exists());
+}

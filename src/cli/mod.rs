@@ -64,11 +64,51 @@ pub enum Command {
     /// Stand between a client and a target and judge every exchange against the
     /// contract; reports are written on Ctrl-C or SIGTERM.
     Proxy(ProxyArgs),
+    /// Write a target file from what the target shows through its documented
+    /// reads (the server's NICs, the supplementary NICs); never writes to it.
+    Init(InitArgs),
     /// Undo what the last run left on a target, from its ledger and nothing
     /// else: delete the NICs it recorded as created, detach the spares it
     /// attached, restore the fields it changed (exit 0 back to the fixtures,
     /// 1 something left, named).
     Cleanup(CleanupArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The compute endpoint (ECS, or nova's without /v2.1).
+    #[arg(long, value_name = "URL")]
+    pub ecs_url: String,
+    /// The VPC endpoint, where there is one (supplementary NICs).
+    #[arg(long, value_name = "URL")]
+    pub vpc_url: Option<String>,
+    #[arg(long, value_name = "ID")]
+    pub project_id: String,
+    /// The server the runs attach to and detach from.
+    #[arg(long, value_name = "ID")]
+    pub server_id: String,
+    /// The target's name (the snapshot folder's too).
+    #[arg(long, default_value = "my-target")]
+    pub name: String,
+    /// How requests authenticate: token, aksk or none.
+    #[arg(long, default_value = "token", value_parser = ["token", "aksk", "none"])]
+    pub auth: String,
+    /// The environment variable holding the token (read now, named in the file).
+    #[arg(long, default_value = "NIC_TOKEN", value_name = "NAME")]
+    pub token_env: String,
+    #[arg(long, default_value = "NIC_AK", value_name = "NAME")]
+    pub ak_env: String,
+    #[arg(long, default_value = "NIC_SK", value_name = "NAME")]
+    pub sk_env: String,
+    /// A DOWN port the run may attach (no documented read lists ports); repeat for more.
+    #[arg(long = "spare-port-id", value_name = "ID")]
+    pub spare_port_ids: Vec<String>,
+    /// Where to write the target file.
+    #[arg(long, short, default_value = "target.toml", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -396,6 +436,7 @@ pub fn main_impl(cli: Cli) -> i32 {
         Command::Doctor(args) => runtime.block_on(upkeep::doctor(contract, &args)),
         Command::Proxy(args) => runtime.block_on(proxy::proxy(contract, args)),
         Command::Cleanup(args) => runtime.block_on(upkeep::cleanup(contract, &args)),
+        Command::Init(args) => runtime.block_on(upkeep::init(contract, &args)),
     };
     outcome.unwrap_or_else(|e| report_error(&e))
 }

@@ -168,3 +168,62 @@ pub async fn cleanup(contract: Arc<Contract>, args: &CleanupArgs) -> Result<i32,
     print_lines(lines)?;
     Ok(if back { exit::OK } else { exit::FINDINGS })
 }
+
+/// `init`: reads the target, writes a commented target file, never writes to the target.
+pub async fn init(contract: Arc<Contract>, args: &crate::cli::InitArgs) -> Result<i32, Error> {
+    let file_error = |message: String| Error::File {
+        path: args.output.clone(),
+        message,
+    };
+    if args.output.exists() && !args.force {
+        return Err(file_error(
+            "exists already (pass --force to replace it, or --output another file)".into(),
+        ));
+    }
+    crate::files::refuse_special(&args.output).map_err(|e| file_error(e.to_string()))?;
+    let opts = crate::init::InitOptions {
+        name: args.name.clone(),
+        ecs_url: args.ecs_url.clone(),
+        vpc_url: args.vpc_url.clone(),
+        project_id: args.project_id.clone(),
+        server_id: args.server_id.clone(),
+        auth_kind: args.auth.clone(),
+        token_env: args.token_env.clone(),
+        ak_env: args.ak_env.clone(),
+        sk_env: args.sk_env.clone(),
+        spare_port_ids: args.spare_port_ids.clone(),
+    };
+    let target = crate::init::read_target(&opts, env_var).map_err(Error::Usage)?;
+    let client = Client::new(target)?;
+    let found = crate::init::discover(&contract, &client)
+        .await
+        .map_err(Error::Target)?;
+    let text = crate::init::render(&opts, &found);
+    crate::files::write_atomic(&args.output, text.as_bytes())
+        .map_err(|e| file_error(e.to_string()))?;
+    let blanks = text.matches("# FILL IN:").count();
+    let mut lines = vec![format!(
+        "wrote {} from the {} list of server {}'s NICs (primary port {}){}",
+        args.output.display(),
+        found.family,
+        args.server_id,
+        found.primary_port_id,
+        match found.sub_network_interface_ids.len() {
+            0 => String::new(),
+            n => format!(", {n} supplementary NIC(s) listed"),
+        }
+    )];
+    lines.extend(found.notes.iter().map(|n| format!("note: {n}")));
+    lines.push(match blanks {
+        0 => format!(
+            "next: check it, then `nic-conformance doctor --target {}`",
+            args.output.display()
+        ),
+        n => format!(
+            "next: fill in the {n} value(s) marked FILL IN, then `nic-conformance doctor --target {}`",
+            args.output.display()
+        ),
+    });
+    print_lines(lines)?;
+    Ok(exit::OK)
+}

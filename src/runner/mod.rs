@@ -177,10 +177,35 @@ impl Runner {
     }
 
     fn replay(&self, case: &Case) -> String {
-        format!(
-            "{} --seed {} --case {}",
-            self.opts.replay_prefix, self.opts.seed, case.id
-        )
+        match &self.opts.replay_template {
+            Some(t) => t
+                .replace("{seed}", &self.opts.seed.to_string())
+                .replace("{case}", &case.id),
+            None => format!(
+                "{} --seed {} --case {}",
+                self.opts.replay_prefix, self.opts.seed, case.id
+            ),
+        }
+    }
+
+    /// What [`Runner::run`] does before its first case, for a harness that
+    /// runs the cases itself (the cargo-test face): the preflight (no
+    /// baseline, no write) and the ledger. The notices to show.
+    pub async fn open(&self) -> Result<Vec<String>, Error> {
+        let found = self.preflight().await?;
+        let _ = self.families.set(found.families);
+        Ok(self.open_ledger(&found)?.into_iter().collect())
+    }
+
+    /// What [`Runner::run`] does after its last case: the NICs it made
+    /// deleted, the spares detached, the fields put back. What is left, if anything.
+    pub async fn close(&self) -> Vec<String> {
+        self.final_cleanup().await;
+        let mut left = self.leftovers.lock().map(|l| l.clone()).unwrap_or_default();
+        if let Some(e) = self.ledger_failed.lock().ok().and_then(|f| f.clone()) {
+            left.push(format!("the ledger could not be written: {e}"));
+        }
+        left
     }
 
     /// Runs the suite, streaming events to `reporter`. Never panics on a bad

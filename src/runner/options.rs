@@ -24,6 +24,9 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// How a failing case can be replayed (`--target FILE` is added when there is one).
     pub replay_prefix: String,
+    /// The whole replay line, with `{seed}` and `{case}` filled in (where
+    /// the prefix-and-flags form does not fit, as for `cargo test`).
+    pub replay_template: Option<String>,
     /// Shrink failing generated cases and save them here as curated regression cases.
     pub save_failures: Option<PathBuf>,
     /// Where the run writes down what it creates (none: nothing to recover, the built-in mock).
@@ -47,6 +50,7 @@ impl RunOptions {
             max_requests: None,
             dry_run: false,
             replay_prefix: "nic-conformance run".into(),
+            replay_template: None,
             save_failures: None,
             notices: Vec::new(),
             ledger: None,

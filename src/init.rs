@@ -1,0 +1,401 @@
+//! `init`: a target file written from what the target itself shows, through
+//! the documented reads only (never a write). The server's NIC list gives
+//! the primary port, its network, subnet and address; the VPC list of
+//! supplementary NICs gives one to update and a security group. What no
+//! documented read shows (a DOWN port to attach, the subnet's exact range)
+//! is left for the operator, said so in the file.
+
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+
+use crate::contract::Contract;
+use crate::http::Client;
+use crate::target::{Auth, Limits, Secret, Target};
+
+/// What the operator tells `init`.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub name: String,
+    pub ecs_url: String,
+    pub vpc_url: Option<String>,
+    pub project_id: String,
+    pub server_id: String,
+    /// `token`, `aksk` or `none`.
+    pub auth_kind: String,
+    pub token_env: String,
+    pub ak_env: String,
+    pub sk_env: String,
+    /// DOWN ports the operator names (no documented read lists them).
+    pub spare_port_ids: Vec<String>,
+}
+
+/// What the reads showed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Discovered {
+    /// Which list answered: `nova` or `ecs`.
+    pub family: String,
+    pub primary_port_id: String,
+    pub network_id: String,
+    pub subnet_id: String,
+    /// The primary NIC's IPv4 address, for a guessed `/24`.
+    pub primary_address: Option<String>,
+    /// The server's other NICs (never used as spares: they are in use).
+    pub other_ports: Vec<String>,
+    pub sub_network_interface_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    /// Reads that did not answer, with why (said in the file's header).
+    pub notes: Vec<String>,
+}
+
+/// The target the reads go to: the options, no fixtures but the server.
+pub fn read_target(
+    opts: &InitOptions,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Target, String> {
+    let secret = |name: &str| {
+        env(name)
+            .map(|v| Secret::new(v).from_env(name))
+            .ok_or_else(|| format!("the environment variable {name} is not set (init reads the credentials the target file will name)"))
+    };
+    let auth = match opts.auth_kind.as_str() {
+        "none" => Auth::None,
+        "token" => Auth::Token(secret(&opts.token_env)?),
+        "aksk" => Auth::AkSk {
+            ak: secret(&opts.ak_env)?,
+            sk: secret(&opts.sk_env)?,
+        },
+        other => return Err(format!("unknown --auth `{other}` (token, aksk or none)")),
+    };
+    let mut target = Target::builtin(&opts.ecs_url);
+    target.name = opts.name.clone();
+    target.ecs_url = opts.ecs_url.trim_end_matches('/').to_string();
+    target.vpc_url = (opts.vpc_url.as_deref().unwrap_or_default())
+        .trim_end_matches('/')
+        .to_string();
+    target.project_id = opts.project_id.clone();
+    target.fixtures = Default::default();
+    target.fixtures.server_id = opts.server_id.clone();
+    target.auth = auth;
+    target.limits = Limits::cloud();
+    Ok(target)
+}
+
+/// Reads the server's NICs (nova's list, else ECS's) and, with a VPC
+/// endpoint, the supplementary NICs. An error when neither list answers.
+pub async fn discover(contract: &Contract, client: &Client) -> Result<Discovered, String> {
+    let t = client.target();
+    let mut params = Map::new();
+    params.insert("project_id".into(), t.project_id.clone().into());
+    params.insert("server_id".into(), t.fixtures.server_id.clone().into());
+    let mut found = Discovered::default();
+    let mut listing = None;
+    let mut refusals = Vec::new();
+    for (family, op_id) in [
+        ("nova", "list-interfaces"),
+        ("ecs", "list-server-interfaces"),
+    ] {
+        let Some(op) = contract.operation(op_id) else {
+            continue;
+        };
+        match client.send(op, &params, None).await {
+            Ok(x) if x.status == 200 => {
+                if let Ok(body) = serde_json::from_slice::<Value>(&x.body) {
+                    found.family = family.into();
+                    listing = Some(body);
+                    break;
+                }
+                refusals.push(format!(
+                    "{} {}: 200 without a JSON body",
+                    op.method,
+                    op.render_path(&params)
+                ));
+            }
+            Ok(x) => refusals.push(format!(
+                "{} {}: {} {}",
+                op.method,
+                op.render_path(&params),
+                x.status,
+                crate::text::escape_controls(&String::from_utf8_lossy(
+                    &x.body[..x.body.len().min(200)]
+                ))
+            )),
+            Err(e) => refusals.push(format!("{} {}: {e}", op.method, op.render_path(&params))),
+        }
+    }
+    let Some(listing) = listing else {
+        return Err(format!(
+            "neither list of the server's NICs answered, so there is nothing to write a target file from:\n  {}\n  (check the endpoint, the project and server ids, and the credentials)",
+            refusals.join("\n  ")
+        ));
+    };
+    let attachments = (listing
+        .get("interfaceAttachments")
+        .and_then(Value::as_array))
+    .cloned()
+    .unwrap_or_default();
+    // The first NIC listed is the one the server was made with.
+    let Some(primary) = attachments.first() else {
+        return Err(format!(
+            "server {} lists no NIC: a run needs its primary NIC",
+            t.fixtures.server_id
+        ));
+    };
+    let text = |v: &Value, key: &str| {
+        v.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    found.primary_port_id = text(primary, "port_id");
+    found.network_id = text(primary, "net_id");
+    let ips = primary
+        .get("fixed_ips")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(ip) = ips.first() {
+        found.subnet_id = text(ip, "subnet_id");
+    }
+    found.primary_address = ips
+        .iter()
+        .filter_map(|ip| ip.get("ip_address")?.as_str())
+        .find(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
+        .map(str::to_string);
+    found.other_ports = attachments
+        .iter()
+        .skip(1)
+        .map(|a| text(a, "port_id"))
+        .collect();
+    if !t.vpc_url.is_empty()
+        && let Some(op) = contract.operation("list-sub-network-interfaces")
+    {
+        match client.send(op, &params, None).await {
+            Ok(x) if x.status == 200 => {
+                let body: Value = serde_json::from_slice(&x.body).unwrap_or_default();
+                let nics = (body.get("sub_network_interfaces").and_then(Value::as_array))
+                    .cloned()
+                    .unwrap_or_default();
+                // This server's first (its parent is one of the server's ports), then the rest.
+                let ours = |n: &Value| {
+                    text(n, "parent_id") == found.primary_port_id
+                        || found.other_ports.contains(&text(n, "parent_id"))
+                };
+                let (mut mine, rest): (Vec<&Value>, Vec<&Value>) =
+                    nics.iter().partition(|n| ours(n));
+                mine.extend(rest);
+                found.sub_network_interface_ids = mine.iter().map(|n| text(n, "id")).collect();
+                for n in &mine {
+                    for sg in n
+                        .get("security_groups")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if let Some(sg) = sg.as_str()
+                            && !found.security_group_ids.iter().any(|s| s == sg)
+                        {
+                            found.security_group_ids.push(sg.to_string());
+                        }
+                    }
+                }
+            }
+            Ok(x) => found.notes.push(format!(
+                "the VPC list of supplementary NICs answered {}",
+                x.status
+            )),
+            Err(e) => found.notes.push(format!(
+                "the VPC list of supplementary NICs did not answer: {e}"
+            )),
+        }
+    }
+    Ok(found)
+}
+
+/// The target file: every key the README documents, the discovered values
+/// filled in, what `init` could not know marked `FILL IN`.
+pub fn render(opts: &InitOptions, found: &Discovered) -> String {
+    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let list = |v: &[String]| {
+        format!(
+            "[{}]",
+            v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let mut f = String::new();
+    let _ = writeln!(
+        f,
+        "# Written by `nic-conformance init` from the target's own reads ({} list of the",
+        found.family
+    );
+    let _ = writeln!(
+        f,
+        "# server's NICs). Check every value, fill in the FILL IN ones, then run"
+    );
+    let _ = writeln!(
+        f,
+        "# `nic-conformance doctor --target THIS_FILE` before the first run."
+    );
+    for note in &found.notes {
+        let _ = writeln!(f, "# note: {note}");
+    }
+    let _ = writeln!(f, "\n[target]");
+    let _ = writeln!(
+        f,
+        "name = {}                        # also the snapshot folder name",
+        q(&opts.name)
+    );
+    let _ = writeln!(f, "ecs_url = {}", q(&opts.ecs_url));
+    match &opts.vpc_url {
+        Some(url) => {
+            let _ = writeln!(f, "vpc_url = {}", q(url));
+        }
+        None => {
+            let _ = writeln!(
+                f,
+                "# vpc_url = \"https://vpc.example.com\"   # where there is a VPC API"
+            );
+        }
+    }
+    let _ = writeln!(f, "project_id = {}", q(&opts.project_id));
+    let _ = writeln!(
+        f,
+        "\n[fixtures]                                # existing resources the cases may use"
+    );
+    let _ = writeln!(f, "server_id = {}", q(&opts.server_id));
+    let _ = writeln!(
+        f,
+        "primary_port_id = {}   # the first NIC the server lists: the run never detaches or deletes it",
+        q(&found.primary_port_id)
+    );
+    match opts.spare_port_ids.split_first() {
+        Some((first, rest)) => {
+            let _ = writeln!(
+                f,
+                "spare_port_id = {}   # a DOWN port the run attaches and detaches",
+                q(first)
+            );
+            if !rest.is_empty() {
+                let _ = writeln!(f, "extra_spare_port_ids = {}", list(rest));
+            }
+        }
+        None => {
+            let _ = writeln!(
+                f,
+                "spare_port_id = \"\"   # FILL IN: a DOWN port of network {} that no server uses (no documented\n                      # read lists ports; create one, e.g. `openstack port create --network NET spare`)",
+                found.network_id
+            );
+        }
+    }
+    let _ = writeln!(f, "network_id = {}", q(&found.network_id));
+    let _ = writeln!(
+        f,
+        "subnet_id = {}   # the primary NIC's subnet",
+        q(&found.subnet_id)
+    );
+    match found.security_group_ids.split_first() {
+        Some((first, rest)) => {
+            let _ = writeln!(
+                f,
+                "security_group_id = {}   # from the supplementary NICs' list",
+                q(first)
+            );
+            let _ = writeln!(f, "# extra_security_group_ids = {}", list(rest));
+        }
+        None => {
+            let _ = writeln!(
+                f,
+                "security_group_id = \"\"   # FILL IN: a security group of the project"
+            );
+        }
+    }
+    match found.sub_network_interface_ids.split_first() {
+        Some((first, rest)) => {
+            let _ = writeln!(
+                f,
+                "sub_network_interface_id = {}   # the run updates it and puts every field back",
+                q(first)
+            );
+            let _ = writeln!(
+                f,
+                "# extra_sub_network_interface_ids = {}",
+                list(&rest[..rest.len().min(15)])
+            );
+        }
+        None if opts.vpc_url.is_some() => {
+            let _ = writeln!(
+                f,
+                "sub_network_interface_id = \"\"   # FILL IN: a supplementary NIC (none was listed)"
+            );
+        }
+        None => {
+            let _ = writeln!(
+                f,
+                "# sub_network_interface_id = \"\"   # with vpc_url: a supplementary NIC to update"
+            );
+        }
+    }
+    match found
+        .primary_address
+        .as_deref()
+        .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok())
+    {
+        Some(a) => {
+            let o = a.octets();
+            let _ = writeln!(
+                f,
+                "subnet_cidr = \"{}.{}.{}.0/24\"   # guessed from the primary NIC's address {a}: check the subnet's range",
+                o[0], o[1], o[2]
+            );
+        }
+        None => {
+            let _ = writeln!(
+                f,
+                "# subnet_cidr = \"192.168.0.0/24\"   # the subnet's range: cases then ask for addresses in it"
+            );
+        }
+    }
+    let _ = writeln!(f, "# subnet_ipv6_cidr = \"2001:db8::/64\"");
+    let _ = writeln!(
+        f,
+        "# addresses_in_use = []   # addresses of the subnet held by ports the server does not list"
+    );
+    let _ = writeln!(f, "\n[auth]");
+    let _ = writeln!(
+        f,
+        "kind = {}   # token (X-Auth-Token), aksk (signed), or none",
+        q(&opts.auth_kind)
+    );
+    let _ = writeln!(f, "# names of environment variables, never the secrets");
+    let (token, aksk) = match opts.auth_kind.as_str() {
+        "token" => ("", "# "),
+        "aksk" => ("# ", ""),
+        _ => ("# ", "# "),
+    };
+    let _ = writeln!(f, "{token}token_env = {}", q(&opts.token_env));
+    let _ = writeln!(f, "{aksk}ak_env = {}", q(&opts.ak_env));
+    let _ = writeln!(f, "{aksk}sk_env = {}", q(&opts.sk_env));
+    let _ = writeln!(
+        f,
+        "\n[tls]\n# ca_file = \"corp-ca.pem\"   # a CA to trust besides the system's\ninsecure = false"
+    );
+    let l = Limits::cloud();
+    let _ = writeln!(f, "\n[limits]   # a real cloud's defaults; see the README");
+    let _ = writeln!(f, "timeout_secs = {}", l.timeout.as_secs());
+    let _ = writeln!(f, "connect_timeout_secs = {}", l.connect_timeout.as_secs());
+    let _ = writeln!(f, "rate_per_second = {}", l.rate_per_second);
+    let _ = writeln!(f, "concurrency = {}", l.concurrency);
+    let _ = writeln!(f, "max_retries = {}", l.max_retries);
+    let _ = writeln!(f, "job_timeout_secs = {}", l.job_timeout.as_secs());
+    let _ = writeln!(f, "job_poll_ms = {}", l.job_poll.as_millis());
+    let _ = writeln!(f, "max_body_mb = {}", l.max_body_bytes / (1024 * 1024));
+    let _ = writeln!(f, "cleanup_batch = {}", l.cleanup_batch);
+    let _ = writeln!(f, "follow_redirects = {}", l.follow_redirects);
+    let _ = writeln!(
+        f,
+        "max_consecutive_failures = {}",
+        l.max_consecutive_failures
+    );
+    let _ = writeln!(f, "server_tasks = {}", l.server_tasks);
+    f
+}
