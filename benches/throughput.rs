@@ -416,7 +416,7 @@ fn bench_memory() {
     std::fs::write(
         &target,
         format!(
-            "[target]\nname = \"builtin-mock\"\necs_url = \"{base}\"\nvpc_url = \"{base}\"\nproject_id = \"{EXAMPLE_PROJECT_ID}\"\n[fixtures]\nserver_id = \"{}\"\nprimary_port_id = \"{}\"\nspare_port_id = \"{}\"\nnetwork_id = \"{}\"\nsubnet_id = \"{}\"\nsecurity_group_id = \"{}\"\nsub_network_interface_id = \"{}\"\nextra_spare_port_ids = [{}]\n[limits]\nrate_per_second = 0\nconcurrency = 16\njob_poll_ms = 1\njob_timeout_secs = 5\n",
+            "[target]\nname = \"builtin-mock\"\necs_url = \"{base}\"\nvpc_url = \"{base}\"\nproject_id = \"{EXAMPLE_PROJECT_ID}\"\n[fixtures]\nserver_id = \"{}\"\nprimary_port_id = \"{}\"\nspare_port_id = \"{}\"\nnetwork_id = \"{}\"\nsubnet_id = \"{}\"\nsecurity_group_id = \"{}\"\nsub_network_interface_id = \"{}\"\nextra_spare_port_ids = [{}]\n[limits]\nrate_per_second = 0\nconcurrency = 16\njob_poll_ms = 8\njob_timeout_secs = 5\n",
             f.server_id, f.primary_port_id, f.spare_port_id, f.network_id, f.subnet_id, f.security_group_id, f.sub_network_interface_id, extra.join(", ")
         ),
     )

@@ -73,7 +73,8 @@ pub struct Limits {
     pub max_retries: u32,
     /// How long a job may take to end.
     pub job_timeout: Duration,
-    /// First interval between job polls (doubles up to 8×).
+    /// The longest wait between job polls: the first comes after an eighth
+    /// of it (at most 100 ms), and the waits double up to it.
     pub job_poll: Duration,
     /// Largest response body read.
     pub max_body_bytes: usize,
@@ -121,7 +122,7 @@ impl Limits {
             concurrency: 16,
             max_retries: 2,
             job_timeout: Duration::from_secs(3),
-            job_poll: Duration::from_millis(1),
+            job_poll: Duration::from_millis(8),
             max_body_bytes: 10 << 20,
             cleanup_batch: 32,
             follow_redirects: false,

@@ -1,8 +1,8 @@
 //! Following jobs: a case's own job, and the jobs the runner starts itself
 //! to attach or detach fixtures (setup and cleanup).
 
-use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -59,6 +59,71 @@ fn read_job_answer(status: u16, body: Option<Value>) -> JobAnswer {
 /// After this many jobs in a row have not ended in time, the run stops waiting for jobs.
 const JOB_TIMEOUTS_BEFORE_GIVING_UP: usize = 3;
 
+/// The first wait before polling something that changes (a job, a listing
+/// after a detach), unless `job_poll` is shorter.
+const FIRST_POLL: Duration = Duration::from_millis(100);
+
+/// The waits between polls: soon at first, doubling up to `job_poll` as a
+/// cap. Once jobs have ended, the first wait is half a typical job (learnt
+/// by [`JobClock`]): a job is rarely over sooner, and polls are requests.
+#[derive(Debug, Clone)]
+pub(super) struct Backoff {
+    next: Duration,
+    cap: Duration,
+    first: Option<Duration>,
+}
+
+impl Backoff {
+    pub(super) fn new(cap: Duration, typical: Option<Duration>) -> Backoff {
+        let start = (cap / 8)
+            .clamp(Duration::from_millis(1), FIRST_POLL)
+            .min(cap);
+        Backoff {
+            next: start,
+            cap,
+            first: typical.map(|t| (t / 2).max(start)),
+        }
+    }
+
+    pub(super) fn next_wait(&mut self) -> Duration {
+        if let Some(first) = self.first.take() {
+            return first;
+        }
+        let wait = self.next;
+        self.next = (self.next * 2).min(self.cap);
+        wait
+    }
+}
+
+/// The target's typical job time, learnt as jobs end: a moving average of
+/// the time from the request's answer to the poll that saw the job end.
+#[derive(Debug, Default)]
+pub(super) struct JobClock {
+    /// Microseconds; 0 until enough jobs have ended.
+    average_us: AtomicU64,
+    ended: AtomicU64,
+}
+
+/// Jobs seen to end before their average is trusted.
+const JOBS_BEFORE_LEARNING: u64 = 3;
+
+impl JobClock {
+    pub(super) fn typical(&self) -> Option<Duration> {
+        let us = self.average_us.load(Ordering::Relaxed);
+        (self.ended.load(Ordering::Relaxed) >= JOBS_BEFORE_LEARNING && us > 0)
+            .then(|| Duration::from_micros(us))
+    }
+
+    pub(super) fn ended(&self, took: Duration) {
+        let us = took.as_micros().min(u64::MAX as u128) as u64;
+        let n = self.ended.fetch_add(1, Ordering::Relaxed);
+        let old = self.average_us.load(Ordering::Relaxed);
+        // A racing update loses one sample: an average, not a ledger.
+        let new = if n == 0 { us } else { (old * 4 + us) / 5 };
+        self.average_us.store(new, Ordering::Relaxed);
+    }
+}
+
 /// A job that could not be followed to its end: why, and what its queries showed.
 #[derive(Debug)]
 pub(super) struct JobUnobserved {
@@ -99,8 +164,9 @@ impl Runner {
                 limits.job_timeout
             )));
         }
-        let deadline = Instant::now() + limits.job_timeout;
-        let mut interval = limits.job_poll;
+        let started = Instant::now();
+        let deadline = started + limits.job_timeout;
+        let mut backoff = Backoff::new(limits.job_poll, self.job_clock.typical());
         let params = self.params(op, &[("job_id", job_id)]);
         let query = format!("the job query {} {}", op.method, op.path);
         let mut findings: Vec<Finding> = Vec::new();
@@ -108,8 +174,7 @@ impl Runner {
         let job_case = Case::bare(case.id.clone(), &op.id, case.kind);
         let mut last: String;
         loop {
-            tokio::time::sleep(interval).await;
-            interval = (interval * 2).min(limits.job_poll * 8);
+            tokio::time::sleep(backoff.next_wait()).await;
             match self.client.send(op, &params, None).await {
                 Ok(answer) => {
                     let verdict = judge_response(&Evidence {
@@ -127,6 +192,7 @@ impl Runner {
                     match read_job_answer(answer.status, verdict.body) {
                         JobAnswer::Ended(outcome, body) => {
                             self.jobs_timed_out.store(0, Ordering::Relaxed);
+                            self.job_clock.ended(started.elapsed());
                             let f =
                                 fail_reason_conformance(&self.contract, case, &body, curl.as_str());
                             findings.extend(f);
@@ -243,6 +309,7 @@ impl Runner {
             }
         }
         let deadline = Instant::now() + limits.job_timeout;
+        let mut backoff = Backoff::new(limits.job_poll, None);
         loop {
             match self.listing().await {
                 Ok(l) if !ports.iter().any(|p| l.contains(p)) => return Ok(()),
@@ -252,7 +319,7 @@ impl Runner {
                         limits.job_timeout
                     ));
                 }
-                Ok(_) => tokio::time::sleep(limits.job_poll).await,
+                Ok(_) => tokio::time::sleep(backoff.next_wait()).await,
                 Err(e) => return Err(format!("cannot list the attachments: {e}")),
             }
         }
@@ -358,5 +425,43 @@ impl Runner {
             Ok(j) => Err(Error::Target(format!("detach job ended {}", j.status))),
             Err(e) => Err(Error::Target(e.message)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waits(mut b: Backoff, n: usize) -> Vec<u64> {
+        (0..n).map(|_| b.next_wait().as_millis() as u64).collect()
+    }
+
+    /// Against a cloud (job_poll 1 s): the first poll after 100 ms, doubling
+    /// to the cap; once jobs are known to take 4 s, the first after 2 s.
+    /// Against the in-process mock (8 ms): 1, 2, 4, 8 ms.
+    #[test]
+    fn polls_start_soon_back_off_to_the_cap_and_learn_the_job_time() {
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            waits(Backoff::new(second, None), 6),
+            [100, 200, 400, 800, 1000, 1000]
+        );
+        assert_eq!(
+            waits(Backoff::new(second, Some(Duration::from_secs(4))), 3),
+            [2000, 100, 200]
+        );
+        assert_eq!(
+            waits(Backoff::new(Duration::from_millis(8), None), 5),
+            [1, 2, 4, 8, 8]
+        );
+        let clock = JobClock::default();
+        for _ in 0..2 {
+            clock.ended(Duration::from_secs(4));
+        }
+        assert_eq!(clock.typical(), None, "two jobs are not yet a habit");
+        clock.ended(Duration::from_secs(4));
+        assert_eq!(clock.typical(), Some(Duration::from_secs(4)));
+        clock.ended(Duration::from_secs(9));
+        assert_eq!(clock.typical(), Some(Duration::from_secs(5)));
     }
 }

@@ -67,6 +67,8 @@ pub struct Runner {
     failed: Mutex<Vec<FailedCase>>,
     /// Jobs in a row that did not end in time (reset by one that does).
     jobs_timed_out: std::sync::atomic::AtomicUsize,
+    /// The target's typical job time, for the first wait before a job poll.
+    job_clock: jobs::JobClock,
     /// What the run did to the target, for `cleanup` after a crash (none for the built-in mock).
     ledger: std::sync::OnceLock<crate::ledger::Ledger>,
     /// The first ledger write that failed (said once, at the end).
@@ -120,6 +122,7 @@ impl Runner {
             capture: None,
             failed: Mutex::default(),
             jobs_timed_out: Default::default(),
+            job_clock: Default::default(),
             read_back: tokio::sync::Mutex::new(()),
             addresses,
             ledger: Default::default(),
