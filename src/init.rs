@@ -212,7 +212,7 @@ pub async fn discover(contract: &Contract, client: &Client) -> Result<Discovered
     Ok(found)
 }
 
-/// The target file: every key the README documents, the discovered values
+/// The target file: every key docs/real-cloud.md documents, the discovered values
 /// filled in, what `init` could not know marked `FILL IN`.
 pub fn render(opts: &InitOptions, found: &Discovered) -> String {
     let q = |s: &str| toml::Value::String(s.to_string()).to_string();
@@ -380,7 +380,10 @@ pub fn render(opts: &InitOptions, found: &Discovered) -> String {
         "\n[tls]\n# ca_file = \"corp-ca.pem\"   # a CA to trust besides the system's\ninsecure = false"
     );
     let l = Limits::cloud();
-    let _ = writeln!(f, "\n[limits]   # a real cloud's defaults; see the README");
+    let _ = writeln!(
+        f,
+        "\n[limits]   # a real cloud's defaults; see docs/real-cloud.md"
+    );
     let _ = writeln!(f, "timeout_secs = {}", l.timeout.as_secs());
     let _ = writeln!(f, "connect_timeout_secs = {}", l.connect_timeout.as_secs());
     let _ = writeln!(f, "rate_per_second = {}", l.rate_per_second);

@@ -264,7 +264,7 @@ impl Target {
             file: file.clone(),
             key: "-".into(),
             message: format!("cannot read the target file: {e}"),
-            fix: "pass the path of a TOML target file (see the README's `Target file` section)"
+            fix: "pass the path of a TOML target file (see docs/real-cloud.md, or write one with `nic-conformance init`)"
                 .into(),
         }
             })?;
@@ -282,7 +282,7 @@ impl Target {
                 let line = text[..s.start].lines().count().max(1);
                 format!("line {line}")
             });
-            at.err(key.as_deref().unwrap_or("-"), e.message().to_string(), "compare with the example target file in the README; keys are [target], [fixtures], [auth], [tls], [limits]")
+            at.err(key.as_deref().unwrap_or("-"), e.message().to_string(), "compare with the example target file in docs/real-cloud.md; keys are [target], [fixtures], [auth], [tls], [limits]")
         })?;
         at.check_target(&raw.target)?;
         at.check_fixtures(&raw.fixtures, !raw.target.vpc_url.is_empty())?;
@@ -433,7 +433,7 @@ impl Place<'_> {
                 return Err(self.err(
                     &format!("fixtures.{name}"),
                     "is empty".into(),
-                    "set the id of an existing resource (see the README's fixtures list)",
+                    "set the id of an existing resource (see the fixtures list in docs/real-cloud.md)",
                 ));
             }
         }

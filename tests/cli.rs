@@ -1,11 +1,12 @@
 //! The commands a user types: `spec`, `spec --json`, `generate`, `mock`.
 
+mod common;
+use common::BIN;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_nic-conformance");
 
 fn stdout(args: &[&str]) -> String {
     let o = Command::new(BIN).args(args).output().unwrap();
@@ -298,12 +299,11 @@ fn spec_openapi_is_a_valid_openapi_3_1_document_of_every_operation() {
     }
 }
 
-/// Each promise of the README's Safety section names a test that exists.
+/// Each promise of docs/safety.md names a test that exists.
 #[test]
 fn every_safety_promise_names_a_test_that_exists() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
-    let section = readme.split("### Safety").nth(1).unwrap();
+    let section = std::fs::read_to_string(format!("{root}/docs/safety.md")).unwrap();
     let section = section.split("\n## ").next().unwrap();
     let mut sources = String::new();
     for dir in ["tests", "src"] {
@@ -329,7 +329,7 @@ fn every_safety_promise_names_a_test_that_exists() {
                 sources.contains(&format!("fn {name}("))
                     || sources.contains(&format!("mod {name}"))
                     || sources.contains(&format!("pub mod {name}")),
-                "the README names a test that does not exist: {name}"
+                "docs/safety.md names a test that does not exist: {name}"
             );
         }
     }
@@ -438,4 +438,159 @@ fn the_cargo_test_face_gates_like_run_and_its_replay_line_works_as_printed() {
         o.status.success() && text.contains("1 passed; 0 failed"),
         "{text}"
     );
+}
+
+/// The README and the pages of docs/.
+fn doc_files() -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    files
+}
+
+/// GitHub's anchor for a heading.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == ' ' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+fn anchors(text: &str) -> Vec<String> {
+    let mut in_code = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        } else if !in_code && line.starts_with('#') {
+            out.push(slug(line.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+/// Every link of the README and docs/ leads to a file that exists, and an
+/// anchor to a heading of that file.
+#[test]
+fn every_link_in_the_readme_and_docs_leads_somewhere() {
+    let mut checked = 0;
+    for file in doc_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let dir = file.parent().unwrap();
+        for (i, _) in text.match_indices("](") {
+            let rest = &text[i + 2..];
+            let target = &rest[..rest.find(')').unwrap_or(0)];
+            if target.is_empty() || target.contains("://") || target.contains(' ') {
+                continue;
+            }
+            let (path, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let resolved = if path.is_empty() {
+                file.clone()
+            } else {
+                dir.join(path)
+            };
+            assert!(
+                resolved.exists(),
+                "{}: the link {target} leads nowhere",
+                file.display()
+            );
+            if !anchor.is_empty() {
+                let there = std::fs::read_to_string(&resolved).unwrap();
+                assert!(
+                    anchors(&there).iter().any(|a| a == anchor),
+                    "{}: no heading #{anchor} in {}",
+                    file.display(),
+                    resolved.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 15, "{checked} links");
+}
+
+/// A shell line's words, as `sh` would split them (quotes, no expansions).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    let mut any = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                any = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                any = false;
+            }
+            (None, c) => word.push(c),
+        }
+    }
+    if any || !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// Every `nic-conformance` command in a shell block of the README and docs/
+/// parses with today's command line (flags renamed or removed show here).
+#[test]
+fn every_command_shown_in_the_docs_parses() {
+    use clap::Parser;
+    let mut parsed = 0;
+    for file in doc_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut in_sh = false;
+        let mut joined = String::new();
+        for line in text.lines() {
+            if line.starts_with("```") {
+                in_sh = !in_sh && (line == "```sh" || line == "```bash");
+                continue;
+            }
+            if !in_sh {
+                continue;
+            }
+            if let Some(head) = line.strip_suffix('\\') {
+                joined.push_str(head);
+                continue;
+            }
+            joined.push_str(line);
+            let full = std::mem::take(&mut joined);
+            // The command itself: no comment, pipe, redirect or background.
+            let mut command = full.split(" #").next().unwrap().to_string();
+            for stop in ["|", "&", ">", ";"] {
+                command = command.split(stop).next().unwrap().to_string();
+            }
+            let command = command.replace("cargo run --release --", "nic-conformance");
+            let words = shell_words(&command);
+            let Some(start) = words.iter().position(|w| w.ends_with("nic-conformance")) else {
+                continue;
+            };
+            let args = &words[start..];
+            if let Err(e) = nic_conformance::cli::Cli::try_parse_from(args) {
+                panic!(
+                    "{}: `{}` does not parse:\n{e}",
+                    file.display(),
+                    args.join(" ")
+                );
+            }
+            parsed += 1;
+        }
+    }
+    assert!(parsed > 15, "{parsed} commands");
 }

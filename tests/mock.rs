@@ -2,20 +2,18 @@
 //! outcome, state survives concurrency, hostile input never gets a 5xx, and
 //! authentication works with tokens and AK/SK signatures.
 
+mod common;
+use common::contract;
+
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use nic_conformance::case::load_curated;
-use nic_conformance::contract::{Contract, Setup};
+use nic_conformance::contract::Setup;
 use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
 use nic_conformance::mock::{BatchMode, Incoming, Mock, MockConfig, start_local};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-
-fn contract() -> Arc<Contract> {
-    Arc::new(Contract::builtin().unwrap())
-}
 
 fn config() -> MockConfig {
     let mut c = MockConfig::new(EXAMPLE_PROJECT_ID, example_fixtures());

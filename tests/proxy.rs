@@ -2,6 +2,9 @@
 //! each fault profile behind it. What one exchange shows, the proxy names
 //! exactly; what needs the cloud's state or world, it leaves undecided.
 
+mod common;
+use common::contract;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +18,6 @@ use nic_conformance::proxy::{Proxy, ProxyOptions};
 use nic_conformance::report::Summary;
 use nic_conformance::runner::{RunOptions, Runner};
 use nic_conformance::target::Target;
-
-fn contract() -> Arc<Contract> {
-    Arc::new(Contract::builtin().unwrap())
-}
 
 /// The runner's findings and the proxy's, for one run through the proxy.
 async fn through_proxy(c: &Arc<Contract>, faults: &[String]) -> (Summary, Summary) {

@@ -9,15 +9,15 @@
 //! It needs a virtualenv with nova (`bash tests/real-nova/setup.sh`, which
 //! `.ci/run` calls); without one it says so and passes.
 
+mod common;
+use common::{BIN, ROOT, text};
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_nic-conformance");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The virtualenv's python: `NIC_REAL_NOVA_PYTHON`, or the one setup.sh makes.
 fn python() -> Option<PathBuf> {
@@ -141,14 +141,6 @@ fn cli(args: &[&str], dir: &Path) -> std::process::Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

@@ -2,10 +2,11 @@
 //! of accepted findings, and JUnit per case. Each runs the binary against
 //! the built-in mock with fault profiles, as a user would.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+use common::text;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nic-conformance");
+use std::path::Path;
+use std::process::Output;
 
 const OPERATIONS: [&str; 5] = [
     "batch-add-nics",
@@ -21,15 +22,7 @@ fn run(faults: &[&str], extra: &[&str]) -> Output {
         args.extend(["--mock-fault", f]);
     }
     args.extend(extra);
-    Command::new(BIN).args(&args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::run(&args)
 }
 
 fn path(dir: &Path, name: &str) -> String {

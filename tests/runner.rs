@@ -3,6 +3,9 @@
 //! servers reported and survived, configuration errors explained, shards
 //! that add up, dry runs that send nothing, and secrets that never leak.
 
+mod common;
+use common::{BIN, ROOT, text};
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -14,59 +17,24 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nic-conformance");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
 fn run(args: &[&str]) -> Output {
     run_env(args, &[])
 }
 
 fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(ROOT).stdin(Stdio::null());
+    let mut args: Vec<&str> = args.to_vec();
     // Each run against a target file keeps its own ledger, away from the checkout.
     let ledger_dir = tempfile::tempdir().unwrap();
+    let ledger = ledger_dir.path().join("ledger.jsonl");
+    let ledger = ledger.to_str().unwrap();
     let writes_ledger = matches!(
         args.first(),
         Some(&"run") | Some(&"cleanup") | Some(&"doctor")
     );
     if writes_ledger && args.contains(&"--target") && !args.contains(&"--ledger") {
-        cmd.arg("--ledger")
-            .arg(ledger_dir.path().join("ledger.jsonl"));
+        args.extend(["--ledger", ledger]);
     }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A hung run is a failure, not a hung test suite.
-    let started = Instant::now();
-    let id = child.id();
-    let watchdog = std::thread::spawn(move || {
-        while started.elapsed() < Duration::from_secs(120) {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
-    });
-    let out = child.wait_with_output().unwrap();
-    drop(watchdog);
-    assert!(
-        started.elapsed() < Duration::from_secs(120),
-        "`nic-conformance {}` hung",
-        args.join(" ")
-    );
-    out
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::run_in(&args, Path::new(ROOT), env)
 }
 
 fn report(path: &Path) -> Value {

@@ -1,9 +1,12 @@
-//! Never harm the target: each promise of the README's "Safety" section,
+//! Never harm the target: each promise of docs/safety.md,
 //! through the binary against the built-in mock (or a server that
 //! misbehaves on purpose). A run touches only what it made, puts back
 //! every field it changed, owns its target alone, writes no output over
 //! what it must not, stops on a signal, and shows a target's control
 //! bytes escaped.
+
+mod common;
+use common::{ROOT, command, text, wait};
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -16,9 +19,6 @@ use nic_conformance::contract::Contract;
 use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
 use nic_conformance::mock::{MockConfig, RunningMock, start_local};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_nic-conformance");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// A mock on loopback with jobs of `job_ms`, and the runtime that serves it.
 fn mock(job_ms: u64) -> (tokio::runtime::Runtime, RunningMock) {
@@ -73,59 +73,12 @@ rate_per_second = 0
     path
 }
 
-fn command(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-/// Runs the binary to its end; a hang is a failure, not a hung suite.
 fn cli_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
-    let child = command(args, cwd, env).spawn().unwrap();
-    wait(child, Duration::from_secs(120), args)
+    common::run_in(args, cwd, env)
 }
 
 fn cli(args: &[&str], cwd: &Path) -> Output {
     cli_env(args, cwd, &[])
-}
-
-fn wait(child: Child, limit: Duration, args: &[&str]) -> Output {
-    let started = Instant::now();
-    let id = child.id();
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = done.clone();
-    std::thread::spawn(move || {
-        while started.elapsed() < limit {
-            if flag.load(std::sync::atomic::Ordering::Relaxed) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
-    });
-    let out = child.wait_with_output().unwrap();
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    assert!(
-        started.elapsed() < limit,
-        "`nic-conformance {}` hung",
-        args.join(" ")
-    );
-    out
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// `COMMAND --target FILE --ledger LEDGER [extra]`.
@@ -490,7 +443,7 @@ fn a_second_run_on_a_locked_target_exits_2_naming_the_holder() {
     rt.block_on(mock.stop());
 }
 
-/// The README's CI recipe, as written: shards in parallel, each on a target
+/// The CI recipe of docs/ci.md, as written: shards in parallel, each on a target
 /// file of its own, pass with no finding. The same shards sharing one target
 /// file are refused (exit 2), never judged on each other's changes.
 #[test]

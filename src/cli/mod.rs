@@ -82,6 +82,7 @@ pub struct InitArgs {
     /// The VPC endpoint, where there is one (supplementary NICs).
     #[arg(long, value_name = "URL")]
     pub vpc_url: Option<String>,
+    /// The project (tenant) the server belongs to.
     #[arg(long, value_name = "ID")]
     pub project_id: String,
     /// The server the runs attach to and detach from.
@@ -96,8 +97,10 @@ pub struct InitArgs {
     /// The environment variable holding the token (read now, named in the file).
     #[arg(long, default_value = "NIC_TOKEN", value_name = "NAME")]
     pub token_env: String,
+    /// The environment variable holding the access key (with --auth aksk).
     #[arg(long, default_value = "NIC_AK", value_name = "NAME")]
     pub ak_env: String,
+    /// The environment variable holding the secret key (with --auth aksk).
     #[arg(long, default_value = "NIC_SK", value_name = "NAME")]
     pub sk_env: String,
     /// A DOWN port the run may attach (no documented read lists ports); repeat for more.

@@ -311,7 +311,8 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
     }
     if !args.dry_run || code != exit::OK {
         let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        let text = if args.dry_run {
+        // A run that could not start has nothing to summarise: the closing line says why.
+        let text = if args.dry_run || (summary.cases == 0 && summary.end.fatal.is_some()) {
             String::new()
         } else {
             let next = crate::report::console::next_step(&summary, code, &args.snapshot_dir);
