@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use crate::case::CaseFileError;
 use crate::contract::ContractError;
+use crate::curated::CaseFileError;
 use crate::target::ConfigError;
 
 /// The process exit codes, the one table the CLI and the README share.

@@ -29,6 +29,7 @@
 pub mod case;
 pub mod cli;
 pub mod contract;
+pub mod curated;
 pub mod error;
 pub mod files;
 pub mod fixtures;

@@ -24,8 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use nic_conformance::case::{Case, CaseKind, load_curated};
+use nic_conformance::case::{Case, CaseKind};
 use nic_conformance::contract::{Contract, Severity};
+use nic_conformance::curated::load_curated;
 use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
 use nic_conformance::generate::Generator;
 use nic_conformance::http::Client;

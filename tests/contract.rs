@@ -5,10 +5,11 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use nic_conformance::case::{CaseKind, load_curated};
+use nic_conformance::case::CaseKind;
 use nic_conformance::contract::pointer::{get, remove, set};
 use nic_conformance::contract::sample::minimal;
 use nic_conformance::contract::{Contract, EMBEDDED, Verdict};
+use nic_conformance::curated::load_curated;
 use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, FixtureWorld, example_fixtures};
 use serde_json::{Value, json};
 
@@ -491,7 +492,7 @@ fn a_malformed_case_file_names_the_file_and_place() {
     let fixtures = example_fixtures();
     let text =
         r#"{"operation": "batch-add-nics", "cases": [{"name": "x", "body": {}, "expect": "2oo"}]}"#;
-    let e = nic_conformance::case::parse_curated(
+    let e = nic_conformance::curated::parse_curated(
         "cases/x.json",
         text,
         &c,
@@ -505,7 +506,7 @@ fn a_malformed_case_file_names_the_file_and_place() {
         "{e}"
     );
     let text = r#"{"operation": "batch-add-nics", "cases": [{"name": "x", "body": {}, "expect": "4xx", "breaks": "no.such-rule"}]}"#;
-    let e = nic_conformance::case::parse_curated(
+    let e = nic_conformance::curated::parse_curated(
         "cases/x.json",
         text,
         &c,

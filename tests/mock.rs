@@ -8,8 +8,8 @@ use common::contract;
 use std::path::Path;
 use std::time::Duration;
 
-use nic_conformance::case::load_curated;
 use nic_conformance::contract::Setup;
+use nic_conformance::curated::load_curated;
 use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
 use nic_conformance::mock::{BatchMode, Incoming, Mock, MockConfig, start_local};
 use proptest::prelude::*;

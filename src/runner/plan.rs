@@ -1,7 +1,8 @@
 //! The plan: the whole suite in its stable order, then filtered. Curated
 //! cases are loaded; generated ones are made when their turn comes.
 
-use crate::case::{Case, CaseKind, builtin_curated, load_curated};
+use crate::case::{Case, CaseKind};
+use crate::curated::{builtin_curated, load_curated};
 use crate::error::Error;
 use crate::runner::Runner;
 use crate::runner::event::{Event, Reporter};

@@ -88,7 +88,7 @@ impl Runner {
                 .map(|why| format!(", partly: {why} after {runs} re-runs"))
                 .unwrap_or_default();
             out.push(
-                match crate::case::save_regression(dir, &case, self.opts.seed) {
+                match crate::curated::save_regression(dir, &case, self.opts.seed) {
                     Ok(p) => format!("saved {} (shrunk{partly}) to {}", case.id, p.display()),
                     Err(e) => format!("error: {e}"),
                 },
