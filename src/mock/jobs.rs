@@ -10,7 +10,12 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::state::{Id, random_id_shared};
+use serde_json::Value;
+
+use super::state::{Id, State, random_id_shared};
+use super::{FaultKind, Reply, path_param};
+use crate::contract::pointer::select;
+use crate::contract::{Operation, Verdict, object};
 
 /// Ended jobs remembered for status queries (clients poll within seconds of
 /// delivery); a job that has not ended yet is never forgotten.
@@ -314,6 +319,154 @@ pub fn utc_now() -> Id {
         }
         cache.1.clone()
     })
+}
+
+impl super::Mock {
+    /// Records a job that will make `change` (nothing, for a request accepted
+    /// in error) and answers its id.
+    pub(super) fn start_job(
+        &self,
+        state: &mut State,
+        (job_type, change): (&'static str, Change),
+        server_id: Id,
+        no_effect: bool,
+    ) -> Reply {
+        let change = if no_effect { Change::Nothing } else { change };
+        let never_ends = self.config.faults.has(&FaultKind::JobNeverEnds);
+        let job_id = state
+            .jobs
+            .start(job_type, server_id, (!never_ends).then_some(change));
+        Reply::json(200, object([("job_id", Value::String(job_id))]))
+    }
+
+    /// Ends every job past its deadline: a job has ended for whichever request
+    /// looks first, so no request sees it late.
+    pub(super) fn end_due_jobs(&self, state: &mut State) {
+        let now = std::time::Instant::now();
+        while let Some((seq, change)) = state.jobs.next_due(now) {
+            let result = self.apply(state, change);
+            state.jobs.end(seq, result);
+        }
+    }
+
+    /// The job an accepted asynchronous request starts: its type and the
+    /// change it will make (`None` for the synchronous operations). It needs
+    /// no state: worked out before the lock, which then only records it.
+    /// What a job attaches or detaches is the catalogue's effect rule, as for
+    /// the generator and the judge.
+    pub(super) fn requested_job(
+        &self,
+        op: &Operation,
+        view: &Value,
+    ) -> Option<(&'static str, Change)> {
+        let server_id = || path_param(view, "server_id").into();
+        if let Some((_, at)) = self.effects.attach.as_ref().filter(|(a, _)| *a == op.id) {
+            let nics = select(view, at)
+                .into_iter()
+                .map(|nic| self.nic_request(nic))
+                .collect();
+            return Some((
+                "attachNics",
+                Change::AttachNics {
+                    server_id: server_id(),
+                    nics,
+                },
+            ));
+        }
+        if self.effects.detach.as_ref() != Some(&op.id) {
+            return None;
+        }
+        let nic_ids = self
+            .contract
+            .named_ports(&op.id, view)
+            .into_iter()
+            .map(Id::from)
+            .collect();
+        Some((
+            "detachNics",
+            Change::DetachNics {
+                server_id: server_id(),
+                nic_ids,
+            },
+        ))
+    }
+
+    /// Judges a batch of several NICs: the rules a job may check (those whose
+    /// break may end in a FAIL job) are left to the job, NIC by NIC, and the
+    /// rest decide the answer. Returns the verdict, and whether a fault accepts a NIC's
+    /// refusal (the job then succeeds and changes nothing).
+    pub(super) fn judge_batch(
+        &self,
+        op: &Operation,
+        view: &Value,
+        state: &State,
+        nics: &mut [NicRequest],
+    ) -> (Verdict, bool) {
+        // One NIC: refused at once, as a single request is. Several: each NIC
+        // is judged by the job, so one bad NIC does not refuse the others.
+        if nics.len() < 2 {
+            return (self.contract.judge_rules(op, view, state), false);
+        }
+        let in_job = |r: &crate::contract::Rule| r.expect.is_some_and(|e| e.async_fail_ok);
+        let verdict = self
+            .contract
+            .judge_rules_where(op, view, state, |r| !in_job(r));
+        let all = self.contract.judge_rules_where(op, view, state, in_job);
+        let (Verdict::Accept { .. }, Verdict::Reject { .. }) = (&verdict, &all) else {
+            return (verdict, false);
+        };
+        // Which NICs the job will refuse: each judged alone.
+        let Some((_, at)) = self.effects.attach.as_ref() else {
+            return (verdict, false);
+        };
+        let list = at.strip_suffix("/*").unwrap_or(at);
+        let mut accepted_in_error = false;
+        for (i, nic) in select(view, at).into_iter().enumerate() {
+            let mut alone = view.clone();
+            crate::contract::pointer::set(&mut alone, list, Value::Array(vec![nic.clone()]));
+            if let Verdict::Reject { id, message, .. } =
+                self.contract.judge_rules_where(op, &alone, state, in_job)
+            {
+                accepted_in_error |= self.config.faults.accepts(&id);
+                if let Some(request) = nics.get_mut(i) {
+                    request.refused = Some(format!("{message} [{id}]"));
+                }
+            }
+        }
+        (verdict, accepted_in_error)
+    }
+
+    /// One NIC of an attaching request as its job will make it: the winner of
+    /// each precedence rule kept and the loser dropped, fields a present field
+    /// makes ignored dropped (faults `subnet-wins` and `port-takes-ip` bend
+    /// exactly these).
+    pub(super) fn nic_request(&self, nic: &Value) -> NicRequest {
+        let mut request = NicRequest::of(nic);
+        let faults = &self.config.faults;
+        for (winner, loser) in &self.effects.nics.precedence {
+            if request.has(winner) && request.has(loser) {
+                let dropped = if faults.has(&FaultKind::SubnetWins) {
+                    winner
+                } else {
+                    loser
+                };
+                request.drop_field(dropped);
+            }
+        }
+        for (field, ignored) in &self.effects.nics.ignored_when {
+            if !request.has(field) {
+                continue;
+            }
+            for i in ignored {
+                let kept = faults.has(&FaultKind::PortTakesIp) && i == "ip_address";
+                if !kept {
+                    request.drop_field(i);
+                }
+            }
+        }
+        request.draw_new_port_id();
+        request
+    }
 }
 
 #[cfg(test)]

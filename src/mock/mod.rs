@@ -8,7 +8,9 @@
 //! HTTP ([`operations`] holds each operation's effect, [`deviate`] the
 //! response faults); [`serve`] puts axum in front of it.
 
+mod config;
 mod deviate;
+mod effects;
 mod errors;
 pub mod faults;
 mod jobs;
@@ -25,108 +27,19 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 
-use crate::contract::pointer::select;
-use crate::contract::{Check, Contract, Effect, ErrorFamily, Operation, Verdict, object};
-use crate::fixtures::Fixtures;
+use crate::contract::{Contract, ErrorFamily, Operation, Verdict};
 use crate::signing;
 pub use errors::error_body;
 pub use faults::{Fault, FaultKind, FaultSet};
-use jobs::{Change, NicRequest};
+use jobs::Change;
 pub use serve::{RunningMock, serve, start_local};
 use state::{Id, State, random_hex};
 
 /// The largest request body the mock reads; larger ones get 413.
 pub const BODY_LIMIT: usize = 1 << 20;
 
-#[derive(Debug, Clone)]
-pub struct MockConfig {
-    pub project_id: String,
-    pub fixtures: Fixtures,
-    pub faults: FaultSet,
-    /// Refuse requests without a token or a valid AK/SK signature (401).
-    pub require_auth: bool,
-    /// How long a job stays INIT/RUNNING before it ends.
-    pub job_duration: Duration,
-    /// Access key → secret key accepted for AK/SK signatures.
-    pub credentials: Vec<(String, String)>,
-    /// How a batch job treats a NIC that fails.
-    pub batch: BatchMode,
-    /// The success status where a page prints none.
-    pub success: SuccessStatus,
-    /// NICs one server may have: an attach beyond it fails (a batch NIC's
-    /// sub-job, a nova attach with 403), so no load grows a listing without end.
-    pub max_nics_per_server: usize,
-    /// How long slow clients are waited for, and how many connections are held.
-    pub connections: ConnectionLimits,
-}
-
 pub use crate::server::ConnectionLimits;
-
-/// The mock's default NIC quota per server. A real server allows about a
-/// dozen; the built-in run keeps up to 64 spares attached and 16 cases in
-/// flight at once, so the mock allows more (`--max-nics-per-server 12` for the real figure).
-pub const DEFAULT_MAX_NICS_PER_SERVER: usize = 1024;
-
-/// The success status of an operation whose page prints none: the pages
-/// allow any 2xx (doc conflict ecs.success-status-unprinted).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SuccessStatus {
-    /// 200, as the pages' siblings answer.
-    #[default]
-    Usual,
-    /// 202 for a request that starts a job, 204 for one answered without a body.
-    Other,
-}
-
-impl std::str::FromStr for SuccessStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "usual" => Ok(SuccessStatus::Usual),
-            "other" => Ok(SuccessStatus::Other),
-            other => Err(format!("unknown success status `{other}` (usual or other)")),
-        }
-    }
-}
-
-/// How a batch job treats a NIC that fails: the pages allow both (doc
-/// conflict ecs-async.batch-failure).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BatchMode {
-    /// Each NIC is its own sub-job: the others are attached, the job ends FAIL.
-    #[default]
-    PerNic,
-    /// One failure fails the whole job and nothing changes.
-    Atomic,
-}
-
-impl std::str::FromStr for BatchMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "per-nic" => Ok(BatchMode::PerNic),
-            "atomic" => Ok(BatchMode::Atomic),
-            other => Err(format!("unknown batch mode `{other}` (per-nic or atomic)")),
-        }
-    }
-}
-
-impl MockConfig {
-    pub fn new(project_id: &str, fixtures: Fixtures) -> MockConfig {
-        MockConfig {
-            project_id: project_id.to_string(),
-            fixtures,
-            faults: FaultSet::default(),
-            require_auth: false,
-            job_duration: Duration::from_millis(20),
-            credentials: Vec::new(),
-            batch: BatchMode::default(),
-            success: SuccessStatus::default(),
-            max_nics_per_server: DEFAULT_MAX_NICS_PER_SERVER,
-            connections: ConnectionLimits::default(),
-        }
-    }
-}
+pub use config::{BatchMode, DEFAULT_MAX_NICS_PER_SERVER, MockConfig, SuccessStatus};
 
 /// An answer before it becomes HTTP.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,102 +77,7 @@ pub struct Mock {
     unavailable_listings: std::sync::atomic::AtomicU64,
 }
 
-/// What the catalogue says the operations do beyond accepting or refusing,
-/// read once rather than on every request: which operation's job attaches
-/// (and where its NICs are) or detaches, what happens to each NIC, and which
-/// fields an update changes.
-#[derive(Debug, Default)]
-struct Effects {
-    /// (operation, the pattern selecting its NICs)
-    attach: Option<(String, String)>,
-    detach: Option<String>,
-    nics: NicRules,
-    /// Per operation, the (wrapper, field) pairs of the request body an update changes.
-    updated: Vec<(String, Vec<(String, String)>)>,
-    /// The attachment fields the nova attach's request schema documents
-    /// (nova refuses any other, `tag` aside from 2.49).
-    attach_keys: Vec<String>,
-}
-
-/// The catalogue's rules on the NICs of an attaching job: which field wins
-/// over which, which fields a field makes ignored, and the state a named port
-/// must be in when the job attaches it.
-#[derive(Debug, Default)]
-struct NicRules {
-    /// (winner, loser)
-    precedence: Vec<(String, String)>,
-    /// (field, the fields it makes ignored)
-    ignored_when: Vec<(String, Vec<String>)>,
-    port_state: Option<String>,
-}
-
-impl Effects {
-    fn of(contract: &Contract) -> Effects {
-        let attach_keys = contract
-            .operation(nova::ATTACH_OPERATION)
-            .and_then(|op| contract.schema(op.request_schema.as_deref()?))
-            .and_then(|s| {
-                s.document
-                    .pointer("/properties/interfaceAttachment/properties")?
-                    .as_object()
-            })
-            .map(|props| props.keys().cloned().collect())
-            .unwrap_or_default();
-        let mut effects = Effects {
-            detach: contract.job_operation(Effect::Detach).map(|o| o.id.clone()),
-            attach_keys,
-            ..Effects::default()
-        };
-        for op in &contract.operations {
-            let fields: Vec<(String, String)> = contract
-                .updated_fields(&op.id)
-                .iter()
-                .filter_map(|answer| {
-                    let mut parts = answer.split('/').skip(1);
-                    Some((parts.next()?.to_string(), parts.next()?.to_string()))
-                })
-                .collect();
-            if !fields.is_empty() {
-                effects.updated.push((op.id.clone(), fields));
-            }
-        }
-        let Some(op) = contract.job_operation(Effect::Attach) else {
-            return effects;
-        };
-        let Some(Check::AsyncEffect { at, field, .. }) = contract
-            .effect_rule(&op.id, Effect::Attach)
-            .map(|r| &r.check)
-        else {
-            return effects;
-        };
-        effects.attach = Some((op.id.clone(), at.clone()));
-        let rules = &mut effects.nics;
-        for r in contract.rules_for(&op.id) {
-            match &r.check {
-                Check::Precedence { winner, loser, .. } => {
-                    rules.precedence.push((winner.clone(), loser.clone()))
-                }
-                Check::IgnoredWhen { field, ignored, .. } => {
-                    rules.ignored_when.push((field.clone(), ignored.clone()))
-                }
-                Check::ResourceState {
-                    field: f, state, ..
-                } if f == field => rules.port_state = Some(state.clone()),
-                _ => {}
-            }
-        }
-        effects
-    }
-
-    /// The (wrapper, field) pairs an update of `operation` changes.
-    fn updated(&self, operation: &str) -> &[(String, String)] {
-        self.updated
-            .iter()
-            .find(|(op, _)| op == operation)
-            .map(|(_, fields)| fields.as_slice())
-            .unwrap_or_default()
-    }
-}
+use effects::Effects;
 
 /// A request as the mock receives it: the verifier's view (path and query still encoded).
 pub use crate::signing::ReceivedRequest as Incoming;
@@ -665,148 +483,6 @@ impl Mock {
             }
         }
         reply
-    }
-
-    /// Records a job that will make `change` (nothing, for a request accepted
-    /// in error) and answers its id.
-    fn start_job(
-        &self,
-        state: &mut State,
-        (job_type, change): (&'static str, Change),
-        server_id: Id,
-        no_effect: bool,
-    ) -> Reply {
-        let change = if no_effect { Change::Nothing } else { change };
-        let never_ends = self.config.faults.has(&FaultKind::JobNeverEnds);
-        let job_id = state
-            .jobs
-            .start(job_type, server_id, (!never_ends).then_some(change));
-        Reply::json(200, object([("job_id", Value::String(job_id))]))
-    }
-
-    /// Ends every job past its deadline: a job has ended for whichever request
-    /// looks first, so no request sees it late.
-    fn end_due_jobs(&self, state: &mut State) {
-        let now = std::time::Instant::now();
-        while let Some((seq, change)) = state.jobs.next_due(now) {
-            let result = self.apply(state, change);
-            state.jobs.end(seq, result);
-        }
-    }
-
-    /// The job an accepted asynchronous request starts: its type and the
-    /// change it will make (`None` for the synchronous operations). It needs
-    /// no state: worked out before the lock, which then only records it.
-    /// What a job attaches or detaches is the catalogue's effect rule, as for
-    /// the generator and the judge.
-    fn requested_job(&self, op: &Operation, view: &Value) -> Option<(&'static str, Change)> {
-        let server_id = || path_param(view, "server_id").into();
-        if let Some((_, at)) = self.effects.attach.as_ref().filter(|(a, _)| *a == op.id) {
-            let nics = select(view, at)
-                .into_iter()
-                .map(|nic| self.nic_request(nic))
-                .collect();
-            return Some((
-                "attachNics",
-                Change::AttachNics {
-                    server_id: server_id(),
-                    nics,
-                },
-            ));
-        }
-        if self.effects.detach.as_ref() != Some(&op.id) {
-            return None;
-        }
-        let nic_ids = self
-            .contract
-            .named_ports(&op.id, view)
-            .into_iter()
-            .map(Id::from)
-            .collect();
-        Some((
-            "detachNics",
-            Change::DetachNics {
-                server_id: server_id(),
-                nic_ids,
-            },
-        ))
-    }
-
-    /// Judges a batch of several NICs: the rules a job may check (those whose
-    /// break may end in a FAIL job) are left to the job, NIC by NIC, and the
-    /// rest decide the answer. Returns the verdict, and whether a fault accepts a NIC's
-    /// refusal (the job then succeeds and changes nothing).
-    fn judge_batch(
-        &self,
-        op: &Operation,
-        view: &Value,
-        state: &State,
-        nics: &mut [NicRequest],
-    ) -> (Verdict, bool) {
-        // One NIC: refused at once, as a single request is. Several: each NIC
-        // is judged by the job, so one bad NIC does not refuse the others.
-        if nics.len() < 2 {
-            return (self.contract.judge_rules(op, view, state), false);
-        }
-        let in_job = |r: &crate::contract::Rule| r.expect.is_some_and(|e| e.async_fail_ok);
-        let verdict = self
-            .contract
-            .judge_rules_where(op, view, state, |r| !in_job(r));
-        let all = self.contract.judge_rules_where(op, view, state, in_job);
-        let (Verdict::Accept { .. }, Verdict::Reject { .. }) = (&verdict, &all) else {
-            return (verdict, false);
-        };
-        // Which NICs the job will refuse: each judged alone.
-        let Some((_, at)) = self.effects.attach.as_ref() else {
-            return (verdict, false);
-        };
-        let list = at.strip_suffix("/*").unwrap_or(at);
-        let mut accepted_in_error = false;
-        for (i, nic) in select(view, at).into_iter().enumerate() {
-            let mut alone = view.clone();
-            crate::contract::pointer::set(&mut alone, list, Value::Array(vec![nic.clone()]));
-            if let Verdict::Reject { id, message, .. } =
-                self.contract.judge_rules_where(op, &alone, state, in_job)
-            {
-                accepted_in_error |= self.config.faults.accepts(&id);
-                if let Some(request) = nics.get_mut(i) {
-                    request.refused = Some(format!("{message} [{id}]"));
-                }
-            }
-        }
-        (verdict, accepted_in_error)
-    }
-
-    /// One NIC of an attaching request as its job will make it: the winner of
-    /// each precedence rule kept and the loser dropped, fields a present field
-    /// makes ignored dropped (faults `subnet-wins` and `port-takes-ip` bend
-    /// exactly these).
-    fn nic_request(&self, nic: &Value) -> NicRequest {
-        let mut request = NicRequest::of(nic);
-        let faults = &self.config.faults;
-        for (winner, loser) in &self.effects.nics.precedence {
-            if request.has(winner) && request.has(loser) {
-                let dropped = if faults.has(&FaultKind::SubnetWins) {
-                    winner
-                } else {
-                    loser
-                };
-                request.drop_field(dropped);
-            }
-        }
-        for (field, ignored) in &self.effects.nics.ignored_when {
-            if !request.has(field) {
-                continue;
-            }
-            for i in ignored {
-                let kept = faults.has(&FaultKind::PortTakesIp) && i == "ip_address";
-                if !kept {
-                    request.drop_field(i);
-                }
-            }
-        }
-        request.draw_new_port_id();
-        request
     }
 
     /// The nova list of attachments of the fixture server (for tests).
