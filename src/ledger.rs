@@ -39,6 +39,9 @@ pub enum Entry {
     PortFields { port_id: String, fields: Value },
     /// A request that may create NICs on the server is about to be sent.
     Creating { case: String, server_id: String },
+    /// The job a `creating` case's request started: `cleanup` waits for it
+    /// to end before it looks (a run killed mid-job leaves it running).
+    Job { case: String, job_id: String },
     /// A NIC the run created (named by the job's sub-jobs or the answer).
     Created { port_id: String, server_id: String },
     /// The NICs a `creating` case made are all named (or it made none).
@@ -170,6 +173,8 @@ pub struct Outstanding {
     /// A create was announced whose NICs were never named (the run died
     /// waiting): a NIC attached beyond the baseline may be one.
     pub unnamed_creates: usize,
+    /// The jobs of those creates (a create answered without one is not here).
+    pub unnamed_jobs: Vec<String>,
     /// Supplementary NICs changed and not restored, with their earlier fields.
     pub sub_nics: Vec<(String, Value)>,
     /// Ports whose fields were changed and not restored, with their earlier fields.
@@ -234,6 +239,7 @@ pub fn read(path: &Path) -> Result<Option<Outstanding>, LedgerError> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Outstanding::default();
     let mut pending: Vec<String> = Vec::new();
+    let mut jobs: Vec<(String, String)> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -276,7 +282,11 @@ pub fn read(path: &Path) -> Result<Option<Outstanding>, LedgerError> {
                 }
             }
             Entry::Creating { case, .. } => pending.push(case),
-            Entry::Settled { case } => pending.retain(|c| *c != case),
+            Entry::Settled { case } => {
+                pending.retain(|c| *c != case);
+                jobs.retain(|(c, _)| *c != case);
+            }
+            Entry::Job { case, job_id } => jobs.push((case, job_id)),
             Entry::Created { port_id, .. } => {
                 if !out.created.contains(&port_id) {
                     out.created.push(port_id);
@@ -297,6 +307,7 @@ pub fn read(path: &Path) -> Result<Option<Outstanding>, LedgerError> {
         }
     }
     out.unnamed_creates = pending.len();
+    out.unnamed_jobs = jobs.into_iter().map(|(_, j)| j).collect();
     Ok(Some(out))
 }
 

@@ -421,3 +421,61 @@ async fn the_proxy_page_shows_what_the_server_answered_apart_from_what_the_clien
         "the server's finding under its heading"
     );
 }
+
+/// The proxy writes the run's reports: its JSON has the same keys as a
+/// run's, `case_results` included (one per exchange), and no seed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxys_json_report_has_the_keys_of_a_runs() {
+    use nic_conformance::report::json::{CaseLog, to_json, write_report};
+    let c = contract();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = MockConfig::new(EXAMPLE_PROJECT_ID, example_fixtures());
+    cfg.job_duration = Duration::from_millis(1);
+    let mock = start_local(c.clone(), cfg).await.unwrap();
+    let proxied = dir.path().join("proxy.json");
+    let proxy = Proxy::new(
+        c.clone(),
+        Target::builtin(&mock.base_url),
+        ProxyOptions::default(),
+    )
+    .unwrap()
+    .logging_cases(CaseLog::beside(&proxied).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = nic_conformance::proxy::serve(proxy, listener)
+        .await
+        .unwrap();
+    let client = Arc::new(Client::new(Target::builtin(&proxy.base_url)).unwrap());
+    let mut opts = RunOptions::new(7);
+    opts.budget = Some(1);
+    let runner = Arc::new(Runner::new(c.clone(), client, opts));
+    let mut seen = Summary::new(&c, false);
+    let ran = dir.path().join("run.json");
+    let mut run_log = CaseLog::beside(&ran).unwrap();
+    runner
+        .run(&mut nic_conformance::runner::event::Fanout(vec![
+            &mut seen,
+            &mut run_log,
+        ]))
+        .await;
+    let (judged, mut log) = proxy.stop_with_log().await;
+    mock.stop().await;
+    let gate = nic_conformance::report::Gate::new(nic_conformance::contract::Severity::Must);
+    write_report(&proxied, &to_json(&judged, &c, gate), log.as_mut()).unwrap();
+    write_report(&ran, &to_json(&seen, &c, gate), Some(&mut run_log)).unwrap();
+    let read = |p: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let (p, r) = (read(&proxied), read(&ran));
+    let keys = |v: &serde_json::Value| -> BTreeSet<String> {
+        v.as_object().unwrap().keys().cloned().collect()
+    };
+    assert_eq!(keys(&p), keys(&r));
+    let exchanges = p["case_results"].as_array().unwrap();
+    assert_eq!(
+        exchanges.len() as u64,
+        judged.cases,
+        "one result per exchange"
+    );
+    assert_eq!(keys(&exchanges[0]), keys(&r["case_results"][0]));
+    assert!(p["seed"].is_null() && p["proxied"] == true, "{}", p["seed"]);
+}

@@ -24,17 +24,23 @@ pub async fn proxy(contract: Arc<Contract>, args: ProxyArgs) -> Result<i32, Erro
         keep_junit: args.reports.junit.is_some(),
         connections: Default::default(),
     };
-    let proxy = Proxy::new(contract.clone(), target.clone(), options)?;
+    let mut proxy = Proxy::new(contract.clone(), target.clone(), options)?;
+    // The JSON report lists every exchange, as a run's lists every case.
+    if let Some(path) = &args.reports.report_json {
+        let log = crate::report::json::CaseLog::beside(path)
+            .map_err(|e| Error::file(path, format!("cannot write beside the report: {e}")))?;
+        proxy = proxy.logging_cases(log);
+    }
     let running = crate::proxy::serve(proxy, listener)
         .await
         .map_err(|e| Error::Harness(format!("cannot serve the proxy: {e}")))?;
     crate::cli::commands::print_lines([running.base_url.clone()])?;
     wait_for_signal().await;
     eprintln!("stopping: writing the reports");
-    let summary = running.stop().await;
+    let (summary, mut log) = running.stop_with_log().await;
     let gate = Gate::new(args.fail_on);
     args.reports
-        .write(&summary, &contract, gate, &target, None)?;
+        .write(&summary, &contract, gate, &target, log.as_mut())?;
     let (code, why) = if summary.cases == 0 {
         (
             crate::error::exit::NOTHING_RAN,

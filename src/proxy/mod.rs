@@ -63,6 +63,8 @@ struct PendingJob {
 /// What the proxy has learnt so far.
 struct Collector {
     summary: Summary,
+    /// Every exchange as the JSON report's `case_results`, streamed to disk.
+    log: Option<crate::report::json::CaseLog>,
     jobs: HashMap<String, PendingJob>,
     exchanges: u64,
     started: Instant,
@@ -129,11 +131,18 @@ impl Proxy {
             options,
             collector: Mutex::new(Collector {
                 summary,
+                log: None,
                 jobs: HashMap::new(),
                 exchanges: 0,
                 started: Instant::now(),
             }),
         })
+    }
+
+    /// Streams every exchange to `log`, for the JSON report's `case_results`.
+    pub fn logging_cases(self, log: crate::report::json::CaseLog) -> Proxy {
+        self.collector.lock().log = Some(log);
+        self
     }
 
     /// The operation a request is, with its path parameters (decoded).
@@ -528,14 +537,20 @@ pub struct RunningProxy {
 
 impl RunningProxy {
     /// Stops serving and returns what the session found.
-    pub async fn stop(mut self) -> Summary {
+    pub async fn stop(self) -> Summary {
+        self.stop_with_log().await.0
+    }
+
+    /// [`RunningProxy::stop`], and the case log given by [`Proxy::logging_cases`].
+    pub async fn stop_with_log(mut self) -> (Summary, Option<crate::report::json::CaseLog>) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        self.proxy.finish()
+        let summary = self.proxy.finish();
+        (summary, self.proxy.collector.lock().log.take())
     }
 }
 

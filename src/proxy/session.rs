@@ -189,10 +189,11 @@ impl Proxy {
                 let _ = writeln!(err, "error in {}: {e}", result.case_id);
             }
         }
-        self.collector
-            .lock()
-            .summary
-            .event(&Event::CaseFinished(&result));
+        let mut c = self.collector.lock();
+        c.summary.event(&Event::CaseFinished(&result));
+        if let Some(log) = c.log.as_mut() {
+            log.event(&Event::CaseFinished(&result));
+        }
     }
 
     /// Ends the session: jobs never read to their end leave their rules undecided.
@@ -212,6 +213,9 @@ impl Proxy {
                     ..Default::default()
                 };
                 c.summary.event(&Event::CaseFinished(&result));
+                if let Some(log) = c.log.as_mut() {
+                    log.event(&Event::CaseFinished(&result));
+                }
             }
         }
         let end = RunEnd {
@@ -221,6 +225,7 @@ impl Proxy {
         };
         c.summary.event(&Event::RunFinished(&end));
         c.summary.planned = c.summary.cases;
+        c.summary.proxied = true;
         std::mem::take(&mut c.summary)
     }
 }

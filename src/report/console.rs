@@ -286,10 +286,19 @@ fn closing(out: &mut String, summary: &Summary) {
     if let Some(f) = &summary.end.fatal {
         line(out, format!("error: {f}"));
     }
+    // A proxy's session has exchanges, not generated cases: no seed to replay.
+    let (what, against, seed) = match summary.proxied {
+        true => ("exchanges", "through the proxy to", String::new()),
+        false => (
+            "cases",
+            "against",
+            format!("; seed {0} (--seed {0} to reproduce)", summary.seed),
+        ),
+    };
     line(
         out,
         format!(
-            "{} cases, {} passed, {} failed, {} undecided against {}{} in {:.2}s ({} requests, {} retries); seed {} (--seed {} to reproduce)",
+            "{} {what}, {} passed, {} failed, {} undecided {against} {}{} in {:.2}s ({} requests, {} retries){seed}",
             summary.cases,
             summary.passed,
             summary.failed(),
@@ -302,8 +311,6 @@ fn closing(out: &mut String, summary: &Summary) {
             summary.end.elapsed.as_secs_f64(),
             summary.end.requests,
             summary.end.retries,
-            summary.seed,
-            summary.seed
         ),
     );
 }

@@ -27,7 +27,8 @@ pub fn to_json(summary: &Summary, contract: &Contract, gate: Gate) -> serde_json
         .collect();
     serde_json::json!({
         "target": summary.target,
-        "seed": summary.seed,
+        "seed": (!summary.proxied).then_some(summary.seed),
+        "proxied": summary.proxied,
         "shard": summary.shard.map(|(k, n)| format!("{k}/{n}")),
         "exit_code": exit_code,
         "exit_reason": exit_reason,

@@ -9,7 +9,9 @@ use crate::report::{Gate, Summary};
 /// A suite with the run's seed and target as properties, so a failure can be replayed.
 fn suite(name: String, summary: &Summary) -> quick_junit::TestSuite {
     let mut s = quick_junit::TestSuite::new(name);
-    s.add_property(quick_junit::Property::new("seed", summary.seed.to_string()));
+    if !summary.proxied {
+        s.add_property(quick_junit::Property::new("seed", summary.seed.to_string()));
+    }
     s.add_property(quick_junit::Property::new("target", summary.target.clone()));
     if let Some((k, n)) = summary.shard {
         s.add_property(quick_junit::Property::new("shard", format!("{k}/{n}")));

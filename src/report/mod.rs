@@ -147,6 +147,8 @@ impl Gate {
 pub struct Summary {
     pub target: String,
     pub seed: u64,
+    /// Exchanges judged by the proxy, not cases a run generated: no seed.
+    pub proxied: bool,
     pub shard: Option<(usize, usize)>,
     /// Cases the plan selected (those that ran are `cases`).
     pub planned: u64,

@@ -246,6 +246,20 @@ impl Runner {
             ));
             return report;
         }
+        // A create the run never saw end may still be running: its NICs
+        // appear when its job ends, so they are waited for before looking.
+        if let Some(o) = outstanding.filter(|o| o.unnamed_creates > 0) {
+            for job in &o.unnamed_jobs {
+                if let Err(why) = self.wait_job_end(job).await {
+                    report
+                        .left
+                        .push(format!("a create of the run did not end: {why}"));
+                }
+            }
+            if o.unnamed_creates > o.unnamed_jobs.len() {
+                self.wait_listing_settles().await;
+            }
+        }
         let listed = match self.fresh_listing().await {
             Ok(l) => l,
             Err(e) => {
@@ -460,6 +474,24 @@ impl Runner {
             }
         }
         left
+    }
+
+    /// A create killed before its answer named a job may still be running:
+    /// waits until the listing stays the same for a while (four job polls,
+    /// at least a second), within the job timeout.
+    async fn wait_listing_settles(&self) {
+        let limits = &self.client.target().limits;
+        let window = (limits.job_poll * 4).max(std::time::Duration::from_secs(1));
+        let deadline = std::time::Instant::now() + limits.job_timeout;
+        let mut last = self.fresh_listing().await.ok();
+        while std::time::Instant::now() < deadline {
+            tokio::time::sleep(window).await;
+            let now = self.fresh_listing().await.ok();
+            if now == last {
+                return;
+            }
+            last = now;
+        }
     }
 
     /// At the end (also after Ctrl-C): the created NICs are deleted, every

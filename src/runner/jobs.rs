@@ -227,6 +227,37 @@ impl Runner {
         }
     }
 
+    /// Waits, without judging, until a job another process started has ended
+    /// (`cleanup` after a run killed mid-job), or the job timeout; why not, if not.
+    pub(super) async fn wait_job_end(&self, job_id: &str) -> Result<(), String> {
+        let op = (self.contract.operation("show-job")).ok_or("no show-job operation")?;
+        let limits = &self.client.target().limits;
+        let deadline = Instant::now() + limits.job_timeout;
+        let mut backoff = Backoff::new(limits.job_poll, None);
+        let params = self.params(op, &[("job_id", job_id)]);
+        loop {
+            let answer = self.client.send(op, &params, None).await;
+            let last = match answer {
+                Ok(a) => {
+                    let body = serde_json::from_slice(&a.body).ok();
+                    match read_job_answer(a.status, body) {
+                        JobAnswer::Ended(..) => return Ok(()),
+                        JobAnswer::Unfollowable(why) => return Err(format!("job {job_id}: {why}")),
+                        JobAnswer::Running(status) => status,
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "job {job_id} still {last} after {:?}",
+                    limits.job_timeout
+                ));
+            }
+            tokio::time::sleep(backoff.next_wait()).await;
+        }
+    }
+
     /// Sends a job that attaches or detaches ports (case setup or cleanup) and waits for its end.
     async fn housekeeping_job(
         &self,

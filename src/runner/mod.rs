@@ -13,6 +13,7 @@
 mod address_book;
 mod cleanup;
 pub mod event;
+mod executor;
 mod fields;
 mod jobs;
 mod lease;

@@ -106,7 +106,12 @@ fn run_section(
     let class = if code == 0 { "pass" } else { "fail" };
     let _ = write!(
         h,
-        "<h1>Conformance of {}</h1><div class=\"verdict {class}\">exit {code}: {}</div>",
+        "<h1>{} {}</h1><div class=\"verdict {class}\">exit {code}: {}</div>",
+        if s.proxied {
+            "Exchanges through the proxy to"
+        } else {
+            "Conformance of"
+        },
         esc(&s.target),
         esc(why),
     );
@@ -127,7 +132,9 @@ fn run_section(
     for (name, url) in urls {
         row(name, without_userinfo(url));
     }
-    row("seed", s.seed.to_string());
+    if !s.proxied {
+        row("seed", s.seed.to_string());
+    }
     if let Some((k, n)) = s.shard {
         row("shard", format!("{k} of {n}"));
     }
