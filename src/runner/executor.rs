@@ -6,17 +6,15 @@
 
 use crate::case::Case;
 use crate::contract::{Check, Effect, Operation, ids};
-use crate::http::Exchange;
 use crate::judge::Undecided;
 use crate::judge::response::judge_response;
-use crate::judge::state::job_failed_conformance;
 use crate::ledger::Entry;
 use crate::runner::Runner;
 use crate::runner::address_book::AddressHold;
 use crate::runner::event::CaseResult;
 use crate::runner::lease::wanted_spare_state;
 use crate::runner::pool::{PortState, Taken};
-use crate::runner::steps::{CaseRun, Followed, note_unfollowed_job, spare_after};
+use crate::runner::steps::{CaseRun, note_unfollowed_job, spare_after};
 
 impl Runner {
     /// Runs one case: its turn on the server, its lease, then its stages.
@@ -65,24 +63,14 @@ impl Runner {
         addresses: Option<&mut AddressHold>,
     ) -> CaseResult {
         let Some(op) = self.contract.operation(&case.operation) else {
-            return CaseResult {
-                case_id: case.id.clone(),
-                operation: case.operation.clone(),
-                error: Some(format!("unknown operation {}", case.operation)),
-                replay: self.replay(case),
-                ..Default::default()
-            };
+            return self.unknown_operation(case);
         };
         let mut run = self.case_run(case, op);
         // Before the request.
         if let Some(spare) = spare.as_deref_mut()
             && let Err(failure) = self.ready_spare(spare, wanted_spare_state(case)).await
         {
-            // The setup's own call carries the finding.
-            let finding = (failure.finding.map(|f| f.in_case(&case.id)))
-                .map(|f| f.replayed_by(run.result.replay.clone()));
-            run.result.findings.extend(finding);
-            return run.end_undecided(&format!("setup failed: {}", failure.reason));
+            return run.end_setup_failed(failure);
         }
         let _read_back_turn = self.read_back_turn(op).await;
         if let Err(why) = self.record_port_fields(case, op).await {
@@ -99,26 +87,15 @@ impl Runner {
         let verdict = judge_response(&run.evidence(&self.contract, &exchange));
         run.result.findings.extend(verdict.findings);
         let body = verdict.body;
-        let job_id = (body.as_ref().and_then(|b| b.get("job_id"))).and_then(|j| j.as_str());
-        if let (true, Some(job_id)) = (creates, job_id) {
-            self.record(Entry::Job {
-                case: case.id.clone(),
-                job_id: job_id.to_string(),
-            });
+        if creates {
+            self.record_job(&run, body.as_ref());
         }
         // The job, and what it created.
         let followed = (self.follow_case_job(&mut run, exchange.status, body.as_ref())).await;
         let job = followed.outcome.as_ref();
-        let failed = verdict
-            .pending_job_fail
-            .then(|| {
-                job_failed_conformance(
-                    &run.state(&self.contract, body.as_ref(), job),
-                    exchange.status,
-                )
-            })
-            .flatten();
-        run.result.findings.extend(failed);
+        if verdict.pending_job_fail {
+            run.judge_job_failed(&self.contract, body.as_ref(), job, exchange.status);
+        }
         let created = self.record_created(&run, body.as_ref(), job, addresses);
         if let Some(reason) = &followed.unobserved {
             let pending = verdict.pending_job_fail;
@@ -141,25 +118,50 @@ impl Runner {
         self.track_created(&created);
         if let Some(spare) = spare {
             let changed = accepted && self.has_effect(op);
-            self.settle_spare(
-                &run,
-                spare,
-                observed.as_deref(),
-                &followed,
+            let after = SpareAfter {
+                observed: observed.as_deref(),
+                settled: followed.settled,
                 changed,
-                &exchange,
-            );
+                status: exchange.status,
+            };
+            self.settle_spare(&run, spare, after);
         }
         if let Some(before) = &before.updatable {
             let after = self.observe_updatable(case).await;
             self.judge_dry_run(&mut run, before, after, body.as_ref());
         }
         self.judge_snapshot(&mut run, &exchange, body.as_ref());
-        // Deleting is changing the server: only a case that holds a turn does it.
+        self.settle_created(case).await;
+        run.finish()
+    }
+
+    fn unknown_operation(&self, case: &Case) -> CaseResult {
+        CaseResult {
+            case_id: case.id.clone(),
+            operation: case.operation.clone(),
+            error: Some(format!("unknown operation {}", case.operation)),
+            replay: self.replay(case),
+            ..Default::default()
+        }
+    }
+
+    /// The job a create started, on the ledger as soon as the answer names it.
+    fn record_job(&self, run: &CaseRun<'_>, body: Option<&serde_json::Value>) {
+        let job_id = body.and_then(|b| b.get("job_id")).and_then(|j| j.as_str());
+        if let Some(job_id) = job_id {
+            self.record(Entry::Job {
+                case: run.case.id.clone(),
+                job_id: job_id.to_string(),
+            });
+        }
+    }
+
+    /// Deletes the NICs cases have made, when enough are waiting. Deleting
+    /// is changing the server: only a case that holds a turn does it.
+    async fn settle_created(&self, case: &Case) {
         if self.changes_server(case) {
             self.flush_created(false).await;
         }
-        run.finish()
     }
 
     /// A change read back afterwards: no other such case in between.
@@ -256,27 +258,29 @@ impl Runner {
     /// The spare's state after its case, and whether it is retired: the
     /// listing disagreed with a change the job reported done, or moved the
     /// spare when nothing moved it, so no later case may rest on it.
-    fn settle_spare(
-        &self,
-        run: &CaseRun<'_>,
-        spare: &mut Taken<PortState>,
-        observed: Option<&crate::judge::observed::Listing>,
-        followed: &Followed,
-        changed: bool,
-        exchange: &Exchange,
-    ) {
+    fn settle_spare(&self, run: &CaseRun<'_>, spare: &mut Taken<PortState>, after: SpareAfter<'_>) {
         let known = spare.state;
-        spare.state = spare_after(run, spare, observed, followed.settled, changed);
+        spare.state = spare_after(run, spare, after.observed, after.settled, after.changed);
         let effect_broken = run.result.findings.iter().any(|f| {
             (self.contract.rule(&f.id))
                 .is_some_and(|r| matches!(r.check, Check::AsyncEffect { .. }))
                 && run.named_ports.iter().any(|p| p == &spare.id)
         });
-        let refused = (400..500).contains(&exchange.status);
+        let refused = (400..500).contains(&after.status);
         let moved_alone = refused
             && known != PortState::Unknown
             && spare.state != PortState::Unknown
             && spare.state != known;
         spare.retire = effect_broken || moved_alone;
     }
+}
+
+/// What a spare's case saw, for the spare's state after it.
+struct SpareAfter<'a> {
+    observed: Option<&'a crate::judge::observed::Listing>,
+    /// The job ended (the listing shows its end).
+    settled: bool,
+    /// The request was accepted and changes attachments.
+    changed: bool,
+    status: u16,
 }

@@ -14,8 +14,8 @@ use crate::judge::observed::{JobOutcome, Listing};
 use crate::judge::response::Evidence;
 use crate::judge::snapshot::snapshot_conformance;
 use crate::judge::state::{
-    StateEvidence, dry_run_conformance, effects_conformance, job_id_conformance,
-    read_back_conformance, sub_jobs_conformance, unchanged_conformance,
+    StateEvidence, dry_run_conformance, effects_conformance, job_failed_conformance,
+    job_id_conformance, read_back_conformance, sub_jobs_conformance, unchanged_conformance,
 };
 use crate::judge::{Finding, Undecided, sort};
 use crate::runner::Runner;
@@ -80,6 +80,30 @@ impl<'c> CaseRun<'c> {
             .map(|id| Undecided::new(id, reason))
             .collect();
         self.finish()
+    }
+
+    /// Ends the case whose setup failed: the setup's own call carries the
+    /// finding, the case's rules are undecided.
+    pub(super) fn end_setup_failed(
+        mut self,
+        failure: crate::runner::lease::SetupFailure,
+    ) -> CaseResult {
+        let replay = self.result.replay.clone();
+        let finding = (failure.finding).map(|f| f.in_case(&self.case.id).replayed_by(replay));
+        self.result.findings.extend(finding);
+        self.end_undecided(&format!("setup failed: {}", failure.reason))
+    }
+
+    /// A request that broke a rule was accepted: its job must end FAIL.
+    pub(super) fn judge_job_failed(
+        &mut self,
+        contract: &Contract,
+        body: Option<&Value>,
+        job: Option<&JobOutcome>,
+        status: u16,
+    ) {
+        let failed = job_failed_conformance(&self.state(contract, body, job), status);
+        self.result.findings.extend(failed);
     }
 
     pub(super) fn finish(mut self) -> CaseResult {
