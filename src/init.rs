@@ -88,46 +88,10 @@ pub async fn discover(contract: &Contract, client: &Client) -> Result<Discovered
     let mut params = Map::new();
     params.insert("project_id".into(), t.project_id.clone().into());
     params.insert("server_id".into(), t.fixtures.server_id.clone().into());
-    let mut found = Discovered::default();
-    let mut listing = None;
-    let mut refusals = Vec::new();
-    for (family, op_id) in [
-        ("nova", "list-interfaces"),
-        ("ecs", "list-server-interfaces"),
-    ] {
-        let Some(op) = contract.operation(op_id) else {
-            continue;
-        };
-        match client.send(op, &params, None).await {
-            Ok(x) if x.status == 200 => {
-                if let Ok(body) = serde_json::from_slice::<Value>(&x.body) {
-                    found.family = family.into();
-                    listing = Some(body);
-                    break;
-                }
-                refusals.push(format!(
-                    "{} {}: 200 without a JSON body",
-                    op.method,
-                    op.render_path(&params)
-                ));
-            }
-            Ok(x) => refusals.push(format!(
-                "{} {}: {} {}",
-                op.method,
-                op.render_path(&params),
-                x.status,
-                crate::text::escape_controls(&String::from_utf8_lossy(
-                    &x.body[..x.body.len().min(200)]
-                ))
-            )),
-            Err(e) => refusals.push(format!("{} {}: {e}", op.method, op.render_path(&params))),
-        }
-    }
-    let Some(listing) = listing else {
-        return Err(format!(
-            "neither list of the server's NICs answered, so there is nothing to write a target file from:\n  {}\n  (check the endpoint, the project and server ids, and the credentials)",
-            refusals.join("\n  ")
-        ));
+    let (family, listing) = read_listing(contract, client, &params).await?;
+    let mut found = Discovered {
+        family: family.into(),
+        ..Discovered::default()
     };
     let attachments = (listing
         .get("interfaceAttachments")
@@ -141,232 +105,260 @@ pub async fn discover(contract: &Contract, client: &Client) -> Result<Discovered
             t.fixtures.server_id
         ));
     };
-    let text = |v: &Value, key: &str| {
-        v.get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
     found.primary_port_id = text(primary, "port_id");
     found.network_id = text(primary, "net_id");
-    let ips = primary
-        .get("fixed_ips")
-        .and_then(Value::as_array)
+    let ips = (primary.get("fixed_ips").and_then(Value::as_array))
         .cloned()
         .unwrap_or_default();
     if let Some(ip) = ips.first() {
         found.subnet_id = text(ip, "subnet_id");
     }
-    found.primary_address = ips
-        .iter()
+    found.primary_address = (ips.iter())
         .filter_map(|ip| ip.get("ip_address")?.as_str())
         .find(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
         .map(str::to_string);
-    found.other_ports = attachments
-        .iter()
-        .skip(1)
+    found.other_ports = (attachments.iter().skip(1))
         .map(|a| text(a, "port_id"))
         .collect();
-    if !t.vpc_url.is_empty()
-        && let Some(op) = contract.operation("list-sub-network-interfaces")
-    {
-        match client.send(op, &params, None).await {
-            Ok(x) if x.status == 200 => {
-                let body: Value = serde_json::from_slice(&x.body).unwrap_or_default();
-                let nics = (body.get("sub_network_interfaces").and_then(Value::as_array))
-                    .cloned()
-                    .unwrap_or_default();
-                // This server's first (its parent is one of the server's ports), then the rest.
-                let ours = |n: &Value| {
-                    text(n, "parent_id") == found.primary_port_id
-                        || found.other_ports.contains(&text(n, "parent_id"))
-                };
-                let (mut mine, rest): (Vec<&Value>, Vec<&Value>) =
-                    nics.iter().partition(|n| ours(n));
-                mine.extend(rest);
-                found.sub_network_interface_ids = mine.iter().map(|n| text(n, "id")).collect();
-                for n in &mine {
-                    for sg in n
-                        .get("security_groups")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        if let Some(sg) = sg.as_str()
-                            && !found.security_group_ids.iter().any(|s| s == sg)
-                        {
-                            found.security_group_ids.push(sg.to_string());
-                        }
-                    }
-                }
-            }
-            Ok(x) => found.notes.push(format!(
-                "the VPC list of supplementary NICs answered {}",
-                x.status
-            )),
-            Err(e) => found.notes.push(format!(
-                "the VPC list of supplementary NICs did not answer: {e}"
-            )),
-        }
+    if !t.vpc_url.is_empty() {
+        read_sub_nics(contract, client, &params, &mut found).await;
     }
     Ok(found)
 }
 
-/// The target file: every key docs/real-cloud.md documents, the discovered values
-/// filled in, what `init` could not know marked `FILL IN`.
-pub fn render(opts: &InitOptions, found: &Discovered) -> String {
-    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
-    let list = |v: &[String]| {
-        format!(
-            "[{}]",
-            v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
-        )
+fn text(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The first list of the server's NICs that answers with JSON, and its family.
+async fn read_listing(
+    contract: &Contract,
+    client: &Client,
+    params: &Map<String, Value>,
+) -> Result<(&'static str, Value), String> {
+    let mut refusals = Vec::new();
+    for (family, op_id) in [
+        ("nova", "list-interfaces"),
+        ("ecs", "list-server-interfaces"),
+    ] {
+        let Some(op) = contract.operation(op_id) else {
+            continue;
+        };
+        let call = format!("{} {}", op.method, op.render_path(params));
+        match client.send(op, params, None).await {
+            Ok(x) if x.status == 200 => match serde_json::from_slice::<Value>(&x.body) {
+                Ok(body) => return Ok((family, body)),
+                Err(_) => refusals.push(format!("{call}: 200 without a JSON body")),
+            },
+            Ok(x) => {
+                let shown = String::from_utf8_lossy(&x.body[..x.body.len().min(200)]).to_string();
+                let shown = crate::text::escape_controls(&shown);
+                refusals.push(format!("{call}: {} {shown}", x.status));
+            }
+            Err(e) => refusals.push(format!("{call}: {e}")),
+        }
+    }
+    Err(format!(
+        "neither list of the server's NICs answered, so there is nothing to write a target file from:\n  {}\n  (check the endpoint, the project and server ids, and the credentials)",
+        refusals.join("\n  ")
+    ))
+}
+
+/// The supplementary NICs (this server's first) and their security groups.
+async fn read_sub_nics(
+    contract: &Contract,
+    client: &Client,
+    params: &Map<String, Value>,
+    found: &mut Discovered,
+) {
+    let Some(op) = contract.operation("list-sub-network-interfaces") else {
+        return;
     };
+    let body: Value = match client.send(op, params, None).await {
+        Ok(x) if x.status == 200 => serde_json::from_slice(&x.body).unwrap_or_default(),
+        Ok(x) => {
+            let note = format!("the VPC list of supplementary NICs answered {}", x.status);
+            found.notes.push(note);
+            return;
+        }
+        Err(e) => {
+            let note = format!("the VPC list of supplementary NICs did not answer: {e}");
+            found.notes.push(note);
+            return;
+        }
+    };
+    let nics = (body.get("sub_network_interfaces").and_then(Value::as_array))
+        .cloned()
+        .unwrap_or_default();
+    let ours = |n: &&Value| {
+        let parent = text(n, "parent_id");
+        parent == found.primary_port_id || found.other_ports.contains(&parent)
+    };
+    let (mut mine, rest): (Vec<&Value>, Vec<&Value>) = nics.iter().partition(ours);
+    mine.extend(rest);
+    found.sub_network_interface_ids = mine.iter().map(|n| text(n, "id")).collect();
+    let groups = (mine.iter())
+        .flat_map(|n| {
+            n.get("security_groups")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(Value::as_str);
+    for sg in groups {
+        if !found.security_group_ids.iter().any(|s| s == sg) {
+            found.security_group_ids.push(sg.to_string());
+        }
+    }
+}
+
+/// A TOML string.
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// A TOML list of strings.
+fn list(v: &[String]) -> String {
+    format!(
+        "[{}]",
+        v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// The target file: every key docs/real-cloud.md documents, the discovered
+/// values filled in, what `init` could not know marked `FILL IN`.
+pub fn render(opts: &InitOptions, found: &Discovered) -> String {
     let mut f = String::new();
     let _ = writeln!(
         f,
-        "# Written by `nic-conformance init` from the target's own reads ({} list of the",
+        "# Written by `nic-conformance init` from the target's own reads ({} list of the\n\
+         # server's NICs). Check every value, fill in the FILL IN ones, then run\n\
+         # `nic-conformance doctor --target THIS_FILE` before the first run.",
         found.family
-    );
-    let _ = writeln!(
-        f,
-        "# server's NICs). Check every value, fill in the FILL IN ones, then run"
-    );
-    let _ = writeln!(
-        f,
-        "# `nic-conformance doctor --target THIS_FILE` before the first run."
     );
     for note in &found.notes {
         let _ = writeln!(f, "# note: {note}");
     }
+    target_section(&mut f, opts);
+    fixtures_section(&mut f, opts, found);
+    auth_section(&mut f, opts);
+    limits_section(&mut f);
+    f
+}
+
+fn target_section(f: &mut String, opts: &InitOptions) {
     let _ = writeln!(f, "\n[target]");
     let _ = writeln!(
         f,
-        "name = {}                        # also the snapshot folder name",
+        "name = {}   # also the snapshot folder name",
         q(&opts.name)
     );
     let _ = writeln!(f, "ecs_url = {}", q(&opts.ecs_url));
-    match &opts.vpc_url {
-        Some(url) => {
-            let _ = writeln!(f, "vpc_url = {}", q(url));
-        }
-        None => {
-            let _ = writeln!(
-                f,
-                "# vpc_url = \"https://vpc.example.com\"   # where there is a VPC API"
-            );
-        }
-    }
+    let _ = match &opts.vpc_url {
+        Some(url) => writeln!(f, "vpc_url = {}", q(url)),
+        None => writeln!(
+            f,
+            "# vpc_url = \"https://vpc.example.com\"   # where there is a VPC API"
+        ),
+    };
     let _ = writeln!(f, "project_id = {}", q(&opts.project_id));
-    let _ = writeln!(
-        f,
-        "\n[fixtures]                                # existing resources the cases may use"
-    );
+}
+
+fn fixtures_section(f: &mut String, opts: &InitOptions, found: &Discovered) {
+    let _ = writeln!(f, "\n[fixtures]   # existing resources the cases may use");
     let _ = writeln!(f, "server_id = {}", q(&opts.server_id));
     let _ = writeln!(
         f,
         "primary_port_id = {}   # the first NIC the server lists: the run never detaches or deletes it",
         q(&found.primary_port_id)
     );
-    match opts.spare_port_ids.split_first() {
-        Some((first, rest)) => {
-            let _ = writeln!(
-                f,
-                "spare_port_id = {}   # a DOWN port the run attaches and detaches",
-                q(first)
-            );
-            if !rest.is_empty() {
-                let _ = writeln!(f, "extra_spare_port_ids = {}", list(rest));
-            }
-        }
-        None => {
-            let _ = writeln!(
-                f,
-                "spare_port_id = \"\"   # FILL IN: a DOWN port of network {} that no server uses (no documented\n                      # read lists ports; create one, e.g. `openstack port create --network NET spare`)",
-                found.network_id
-            );
-        }
-    }
+    let _ = match opts.spare_port_ids.split_first() {
+        Some((first, [])) => writeln!(
+            f,
+            "spare_port_id = {}   # a DOWN port the run attaches and detaches",
+            q(first)
+        ),
+        Some((first, rest)) => writeln!(
+            f,
+            "spare_port_id = {}   # a DOWN port the run attaches and detaches\nextra_spare_port_ids = {}",
+            q(first),
+            list(rest)
+        ),
+        None => writeln!(
+            f,
+            "spare_port_id = \"\"   # FILL IN: a DOWN port of network {} that no server uses (no documented\n\
+             #   read lists ports; create one, e.g. `openstack port create --network NET spare`)",
+            found.network_id
+        ),
+    };
     let _ = writeln!(f, "network_id = {}", q(&found.network_id));
     let _ = writeln!(
         f,
         "subnet_id = {}   # the primary NIC's subnet",
         q(&found.subnet_id)
     );
-    match found.security_group_ids.split_first() {
-        Some((first, rest)) => {
-            let _ = writeln!(
-                f,
-                "security_group_id = {}   # from the supplementary NICs' list",
-                q(first)
-            );
-            let _ = writeln!(f, "# extra_security_group_ids = {}", list(rest));
-        }
-        None => {
-            let _ = writeln!(
-                f,
-                "security_group_id = \"\"   # FILL IN: a security group of the project"
-            );
-        }
-    }
-    match found.sub_network_interface_ids.split_first() {
-        Some((first, rest)) => {
-            let _ = writeln!(
-                f,
-                "sub_network_interface_id = {}   # the run updates it and puts every field back",
-                q(first)
-            );
-            let _ = writeln!(
-                f,
-                "# extra_sub_network_interface_ids = {}",
-                list(&rest[..rest.len().min(15)])
-            );
-        }
-        None if opts.vpc_url.is_some() => {
-            let _ = writeln!(
-                f,
-                "sub_network_interface_id = \"\"   # FILL IN: a supplementary NIC (none was listed)"
-            );
-        }
-        None => {
-            let _ = writeln!(
-                f,
-                "# sub_network_interface_id = \"\"   # with vpc_url: a supplementary NIC to update"
-            );
-        }
-    }
-    match found
-        .primary_address
-        .as_deref()
-        .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok())
-    {
+    let _ = match found.security_group_ids.split_first() {
+        Some((first, rest)) => writeln!(
+            f,
+            "security_group_id = {}   # from the supplementary NICs' list\n# extra_security_group_ids = {}",
+            q(first),
+            list(rest)
+        ),
+        None => writeln!(
+            f,
+            "security_group_id = \"\"   # FILL IN: a security group of the project"
+        ),
+    };
+    let _ = match found.sub_network_interface_ids.split_first() {
+        Some((first, rest)) => writeln!(
+            f,
+            "sub_network_interface_id = {}   # the run updates it and puts every field back\n\
+             # extra_sub_network_interface_ids = {}",
+            q(first),
+            list(&rest[..rest.len().min(15)])
+        ),
+        None if opts.vpc_url.is_some() => writeln!(
+            f,
+            "sub_network_interface_id = \"\"   # FILL IN: a supplementary NIC (none was listed)"
+        ),
+        None => writeln!(
+            f,
+            "# sub_network_interface_id = \"\"   # with vpc_url: a supplementary NIC to update"
+        ),
+    };
+    let guess =
+        (found.primary_address.as_deref()).and_then(|a| a.parse::<std::net::Ipv4Addr>().ok());
+    let _ = match guess {
         Some(a) => {
-            let o = a.octets();
-            let _ = writeln!(
+            let [x, y, z, _] = a.octets();
+            writeln!(
                 f,
-                "subnet_cidr = \"{}.{}.{}.0/24\"   # guessed from the primary NIC's address {a}: check the subnet's range",
-                o[0], o[1], o[2]
-            );
+                "subnet_cidr = \"{x}.{y}.{z}.0/24\"   # guessed from the primary NIC's address {a}: check the subnet's range"
+            )
         }
-        None => {
-            let _ = writeln!(
-                f,
-                "# subnet_cidr = \"192.168.0.0/24\"   # the subnet's range: cases then ask for addresses in it"
-            );
-        }
-    }
-    let _ = writeln!(f, "# subnet_ipv6_cidr = \"2001:db8::/64\"");
+        None => writeln!(
+            f,
+            "# subnet_cidr = \"192.168.0.0/24\"   # the subnet's range: cases then ask for addresses in it"
+        ),
+    };
     let _ = writeln!(
         f,
-        "# addresses_in_use = []   # addresses of the subnet held by ports the server does not list"
+        "# subnet_ipv6_cidr = \"2001:db8::/64\"\n\
+         # addresses_in_use = []   # addresses of the subnet held by ports the server does not list"
     );
+}
+
+fn auth_section(f: &mut String, opts: &InitOptions) {
     let _ = writeln!(f, "\n[auth]");
     let _ = writeln!(
         f,
-        "kind = {}   # token (X-Auth-Token), aksk (signed), or none",
+        "kind = {}   # token (X-Auth-Token), aksk (signed), or none\n\
+         # names of environment variables, never the secrets",
         q(&opts.auth_kind)
     );
-    let _ = writeln!(f, "# names of environment variables, never the secrets");
     let (token, aksk) = match opts.auth_kind.as_str() {
         "token" => ("", "# "),
         "aksk" => ("# ", ""),
@@ -379,26 +371,37 @@ pub fn render(opts: &InitOptions, found: &Discovered) -> String {
         f,
         "\n[tls]\n# ca_file = \"corp-ca.pem\"   # a CA to trust besides the system's\ninsecure = false"
     );
+}
+
+fn limits_section(f: &mut String) {
     let l = Limits::cloud();
     let _ = writeln!(
         f,
         "\n[limits]   # a real cloud's defaults; see docs/real-cloud.md"
     );
-    let _ = writeln!(f, "timeout_secs = {}", l.timeout.as_secs());
-    let _ = writeln!(f, "connect_timeout_secs = {}", l.connect_timeout.as_secs());
-    let _ = writeln!(f, "rate_per_second = {}", l.rate_per_second);
-    let _ = writeln!(f, "concurrency = {}", l.concurrency);
-    let _ = writeln!(f, "max_retries = {}", l.max_retries);
-    let _ = writeln!(f, "job_timeout_secs = {}", l.job_timeout.as_secs());
-    let _ = writeln!(f, "job_poll_ms = {}", l.job_poll.as_millis());
-    let _ = writeln!(f, "max_body_mb = {}", l.max_body_bytes / (1024 * 1024));
-    let _ = writeln!(f, "cleanup_batch = {}", l.cleanup_batch);
-    let _ = writeln!(f, "follow_redirects = {}", l.follow_redirects);
-    let _ = writeln!(
-        f,
-        "max_consecutive_failures = {}",
-        l.max_consecutive_failures
-    );
-    let _ = writeln!(f, "server_tasks = {}", l.server_tasks);
-    f
+    for (key, value) in [
+        ("timeout_secs", l.timeout.as_secs().to_string()),
+        (
+            "connect_timeout_secs",
+            l.connect_timeout.as_secs().to_string(),
+        ),
+        ("rate_per_second", l.rate_per_second.to_string()),
+        ("concurrency", l.concurrency.to_string()),
+        ("max_retries", l.max_retries.to_string()),
+        ("job_timeout_secs", l.job_timeout.as_secs().to_string()),
+        ("job_poll_ms", l.job_poll.as_millis().to_string()),
+        (
+            "max_body_mb",
+            (l.max_body_bytes / (1024 * 1024)).to_string(),
+        ),
+        ("cleanup_batch", l.cleanup_batch.to_string()),
+        ("follow_redirects", l.follow_redirects.to_string()),
+        (
+            "max_consecutive_failures",
+            l.max_consecutive_failures.to_string(),
+        ),
+        ("server_tasks", l.server_tasks.to_string()),
+    ] {
+        let _ = writeln!(f, "{key} = {value}");
+    }
 }
