@@ -64,8 +64,9 @@ const JOB_TIMEOUTS_BEFORE_GIVING_UP: usize = 3;
 const FIRST_POLL: Duration = Duration::from_millis(100);
 
 /// The waits between polls: soon at first, doubling up to `job_poll` as a
-/// cap. Once jobs have ended, the first wait is half a typical job (learnt
-/// by [`JobClock`]): a job is rarely over sooner, and polls are requests.
+/// cap. Once jobs have ended, the first wait is three quarters of a typical
+/// job (learnt by [`JobClock`]) and the next an eighth of one: a job is
+/// rarely over sooner, and every poll is a request to the target.
 #[derive(Debug, Clone)]
 pub(super) struct Backoff {
     next: Duration,
@@ -79,9 +80,9 @@ impl Backoff {
             .clamp(Duration::from_millis(1), FIRST_POLL)
             .min(cap);
         Backoff {
-            next: start,
+            next: typical.map_or(start, |t| (t / 8).max(start).min(cap)),
             cap,
-            first: typical.map(|t| (t / 2).max(start)),
+            first: typical.map(|t| (t * 3 / 4).max(start)),
         }
     }
 
@@ -468,7 +469,8 @@ mod tests {
     }
 
     /// Against a cloud (job_poll 1 s): the first poll after 100 ms, doubling
-    /// to the cap; once jobs are known to take 4 s, the first after 2 s.
+    /// to the cap; once jobs are known to take 4 s, the first after 3 s, the
+    /// next half a second later.
     /// Against the in-process mock (8 ms): 1, 2, 4, 8 ms.
     #[test]
     fn polls_start_soon_back_off_to_the_cap_and_learn_the_job_time() {
@@ -479,7 +481,7 @@ mod tests {
         );
         assert_eq!(
             waits(Backoff::new(second, Some(Duration::from_secs(4))), 3),
-            [2000, 100, 200]
+            [3000, 500, 1000]
         );
         assert_eq!(
             waits(Backoff::new(Duration::from_millis(8), None), 5),

@@ -12,6 +12,7 @@
 
 mod address_book;
 mod cleanup;
+mod dispatch;
 pub mod event;
 mod executor;
 mod fields;
@@ -29,7 +30,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use crate::case::Case;
@@ -343,12 +343,18 @@ impl Runner {
 
     /// One planned case: generated now if need be, then run.
     async fn execute(&self, p: Planned) -> CaseResult {
-        let (op, kind, index) = match p {
+        let (op, kind, index, made) = match p {
             Planned::Curated(c) => return self.run_case(&c).await,
-            Planned::Generated { op, kind, index } => (op, kind, index),
+            Planned::Generated {
+                op,
+                kind,
+                index,
+                made,
+            } => (op, kind, index, made),
         };
         let operation = &self.contract.operations[op];
-        let Some(case) = self.generator().case(operation, kind, index) else {
+        let made = made.map(|c| *c);
+        let Some(case) = made.or_else(|| self.generator().case(operation, kind, index)) else {
             return CaseResult {
                 case_id: crate::case::generated_id(&operation.id, kind, index),
                 operation: operation.id.clone(),
@@ -363,51 +369,6 @@ impl Runner {
         let result = self.run_case(&case).await;
         self.remember_failure(op, kind, index, &result);
         result
-    }
-
-    /// Runs cases `width` at a time, each as a task of its own so that
-    /// generating and judging use every core, streaming results to `reporter`.
-    async fn run_batch(
-        self: &Arc<Self>,
-        planned: Vec<Planned>,
-        width: usize,
-        reporter: &mut dyn Reporter,
-    ) {
-        // Starts are noted as cases are dispatched and reported before the next result.
-        let (started, starts) = std::sync::mpsc::channel::<String>();
-        let mut stream = futures::stream::iter(planned)
-            .take_while(|_| {
-                let stop = self.cancelled.load(Ordering::Relaxed)
-                    || self.client.failing().is_some()
-                    || self
-                        .opts
-                        .max_requests
-                        .is_some_and(|m| self.client.counters().0 >= m);
-                futures::future::ready(!stop)
-            })
-            .map(|p| {
-                let runner = Arc::clone(self);
-                let id = runner.planned_id(&p);
-                let _ = started.send(id.clone());
-                let operation = runner.planned_operation(&p).to_string();
-                let task = tokio::spawn(async move { runner.execute(p).await });
-                async move {
-                    // A panic in a case is a harness bug, reported as that case's error.
-                    task.await.unwrap_or_else(|e| CaseResult {
-                        case_id: id,
-                        operation,
-                        error: Some(format!("the harness failed on this case (a bug): {e}")),
-                        ..Default::default()
-                    })
-                }
-            })
-            .buffer_unordered(width.max(1));
-        while let Some(result) = stream.next().await {
-            for id in starts.try_iter() {
-                reporter.event(&Event::CaseStarted { id: &id });
-            }
-            reporter.event(&Event::CaseFinished(&result));
-        }
     }
 }
 

@@ -15,6 +15,8 @@ pub(super) enum Planned {
         op: usize,
         kind: CaseKind,
         index: usize,
+        /// The case, once the dispatcher has made it to see what it needs.
+        made: Option<Box<Case>>,
     },
 }
 
@@ -85,7 +87,12 @@ impl Runner {
                 streams
                     .iter()
                     .filter(|s| index < s.2)
-                    .map(|&(op, kind, _)| Planned::Generated { op, kind, index }),
+                    .map(|&(op, kind, _)| Planned::Generated {
+                        op,
+                        kind,
+                        index,
+                        made: None,
+                    }),
             );
         }
         if let Some(id) = &self.opts.case_filter {
@@ -114,9 +121,9 @@ impl Runner {
     pub(super) fn planned_id(&self, p: &Planned) -> String {
         match p {
             Planned::Curated(c) => c.id.clone(),
-            Planned::Generated { op, kind, index } => {
-                crate::case::generated_id(&self.contract.operations[*op].id, *kind, *index)
-            }
+            Planned::Generated {
+                op, kind, index, ..
+            } => crate::case::generated_id(&self.contract.operations[*op].id, *kind, *index),
         }
     }
 
@@ -142,9 +149,9 @@ impl Runner {
             }
             let case = match p {
                 Planned::Curated(c) => Some((**c).clone()),
-                Planned::Generated { op, kind, index } => {
-                    generator.case(&self.contract.operations[*op], *kind, *index)
-                }
+                Planned::Generated {
+                    op, kind, index, ..
+                } => generator.case(&self.contract.operations[*op], *kind, *index),
             };
             let Some(case) = case else { continue };
             let Some(op) = self.contract.operation(&case.operation) else {

@@ -46,6 +46,21 @@ impl<S: Copy + PartialEq> Pool<S> {
         })
     }
 
+    /// How many fixtures the pool was made with.
+    pub fn len(&self) -> usize {
+        self.size
+    }
+
+    /// Whether the pool was made empty.
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Whether a free fixture is in a state `matches` accepts (no list made).
+    pub fn has_free(&self, matches: impl Fn(S) -> bool) -> bool {
+        self.free.lock().iter().any(|(_, s)| matches(*s))
+    }
+
     /// The fixtures taken out of service, for the end-of-run cleanup.
     pub fn retired(&self) -> Vec<String> {
         self.retired.lock().clone()
