@@ -27,8 +27,11 @@ pub enum Entry {
         target: String,
     },
     /// The server's attachments before the run's first write: never
-    /// deleted by the run or by cleanup, whatever a job reports.
-    Baseline {
+    /// deleted by the run or by cleanup, whatever a job reports. (Written
+    /// as `baseline` by earlier versions; a baseline is now only a file of
+    /// accepted findings.)
+    #[serde(alias = "baseline")]
+    AttachedBefore {
         server_id: String,
         attached: Vec<String>,
     },
@@ -165,7 +168,7 @@ fn drop_torn_tail(file: &mut std::fs::File) -> std::io::Result<Option<u64>> {
 pub struct Outstanding {
     /// The run that wrote it (started, seed).
     pub run: Option<(String, u64)>,
-    pub baseline: Option<(String, Vec<String>)>,
+    pub attached_before: Option<(String, Vec<String>)>,
     /// NICs created and not yet deleted.
     pub created: Vec<String>,
     /// Spares attached and not yet detached.
@@ -259,10 +262,10 @@ pub fn read(path: &Path) -> Result<Option<Outstanding>, LedgerError> {
                 };
                 pending.clear();
             }
-            Entry::Baseline {
+            Entry::AttachedBefore {
                 server_id,
                 attached,
-            } => out.baseline = Some((server_id, attached)),
+            } => out.attached_before = Some((server_id, attached)),
             Entry::SubNic { id, fields } => {
                 if !out.sub_nics.iter().any(|(i, _)| *i == id) {
                     out.recorded.push(Recorded::SubNic {
@@ -328,7 +331,7 @@ mod tests {
                 seed: 7,
                 target: "x".into(),
             },
-            Entry::Baseline {
+            Entry::AttachedBefore {
                 server_id: server.clone(),
                 attached: vec!["primary".into()],
             },

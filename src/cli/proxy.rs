@@ -47,7 +47,7 @@ pub async fn proxy(contract: Arc<Contract>, args: ProxyArgs) -> Result<i32, Erro
             "no exchange passed through the proxy".to_string(),
         )
     } else {
-        summary.verdict(&contract, gate)
+        summary.exit_status(&contract, gate)
     };
     let text = render(&summary, &contract, false);
     crate::cli::commands::print_lines([format!("{text}exit {code}: {why}")])?;

@@ -297,7 +297,7 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
         Arc::new(runner).run(&mut Fanout(reporters)).await;
     }
     summary.terminated = terminated.load(Ordering::Relaxed);
-    let (mut code, mut why) = summary.verdict(&contract, gate(&args));
+    let (mut code, mut why) = summary.exit_status(&contract, gate(&args));
     let written = write_reports(&contract, &args, &target, &summary, log.as_mut());
     // Writing a baseline accepts what the run found: the step that writes it succeeds.
     if let (Some(path), Ok(()), exit::FINDINGS) = (&args.write_baseline, &written, code)

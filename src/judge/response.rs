@@ -278,7 +278,7 @@ pub fn echo_conformance(j: &Evidence, body: Option<&Value>) -> Vec<Finding> {
 }
 
 /// What the response checks concluded about one exchange.
-pub struct ResponseVerdict {
+pub struct ResponseJudgement {
     pub findings: Vec<Finding>,
     /// The parsed body, when it was JSON.
     pub body: Option<Value>,
@@ -288,7 +288,7 @@ pub struct ResponseVerdict {
 
 /// Every response check in its fixed order: status first, then the body's
 /// form (Content-Type, JSON), then its content (schema, error shape, echo).
-pub fn judge_response(j: &Evidence) -> ResponseVerdict {
+pub fn judge_response(j: &Evidence) -> ResponseJudgement {
     let mut findings = Vec::new();
     findings.extend(no_server_error(j));
     let mut pending_job_fail = false;
@@ -309,7 +309,7 @@ pub fn judge_response(j: &Evidence) -> ResponseVerdict {
     findings.extend(response_schema_conformance(j, body.as_ref()));
     findings.extend(error_shape_conformance(j, body.as_ref()));
     findings.extend(echo_conformance(j, body.as_ref()));
-    ResponseVerdict {
+    ResponseJudgement {
         findings,
         body,
         pending_job_fail,
@@ -342,14 +342,14 @@ mod tests {
             body: None,
             replay_auth: Default::default(),
         });
-        let verdict = judge_response(&Evidence {
+        let judged = judge_response(&Evidence {
             contract: &contract,
             op,
             case,
             exchange: &exchange,
             reproduce: &curl,
         });
-        verdict.findings.into_iter().map(|f| f.id).collect()
+        judged.findings.into_iter().map(|f| f.id).collect()
     }
 
     fn case(operation: &str) -> Case {

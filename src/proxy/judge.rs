@@ -154,10 +154,10 @@ pub fn judge_answer(
             ),
         ));
     } else {
-        let verdict = response::judge_response(&evidence);
-        judged.findings = verdict.findings;
-        judged.body = verdict.body;
-        judged.pending_job_fail = verdict.pending_job_fail;
+        let checked = response::judge_response(&evidence);
+        judged.findings = checked.findings;
+        judged.body = checked.body;
+        judged.pending_job_fail = checked.pending_job_fail;
     }
     let accepted = (200..300).contains(&exchange.status);
     if accepted {

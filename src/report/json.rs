@@ -8,7 +8,7 @@ use crate::runner::event::{CaseResult, Event, Reporter};
 
 /// The JSON report (`--report-json`).
 pub fn to_json(summary: &Summary, contract: &Contract, gate: Gate) -> serde_json::Value {
-    let (exit_code, exit_reason) = summary.verdict(contract, gate);
+    let (exit_code, exit_reason) = summary.exit_status(contract, gate);
     let rules: Vec<serde_json::Value> = summary
         .rules
         .iter()

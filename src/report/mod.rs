@@ -362,11 +362,11 @@ impl Summary {
 
     /// The exit code of the run (the table in [`crate::error::exit`]).
     pub fn exit_code(&self, contract: &Contract, gate: Gate) -> i32 {
-        self.verdict(contract, gate).0
+        self.exit_status(contract, gate).0
     }
 
     /// The exit code of the run and why, in words for the closing line.
-    pub fn verdict(&self, contract: &Contract, gate: Gate) -> (i32, String) {
+    pub fn exit_status(&self, contract: &Contract, gate: Gate) -> (i32, String) {
         let failing = self
             .findings
             .values()

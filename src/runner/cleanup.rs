@@ -47,7 +47,7 @@ impl Runner {
     pub(super) fn open_ledger(&self, found: &Preflight) -> Result<Option<String>, Error> {
         let Some(path) = &self.opts.ledger else {
             let attached = found.attached.as_ref().map(|l| l.ports.clone());
-            let _ = self.baseline.set(attached.unwrap_or_default());
+            let _ = self.attached_before.set(attached.unwrap_or_default());
             let _ = self.sub_nic_fields.set(found.sub_nics.clone());
             return Ok(None);
         };
@@ -68,7 +68,7 @@ impl Runner {
         }
         let Some(listing) = &found.attached else {
             return Err(Error::Target(
-                "the server's NICs could not be read, so there is no baseline to restore: nothing was changed".into(),
+                "the server's NICs could not be read, so there is no record of them to restore: nothing was changed".into(),
             ));
         };
         let (ledger, notice) = Ledger::open(path)
@@ -81,7 +81,7 @@ impl Runner {
                 seed: self.opts.seed,
                 target: t.name.clone(),
             },
-            Entry::Baseline {
+            Entry::AttachedBefore {
                 server_id: t.fixtures.server_id.clone(),
                 attached: attached.clone(),
             },
@@ -90,7 +90,7 @@ impl Runner {
                 .append(&entry)
                 .map_err(|e| Error::file(path, format!("cannot write the ledger: {e}")))?;
         }
-        let _ = self.baseline.set(attached);
+        let _ = self.attached_before.set(attached);
         let _ = self.sub_nic_fields.set(found.sub_nics.clone());
         let _ = self.ledger.set(ledger);
         Ok(notice)
@@ -237,7 +237,7 @@ impl Runner {
             return report;
         }
         if let Some((server, _)) = outstanding
-            .and_then(|o| o.baseline.as_ref())
+            .and_then(|o| o.attached_before.as_ref())
             .filter(|(s, _)| *s != f.server_id)
         {
             report.left.push(format!(
@@ -273,7 +273,7 @@ impl Runner {
             .chain(&f.extra_spare_port_ids)
             .collect();
         let baseline: Option<&Vec<String>> =
-            outstanding.and_then(|o| o.baseline.as_ref().map(|(_, b)| b));
+            outstanding.and_then(|o| o.attached_before.as_ref().map(|(_, b)| b));
         // Never a port the server had before the run, whatever was recorded.
         let before =
             |p: &String| *p == f.primary_port_id || baseline.is_some_and(|b| b.contains(p));
@@ -505,7 +505,7 @@ impl Runner {
         let left = self.delete_ports(spares.clone()).await;
         let done: Vec<String> = spares.into_iter().filter(|p| !left.contains(p)).collect();
         self.spares.mark(&done, PortState::Detached);
-        let Some(baseline) = self.baseline.get() else {
+        let Some(baseline) = self.attached_before.get() else {
             return;
         };
         let changed: Vec<(String, Value)> = {

@@ -84,21 +84,21 @@ impl Runner {
         let Some(exchange) = self.send(&mut run).await else {
             return self.no_answer(run, spare, creates);
         };
-        let verdict = judge_response(&run.evidence(&self.contract, &exchange));
-        run.result.findings.extend(verdict.findings);
-        let body = verdict.body;
+        let judged = judge_response(&run.evidence(&self.contract, &exchange));
+        run.result.findings.extend(judged.findings);
+        let body = judged.body;
         if creates {
             self.record_job(&run, body.as_ref());
         }
         // The job, and what it created.
         let followed = (self.follow_case_job(&mut run, exchange.status, body.as_ref())).await;
         let job = followed.outcome.as_ref();
-        if verdict.pending_job_fail {
+        if judged.pending_job_fail {
             run.judge_job_failed(&self.contract, body.as_ref(), job, exchange.status);
         }
         let created = self.record_created(&run, body.as_ref(), job, addresses);
         if let Some(reason) = &followed.unobserved {
-            let pending = verdict.pending_job_fail;
+            let pending = judged.pending_job_fail;
             note_unfollowed_job(&self.contract, &mut run, &mut before, reason, pending);
         }
         // The state after it.
@@ -240,7 +240,7 @@ impl Runner {
         let state = run.state(&self.contract, body, job);
         let mut created = state.created_ports(&run.named_ports, &f.primary_port_id);
         // A job that names a NIC the server had before the run did not create it.
-        if let Some(baseline) = self.baseline.get() {
+        if let Some(baseline) = self.attached_before.get() {
             created.retain(|p| !baseline.contains(p));
         }
         if let Some(hold) = addresses {

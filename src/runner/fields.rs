@@ -45,7 +45,7 @@ impl Runner {
             return Ok(());
         };
         let before_run = self
-            .baseline
+            .attached_before
             .get()
             .is_some_and(|b| b.iter().any(|p| p == port));
         if !before_run {

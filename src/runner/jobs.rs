@@ -178,19 +178,19 @@ impl Runner {
             tokio::time::sleep(backoff.next_wait()).await;
             match self.client.send(op, &params, None).await {
                 Ok(answer) => {
-                    let verdict = judge_response(&Evidence {
+                    let judged = judge_response(&Evidence {
                         contract: &self.contract,
                         op,
                         case: &job_case,
                         exchange: &answer,
                         reproduce: curl,
                     });
-                    for f in verdict.findings {
+                    for f in judged.findings {
                         if !findings.iter().any(|g| g.id == f.id) {
                             findings.push(f);
                         }
                     }
-                    match read_job_answer(answer.status, verdict.body) {
+                    match read_job_answer(answer.status, judged.body) {
                         JobAnswer::Ended(outcome, body) => {
                             self.jobs_timed_out.store(0, Ordering::Relaxed);
                             self.job_clock.ended(started.elapsed());

@@ -75,7 +75,7 @@ pub struct Runner {
     /// The first ledger write that failed (said once, at the end).
     ledger_failed: Mutex<Option<String>>,
     /// The server's attachments before the run.
-    baseline: std::sync::OnceLock<Vec<String>>,
+    attached_before: std::sync::OnceLock<Vec<String>>,
     /// Supplementary NICs' updatable fields before the run, and which the run changed.
     sub_nic_fields: std::sync::OnceLock<Vec<(String, Value)>>,
     sub_nics_changed: Mutex<Vec<String>>,
@@ -128,7 +128,7 @@ impl Runner {
             addresses,
             ledger: Default::default(),
             ledger_failed: Mutex::default(),
-            baseline: Default::default(),
+            attached_before: Default::default(),
             sub_nic_fields: Default::default(),
             sub_nics_changed: Mutex::default(),
             port_fields: Mutex::default(),

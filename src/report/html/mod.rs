@@ -54,7 +54,7 @@ pub fn to_html(
     gate: Gate,
     urls: &[(&str, String)],
 ) -> String {
-    let (code, why) = summary.verdict(contract, gate);
+    let (code, why) = summary.exit_status(contract, gate);
     let mut h = String::with_capacity(64 * 1024);
     let title = format!("nic-conformance: {} (exit {code})", summary.target);
     let _ = write!(
