@@ -26,6 +26,17 @@ struct Answer {
     body: Bytes,
 }
 
+/// An answer as it came, before masking: what the proxy forwards.
+pub struct Fetched {
+    pub status: u16,
+    /// Names in lower case, values as text.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// Headers an AK/SK signature adds: a request signed again drops the old ones.
+const SIGNATURE_HEADERS: [&str; 3] = ["authorization", "x-sdk-date", "x-sdk-content-sha256"];
+
 /// The `User-Agent` of every request the harness sends.
 pub const USER_AGENT: &str = concat!("nic-conformance/", env!("CARGO_PKG_VERSION"));
 
@@ -237,34 +248,12 @@ impl Client {
                 "application/json;charset=UTF-8".into(),
             ));
         }
-        match &self.target.auth {
-            Auth::None => {}
-            Auth::Token(token) => headers.push(("X-Auth-Token".into(), token.expose().to_string())),
-            Auth::AkSk { ak, sk } => {
-                headers.push((signing::DATE_HEADER.into(), signing::sdk_date_now()));
-                let (host, decoded, _) = signed_parts(&url);
-                let req = signing::SignableRequest {
-                    method: &op.method,
-                    host: &host,
-                    path: &decoded,
-                    query: &[],
-                    headers: &headers,
-                    body: body.as_deref().unwrap_or_default(),
-                };
-                let sig = signing::sign(&req, ak.expose(), sk.expose());
-                headers.extend(sig.added_headers);
-                headers.push(("Authorization".into(), sig.authorization));
-            }
-        }
+        let body_bytes = body.as_deref().unwrap_or_default();
+        let replay_auth = self.authorize(&op.method, &url, &mut headers, body_bytes, None);
         // As every OpenStack and Huawei SDK client asks: JSON answers (nova
         // answers an unmatched path with HTML otherwise), and who is asking.
         headers.push(("Accept".into(), "application/json".into()));
         headers.push(("User-Agent".into(), USER_AGENT.into()));
-        let replay_auth = match &self.target.auth {
-            Auth::None => ReplayAuth::None,
-            Auth::Token(t) => ReplayAuth::TokenEnv(t.env().unwrap_or("NIC_TOKEN").to_string()),
-            Auth::AkSk { .. } => ReplayAuth::Signed,
-        };
         PreparedRequest {
             method: op.method.clone(),
             url,
@@ -272,6 +261,60 @@ impl Client {
             body,
             replay_auth,
         }
+    }
+
+    /// Adds the target's credentials to a request: its token where the
+    /// request carries none, or an AK/SK signature over the headers
+    /// `sign_only` names (all of them when `None`), any earlier signature
+    /// dropped. One signing path for the run's requests and the proxy's.
+    pub fn authorize(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &mut Vec<(String, String)>,
+        body: &[u8],
+        sign_only: Option<&[&str]>,
+    ) -> ReplayAuth {
+        match &self.target.auth {
+            Auth::None => ReplayAuth::None,
+            Auth::Token(token) => {
+                if !(headers.iter()).any(|(k, _)| k.eq_ignore_ascii_case("x-auth-token")) {
+                    headers.push(("X-Auth-Token".into(), token.expose().to_string()));
+                }
+                ReplayAuth::TokenEnv(token.env().unwrap_or("NIC_TOKEN").to_string())
+            }
+            Auth::AkSk { ak, sk } => {
+                let is = |k: &str, names: &[&str]| names.iter().any(|n| k.eq_ignore_ascii_case(n));
+                headers.retain(|(k, _)| !is(k, &SIGNATURE_HEADERS));
+                let signs = |k: &str| sign_only.is_none_or(|only| is(k, only));
+                let (mut signed, unsigned): (Vec<_>, Vec<_>) = std::mem::take(headers)
+                    .into_iter()
+                    .partition(|(k, _)| signs(k));
+                signed.push((signing::DATE_HEADER.into(), signing::sdk_date_now()));
+                let (host, path, query) = signed_parts(url);
+                let req = signing::SignableRequest {
+                    method,
+                    host: &host,
+                    path: &path,
+                    query: &query,
+                    headers: &signed,
+                    body,
+                };
+                let sig = signing::sign(&req, ak.expose(), sk.expose());
+                *headers = unsigned;
+                headers.extend(signed);
+                // reqwest sends the URL's host itself.
+                let added = sig.added_headers.into_iter();
+                headers.extend(added.filter(|(k, _)| !k.eq_ignore_ascii_case("host")));
+                headers.push(("Authorization".into(), sig.authorization));
+                ReplayAuth::Signed
+            }
+        }
+    }
+
+    /// The target's secrets, for masking what a report shows.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// Sends with retries on 429 (honouring Retry-After) and on connection errors.
@@ -397,6 +440,30 @@ impl Client {
     }
 
     async fn send_once(&self, req: &PreparedRequest) -> Result<Answer, TransportError> {
+        let fetched = self.fetch(req).await?;
+        let header = |name: &str| {
+            (fetched.headers.iter())
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let content_type = header("content-type");
+        let location = header("location")
+            .map(|l| String::from_utf8_lossy(&self.secrets.mask(Bytes::from(l), req)).into_owned());
+        let retry_after = header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        Ok(Answer {
+            status: fetched.status,
+            retry_after,
+            content_type,
+            location,
+            body: self.secrets.mask(fetched.body, req),
+        })
+    }
+
+    /// One attempt, with no retry and no rate limit: the answer as it came
+    /// (not masked), its body read chunk by chunk up to the target's limit.
+    pub async fn fetch(&self, req: &PreparedRequest) -> Result<Fetched, TransportError> {
         let method =
             reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut builder = self.http.request(method, &req.url);
@@ -430,19 +497,12 @@ impl Client {
         };
         let mut response = builder.send().await.map_err(classify)?;
         let status = response.status().as_u16();
-        let header = |name| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let content_type = header(reqwest::header::CONTENT_TYPE);
-        let location = header(reqwest::header::LOCATION)
-            .map(|l| String::from_utf8_lossy(&self.secrets.mask(Bytes::from(l), req)).into_owned());
-        let retry_after = header(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let headers = (response.headers().iter())
+            .map(|(k, v)| {
+                let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (k.as_str().to_string(), v)
+            })
+            .collect();
         let limit = self.target.limits.max_body_bytes;
         if response
             .content_length()
@@ -468,12 +528,10 @@ impl Client {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Answer {
+        Ok(Fetched {
             status,
-            retry_after,
-            content_type,
-            location,
-            body: self.secrets.mask(Bytes::from(body), req),
+            headers,
+            body: Bytes::from(body),
         })
     }
 }

@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use crate::case::Case;
 use crate::contract::{Contract, Operation, Service};
-use crate::http::{Curl, Exchange, PreparedRequest, ReplayAuth, Secrets};
+use crate::http::{Client, Curl, Exchange, PreparedRequest};
 use crate::judge::{Finding, Undecided};
 use crate::report::Summary;
 use crate::runner::event::{CaseResult, Event, Reporter, RunEnd};
@@ -73,8 +73,8 @@ struct Collector {
 pub struct Proxy {
     contract: Arc<Contract>,
     target: Target,
-    http: reqwest::Client,
-    secrets: Secrets,
+    /// The run's HTTP client: one signing path, one streaming body limit.
+    client: Client,
     options: ProxyOptions,
     collector: Mutex<Collector>,
 }
@@ -95,25 +95,17 @@ const NOT_FORWARDED: [&str; 11] = [
     "proxy-connection",
 ];
 
-/// The client's signature headers, replaced when the proxy signs for the target.
-const SIGNATURE_HEADERS: [&str; 3] = ["authorization", "x-sdk-date", "x-sdk-content-sha256"];
-
 impl Proxy {
     pub fn new(
         contract: Arc<Contract>,
         target: Target,
         options: ProxyOptions,
     ) -> Result<Proxy, crate::error::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(target.limits.timeout)
-            .connect_timeout(target.limits.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| {
-                crate::error::Error::Harness(format!("cannot build the HTTP client: {e}"))
-            })?;
+        // The run's client (its TLS settings, signing, body limit); a 3xx
+        // goes back to the client as it came.
+        let mut forwarding = target.clone();
+        forwarding.limits.follow_redirects = false;
+        let client = Client::new(forwarding)?;
         let mut summary = Summary::new(&contract, options.keep_junit);
         summary.event(&Event::RunStarted {
             target: &target.name,
@@ -124,10 +116,9 @@ impl Proxy {
             shard: None,
         });
         Ok(Proxy {
-            secrets: Secrets::of(&target),
             contract,
             target,
-            http,
+            client,
             options,
             collector: Mutex::new(Collector {
                 summary,
@@ -145,30 +136,12 @@ impl Proxy {
         self
     }
 
-    /// The operation a request is, with its path parameters (decoded).
+    /// The operation a request is, with its path parameters (decoded, as
+    /// the run's own matcher reads them: a parameter that is not UTF-8 matches nothing).
     fn operation(&self, method: &str, path: &str) -> Option<(&Operation, Map<String, Value>)> {
-        let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-        self.contract.operations.iter().find_map(|op| {
-            if !op.method.eq_ignore_ascii_case(method) {
-                return None;
-            }
-            let template: Vec<&str> = op.path.split('/').collect();
-            if template.len() != segments.len() {
-                return None;
-            }
-            let mut params = Map::new();
-            for (t, s) in template.iter().zip(&segments) {
-                match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
-                    Some(name) => {
-                        let value = percent_encoding::percent_decode_str(s).decode_utf8_lossy();
-                        params.insert(name.to_string(), Value::String(value.into_owned()));
-                    }
-                    None if t == s => {}
-                    None => return None,
-                }
-            }
-            Some((op, params))
-        })
+        (self.contract.operations.iter())
+            .filter(|op| op.method.eq_ignore_ascii_case(method))
+            .find_map(|op| Some((op, op.match_path(path)?)))
     }
 
     /// A path the proxy forwards: no `.` or `..` segment (plain or
@@ -195,7 +168,9 @@ impl Proxy {
         }
     }
 
-    /// The request for the target: the client's headers, the target's credentials.
+    /// The request for the target: the client's headers, the target's
+    /// credentials (signed by the run's client: only the headers the proxy
+    /// controls are signed, the rest pass unsigned).
     fn outgoing(
         &self,
         method: &str,
@@ -203,52 +178,17 @@ impl Proxy {
         client_headers: &[(String, String)],
         body: &Bytes,
     ) -> PreparedRequest {
-        let mut headers: Vec<(String, String)> = client_headers
-            .iter()
+        let mut headers: Vec<(String, String)> = (client_headers.iter())
             .filter(|(k, _)| !NOT_FORWARDED.contains(&k.as_str()))
             .cloned()
             .collect();
-        let replay_auth = match &self.target.auth {
-            Auth::None => ReplayAuth::None,
-            Auth::Token(token) => {
-                if !headers.iter().any(|(k, _)| k == "x-auth-token") {
-                    headers.push(("x-auth-token".into(), token.expose().to_string()));
-                }
-                ReplayAuth::TokenEnv(token.env().unwrap_or("NIC_TOKEN").to_string())
-            }
-            Auth::AkSk { ak, sk } => {
-                headers.retain(|(k, _)| !SIGNATURE_HEADERS.contains(&k.as_str()));
-                let (host, path, query) = crate::http::signed_parts(url);
-                // Only what the proxy controls is signed; the rest passes unsigned.
-                let mut signed: Vec<(String, String)> = headers
-                    .iter()
-                    .filter(|(k, _)| k == "content-type" || k == "x-project-id")
-                    .cloned()
-                    .collect();
-                signed.push((signing::DATE_HEADER.into(), signing::sdk_date_now()));
-                let sig = signing::sign(
-                    &signing::SignableRequest {
-                        method,
-                        host: &host,
-                        path: &path,
-                        query: &query,
-                        headers: &signed,
-                        body,
-                    },
-                    ak.expose(),
-                    sk.expose(),
-                );
-                headers.retain(|(k, _)| k != "content-type" && k != "x-project-id");
-                headers.extend(signed);
-                headers.extend(
-                    sig.added_headers
-                        .into_iter()
-                        .filter(|(k, _)| !k.eq_ignore_ascii_case("host")),
-                );
-                headers.push(("Authorization".into(), sig.authorization));
-                ReplayAuth::Signed
-            }
-        };
+        let replay_auth = self.client.authorize(
+            method,
+            url,
+            &mut headers,
+            body,
+            Some(&["content-type", "x-project-id"]),
+        );
         PreparedRequest {
             method: method.to_string(),
             url: url.to_string(),
@@ -403,7 +343,7 @@ impl Proxy {
         let outgoing = self.outgoing(&method, &url, &headers, &body);
         let sent = self.send(&outgoing).await;
         let (status, answer_headers, answer_body) = match sent {
-            Ok(a) => a,
+            Ok(a) => (a.status, a.headers, a.body),
             Err(e) => {
                 let message = format!("the target did not answer: {e}");
                 if let Some((op, params)) = matched {
@@ -425,7 +365,7 @@ impl Proxy {
                 status,
                 content_type,
                 location,
-                body: self.secrets.mask(answer_body.clone(), &outgoing),
+                body: self.client.secrets().mask(answer_body.clone(), &outgoing),
                 retries: 0,
                 elapsed: started.elapsed(),
             };
@@ -444,63 +384,17 @@ impl Proxy {
         response
     }
 
-    async fn send(
-        &self,
-        req: &PreparedRequest,
-    ) -> Result<(u16, Vec<(String, String)>, Bytes), String> {
-        let method =
-            reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
-        let mut builder = self.http.request(method, &req.url);
-        for (k, v) in &req.headers {
-            builder = builder.header(k, v);
-        }
-        if let Some(body) = &req.body {
-            builder = builder.body(body.clone());
-        }
-        let response = builder.send().await.map_err(|e| without_url(&e))?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let limit = self.target.limits.max_body_bytes;
-        let body = response.bytes().await.map_err(|e| without_url(&e))?;
-        if body.len() > limit {
-            return Err(format!("the answer's body is over {limit} bytes"));
-        }
-        Ok((status, headers, body))
-    }
-}
-
-/// A transport error without its URL (which may carry a query the client sent).
-fn without_url(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "transport error"
-    };
-    format!("{kind}: {}", e.without_url_ref())
-}
-
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let mut s = self.to_string();
-        if let Some(url) = self.url() {
-            s = s.replace(url.as_str(), "(the target)");
-        }
-        s
+    /// One attempt through the run's client; an error never shows the URL,
+    /// which may carry a query the client sent.
+    async fn send(&self, req: &PreparedRequest) -> Result<crate::http::Fetched, String> {
+        let url = reqwest::Url::parse(&req.url).ok();
+        self.client.fetch(req).await.map_err(|e| {
+            let mut shown = e.to_string().replace(&req.url, "(the target)");
+            if let Some(url) = &url {
+                shown = shown.replace(url.as_str(), "(the target)");
+            }
+            shown
+        })
     }
 }
 
