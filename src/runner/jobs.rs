@@ -79,10 +79,13 @@ impl Backoff {
         let start = (cap / 8)
             .clamp(Duration::from_millis(1), FIRST_POLL)
             .min(cap);
+        // Jobs hardly longer than the first poll's wait gain nothing from
+        // waiting longer (and a timer's rounding would only add to it).
+        let typical = typical.filter(|t| *t >= start * 4);
         Backoff {
             next: typical.map_or(start, |t| (t / 8).max(start).min(cap)),
             cap,
-            first: typical.map(|t| (t * 3 / 4).max(start)),
+            first: typical.map(|t| t * 3 / 4),
         }
     }
 
@@ -487,6 +490,9 @@ mod tests {
             waits(Backoff::new(Duration::from_millis(8), None), 5),
             [1, 2, 4, 8, 8]
         );
+        // Jobs of 2 ms against the in-process mock: nothing to learn.
+        let ms = Duration::from_millis;
+        assert_eq!(waits(Backoff::new(ms(8), Some(ms(2))), 3), [1, 2, 4]);
         let clock = JobClock::default();
         for _ in 0..2 {
             clock.ended(Duration::from_secs(4));
