@@ -34,6 +34,9 @@ pub struct Fetched {
     pub body: Bytes,
 }
 
+/// The headers a run reads from an answer.
+const ANSWER_HEADERS: [&str; 3] = ["content-type", "location", "retry-after"];
+
 /// Headers an AK/SK signature adds: a request signed again drops the old ones.
 const SIGNATURE_HEADERS: [&str; 3] = ["authorization", "x-sdk-date", "x-sdk-content-sha256"];
 
@@ -440,7 +443,7 @@ impl Client {
     }
 
     async fn send_once(&self, req: &PreparedRequest) -> Result<Answer, TransportError> {
-        let fetched = self.fetch(req).await?;
+        let fetched = self.fetch_keeping(req, &ANSWER_HEADERS).await?;
         let header = |name: &str| {
             (fetched.headers.iter())
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -464,6 +467,15 @@ impl Client {
     /// One attempt, with no retry and no rate limit: the answer as it came
     /// (not masked), its body read chunk by chunk up to the target's limit.
     pub async fn fetch(&self, req: &PreparedRequest) -> Result<Fetched, TransportError> {
+        self.fetch_keeping(req, &[]).await
+    }
+
+    /// [`Client::fetch`], keeping only the headers `keep` names (all when empty).
+    async fn fetch_keeping(
+        &self,
+        req: &PreparedRequest,
+        keep: &[&str],
+    ) -> Result<Fetched, TransportError> {
         let method =
             reqwest::Method::from_bytes(req.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut builder = self.http.request(method, &req.url);
@@ -498,6 +510,7 @@ impl Client {
         let mut response = builder.send().await.map_err(classify)?;
         let status = response.status().as_u16();
         let headers = (response.headers().iter())
+            .filter(|(k, _)| keep.is_empty() || keep.contains(&k.as_str()))
             .map(|(k, v)| {
                 let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
                 (k.as_str().to_string(), v)
