@@ -618,3 +618,30 @@ fn keyword_severity_follows_the_pages_words() {
         assert_eq!(severity(id), (want, want), "{id}");
     }
 }
+
+/// One severity per id: what `spec --json` prints for every schema keyword
+/// and rule is what the judge applies (`Contract::severity_of`).
+#[test]
+fn spec_and_the_judge_agree_on_every_severity() {
+    let c = contract();
+    let spec: serde_json::Value = nic_conformance::spec::as_json(&c);
+    let mut checked = 0;
+    for schema in spec["schemas"].as_array().unwrap() {
+        for k in schema["keywords"].as_array().unwrap() {
+            let id = k["id"].as_str().unwrap();
+            let printed = k["severity"].as_str().unwrap();
+            assert_eq!(printed, c.severity_of(id).to_string(), "{id}");
+            checked += 1;
+        }
+    }
+    for r in spec["rules"].as_array().unwrap() {
+        let id = r["id"].as_str().unwrap();
+        assert_eq!(
+            r["severity"].as_str().unwrap(),
+            c.severity_of(id).to_string(),
+            "{id}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 200, "{checked} ids");
+}

@@ -58,7 +58,19 @@ pub struct Keyword {
 /// The severity a schema gives a keyword, with its reason: a node's
 /// `x-should` maps keyword names to the reason they are only implied; a
 /// document's `x-should-all` makes every keyword `should`, with its reason.
-fn severity_of_keyword(document: &Value, node: &Value, keyword: &str) -> (Severity, String) {
+fn severity_of_keyword(
+    schema: &str,
+    document: &Value,
+    node: &Value,
+    keyword: &str,
+) -> (Severity, String) {
+    // The one severity the judge, `spec` and the reports all read.
+    if keyword == "additionalProperties" && !schema.ends_with(".request") {
+        return (
+            Severity::Should,
+            "no page says an answer has no other fields (real clouds add some): an undocumented field is worth a note, not a failure".into(),
+        );
+    }
     if let Some(reason) = node
         .get("x-should")
         .and_then(|m| m.get(keyword))
@@ -112,7 +124,8 @@ impl Schema {
             .map_err(|(pointer, kind)| err(pointer, kind))?;
         for k in &mut keywords {
             let node = document.pointer(&k.subschema).unwrap_or(&Value::Null);
-            (k.severity, k.severity_reason) = severity_of_keyword(&document, node, &k.keyword);
+            (k.severity, k.severity_reason) =
+                severity_of_keyword(name, &document, node, &k.keyword);
         }
         let mut options = jsonschema::options()
             .with_draft(Draft::Draft202012)
