@@ -263,22 +263,7 @@ impl Runner {
         let _ = self.families.set(found.families);
         let (planned, not_served) = self.served(planned, found.families);
         started_event(reporter, &planned);
-        if !not_served.is_empty() {
-            let rules: Vec<String> = (self.contract.rules.iter())
-                .filter(|r| not_served.contains(&r.operation))
-                .map(|r| r.id.clone())
-                .collect();
-            let line = format!(
-                "not served by this target, so not run: {} ({})",
-                not_served.join(", "),
-                found.families.describe()
-            );
-            reporter.event(&Event::Notice(&line));
-            reporter.event(&Event::NotServed {
-                operations: &not_served,
-                rules: &rules,
-            });
-        }
+        self.report_not_served(reporter, &not_served, found.families);
         match self.open_ledger(&found) {
             Ok(notice) => {
                 if let Some(line) = notice {
@@ -298,6 +283,41 @@ impl Runner {
             .partition(|p| matches!(p, Planned::Curated(_)));
         self.run_batch(curated, 1, reporter).await;
         self.run_batch(generated, width, reporter).await;
+        self.finish(&mut end, reporter).await;
+        end.elapsed = started.elapsed();
+        reporter.event(&Event::RunFinished(&end));
+    }
+
+    /// The operations the target does not serve, and the rules only they
+    /// exercise: said once, neither failed nor undecided.
+    fn report_not_served(
+        &self,
+        reporter: &mut dyn Reporter,
+        not_served: &[String],
+        families: Families,
+    ) {
+        if not_served.is_empty() {
+            return;
+        }
+        let rules: Vec<String> = (self.contract.rules.iter())
+            .filter(|r| not_served.contains(&r.operation))
+            .map(|r| r.id.clone())
+            .collect();
+        let line = format!(
+            "not served by this target, so not run: {} ({})",
+            not_served.join(", "),
+            families.describe()
+        );
+        reporter.event(&Event::Notice(&line));
+        reporter.event(&Event::NotServed {
+            operations: not_served,
+            rules: &rules,
+        });
+    }
+
+    /// After the last case: why the run ended, the failures saved, the
+    /// target put back ([`Runner::close`]), the requests counted.
+    async fn finish(&self, end: &mut RunEnd, reporter: &mut dyn Reporter) {
         end.interrupted = self.cancelled.load(Ordering::Relaxed);
         // A target that stopped answering ends the run as unreachable (exit 2).
         if let Some(why) = self.client.failing() {
@@ -314,17 +334,8 @@ impl Runner {
                 reporter.event(&Event::Notice(&line));
             }
         }
-        self.final_cleanup().await;
-        if let Some(e) = self.ledger_failed.lock().ok().and_then(|f| f.clone()) {
-            self.leftovers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(format!("the ledger could not be written: {e}"));
-        }
-        end.leftovers = self.leftovers.lock().map(|l| l.clone()).unwrap_or_default();
+        end.leftovers = self.close().await;
         (end.requests, end.retries) = self.client.counters();
-        end.elapsed = started.elapsed();
-        reporter.event(&Event::RunFinished(&end));
     }
 
     /// The planned cases of the operations `families` serves, and the ids
