@@ -246,19 +246,8 @@ impl Runner {
             ));
             return report;
         }
-        // A create the run never saw end may still be running: its NICs
-        // appear when its job ends, so they are waited for before looking.
-        if let Some(o) = outstanding.filter(|o| o.unnamed_creates > 0) {
-            for job in &o.unnamed_jobs {
-                if let Err(why) = self.wait_job_end(job).await {
-                    report
-                        .left
-                        .push(format!("a create of the run did not end: {why}"));
-                }
-            }
-            if o.unnamed_creates > o.unnamed_jobs.len() {
-                self.wait_listing_settles().await;
-            }
+        if let Some(o) = outstanding {
+            self.wait_for_creates(o, &mut report).await;
         }
         let listed = match self.fresh_listing().await {
             Ok(l) => l,
@@ -309,44 +298,10 @@ impl Runner {
             self.delete_ports(remove.clone()).await;
         }
         if let Some(o) = outstanding {
-            let failed = self.restore_sub_nics(&o.sub_nics).await;
-            for (id, _) in &o.sub_nics {
-                match failed.iter().find(|(f, _)| f == id) {
-                    Some((_, why)) => report.left.push(why.clone()),
-                    None => report.done.push(format!("restored supplementary NIC {id}")),
-                }
-            }
-            let failed = self.restore_ports(&o.ports).await;
-            for (port, fields) in &o.ports {
-                match failed.iter().find(|(f, _)| f == port) {
-                    Some((_, why)) => report.left.push(why.clone()),
-                    None => report.done.push(format!("restored port {port}: {fields}")),
-                }
-            }
+            self.restore_recorded(o, &mut report).await;
         }
-        // Done is what a new listing no longer shows; what it still shows is left.
-        match self.fresh_listing().await {
-            Ok(now) => {
-                for p in &remove {
-                    let what = if spares.contains(&p) {
-                        "detached spare"
-                    } else {
-                        "deleted NIC"
-                    };
-                    if now.contains(p) {
-                        report.left.push(format!(
-                            "port {p} is still attached to server {}",
-                            f.server_id
-                        ));
-                    } else {
-                        report.done.push(format!("{what} {p}"));
-                    }
-                }
-            }
-            Err(e) => report
-                .left
-                .push(format!("cannot list the server's NICs again: {e}")),
-        }
+        let is_spare = |p: &String| spares.contains(&p);
+        self.check_removed(&remove, is_spare, &mut report).await;
         if report.left.is_empty() && report.uncertain.is_empty() {
             self.record(Entry::Finished);
         }
@@ -474,6 +429,72 @@ impl Runner {
             }
         }
         left
+    }
+
+    /// A create the run never saw end may still be running: its NICs appear
+    /// when its job ends, so they are waited for before `cleanup` looks.
+    async fn wait_for_creates(&self, o: &Outstanding, report: &mut CleanupReport) {
+        if o.unnamed_creates == 0 {
+            return;
+        }
+        for job in &o.unnamed_jobs {
+            if let Err(why) = self.wait_job_end(job).await {
+                let line = format!("a create of the run did not end: {why}");
+                report.left.push(line);
+            }
+        }
+        if o.unnamed_creates > o.unnamed_jobs.len() {
+            self.wait_listing_settles().await;
+        }
+    }
+
+    /// Puts back the fields the run recorded (supplementary NICs, ports).
+    async fn restore_recorded(&self, o: &Outstanding, report: &mut CleanupReport) {
+        let failed = self.restore_sub_nics(&o.sub_nics).await;
+        for (id, _) in &o.sub_nics {
+            match failed.iter().find(|(f, _)| f == id) {
+                Some((_, why)) => report.left.push(why.clone()),
+                None => report.done.push(format!("restored supplementary NIC {id}")),
+            }
+        }
+        let failed = self.restore_ports(&o.ports).await;
+        for (port, fields) in &o.ports {
+            match failed.iter().find(|(f, _)| f == port) {
+                Some((_, why)) => report.left.push(why.clone()),
+                None => report.done.push(format!("restored port {port}: {fields}")),
+            }
+        }
+    }
+
+    /// Done is what a new listing no longer shows; what it still shows is left.
+    async fn check_removed(
+        &self,
+        removed: &[String],
+        is_spare: impl Fn(&String) -> bool,
+        report: &mut CleanupReport,
+    ) {
+        let server = &self.client.target().fixtures.server_id;
+        let now = match self.fresh_listing().await {
+            Ok(now) => now,
+            Err(e) => {
+                let line = format!("cannot list the server's NICs again: {e}");
+                report.left.push(line);
+                return;
+            }
+        };
+        for p in removed {
+            let what = if is_spare(p) {
+                "detached spare"
+            } else {
+                "deleted NIC"
+            };
+            if now.contains(p) {
+                let line = format!("port {p} is still attached to server {server}");
+                report.left.push(line);
+            } else {
+                report.done.push(format!("{what} {p}"));
+            }
+        }
     }
 
     /// A create killed before its answer named a job may still be running:
