@@ -174,128 +174,15 @@ impl Runner {
     /// Every check of the preflight; the run starts only when none failed.
     pub async fn preflight_checks(&self) -> Preflight {
         let t = self.client.target();
-        let f = &t.fixtures;
         let mut out = Preflight::default();
-        let file = "the target file";
-
-        // The server, through both lists: it is missing only when both say
-        // so. A server error or no answer is tried again a few times: the
-        // baseline is what the run puts back, so it is worth a wait.
-        let mut nova = self.read("list-interfaces", &[]).await;
-        let mut ecs = self.read("list-server-interfaces", &[]).await;
-        for wait in [250, 1000, 2000] {
-            let flaky = |r: &Option<(String, Read)>| match r {
-                Some((_, Ok(a))) => a.status >= 500,
-                Some((_, Err(e))) => !transport_unreachable(e),
-                None => false,
-            };
-            let answered =
-                |r: &Option<(String, Read)>| matches!(r, Some((_, Ok(a))) if a.status == 200);
-            if answered(&nova) || answered(&ecs) || !(flaky(&nova) || flaky(&ecs)) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-            nova = self.read("list-interfaces", &[]).await;
-            ecs = self.read("list-server-interfaces", &[]).await;
-        }
-        let mut listing: Option<Listing> = None;
-        let mut statuses = Vec::new();
-        let mut ecs_reached = false;
-        let mut not_found = 0;
-        let answered =
-            |r: &Option<(String, Read)>| matches!(r, Some((_, Ok(a))) if a.status == 200);
-        out.families.nova = answered(&nova) || self.nova_version_answers().await;
-        out.families.ecs = answered(&ecs);
-        for (call, read) in nova.into_iter().chain(ecs) {
-            match read {
-                Err(e) if transport_unreachable(&e) => {
-                    out.fail(
-                        format!("target.ecs_url ({})", t.ecs_url),
-                        format!("unreachable: {e}"),
-                        reach_fix(&e, "target.ecs_url"),
-                    );
-                    return out;
-                }
-                Err(e) => statuses.push(format!("{call}: {e}")),
-                Ok(a) if a.status == 401 || a.status == 403 => {
-                    out.fail(
-                        "[auth]",
-                        format!("{call} answered {}: the credentials were refused", a.status),
-                        "check [auth] in the target file and the environment variables it names",
-                    );
-                    return out;
-                }
-                Ok(a) => {
-                    ecs_reached = true;
-                    not_found += usize::from(a.status == 404);
-                    if a.status == 200 && listing.is_none() {
-                        listing = Listing::parse(&a.body).ok();
-                    }
-                    let read = if a.status == 200 { " (not a list)" } else { "" };
-                    statuses.push(format!("{call} answered {}{read}", a.status));
-                }
-            }
-        }
-        if ecs_reached {
-            out.push(
-                format!("target.ecs_url ({})", t.ecs_url),
-                CheckOutcome::Ok("reachable, credentials accepted".into()),
-            );
-        }
-        let Some(listed) = listing else {
-            let subject = format!("fixtures.server_id ({})", f.server_id);
-            let found = format!("neither list of its NICs answers: {}", statuses.join("; "));
-            // Missing only when both say so; otherwise there is no baseline
-            // to put the server back to, and no write without one.
-            let fix = if not_found == statuses.len() {
-                format!(
-                    "check server_id and project_id in {file} (the server must exist in that project)"
-                )
-            } else {
-                "the run needs the server's NICs before its first write (what it puts back): try again when a list answers".into()
-            };
-            out.fail(subject, found, fix);
+        let (nova, ecs) = self.read_listings().await;
+        let Some(listed) = self.check_server(&mut out, nova, ecs).await else {
             return out;
         };
-        out.push(
-            format!("fixtures.server_id ({})", f.server_id),
-            CheckOutcome::Ok(format!("exists, {} NIC(s) attached", listed.ports.len())),
-        );
-        if listed.contains(&f.primary_port_id) {
-            out.push(
-                format!("fixtures.primary_port_id ({})", f.primary_port_id),
-                CheckOutcome::Ok("attached to the server".into()),
-            );
-        } else {
-            out.fail(
-                format!("fixtures.primary_port_id ({})", f.primary_port_id),
-                "not among the server's NICs".into(),
-                format!("set primary_port_id in {file} to the server's primary NIC"),
-            );
-        }
-        let spares = std::iter::once(&f.spare_port_id).chain(&f.extra_spare_port_ids);
-        let attached: Vec<&String> = spares.filter(|s| listed.contains(s)).collect();
-        if attached.is_empty() {
-            out.push(
-                "fixtures.spare_port_id and extras",
-                CheckOutcome::Ok(
-                    "none attached to the server (their existence has no documented read)".into(),
-                ),
-            );
-        } else {
-            let ids: Vec<&str> = attached.iter().map(|s| s.as_str()).collect();
-            out.fail(
-                "fixtures.spare_port_id and extras",
-                format!("attached to the server: {}", ids.join(", ")),
-                format!(
-                    "an earlier run may have left them: `nic-conformance cleanup{}` detaches them",
-                    self.target_flag()
-                ),
-            );
-        }
+        self.check_fixture_ports(&listed, &mut out);
         self.check_ranges(&listed, &mut out);
         out.attached = Some(listed);
-        if t.vpc_url.is_empty() || f.sub_network_interface_id.is_empty() {
+        if t.vpc_url.is_empty() || t.fixtures.sub_network_interface_id.is_empty() {
             out.families.vpc = false;
         } else {
             self.check_sub_nics(&mut out).await;
@@ -327,6 +214,137 @@ impl Runner {
             );
         }
         out
+    }
+
+    /// The server's NICs through both lists. A server error or no answer
+    /// is tried again a few times: the listing is what the run puts back,
+    /// so it is worth a wait.
+    async fn read_listings(&self) -> (Option<(String, Read)>, Option<(String, Read)>) {
+        let mut nova = self.read("list-interfaces", &[]).await;
+        let mut ecs = self.read("list-server-interfaces", &[]).await;
+        for wait in [250, 1000, 2000] {
+            let flaky = |r: &Option<(String, Read)>| match r {
+                Some((_, Ok(a))) => a.status >= 500,
+                Some((_, Err(e))) => !transport_unreachable(e),
+                None => false,
+            };
+            if answered(&nova) || answered(&ecs) || !(flaky(&nova) || flaky(&ecs)) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            nova = self.read("list-interfaces", &[]).await;
+            ecs = self.read("list-server-interfaces", &[]).await;
+        }
+        (nova, ecs)
+    }
+
+    /// The endpoint, the credentials and the server, from the two lists'
+    /// answers; the server's NICs when a list answered (missing only when
+    /// both say so).
+    async fn check_server(
+        &self,
+        out: &mut Preflight,
+        nova: Option<(String, Read)>,
+        ecs: Option<(String, Read)>,
+    ) -> Option<Listing> {
+        let t = self.client.target();
+        let f = &t.fixtures;
+        let mut listing: Option<Listing> = None;
+        let mut statuses = Vec::new();
+        let mut ecs_reached = false;
+        let mut not_found = 0;
+        out.families.nova = answered(&nova) || self.nova_version_answers().await;
+        out.families.ecs = answered(&ecs);
+        for (call, read) in nova.into_iter().chain(ecs) {
+            match read {
+                Err(e) if transport_unreachable(&e) => {
+                    out.fail(
+                        format!("target.ecs_url ({})", t.ecs_url),
+                        format!("unreachable: {e}"),
+                        reach_fix(&e, "target.ecs_url"),
+                    );
+                    return None;
+                }
+                Err(e) => statuses.push(format!("{call}: {e}")),
+                Ok(a) if a.status == 401 || a.status == 403 => {
+                    out.fail(
+                        "[auth]",
+                        format!("{call} answered {}: the credentials were refused", a.status),
+                        "check [auth] in the target file and the environment variables it names",
+                    );
+                    return None;
+                }
+                Ok(a) => {
+                    ecs_reached = true;
+                    not_found += usize::from(a.status == 404);
+                    if a.status == 200 && listing.is_none() {
+                        listing = Listing::parse(&a.body).ok();
+                    }
+                    let read = if a.status == 200 { " (not a list)" } else { "" };
+                    statuses.push(format!("{call} answered {}{read}", a.status));
+                }
+            }
+        }
+        if ecs_reached {
+            out.push(
+                format!("target.ecs_url ({})", t.ecs_url),
+                CheckOutcome::Ok("reachable, credentials accepted".into()),
+            );
+        }
+        let Some(listed) = listing else {
+            let subject = format!("fixtures.server_id ({})", f.server_id);
+            let found = format!("neither list of its NICs answers: {}", statuses.join("; "));
+            // Otherwise there is nothing to put the server back to, and no write without it.
+            let fix = if not_found == statuses.len() {
+                "check server_id and project_id in the target file (the server must exist in that project)".to_string()
+            } else {
+                "the run needs the server's NICs before its first write (what it puts back): try again when a list answers".into()
+            };
+            out.fail(subject, found, fix);
+            return None;
+        };
+        out.push(
+            format!("fixtures.server_id ({})", f.server_id),
+            CheckOutcome::Ok(format!("exists, {} NIC(s) attached", listed.ports.len())),
+        );
+        Some(listed)
+    }
+
+    /// The primary NIC is attached, and no spare is.
+    fn check_fixture_ports(&self, listed: &Listing, out: &mut Preflight) {
+        let f = &self.client.target().fixtures;
+        if listed.contains(&f.primary_port_id) {
+            out.push(
+                format!("fixtures.primary_port_id ({})", f.primary_port_id),
+                CheckOutcome::Ok("attached to the server".into()),
+            );
+        } else {
+            out.fail(
+                format!("fixtures.primary_port_id ({})", f.primary_port_id),
+                "not among the server's NICs".into(),
+                "set primary_port_id in the target file to the server's primary NIC".to_string(),
+            );
+        }
+        let spares = std::iter::once(&f.spare_port_id).chain(&f.extra_spare_port_ids);
+        let attached: Vec<&String> = spares.filter(|s| listed.contains(s)).collect();
+        if attached.is_empty() {
+            out.push(
+                "fixtures.spare_port_id and extras",
+                CheckOutcome::Ok(
+                    "none attached to the server (their existence has no documented read)".into(),
+                ),
+            );
+        } else {
+            let ids: Vec<&str> = attached.iter().map(|s| s.as_str()).collect();
+            out.fail(
+                "fixtures.spare_port_id and extras",
+                format!("attached to the server: {}", ids.join(", ")),
+                format!(
+                    "an earlier run may have left them: `nic-conformance cleanup{}` detaches them",
+                    self.target_flag()
+                ),
+            );
+        }
     }
 
     /// The endpoints the run's housekeeping depends on, tried through
@@ -565,4 +583,9 @@ impl Runner {
         }
         Ok(found)
     }
+}
+
+/// A list of the server's NICs answered 200.
+fn answered(r: &Option<(String, Read)>) -> bool {
+    matches!(r, Some((_, Ok(a))) if a.status == 200)
 }
