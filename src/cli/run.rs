@@ -203,15 +203,7 @@ fn check_inputs(args: &RunArgs) -> Result<(), Error> {
 pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
     check_inputs(&args)?;
     let (mut target, builtin) = resolve_target(&contract, &args).await?;
-    if let Some(c) = args.concurrency {
-        target.limits.concurrency = c as usize;
-    }
-    if let Some(r) = args.rate {
-        target.limits.rate_per_second = r.max(0.0);
-    }
-    if let Some(secs) = args.job_timeout.filter(|s| *s > 0.0 && s.is_finite()) {
-        target.limits.job_timeout = std::time::Duration::from_secs_f64(secs);
-    }
+    apply_limit_flags(&mut target, &args);
     let mut opts = options(&contract, &args)?;
     // A real target keeps a ledger; the built-in mock's state ends with the run.
     if args.target.is_some() {
@@ -227,26 +219,9 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
         let ids = runner.list()?;
         return crate::cli::commands::print_lines(ids);
     }
-    // Snapshots are the default mock's answers: a variant answers otherwise by design.
-    let variant = args.mock_batch != Default::default() || args.mock_success != Default::default();
-    if variant && args.target.is_none() && !args.no_snapshots {
-        runner.notice(
-            "snapshots not compared: they were recorded against the mock without --mock-batch or --mock-success",
-        );
-    } else if !args.no_snapshots {
-        let mode = WriteMode::from_flags(args.record, args.update_snapshots);
-        let store = SnapshotStore::open(&args.snapshot_dir, &target.name, mode, &contract)?;
-        runner = runner.with_snapshots(Arc::new(store));
-    }
+    runner = with_snapshots(runner, &contract, &args, &target)?;
     let terminated = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let left_behind = match (&args.target, runner.ledger_path()) {
-        (Some(file), Some(ledger)) => format!(
-            "the ledger {} records what the run left; `nic-conformance cleanup --target {}` undoes it",
-            ledger.display(),
-            file.display()
-        ),
-        _ => "the built-in mock's state ends with the process".into(),
-    };
+    let left_behind = left_behind(&args, &runner);
     // One run per target: held until the process ends (dry runs send nothing).
     let _locks = match (args.target.as_ref(), runner.ledger_path()) {
         (Some(file), Some(ledger)) if !args.dry_run => Some(crate::cli::upkeep::lock_target(
@@ -267,14 +242,7 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
             .as_deref()
             .map(json::CaseLog::path_beside),
     );
-    let style = if args.quiet {
-        ProgressStyle::Quiet
-    } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        ProgressStyle::Bar
-    } else {
-        ProgressStyle::Lines
-    };
-    let mut progress = Progress::new(style);
+    let mut progress = Progress::new(progress_style(&args));
     let mut summary = Summary::new(&contract, args.reports.junit.is_some());
     summary.baseline = args
         .baseline
@@ -310,19 +278,86 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
         );
     }
     if !args.dry_run || code != exit::OK {
-        let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        // A run that could not start has nothing to summarise: the closing line says why.
-        let text = if args.dry_run || (summary.cases == 0 && summary.end.fatal.is_some()) {
-            String::new()
-        } else {
-            let next = crate::report::console::next_step(&summary, code, &args.snapshot_dir);
-            format!("{next}\n\n{}", render(&summary, &contract, colour))
-        };
-        crate::cli::commands::print_lines([format!("{}exit {code}: {why}", text)])?;
+        print_summary(&summary, &contract, &args, code, &why)?;
     }
     written?;
     if let Some(m) = builtin {
         m.stop().await;
     }
     Ok(code)
+}
+
+/// `--concurrency`, `--rate` and `--job-timeout` over the target file's limits.
+fn apply_limit_flags(target: &mut Target, args: &RunArgs) {
+    if let Some(c) = args.concurrency {
+        target.limits.concurrency = c as usize;
+    }
+    if let Some(r) = args.rate {
+        target.limits.rate_per_second = r.max(0.0);
+    }
+    if let Some(secs) = args.job_timeout.filter(|s| *s > 0.0 && s.is_finite()) {
+        target.limits.job_timeout = std::time::Duration::from_secs_f64(secs);
+    }
+}
+
+/// The snapshot store the run compares curated answers with, if any.
+fn with_snapshots(
+    mut runner: Runner,
+    contract: &Contract,
+    args: &RunArgs,
+    target: &Target,
+) -> Result<Runner, Error> {
+    // Snapshots are the default mock's answers: a variant answers otherwise by design.
+    let variant = args.mock_batch != Default::default() || args.mock_success != Default::default();
+    if variant && args.target.is_none() && !args.no_snapshots {
+        runner.notice(
+            "snapshots not compared: they were recorded against the mock without --mock-batch or --mock-success",
+        );
+    } else if !args.no_snapshots {
+        let mode = WriteMode::from_flags(args.record, args.update_snapshots);
+        let store = SnapshotStore::open(&args.snapshot_dir, &target.name, mode, contract)?;
+        runner = runner.with_snapshots(Arc::new(store));
+    }
+    Ok(runner)
+}
+
+/// What an abandoned run says it leaves, and how to undo it.
+fn left_behind(args: &RunArgs, runner: &Runner) -> String {
+    match (&args.target, runner.ledger_path()) {
+        (Some(file), Some(ledger)) => format!(
+            "the ledger {} records what the run left; `nic-conformance cleanup --target {}` undoes it",
+            ledger.display(),
+            file.display()
+        ),
+        _ => "the built-in mock's state ends with the process".into(),
+    }
+}
+
+fn progress_style(args: &RunArgs) -> ProgressStyle {
+    if args.quiet {
+        ProgressStyle::Quiet
+    } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        ProgressStyle::Bar
+    } else {
+        ProgressStyle::Lines
+    }
+}
+
+/// What to do next, the summary, and the closing line with the exit code.
+fn print_summary(
+    summary: &Summary,
+    contract: &Contract,
+    args: &RunArgs,
+    code: i32,
+    why: &str,
+) -> Result<i32, Error> {
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // A run that could not start has nothing to summarise: the closing line says why.
+    let text = if args.dry_run || (summary.cases == 0 && summary.end.fatal.is_some()) {
+        String::new()
+    } else {
+        let next = crate::report::console::next_step(summary, code, &args.snapshot_dir);
+        format!("{next}\n\n{}", render(summary, contract, colour))
+    };
+    crate::cli::commands::print_lines([format!("{text}exit {code}: {why}")])
 }
