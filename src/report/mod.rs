@@ -258,14 +258,16 @@ impl Summary {
             Some(CaseKind::Boundary) => Some(false),
             _ => None,
         };
-        // Looked up before inserting: after the first cases every key exists,
-        // and a case allocates no key.
-        fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
-            if !map.contains_key(key) {
-                map.insert(key.to_string(), V::default());
-            }
-            map.get_mut(key).expect("inserted above")
+        self.count_exercised(result, touched, cover);
+        let accepted_here = self.dedupe_findings(result, reasons);
+        if let Some(lines) = &mut self.junit {
+            lines.push(JunitLine::of(result, &accepted_here));
         }
+    }
+
+    /// Each rule and keyword the case touched, counted per rule and per
+    /// (operation, rule); keywords by the kind of case that exercised them.
+    fn count_exercised(&mut self, result: &CaseResult, touched: Vec<&str>, cover: Option<bool>) {
         for id in touched {
             if let Some(negative) = cover.filter(|_| id.contains('#')) {
                 let c = slot(&mut self.keywords, &result.operation);
@@ -296,6 +298,15 @@ impl Summary {
                 }
             }
         }
+    }
+
+    /// The case's findings, each deduplicated by (rule, operation), apart
+    /// from those the baseline accepts; the ids the baseline accepted here.
+    fn dedupe_findings<'r>(
+        &mut self,
+        result: &'r CaseResult,
+        reasons: Vec<Option<String>>,
+    ) -> Vec<&'r str> {
         let generated = result.kind != Some(CaseKind::Curated);
         let mut accepted_here = Vec::new();
         for (f, accepted) in result.findings.iter().zip(reasons) {
@@ -327,9 +338,7 @@ impl Summary {
                 d.examples.push(Example::of(result, f));
             }
         }
-        if let Some(lines) = &mut self.junit {
-            lines.push(JunitLine::of(result, &accepted_here));
-        }
+        accepted_here
     }
 
     /// `must` rules the run could not judge (none: every `must` rule it exercised was judged).
@@ -542,4 +551,13 @@ impl Reporter for Summary {
             Event::CaseStarted { .. } => {}
         }
     }
+}
+
+/// The entry for `key`, made if missing. Looked up before inserting: after
+/// the first cases every key exists, and a case allocates no key.
+fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
 }
