@@ -256,7 +256,6 @@ impl Proxy {
         let method = parts.method.as_str().to_string();
         let raw_path = parts.uri.path().to_string();
         let raw_query = parts.uri.query().map(str::to_string);
-        let limit = self.target.limits.max_body_bytes;
         let headers: Vec<(String, String)> = parts
             .headers
             .iter()
@@ -281,50 +280,12 @@ impl Proxy {
                 c.exchanges
             )
         };
-        let too_large = |declared: u64| {
-            format!(
-                "the request body ({declared} bytes declared) is over the target's max_body_mb ({limit} bytes); not forwarded"
-            )
-        };
-        // A declared length over the limit is refused before it is buffered.
-        let body_timeout = self.options.connections.body_timeout;
-        if let Some(declared) =
-            crate::server::declared_length(&parts.headers).filter(|n| *n > limit as u64)
+        let body = match self
+            .read_body(&parts.headers, body, &case_id, op_id.as_deref())
+            .await
         {
-            let message = too_large(declared);
-            self.record_error(&case_id, op_id.as_deref(), &message);
-            // A body of a few times the limit is read and dropped, so the
-            // client reads the 413 rather than a broken pipe; a larger one
-            // is not read at all.
-            if declared <= DRAIN_CAP {
-                let _ = tokio::time::timeout(body_timeout, drain(body)).await;
-            }
-            let mut answer = plain(413, &message);
-            answer.headers_mut().insert(
-                axum::http::header::CONNECTION,
-                HeaderValue::from_static("close"),
-            );
-            return answer;
-        }
-        let read = tokio::time::timeout(body_timeout, axum::body::to_bytes(body, limit)).await;
-        let body = match read {
-            Ok(Ok(b)) => b,
-            Err(_) => {
-                let message = format!(
-                    "the request body did not arrive within {}s",
-                    body_timeout.as_secs_f64()
-                );
-                self.record_error(&case_id, op_id.as_deref(), &message);
-                return plain(408, &message);
-            }
-            Ok(Err(_)) => {
-                let message = format!(
-                    "the request body is over the target's max_body_mb ({} bytes); not forwarded",
-                    limit
-                );
-                self.record_error(&case_id, op_id.as_deref(), &message);
-                return plain(413, &message);
-            }
+            Ok(body) => body,
+            Err(refusal) => return refusal,
         };
         if self.options.verify_client
             && let Err(e) =
@@ -371,17 +332,64 @@ impl Proxy {
             };
             self.judge(op, case_id, params, &body, outgoing, &exchange);
         }
-        let mut response = Response::new(Body::from(answer_body));
-        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-        for (k, v) in answer_headers {
-            if NOT_FORWARDED.contains(&k.to_ascii_lowercase().as_str()) {
-                continue;
+        forwarded(status, answer_headers, answer_body)
+    }
+
+    /// The client's body, up to the target's limit and within the body
+    /// timeout; else the refusal to answer (recorded as an error of the session).
+    async fn read_body(
+        &self,
+        headers: &axum::http::HeaderMap,
+        body: Body,
+        case_id: &str,
+        op_id: Option<&str>,
+    ) -> Result<Bytes, Response> {
+        let limit = self.target.limits.max_body_bytes;
+        let too_large = |declared: u64| {
+            format!(
+                "the request body ({declared} bytes declared) is over the target's max_body_mb ({limit} bytes); not forwarded"
+            )
+        };
+        // A declared length over the limit is refused before it is buffered.
+        let body_timeout = self.options.connections.body_timeout;
+        if let Some(declared) =
+            crate::server::declared_length(headers).filter(|n| *n > limit as u64)
+        {
+            let message = too_large(declared);
+            self.record_error(case_id, op_id, &message);
+            // A body of a few times the limit is read and dropped, so the
+            // client reads the 413 rather than a broken pipe; a larger one
+            // is not read at all.
+            if declared <= DRAIN_CAP {
+                let _ = tokio::time::timeout(body_timeout, drain(body)).await;
             }
-            if let (Ok(name), Ok(value)) = (HeaderName::try_from(k), HeaderValue::from_str(&v)) {
-                response.headers_mut().append(name, value);
+            let mut answer = plain(413, &message);
+            answer.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+            return Err(answer);
+        }
+        let read = tokio::time::timeout(body_timeout, axum::body::to_bytes(body, limit)).await;
+        match read {
+            Ok(Ok(b)) => Ok(b),
+            Err(_) => {
+                let message = format!(
+                    "the request body did not arrive within {}s",
+                    body_timeout.as_secs_f64()
+                );
+                self.record_error(case_id, op_id, &message);
+                Err(plain(408, &message))
+            }
+            Ok(Err(_)) => {
+                let message = format!(
+                    "the request body is over the target's max_body_mb ({} bytes); not forwarded",
+                    limit
+                );
+                self.record_error(case_id, op_id, &message);
+                Err(plain(413, &message))
             }
         }
-        response
     }
 
     /// One attempt through the run's client; an error never shows the URL,
@@ -396,6 +404,21 @@ impl Proxy {
             shown
         })
     }
+}
+
+/// The target's answer as the proxy gives it to the client.
+fn forwarded(status: u16, headers: Vec<(String, String)>, body: Bytes) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    for (k, v) in headers {
+        if NOT_FORWARDED.contains(&k.to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(k), HeaderValue::from_str(&v)) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
 }
 
 /// The most a refused body is read (and dropped) before the 413.
