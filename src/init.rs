@@ -167,7 +167,7 @@ async fn read_listing(
     ))
 }
 
-/// The supplementary NICs (this server's first) and their security groups.
+/// This server's supplementary NICs, and the security groups the listed ones use.
 async fn read_sub_nics(
     contract: &Contract,
     client: &Client,
@@ -193,14 +193,9 @@ async fn read_sub_nics(
     let nics = (body.get("sub_network_interfaces").and_then(Value::as_array))
         .cloned()
         .unwrap_or_default();
-    let ours = |n: &&Value| {
-        let parent = text(n, "parent_id");
-        parent == found.primary_port_id || found.other_ports.contains(&parent)
-    };
-    let (mut mine, rest): (Vec<&Value>, Vec<&Value>) = nics.iter().partition(ours);
-    mine.extend(rest);
-    found.sub_network_interface_ids = mine.iter().map(|n| text(n, "id")).collect();
-    let groups = (mine.iter())
+    found.sub_network_interface_ids = this_servers(&nics, found);
+    // Any listed security group will do: cases only name it.
+    let groups = (nics.iter())
         .flat_map(|n| {
             n.get("security_groups")
                 .and_then(Value::as_array)
@@ -213,6 +208,18 @@ async fn read_sub_nics(
             found.security_group_ids.push(sg.to_string());
         }
     }
+}
+
+/// The supplementary NICs whose parent is one of the server's ports: a run
+/// updates them (and puts them back); another server's is someone else's.
+fn this_servers(nics: &[Value], found: &Discovered) -> Vec<String> {
+    (nics.iter())
+        .filter(|n| {
+            let parent = text(n, "parent_id");
+            parent == found.primary_port_id || found.other_ports.contains(&parent)
+        })
+        .map(|n| text(n, "id"))
+        .collect()
 }
 
 /// A TOML string.
@@ -322,7 +329,7 @@ fn fixtures_section(f: &mut String, opts: &InitOptions, found: &Discovered) {
         ),
         None if opts.vpc_url.is_some() => writeln!(
             f,
-            "sub_network_interface_id = \"\"   # FILL IN: a supplementary NIC (none was listed)"
+            "sub_network_interface_id = \"\"   # FILL IN: a supplementary NIC of this server (none was listed)"
         ),
         None => writeln!(
             f,
@@ -403,5 +410,25 @@ fn limits_section(f: &mut String) {
         ("server_tasks", l.server_tasks.to_string()),
     ] {
         let _ = writeln!(f, "{key} = {value}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_servers_supplementary_nics_are_offered() {
+        let found = Discovered {
+            primary_port_id: "p1".into(),
+            other_ports: vec!["p2".into()],
+            ..Discovered::default()
+        };
+        let nics = serde_json::json!([
+            {"id": "a", "parent_id": "p1"},
+            {"id": "b", "parent_id": "someone-elses"},
+            {"id": "c", "parent_id": "p2"},
+        ]);
+        assert_eq!(this_servers(nics.as_array().unwrap(), &found), ["a", "c"]);
     }
 }

@@ -16,21 +16,38 @@ use nic_conformance::http::Client;
 use nic_conformance::mock::{FaultSet, MockConfig, start_local};
 use nic_conformance::proxy::{Proxy, ProxyOptions};
 use nic_conformance::report::Summary;
+use nic_conformance::report::json::{CaseLog, to_json, write_report};
+use nic_conformance::runner::event::Fanout;
 use nic_conformance::runner::{RunOptions, Runner};
 use nic_conformance::target::Target;
 
 /// The runner's findings and the proxy's, for one run through the proxy.
 async fn through_proxy(c: &Arc<Contract>, faults: &[String]) -> (Summary, Summary) {
+    let (seen, judged, _) = through_proxy_logged(c, faults, None, None).await;
+    (seen, judged)
+}
+
+/// [`through_proxy`], with the proxy's exchanges and the run's cases
+/// streamed to case logs (the JSON reports' `case_results`).
+async fn through_proxy_logged(
+    c: &Arc<Contract>,
+    faults: &[String],
+    proxy_log: Option<CaseLog>,
+    run_log: Option<&mut CaseLog>,
+) -> (Summary, Summary, Option<CaseLog>) {
     let mut cfg = MockConfig::new(EXAMPLE_PROJECT_ID, example_fixtures());
     cfg.job_duration = Duration::from_millis(1);
     cfg.faults = FaultSet::from_names(c, faults).unwrap();
     let mock = start_local(c.clone(), cfg).await.unwrap();
-    let proxy = Proxy::new(
+    let mut proxy = Proxy::new(
         c.clone(),
         Target::builtin(&mock.base_url),
         ProxyOptions::default(),
     )
     .unwrap();
+    if let Some(log) = proxy_log {
+        proxy = proxy.logging_cases(log);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy = nic_conformance::proxy::serve(proxy, listener)
         .await
@@ -40,10 +57,13 @@ async fn through_proxy(c: &Arc<Contract>, faults: &[String]) -> (Summary, Summar
     opts.budget = Some(1);
     let runner = Arc::new(Runner::new(c.clone(), client, opts));
     let mut seen = Summary::new(c, false);
-    runner.run(&mut seen).await;
-    let judged = proxy.stop().await;
+    match run_log {
+        Some(log) => runner.run(&mut Fanout(vec![&mut seen, log])).await,
+        None => runner.run(&mut seen).await,
+    }
+    let (judged, log) = proxy.stop_with_log().await;
     mock.stop().await;
-    (seen, judged)
+    (seen, judged, log)
 }
 
 /// The server-side finding ids of a summary (the client's are prefixed).
@@ -426,39 +446,13 @@ async fn the_proxy_page_shows_what_the_server_answered_apart_from_what_the_clien
 /// run's, `case_results` included (one per exchange), and no seed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxys_json_report_has_the_keys_of_a_runs() {
-    use nic_conformance::report::json::{CaseLog, to_json, write_report};
     let c = contract();
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = MockConfig::new(EXAMPLE_PROJECT_ID, example_fixtures());
-    cfg.job_duration = Duration::from_millis(1);
-    let mock = start_local(c.clone(), cfg).await.unwrap();
-    let proxied = dir.path().join("proxy.json");
-    let proxy = Proxy::new(
-        c.clone(),
-        Target::builtin(&mock.base_url),
-        ProxyOptions::default(),
-    )
-    .unwrap()
-    .logging_cases(CaseLog::beside(&proxied).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = nic_conformance::proxy::serve(proxy, listener)
-        .await
-        .unwrap();
-    let client = Arc::new(Client::new(Target::builtin(&proxy.base_url)).unwrap());
-    let mut opts = RunOptions::new(7);
-    opts.budget = Some(1);
-    let runner = Arc::new(Runner::new(c.clone(), client, opts));
-    let mut seen = Summary::new(&c, false);
-    let ran = dir.path().join("run.json");
+    let (proxied, ran) = (dir.path().join("proxy.json"), dir.path().join("run.json"));
     let mut run_log = CaseLog::beside(&ran).unwrap();
-    runner
-        .run(&mut nic_conformance::runner::event::Fanout(vec![
-            &mut seen,
-            &mut run_log,
-        ]))
-        .await;
-    let (judged, mut log) = proxy.stop_with_log().await;
-    mock.stop().await;
+    let proxy_log = CaseLog::beside(&proxied).unwrap();
+    let (seen, judged, mut log) =
+        through_proxy_logged(&c, &[], Some(proxy_log), Some(&mut run_log)).await;
     let gate = nic_conformance::report::Gate::new(nic_conformance::contract::Severity::Must);
     write_report(&proxied, &to_json(&judged, &c, gate), log.as_mut()).unwrap();
     write_report(&ran, &to_json(&seen, &c, gate), Some(&mut run_log)).unwrap();

@@ -299,16 +299,11 @@ impl Contract {
     }
 
     /// Severity of an id: rules carry theirs, schema keywords theirs
-    /// ([`Keyword::severity`]: `must` where the page states the constraint);
-    /// undocumented response fields (`additionalProperties`), which real
-    /// clouds add, are reported at `should`.
+    /// ([`Keyword::severity`], decided once when the schema is compiled).
     pub fn severity_of(&self, id: &str) -> Severity {
         let id = id.strip_prefix(ids::CLIENT_PREFIX).unwrap_or(id);
         if let Some(rule) = self.rule(id) {
             return rule.severity;
-        }
-        if id.ends_with("/additionalProperties") && !id.contains(".request#") {
-            return Severity::Should;
         }
         self.keyword(id).map_or(Severity::Must, |k| k.severity)
     }

@@ -58,8 +58,9 @@ impl Mock {
         let max = self.config.max_nics_per_server;
         let mut free =
             max.saturating_sub(state.servers.get(server_id).map_or(0, |s| s.ports.len()));
-        // NICs that need an address handed out, counted before any is taken.
-        let mut to_address = 0;
+        // The addresses the batch's new ports may take, counted once before any is taken.
+        let new_ports = nics.iter().filter(|n| n.port_id.is_none()).count();
+        let mut addresses = state.free_addresses(new_ports);
         let failures: Vec<Option<String>> = nics
             .iter()
             .map(|nic| {
@@ -80,9 +81,11 @@ impl Mock {
                     return problem.map(|p| p.to_string());
                 }
                 if nic.port_id.is_none() {
-                    to_address += 1;
-                    return (!state.has_free_addresses(to_address))
-                        .then(|| AddressProblem::Exhausted.to_string());
+                    let Some(left) = addresses.checked_sub(1) else {
+                        return Some(AddressProblem::Exhausted.to_string());
+                    };
+                    addresses = left;
+                    return None;
                 }
                 let port = nic.port_id.as_deref()?;
                 let want = self.effects.nics.port_state.as_deref()?;

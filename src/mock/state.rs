@@ -268,31 +268,31 @@ impl State {
             let n = self.next_host;
             self.next_host = self.next_host.wrapping_add(1);
             let address = self.range.low_host(n);
-            if !self.addresses.contains(&address) && !EXAMPLE_ADDRESSES.contains(&address.as_str())
-            {
+            if self.may_hand_out(&address) {
                 return Some(address);
             }
         }
         None
     }
 
-    /// Whether `n` more addresses could be handed out now (a batch that needs
-    /// them checks before it takes any, so an atomic batch changes nothing).
-    pub fn has_free_addresses(&self, n: usize) -> bool {
+    /// How many addresses could be handed out now, counting up to `up_to`
+    /// (a batch counts before it takes any, so an atomic batch changes nothing).
+    pub fn free_addresses(&self, up_to: usize) -> usize {
         let mut found = 0;
         let mut at = self.next_host;
         for _ in 0..self.range.low_hosts().min(MAX_ADDRESS_SEARCH) {
-            if found >= n {
+            if found >= up_to {
                 break;
             }
-            let address = self.range.low_host(at);
+            found += usize::from(self.may_hand_out(&self.range.low_host(at)));
             at = at.wrapping_add(1);
-            if !self.addresses.contains(&address) && !EXAMPLE_ADDRESSES.contains(&address.as_str())
-            {
-                found += 1;
-            }
         }
-        found >= n
+        found
+    }
+
+    /// Neither held nor one the pages' examples ask for.
+    fn may_hand_out(&self, address: &str) -> bool {
+        !self.addresses.contains(address) && !EXAMPLE_ADDRESSES.contains(&address)
     }
 
     /// Why the network would refuse to give a new port `address`, if it would.
