@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::contract::{Contract, Expect, Operation, Setup, Verdict, ids};
 use crate::fixtures::{FixtureWorld, Fixtures};
+use crate::malformed::{Malformation, Malformed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,6 +68,14 @@ pub struct Case {
     /// optional list): its status is judged at `should` (`request.open-reading`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub open_reading: bool,
+    /// A protocol-level case: the request goes out malformed this way, its
+    /// body's only key (the operation's top-level one) naming what to break.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub malformed: Option<Malformation>,
+    /// What the case tests, stable across seeds (its plan: `breaks ID`,
+    /// `edge ID`, `protocol CLASS`…); empty for a curated case, named by its id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub class: String,
 }
 
 impl Case {
@@ -85,7 +94,19 @@ impl Case {
             setup: None,
             description: String::new(),
             open_reading: false,
+            malformed: None,
+            class: String::new(),
         }
+    }
+
+    /// The bytes a protocol-level case sends instead of its JSON body.
+    pub fn malformed_request(&self) -> Option<Malformed> {
+        let m = self.malformed?;
+        let body = self.body.as_ref().and_then(Value::as_object);
+        let key = body
+            .and_then(|b| b.keys().next())
+            .map_or("", String::as_str);
+        Some(m.request(key))
     }
 
     pub fn view(&self) -> Value {
@@ -117,7 +138,9 @@ impl Case {
         let unprinted = !op.success_status_printed;
         let mut exercises: Vec<String> = contract
             .rules_for(&op.id)
-            .filter(|r| r.check.exercised(view) && r.id != ids::OPEN_READING)
+            .filter(|r| {
+                r.check.exercised(view) && r.id != ids::OPEN_READING && r.id != ids::WELL_FORMED
+            })
             .filter(|r| unprinted || r.id != ids::USUAL_STATUS)
             .map(|r| r.id.clone())
             .collect();

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::case::{Case, CaseKind, curated_id, default_path_params};
-use crate::contract::{Contract, Expect};
+use crate::contract::{Contract, Expect, ids};
 use crate::files::write_atomic;
 use crate::fixtures::Fixtures;
 
@@ -247,13 +247,22 @@ pub fn parse_curated(
             crate::generate::addresses::place(contract, op, fixtures, &mut view, key);
             body = view.get("body").cloned();
         }
+        // A protocol-level or open reading is exercised only where a case says so.
+        let marked = |id: &str| id == ids::OPEN_READING || id == ids::WELL_FORMED;
         let exercises = contract
             .rules_for(&op.id)
-            .filter(|r| r.check.exercised(&view))
+            .filter(|r| r.check.exercised(&view) && !marked(&r.id))
             .map(|r| r.id.clone());
         let mut exercises: Vec<String> = exercises.collect();
         if let Some(b) = &c.breaks {
             exercises.insert(0, b.clone());
+        }
+        // A case resting on a reading the pages leave open is judged at should.
+        let world = crate::fixtures::FixtureWorld::new(fixtures, project_id, op.setup);
+        let open_reading =
+            c.breaks.is_none() && expect.matches(200) && contract.open_reading(op, &view, &world);
+        if open_reading {
+            exercises.push(ids::OPEN_READING.to_string());
         }
         out.push(Case {
             id: curated_id(&op.id, &c.name),
@@ -266,7 +275,9 @@ pub fn parse_curated(
             body,
             setup: op.setup,
             description: c.description,
-            open_reading: false,
+            open_reading,
+            malformed: None,
+            class: String::new(),
         });
     }
     Ok(out)

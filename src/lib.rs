@@ -39,6 +39,7 @@ pub mod init;
 pub mod judge;
 pub mod ledger;
 pub mod lock;
+pub mod malformed;
 pub mod mock;
 pub mod openapi;
 pub mod proxy;

@@ -32,7 +32,7 @@ use nic_conformance::generate::Generator;
 use nic_conformance::http::Client;
 use nic_conformance::ledger::Ledger;
 use nic_conformance::mock::{FaultSet, MockConfig, RunningMock, start_local};
-use nic_conformance::report::baseline::Baseline;
+use nic_conformance::report::baseline::{Baseline, Origin};
 use nic_conformance::runner::{RunOptions, Runner};
 use nic_conformance::target::Target;
 
@@ -194,10 +194,11 @@ fn run_trial(contract: &Arc<Contract>, case: &Case) -> Result<(), Failed> {
     }
     // The gate `run` applies: at or above --fail-on, not accepted by the baseline.
     let mut problems = Vec::new();
+    let origin = Origin::of(&result);
     for f in &result.findings {
         let accepted = world.baseline.as_ref().and_then(|b| {
             let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
-            b.accept(&f.id, &f.operation, &result.case_id)
+            b.accept(&f.id, &f.operation, &origin)
                 .map(|e| e.reason.clone())
         });
         match accepted {

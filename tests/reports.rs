@@ -33,8 +33,13 @@ fn path(dir: &Path, name: &str) -> String {
 fn the_html_report_is_self_contained_and_shows_operations_rules_and_findings() {
     let dir = tempfile::tempdir().unwrap();
     let html = path(dir.path(), "report.html");
+    // A 500 for every refusal: a finding in more cases than the page lists.
     let o = run(
-        &["deleted-nic-stays-listed", "value-drift"],
+        &[
+            "deleted-nic-stays-listed",
+            "value-drift",
+            "server-error-on-reject",
+        ],
         &["--report-html", &html],
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

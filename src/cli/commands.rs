@@ -157,6 +157,7 @@ pub async fn serve_mock(contract: Arc<Contract>, args: MockArgs) -> Result<i32, 
     config.require_auth = args.require_auth;
     config.batch = args.batch;
     config.success = args.success;
+    config.validate = args.validate;
     config.max_nics_per_server = args.max_nics_per_server;
     config.job_duration = std::time::Duration::from_millis(args.job_ms);
     let ak = env_var("NIC_MOCK_AK").unwrap_or_else(|| "TESTAKEXAMPLE0000000".into());

@@ -211,6 +211,11 @@ pub struct MockArgs {
     /// (202 for a request that starts a job, 204 for an answer without a body).
     #[arg(long, default_value = "usual", value_name = "usual|other")]
     pub success: crate::mock::SuccessStatus,
+    /// A request the pages leave open (an empty optional list, an ignored
+    /// field's unknown id, an address pair without an address): accepted, or
+    /// refused as the strictest conforming server would.
+    #[arg(long, default_value = "lenient", value_name = "lenient|strict")]
+    pub validate: crate::mock::Validation,
     /// Write one JSON line per request (time, method, path, status, ms) to FILE, `-` for stderr.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
@@ -227,7 +232,7 @@ pub struct RunArgs {
     /// Seed of the generated cases (default: a fresh one, printed in the summary).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Generated cases per operation and kind (default 25, at least one per keyword and rule).
+    /// Generated cases planned per operation and kind (default 25, at least one per plan; a plan is drawn again only while it has a new class of request to send).
     #[arg(long, value_parser = parse_budget)]
     pub budget: Option<usize>,
     /// Kinds of generated case to run (repeatable; default all three).
@@ -295,6 +300,9 @@ pub struct RunArgs {
     /// With the built-in mock only: the success status where a page prints none.
     #[arg(long, default_value = "usual", value_name = "usual|other")]
     pub mock_success: crate::mock::SuccessStatus,
+    /// With the built-in mock only: accept a request the pages leave open, or refuse it.
+    #[arg(long, default_value = "lenient", value_name = "lenient|strict")]
+    pub mock_validate: crate::mock::Validation,
     /// Print the selected case ids and exit.
     #[arg(long)]
     pub list: bool,

@@ -23,10 +23,11 @@ async fn resolve_target(
     if args.target.is_some() {
         let mock_only = !args.mock_faults.is_empty()
             || args.mock_batch != Default::default()
-            || args.mock_success != Default::default();
+            || args.mock_success != Default::default()
+            || args.mock_validate != Default::default();
         if mock_only {
             return Err(Error::Usage(
-                "--mock-fault, --mock-batch and --mock-success apply to the built-in mock only\n  (drop --target, or drop them)".into(),
+                "--mock-fault, --mock-batch, --mock-success and --mock-validate apply to the built-in mock only\n  (drop --target, or drop them)".into(),
             ));
         }
         // A dry run sends nothing: it needs no credentials (they show as ***).
@@ -42,6 +43,7 @@ async fn resolve_target(
     config.faults = FaultSet::from_names(contract, &args.mock_faults)?;
     config.batch = args.mock_batch;
     config.success = args.mock_success;
+    config.validate = args.mock_validate;
     config.job_duration = std::time::Duration::from_millis(1);
     let running = mock::start_local(contract.clone(), config)
         .await
@@ -154,11 +156,14 @@ fn write_reports(
     if let Some(path) = &args.write_baseline {
         // Accepted findings stay accepted: the new baseline is all the run found.
         let found = summary.findings.values().chain(summary.accepted.values());
-        baseline::write(
-            path,
-            baseline::entries_for(found),
-            summary.baseline.as_ref(),
-        )?;
+        let entries = baseline::entries_for(found);
+        for e in entries.iter().filter(|e| e.is_broad()) {
+            eprintln!(
+                "warning: the baseline entry {} names no case or class: it accepts every finding of its id on the operation",
+                e.label()
+            );
+        }
+        baseline::write(path, entries, summary.baseline.as_ref())?;
     }
     Ok(())
 }

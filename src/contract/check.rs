@@ -12,6 +12,8 @@ use super::pointer::{
 };
 use super::rule::{Check, Resource};
 
+mod breaking;
+
 /// What a check needs to know of the target's resources.
 pub trait World {
     /// Whether `id` names an existing `resource`; `server_id` is the server in the request's path.
@@ -174,111 +176,6 @@ impl Check {
             | Check::JsonBody
             | Check::Transport => true,
             Check::JobTerminates | Check::JobFailReason | Check::Snapshot => false,
-        }
-    }
-
-    /// Changes the request so that it breaks this rule; returns the pointers it
-    /// touched (which [`Check::satisfy`] of other rules must leave alone), or
-    /// `None` when the request has no place to break it.
-    pub fn break_request(
-        &self,
-        view: &mut Value,
-        model: &dyn Model,
-        sample: Sampler,
-    ) -> Option<Vec<String>> {
-        match self {
-            Check::MutuallyExclusive { at, fields } => {
-                let obj = expand(view, at).into_iter().next()?;
-                let mut locks = Vec::new();
-                for f in fields.iter().take(2) {
-                    let ptr = join(&obj, f);
-                    if !present(view, &ptr) {
-                        set(view, &ptr, sample(&ptr)?);
-                    }
-                    locks.push(ptr);
-                }
-                Some(locks)
-            }
-            Check::Requires {
-                at,
-                field,
-                requires,
-            } => {
-                let obj = expand(view, at).into_iter().next()?;
-                let (f, r) = (join(&obj, field), join(&obj, requires));
-                if !present(view, &f) {
-                    set(view, &f, sample(&f)?);
-                }
-                remove(view, &r);
-                Some(vec![f, r])
-            }
-            Check::AtLeastOne { at, fields } => {
-                let obj = expand(view, at).into_iter().next()?;
-                let locks: Vec<String> = fields.iter().map(|f| join(&obj, f)).collect();
-                for l in &locks {
-                    remove(view, l);
-                }
-                Some(locks)
-            }
-            Check::MaxItems { at, field, max } => {
-                let obj = expand(view, at).into_iter().next()?;
-                let ptr = join(&obj, field);
-                let item = match get(view, &ptr)
-                    .and_then(Value::as_array)
-                    .and_then(|a| a.last())
-                {
-                    Some(item) => item.clone(),
-                    None => sample(&ptr)?.as_array()?.first()?.clone(),
-                };
-                let mut items = get(view, &ptr)
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                while items.len() <= *max {
-                    items.push(item.clone());
-                }
-                set(view, &ptr, Value::Array(items));
-                Some(vec![ptr])
-            }
-            Check::ResourceExists {
-                at, field, unless, ..
-            } => {
-                let obj = expand(view, at).into_iter().next()?;
-                let mut locks = Vec::new();
-                if let Some(u) = unless {
-                    let up = join(&obj, u);
-                    remove(view, &up);
-                    locks.push(up);
-                }
-                let target = ensure_field(view, &obj, field, sample).into_iter().next()?;
-                set(view, &target, Value::String(model.unknown_id()));
-                locks.push(format!("={target}"));
-                Some(locks)
-            }
-            Check::ResourceState {
-                at,
-                field,
-                resource,
-                state,
-            } => {
-                let obj = expand(view, at).into_iter().next()?;
-                let target = ensure_field(view, &obj, field, sample).into_iter().next()?;
-                let id = model
-                    .known_ids(*resource)
-                    .into_iter()
-                    .find(|id| in_other_state(model, id, state))?;
-                set(view, &target, Value::String(id));
-                Some(vec![format!("={target}")])
-            }
-            Check::ForbiddenFixture {
-                at, field, fixture, ..
-            } => {
-                let obj = expand(view, at).into_iter().next()?;
-                let target = ensure_field(view, &obj, field, sample).into_iter().next()?;
-                set(view, &target, Value::String(model.fixture(fixture)?));
-                Some(vec![format!("={target}")])
-            }
-            _ => None,
         }
     }
 

@@ -6,6 +6,7 @@
 pub const STATUS: &str = "response.status";
 pub const USUAL_STATUS: &str = "response.usual-status";
 pub const OPEN_READING: &str = "request.open-reading";
+pub const WELL_FORMED: &str = "request.well-formed";
 pub const NO_SERVER_ERROR: &str = "response.no-server-error";
 pub const CONTENT_TYPE: &str = "response.content-type";
 pub const JSON_BODY: &str = "response.json-body";
@@ -19,8 +20,9 @@ pub const JOB_FAIL_REASON: &str = "job.fail-reason";
 pub const CLIENT_PREFIX: &str = "client:";
 
 /// Every id above with the kind of check the catalogue must give it.
-pub const ALL: [(&str, &str); 10] = [
+pub const ALL: [(&str, &str); 11] = [
     (STATUS, "status"),
+    (WELL_FORMED, "status"),
     (USUAL_STATUS, "status"),
     (OPEN_READING, "status"),
     (NO_SERVER_ERROR, "no_server_error"),

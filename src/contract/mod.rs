@@ -12,6 +12,7 @@ pub mod ids;
 mod load;
 mod operation;
 pub mod pointer;
+mod readings;
 mod rule;
 pub mod sample;
 mod schema;
@@ -539,7 +540,7 @@ impl JudgedRules {
 
 /// Whether a violation at `instance_path` of the request's `side` lies at or
 /// under one of the `moot` view pointers.
-fn is_moot(moot: &[String], side: &str, instance_path: &str) -> bool {
+pub(crate) fn is_moot(moot: &[String], side: &str, instance_path: &str) -> bool {
     moot.iter().any(|m| {
         m.strip_prefix(side).is_some_and(|rest| {
             instance_path == rest

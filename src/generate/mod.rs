@@ -7,8 +7,11 @@
 //! RNG seeded by (seed, op, kind, i), so a case can be replayed alone.
 
 pub mod addresses;
+pub mod distinct;
+mod protocol;
 mod shape;
 pub mod strategy;
+mod stream;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use serde_json::{Map, Value};
 use crate::case::{Case, CaseKind, default_path_params};
 use crate::contract::{Check, Contract, Operation};
 use crate::fixtures::{FixtureWorld, Fixtures};
+use crate::malformed::Malformation;
 use strategy::{Aim, Mode, ValueStrategy, arb, boundaries, can_break};
 
 /// Which part of the request a plan targets.
@@ -50,10 +54,15 @@ pub enum Plan {
         side: Side,
         aim: Aim,
     },
-    /// Breaks one rule.
+    /// Breaks one rule; a rule that an id must name something is broken
+    /// twice, by a well-formed id that names nothing and by an existing id
+    /// of another kind (a subnet's as a `net_id`).
     BreakRule {
         id: String,
+        other_kind: bool,
     },
+    /// A request below the schema: bytes, Content-Type or method (`request.well-formed`).
+    Malformed(Malformation),
 }
 
 impl Plan {
@@ -62,7 +71,30 @@ impl Plan {
             Plan::Valid => "a valid request".into(),
             Plan::Exercise { id } => format!("a valid request that exercises {id}"),
             Plan::Boundary { id, .. } => format!("valid at the edge of {id}"),
-            Plan::BreakKeyword { id, .. } | Plan::BreakRule { id } => format!("breaks only {id}"),
+            Plan::BreakRule {
+                id,
+                other_kind: true,
+            } => format!("breaks only {id}, with an id of another kind"),
+            Plan::BreakKeyword { id, .. } | Plan::BreakRule { id, .. } => {
+                format!("breaks only {id}")
+            }
+            Plan::Malformed(m) => format!("protocol: {}", m.describe()),
+        }
+    }
+
+    /// What a finding of a case of this plan is about, stable across seeds:
+    /// a baseline entry names it, so it accepts that class and no other.
+    pub fn class(&self) -> String {
+        match self {
+            Plan::Valid => "valid".into(),
+            Plan::Exercise { id } => format!("exercises {id}"),
+            Plan::Boundary { id, .. } => format!("edge {id}"),
+            Plan::BreakRule {
+                id,
+                other_kind: true,
+            } => format!("breaks {id} (another kind's id)"),
+            Plan::BreakKeyword { id, .. } | Plan::BreakRule { id, .. } => format!("breaks {id}"),
+            Plan::Malformed(m) => format!("protocol {m}"),
         }
     }
 }
@@ -86,6 +118,8 @@ pub struct GeneratorCache {
     plans: parking_lot::Mutex<HashMap<(String, CaseKind), Plans>>,
     /// By operation id, kind and plan index.
     strategies: parking_lot::Mutex<HashMap<PlanKey, Arc<PlanStrategies>>>,
+    /// By operation id and kind: what its cases sent so far.
+    streams: parking_lot::Mutex<HashMap<(String, CaseKind), stream::SharedStream>>,
 }
 
 type PlanKey = (String, CaseKind, usize);
@@ -261,7 +295,18 @@ impl<'c> Generator<'c> {
         {
             plans.push(Plan::BreakRule {
                 id: rule.id.clone(),
+                other_kind: false,
             });
+            if matches!(rule.check, Check::ResourceExists { .. }) {
+                plans.push(Plan::BreakRule {
+                    id: rule.id.clone(),
+                    other_kind: true,
+                });
+            }
+        }
+        // Below the schema: what a server's parser and router answer.
+        if self.top_key(op).is_some() {
+            plans.extend(Malformation::ALL.map(Plan::Malformed));
         }
         plans
     }
@@ -284,6 +329,11 @@ impl<'c> Generator<'c> {
             for node_ptr in nodes {
                 let node = schema.subschema(node_ptr).unwrap_or(&Value::Null);
                 for mode in boundaries(node) {
+                    // A maximum equal to its minimum is the same edge: its case exercises both.
+                    if matches!(&mode, Mode::Edge(k) if strategy::equal_counterpart(node, k).is_some() && k.starts_with("max"))
+                    {
+                        continue;
+                    }
                     let keyword = match &mode {
                         Mode::Edge(k) => k.clone(),
                         _ => "items".to_string(),
@@ -407,35 +457,6 @@ impl<'c> Generator<'c> {
         (!plans.is_empty()).then(|| (index % plans.len(), plans))
     }
 
-    /// Case `index` of `kind` for `op`; the same seed always gives the same case.
-    pub fn case(&self, op: &Operation, kind: CaseKind, index: usize) -> Option<Case> {
-        let (at, plans) = self.plan_at(op, kind, index)?;
-        let plan = &plans[at];
-        let mut runner = runner_for(self.seed, &op.id, kind, index);
-        let strategies = self.strategies(op, kind, at, plan);
-        let (body_s, path_s) = &*strategies;
-        // A rule a valid draw exercises only now and then gets more draws,
-        // then settles for a plain valid request rather than none.
-        let (attempts, fallback) = match plan {
-            Plan::Exercise { .. } => (ATTEMPTS * 8, Some(Plan::Valid)),
-            _ => (ATTEMPTS, None),
-        };
-        for plan in std::iter::once(plan).chain(fallback.as_ref()) {
-            for _ in 0..attempts {
-                let body = body_s.new_tree(&mut runner).ok()?.current();
-                let drawn = match &path_s {
-                    Some(s) => Some(s.new_tree(&mut runner).ok()?.current()),
-                    None => None,
-                };
-                let params = self.path_params(op, plan, drawn);
-                if let Some(case) = self.finish(op, kind, index, plan, params, body) {
-                    return Some(case);
-                }
-            }
-        }
-        None
-    }
-
     /// `count` cases of a kind.
     pub fn cases<'g>(
         &'g self,
@@ -457,15 +478,25 @@ impl<'c> Generator<'c> {
     ) -> Option<Case> {
         let (at, plans) = self.plan_at(op, kind, index)?;
         let plan = &plans[at];
+        // The case as it ran: the draw it took.
+        let ran = self.case(op, kind, index)?;
+        if let Plan::Malformed(_) = plan {
+            return Some(ran);
+        }
+        let stream = self.stream(op, kind);
+        let chosen = stream.lock().chosen.get(index).copied().flatten()?;
         let mut runner = runner_for(self.seed, &op.id, kind, index);
         let strategies = self.strategies(op, kind, at, plan);
         let (body_s, path_s) = &*strategies;
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS as u32 {
             let mut tree = body_s.new_tree(&mut runner).ok()?;
             let drawn = match &path_s {
                 Some(s) => Some(s.new_tree(&mut runner).ok()?.current()),
                 None => None,
             };
+            if attempt < chosen {
+                continue;
+            }
             let params = self.path_params(op, plan, drawn);
             let Some(mut best) = self.finish(op, kind, index, plan, params.clone(), tree.current())
             else {

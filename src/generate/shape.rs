@@ -35,10 +35,26 @@ impl Generator<'_> {
         let (expect, breaks, mut exercises) = Case::label(self.contract, op, &view, &world);
         if let Plan::Boundary { id, aim, .. } = plan {
             exercises.insert(0, id.clone());
+            if let Mode::Edge(k) = &aim.mode
+                && let Some(other) = (op.request_schema.as_ref())
+                    .and_then(|n| self.contract.schema(n))
+                    .and_then(|s| s.subschema(&aim.node))
+                    .and_then(|node| super::strategy::equal_counterpart(node, k))
+                && let Some(base) = id.strip_suffix(k.as_str())
+            {
+                exercises.insert(1, format!("{base}{other}"));
+            }
             // An empty optional list is a request the pages give no meaning to.
             if aim.mode == Mode::Items(0) {
                 exercises.insert(1, ids::OPEN_READING.to_string());
             }
+        }
+        // A request the pages give no single meaning may be refused by a conforming server.
+        if breaks.is_none()
+            && !exercises.iter().any(|e| e == ids::OPEN_READING)
+            && self.contract.open_reading(op, &view, &world)
+        {
+            exercises.push(ids::OPEN_READING.to_string());
         }
         let open_reading = exercises.iter().any(|e| e == ids::OPEN_READING);
         // The view is done with: its parts move into the case.
@@ -56,6 +72,8 @@ impl Generator<'_> {
             setup: op.setup,
             description: plan.describe(),
             open_reading,
+            malformed: None,
+            class: plan.class(),
         })
     }
 
@@ -115,7 +133,7 @@ impl Generator<'_> {
                     && violations.iter().all(|v| v == id)
                     && matches!(rules, crate::contract::Verdict::Accept { .. })
             }
-            Plan::BreakRule { id } => {
+            Plan::BreakRule { id, .. } => {
                 let also = self
                     .contract
                     .rule(id)
@@ -124,6 +142,8 @@ impl Generator<'_> {
                 violations.first() == Some(id)
                     && violations.iter().all(|v| v == id || also.contains(v))
             }
+            // Built whole by `malformed_case`, never drawn.
+            Plan::Malformed(_) => false,
         }
     }
 
@@ -138,16 +158,46 @@ impl Generator<'_> {
         world: &FixtureWorld,
     ) -> Option<()> {
         let sample = |p: &str| self.contract.sample(op, p);
-        let constraints: Vec<_> = self
+        // A plain valid or boundary request names existing resources even
+        // where the pages say they are ignored (beside a port_id): a server
+        // that checks them anyway conforms too. Only the plans that exercise
+        // the precedence send a value that counts nowhere (an open reading).
+        let counted = match plan {
+            Plan::Valid | Plan::Boundary { .. } => true,
+            Plan::Exercise { id } => !(self.contract.rule(id)).is_some_and(|r| {
+                matches!(
+                    r.check,
+                    crate::contract::Check::Precedence { .. }
+                        | crate::contract::Check::IgnoredWhen { .. }
+                )
+            }),
+            _ => false,
+        };
+        let constraints: Vec<(&str, std::borrow::Cow<crate::contract::Check>)> = self
             .contract
             .rules_for(&op.id)
             .filter(|r| r.check.is_request_constraint())
+            .map(|r| {
+                let check = match &r.check {
+                    crate::contract::Check::ResourceExists { .. } if counted => {
+                        let mut c = r.check.clone();
+                        if let crate::contract::Check::ResourceExists { unless, .. } = &mut c {
+                            *unless = None;
+                        }
+                        std::borrow::Cow::Owned(c)
+                    }
+                    c => std::borrow::Cow::Borrowed(c),
+                };
+                (r.id.as_str(), check)
+            })
             .collect();
         let satisfy_all = |view: &mut Value, locks: &[String], except: &[String]| {
             for _ in 0..6 {
                 let mut ok = true;
-                for r in &constraints {
-                    if !except.contains(&r.id) && !r.check.satisfy(view, world, &sample, locks) {
+                for (id, check) in &constraints {
+                    if !except.iter().any(|e| e == id)
+                        && !check.satisfy(view, world, &sample, locks)
+                    {
                         ok = false;
                     }
                 }
@@ -157,6 +207,9 @@ impl Generator<'_> {
             }
             false
         };
+        if counted {
+            self.contract.settle_open_readings(op, view);
+        }
         match plan {
             Plan::Valid | Plan::Exercise { .. } => {
                 if !satisfy_all(view, &[], &[]) {
@@ -192,17 +245,20 @@ impl Generator<'_> {
                 locks.push(lock);
                 satisfy_all(view, &locks, &[]);
             }
-            Plan::BreakRule { id } => {
+            Plan::BreakRule { id, other_kind } => {
                 if !satisfy_all(view, &[], &[]) {
                     return None;
                 }
                 let rule = self.contract.rule(id)?;
-                let locks = rule.check.break_request(view, world, &sample)?;
+                let locks = rule
+                    .check
+                    .break_request(view, world, &sample, *other_kind)?;
                 // Other rules may be moot now (an unknown server); the check below decides.
                 let mut except = rule.also_breaks.clone();
                 except.push(id.clone());
                 satisfy_all(view, &locks, &except);
             }
+            Plan::Malformed(_) => return None,
         }
         Some(())
     }

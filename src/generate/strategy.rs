@@ -51,6 +51,17 @@ pub fn can_break(node: &Value, keyword: &str) -> bool {
 }
 
 /// Boundaries a node has: (keyword, mode).
+/// The other end of a range keyword (`minItems` for `maxItems`…) where it
+/// holds the same value, so that one request sits on both edges.
+pub fn equal_counterpart(node: &Value, keyword: &str) -> Option<String> {
+    let other = match keyword.strip_prefix("min") {
+        Some(rest) => format!("max{rest}"),
+        None => format!("min{}", keyword.strip_prefix("max")?),
+    };
+    let (a, b) = (node.get(keyword)?, node.get(&other)?);
+    (a == b).then_some(other)
+}
+
 pub fn boundaries(node: &Value) -> Vec<Mode> {
     let mut out = Vec::new();
     for k in [

@@ -15,7 +15,25 @@ use crate::signing;
 use crate::target::{Auth, Target};
 
 mod request;
+use crate::malformed::Malformed;
 pub use request::{Curl, PreparedRequest, ReplayAuth, Secrets, signed_parts};
+
+/// What a request carries: the JSON the schemas describe, or bytes below them.
+#[derive(Debug, Clone, Copy)]
+pub enum Wire<'a> {
+    Json(Option<&'a Value>),
+    Malformed(&'a Malformed),
+}
+
+impl<'a> Wire<'a> {
+    /// A case's request: its JSON body, or what a protocol-level case sends instead.
+    pub fn of(body: Option<&'a Value>, malformed: Option<&'a Malformed>) -> Wire<'a> {
+        match malformed {
+            Some(m) => Wire::Malformed(m),
+            None => Wire::Json(body),
+        }
+    }
+}
 
 /// One answer as read off the wire (secrets already masked).
 struct Answer {
@@ -23,6 +41,7 @@ struct Answer {
     retry_after: Option<Duration>,
     content_type: Option<String>,
     location: Option<String>,
+    allow: Option<String>,
     body: Bytes,
 }
 
@@ -35,7 +54,7 @@ pub struct Fetched {
 }
 
 /// The headers a run reads from an answer.
-const ANSWER_HEADERS: [&str; 3] = ["content-type", "location", "retry-after"];
+const ANSWER_HEADERS: [&str; 4] = ["content-type", "location", "retry-after", "allow"];
 
 /// Headers an AK/SK signature adds: a request signed again drops the old ones.
 const SIGNATURE_HEADERS: [&str; 3] = ["authorization", "x-sdk-date", "x-sdk-content-sha256"];
@@ -50,6 +69,8 @@ pub struct Exchange {
     pub content_type: Option<String>,
     /// Where a 3xx points (redirects are not followed by default).
     pub location: Option<String>,
+    /// The methods a 405 says the path allows.
+    pub allow: Option<String>,
     pub body: Bytes,
     pub retries: u32,
     pub elapsed: Duration,
@@ -233,10 +254,36 @@ impl Client {
         params: &Map<String, Value>,
         body: Option<&Value>,
     ) -> PreparedRequest {
+        self.prepare_wire(op, params, Wire::Json(body))
+    }
+
+    /// [`Client::prepare`] for a request that may be malformed.
+    pub fn prepare_wire(
+        &self,
+        op: &Operation,
+        params: &Map<String, Value>,
+        wire: Wire<'_>,
+    ) -> PreparedRequest {
         let path = op.render_path(params);
         let base = self.target.base_url(op.service);
-        let url = format!("{base}{path}");
-        let body = body.map(|b| Bytes::from(serde_json::to_vec(b).unwrap_or_default()));
+        let mut url = format!("{base}{path}");
+        let json_type = Some("application/json;charset=UTF-8".to_string());
+        let (method, content_type, body, shell_body) = match wire {
+            Wire::Json(body) => {
+                let body = body.map(|b| Bytes::from(serde_json::to_vec(b).unwrap_or_default()));
+                let ct = body.as_ref().and(json_type);
+                (op.method.clone(), ct, body, None)
+            }
+            Wire::Malformed(m) => {
+                if let Some(q) = m.query {
+                    url.push(if url.contains('?') { '&' } else { '?' });
+                    url.push_str(q);
+                }
+                let method = m.method.clone().unwrap_or_else(|| op.method.clone());
+                let body = Some(m.body.clone());
+                (method, m.content_type.clone(), body, m.shell.clone())
+            }
+        };
         // X-Project-Id is the Huawei cloud's: an OpenStack nova call carries
         // it only where the Huawei signature needs it.
         let huawei = op.error_family != crate::contract::ErrorFamily::Nova
@@ -245,23 +292,21 @@ impl Client {
         if huawei {
             headers.push(("X-Project-Id".to_string(), self.target.project_id.clone()));
         }
-        if body.is_some() {
-            headers.push((
-                "Content-Type".into(),
-                "application/json;charset=UTF-8".into(),
-            ));
+        if let Some(ct) = content_type {
+            headers.push(("Content-Type".into(), ct));
         }
         let body_bytes = body.as_deref().unwrap_or_default();
-        let replay_auth = self.authorize(&op.method, &url, &mut headers, body_bytes, None);
+        let replay_auth = self.authorize(&method, &url, &mut headers, body_bytes, None);
         // As every OpenStack and Huawei SDK client asks: JSON answers (nova
         // answers an unmatched path with HTML otherwise), and who is asking.
         headers.push(("Accept".into(), "application/json".into()));
         headers.push(("User-Agent".into(), USER_AGENT.into()));
         PreparedRequest {
-            method: op.method.clone(),
+            method,
             url,
             headers,
             body,
+            shell_body,
             replay_auth,
         }
     }
@@ -339,7 +384,8 @@ impl Client {
         body: Option<&Value>,
         first: Option<&PreparedRequest>,
     ) -> Result<Exchange, TransportError> {
-        self.send_with(op, params, body, first, false).await
+        self.send_with(op, params, Wire::Json(body), first, false)
+            .await
     }
 
     /// A case's request: like [`Client::send_prepared`], but not sent at
@@ -348,10 +394,10 @@ impl Client {
         &self,
         op: &Operation,
         params: &Map<String, Value>,
-        body: Option<&Value>,
+        wire: Wire<'_>,
         first: Option<&PreparedRequest>,
     ) -> Result<Exchange, TransportError> {
-        self.send_with(op, params, body, first, true).await
+        self.send_with(op, params, wire, first, true).await
     }
 
     /// Stops every case request still waiting for its turn (Ctrl-C, SIGTERM).
@@ -366,7 +412,7 @@ impl Client {
         &self,
         op: &Operation,
         params: &Map<String, Value>,
-        body: Option<&Value>,
+        wire: Wire<'_>,
         mut first: Option<&PreparedRequest>,
         stoppable: bool,
     ) -> Result<Exchange, TransportError> {
@@ -389,7 +435,7 @@ impl Client {
             self.requests.fetch_add(1, Relaxed);
             let outcome = match first.take() {
                 Some(prepared) => self.send_once(prepared).await,
-                None => self.send_once(&self.prepare(op, params, body)).await,
+                None => self.send_once(&self.prepare_wire(op, params, wire)).await,
             };
             let backoff = Duration::from_millis(100u64 << retries.min(6));
             match outcome {
@@ -416,6 +462,7 @@ impl Client {
                         content_type: answer.content_type,
                         body: answer.body,
                         location: answer.location,
+                        allow: answer.allow,
                         retries,
                         elapsed: started.elapsed(),
                     });
@@ -460,6 +507,7 @@ impl Client {
             retry_after,
             content_type,
             location,
+            allow: header("allow"),
             body: self.secrets.mask(fetched.body, req),
         })
     }

@@ -13,6 +13,8 @@ pub struct PreparedRequest {
     pub headers: Vec<(String, String)>,
     /// Shared with the HTTP client rather than copied for it.
     pub body: Option<Bytes>,
+    /// A shell command that prints the body, for a body the curl line cannot quote.
+    pub shell_body: Option<String>,
     /// How the credentials can be given again when the request is replayed.
     pub replay_auth: ReplayAuth,
 }
@@ -89,11 +91,15 @@ impl PreparedRequest {
             }
         }
         let signed = self.replay_auth == ReplayAuth::Signed;
-        if let Some(body) = &self.body {
-            out.push_str(&format!(
+        match (&self.body, &self.shell_body) {
+            (_, Some(shell)) => {
+                out = format!("{shell} | {out} --data-binary @-");
+            }
+            (Some(body), None) => out.push_str(&format!(
                 " --data-raw {}",
                 q(&String::from_utf8_lossy(body))
-            ));
+            )),
+            (None, None) => {}
         }
         if signed {
             out.push_str("  # AK/SK-signed: curl cannot sign it again; replay with the run line");

@@ -114,6 +114,18 @@ pub fn status_conformance(j: &Evidence) -> StatusOutcome {
     ))
 }
 
+/// A 405 says which methods the path allows (RFC 9110 §15.5.6; nova's `badMethod`).
+pub fn allow_header(j: &Evidence) -> Option<Finding> {
+    let named = (j.exchange.allow.as_deref()).is_some_and(|a| !a.trim().is_empty());
+    (j.status() == 405 && !named).then(|| {
+        j.finding(
+            ids::WELL_FORMED,
+            "405 with an Allow header",
+            "405 without Allow",
+        )
+    })
+}
+
 /// Where the page prints no success status any 2xx passes; one other than
 /// the usual status is worth a note (at the rule's `should`).
 pub fn usual_status(j: &Evidence) -> Option<Finding> {
@@ -298,6 +310,7 @@ pub fn judge_response(j: &Evidence) -> ResponseJudgement {
         StatusOutcome::Finding(f) => findings.push(f),
     }
     findings.extend(usual_status(j));
+    findings.extend(allow_header(j));
     findings.extend(content_type_conformance(j));
     let body = match json_body(j) {
         Ok(b) => b,
@@ -332,10 +345,12 @@ mod tests {
             content_type: content_type.map(str::to_string),
             body: bytes::Bytes::from(body.to_string()),
             location: None,
+            allow: None,
             retries: 0,
             elapsed: std::time::Duration::ZERO,
         };
         let curl = Curl::new(PreparedRequest {
+            shell_body: None,
             method: "PUT".into(),
             url: "http://localhost/x".into(),
             headers: Vec::new(),

@@ -23,6 +23,8 @@ pub struct MockConfig {
     pub batch: BatchMode,
     /// The success status where a page prints none.
     pub success: SuccessStatus,
+    /// Whether a request the pages leave open is accepted or refused.
+    pub validate: Validation,
     /// NICs one server may have: an attach beyond it fails (a batch NIC's
     /// sub-job, a nova attach with 403), so no load grows a listing without end.
     pub max_nics_per_server: usize,
@@ -79,6 +81,31 @@ impl std::str::FromStr for BatchMode {
     }
 }
 
+/// What the mock makes of a request the pages give no single meaning
+/// (`Contract::open_reading`: an empty optional list, an ignored field with
+/// a value that would be refused where it counts, an address pair without an
+/// address). Both conform (doc conflicts request.open-readings,
+/// batch-add.ignored-fields-not-validated, batch-add.subnet-beside-port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Validation {
+    /// Accepts it, as far as the rules allow.
+    #[default]
+    Lenient,
+    /// Refuses it with a 400: every refusal a conforming server may make.
+    Strict,
+}
+
+impl std::str::FromStr for Validation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "lenient" => Ok(Validation::Lenient),
+            "strict" => Ok(Validation::Strict),
+            other => Err(format!("unknown validation `{other}` (lenient or strict)")),
+        }
+    }
+}
+
 impl MockConfig {
     pub fn new(project_id: &str, fixtures: Fixtures) -> MockConfig {
         MockConfig {
@@ -90,6 +117,7 @@ impl MockConfig {
             credentials: Vec::new(),
             batch: BatchMode::default(),
             success: SuccessStatus::default(),
+            validate: Validation::default(),
             max_nics_per_server: DEFAULT_MAX_NICS_PER_SERVER,
             connections: ConnectionLimits::default(),
         }

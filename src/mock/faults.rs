@@ -49,6 +49,13 @@ pub enum FaultKind {
     ListingFails,
     /// An update of a NIC's attachment answers success and changes nothing.
     UpdateNotApplied,
+    /// A body it cannot decode (not UTF-8, a multipart type without a
+    /// boundary) is an unhandled error: 500, as a WSGI server that decodes without a guard.
+    ServerErrorOnUndecodable,
+    /// A method the path does not declare is answered 404 with no Allow, as a router that matches method and path together.
+    MethodNotFound,
+    /// A detached port leaves the listing but stays ACTIVE: attaching it again is refused as in use.
+    PortStaysInUse,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,7 +212,7 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             },
         });
     }
-    let fixed: [(&str, FaultKind, &[&str]); 13] = [
+    let fixed: [(&str, FaultKind, &[&str]); 16] = [
         (
             "server-error-on-reject",
             FaultKind::ServerErrorOnReject,
@@ -272,6 +279,21 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             "update-not-applied",
             FaultKind::UpdateNotApplied,
             &["update-attachment.reads-back"],
+        ),
+        (
+            "server-error-on-undecodable",
+            FaultKind::ServerErrorOnUndecodable,
+            &["response.no-server-error"],
+        ),
+        (
+            "method-not-found",
+            FaultKind::MethodNotFound,
+            &["request.well-formed"],
+        ),
+        (
+            "port-stays-in-use",
+            FaultKind::PortStaysInUse,
+            &["response.status"],
         ),
     ];
     for (name, kind, breaks) in fixed {

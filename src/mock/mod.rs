@@ -39,7 +39,7 @@ use state::{Id, State, random_hex};
 pub const BODY_LIMIT: usize = 1 << 20;
 
 pub use crate::server::ConnectionLimits;
-pub use config::{BatchMode, DEFAULT_MAX_NICS_PER_SERVER, MockConfig, SuccessStatus};
+pub use config::{BatchMode, DEFAULT_MAX_NICS_PER_SERVER, MockConfig, SuccessStatus, Validation};
 
 /// An answer before it becomes HTTP.
 #[derive(Debug, Clone, PartialEq)]
@@ -323,6 +323,12 @@ impl Mock {
                 error_body(family, 400, "the path is not valid UTF-8 once decoded"),
             );
         };
+        if op.method != req.method && self.config.faults.has(&FaultKind::MethodNotFound) {
+            return Reply::json(
+                404,
+                error_body(family, 404, &format!("no such resource: {path}")),
+            );
+        }
         if op.method != req.method {
             let allowed: Vec<&str> = self
                 .contract
@@ -385,6 +391,17 @@ impl Mock {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
             .map(|(_, v)| v.to_ascii_lowercase());
+        if self.config.faults.has(&FaultKind::ServerErrorOnUndecodable) {
+            let multipart = content_type
+                .as_deref()
+                .is_some_and(|ct| ct.starts_with("multipart/") && !ct.contains("boundary="));
+            if multipart || std::str::from_utf8(req.body).is_err() {
+                return Err(Reply::json(
+                    500,
+                    error_body(op.error_family, 500, "unhandled"),
+                ));
+            }
+        }
         if !content_type.is_some_and(|ct| ct.trim_start().starts_with("application/json")) {
             return Err(self.reject(op, 415, "Content-Type must be application/json"));
         }
@@ -407,6 +424,7 @@ impl Mock {
         let mut job = self.requested_job(op, &view);
         let mut state = self.state.lock();
         self.end_due_jobs(&mut state);
+
         let mut refused_in_error = false;
         let verdict = schema_verdict.unwrap_or_else(|| match job.as_mut() {
             Some((_, Change::AttachNics { nics, .. })) => {
@@ -416,6 +434,13 @@ impl Mock {
             }
             _ => self.contract.judge_rules(op, &view, &*state),
         });
+        if self.config.validate == Validation::Strict
+            && matches!(verdict, Verdict::Accept { .. })
+            && self.contract.open_reading(op, &view, &*state)
+        {
+            let why = "a request the pages leave open, refused as a strict server may [request.open-reading]";
+            return self.reject(op, 400, why);
+        }
         let dry_run_applied = matches!(verdict, Verdict::Accept { dry_run: true });
         // A request a fault accepts although a rule forbids it is answered as
         // accepted and changes nothing.

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use super::errors::error_body;
-use super::{Mock, Reply};
+use super::{FaultKind, Mock, Reply};
 use crate::contract::ErrorFamily;
 
 /// The microversions the mock speaks.
@@ -206,6 +206,9 @@ impl Mock {
             return Reply::json(409, error_body(ErrorFamily::Nova, 409, m));
         }
         state.detach(server_id, port_id);
+        if self.config.faults.has(&FaultKind::PortStaysInUse) {
+            state.keep_in_use(port_id);
+        }
         Reply {
             status: 202,
             body: None,

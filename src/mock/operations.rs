@@ -34,6 +34,9 @@ impl Mock {
                         .then(|| format!("NIC {id} is not attached to server {server_id}"));
                     if fail_reason.is_none() {
                         state.detach(&server_id, &id);
+                        if faults.has(&FaultKind::PortStaysInUse) {
+                            state.keep_in_use(&id);
+                        }
                         if stays_listed {
                             state.ghosts.insert((server_id.to_string(), id.to_string()));
                         }

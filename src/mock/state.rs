@@ -362,6 +362,13 @@ impl State {
         }
     }
 
+    /// A detached port that stays ACTIVE (a fault): listed nowhere, yet refused as in use.
+    pub fn keep_in_use(&mut self, port_id: &str) {
+        if let Some(port) = self.ports.get_mut(port_id) {
+            port.state = "ACTIVE";
+        }
+    }
+
     /// Whether the port is attached to the server.
     pub fn is_attached(&self, server_id: &str, port_id: &str) -> bool {
         self.ports

@@ -209,6 +209,7 @@ mod tests {
         let c = Contract::builtin().unwrap();
         let l = labelled("nova-attach-interface", json!({"interfaceAttachment": {}}));
         let curl = Curl::new(crate::http::PreparedRequest {
+            shell_body: None,
             method: "POST".into(),
             url: "http://x/".into(),
             headers: Vec::new(),

@@ -194,6 +194,7 @@ impl Proxy {
             url: url.to_string(),
             headers,
             body: (!body.is_empty()).then(|| body.clone()),
+            shell_body: None,
             replay_auth,
         }
     }
@@ -322,10 +323,15 @@ impl Proxy {
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case("location"))
                 .map(|(_, v)| v.clone());
+            let allow = answer_headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("allow"))
+                .map(|(_, v)| v.clone());
             let exchange = Exchange {
                 status,
                 content_type,
                 location,
+                allow,
                 body: self.client.secrets().mask(answer_body.clone(), &outgoing),
                 retries: 0,
                 elapsed: started.elapsed(),

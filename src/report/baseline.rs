@@ -3,19 +3,23 @@
 //! what is new.
 //!
 //! The file is TOML, sorted and stable so that a change to it reads well in
-//! review. An entry matches a finding by rule or keyword id and operation;
-//! an entry written from curated cases also names the case, since a curated
-//! case's id is stable. A generated case is never named: its data depends on
-//! the seed, so matching on it would make the baseline depend on the seed.
+//! review. An entry matches a finding by rule or keyword id and operation,
+//! and is as narrow as the finding: one seen in a curated case names the
+//! case (its id is stable); one seen in a generated case names the case's
+//! class (`breaks ID`, `protocol not-utf8`…), never its id, whose data
+//! depends on the seed. An entry with neither accepts every finding of its
+//! id on the operation, so `--write-baseline` never writes one.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::case::CaseKind;
 use crate::error::Error;
 use crate::files::write_atomic;
 use crate::report::DedupedFinding;
+use crate::runner::event::CaseResult;
 
 /// What `--write-baseline` puts in `reason` for the team to replace.
 pub const REASON_TO_FILL: &str = "TODO: why this deviation is accepted (a vendor ticket, a date)";
@@ -29,24 +33,61 @@ pub struct Entry {
     /// A curated case's id; none matches every case of the operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case: Option<String>,
+    /// A generated case's class; none matches every class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
     pub reason: String,
     /// After this day (`YYYY-MM-DD`) the entry no longer accepts anything and fails the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<toml::value::Date>,
 }
 
+/// Where a finding was seen, as an entry names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Origin {
+    /// A curated case's id.
+    pub case: Option<String>,
+    /// A generated case's class.
+    pub class: Option<String>,
+}
+
+impl Origin {
+    pub fn of(result: &CaseResult) -> Origin {
+        match result.kind {
+            Some(CaseKind::Curated) | None => Origin {
+                case: Some(result.case_id.clone()),
+                class: None,
+            },
+            Some(_) => Origin {
+                case: None,
+                class: Some(result.class.clone()).filter(|c| !c.is_empty()),
+            },
+        }
+    }
+}
+
 impl Entry {
-    fn matches(&self, id: &str, operation: &str, case: &str) -> bool {
+    fn matches(&self, id: &str, operation: &str, origin: &Origin) -> bool {
+        let narrows =
+            |entry: &Option<String>, seen: &Option<String>| entry.is_none() || entry == seen;
         self.id == id
             && self.operation == operation
-            && self.case.as_deref().is_none_or(|c| c == case)
+            && narrows(&self.case, &origin.case)
+            && narrows(&self.class, &origin.class)
     }
 
-    /// The entry as one line: `id on operation [case]`.
+    /// Accepts every finding of its id on its operation: it would hide the
+    /// next, different deviation of the same id.
+    pub fn is_broad(&self) -> bool {
+        self.case.is_none() && self.class.is_none()
+    }
+
+    /// The entry as one line: `id on operation [case | class]`.
     pub fn label(&self) -> String {
-        match &self.case {
-            Some(c) => format!("{} on {} (case {c})", self.id, self.operation),
-            None => format!("{} on {}", self.id, self.operation),
+        match (&self.case, &self.class) {
+            (Some(c), _) => format!("{} on {} (case {c})", self.id, self.operation),
+            (None, Some(c)) => format!("{} on {} ({c})", self.id, self.operation),
+            (None, None) => format!("{} on {}", self.id, self.operation),
         }
     }
 }
@@ -90,12 +131,12 @@ impl Baseline {
         })
     }
 
-    /// The entry that accepts a finding of `id` on `operation` seen in `case`, if any.
-    pub fn accept(&mut self, id: &str, operation: &str, case: &str) -> Option<&Entry> {
+    /// The entry that accepts a finding of `id` on `operation` seen at `origin`, if any.
+    pub fn accept(&mut self, id: &str, operation: &str, origin: &Origin) -> Option<&Entry> {
         let i = self
             .entries
             .iter()
-            .position(|e| e.matches(id, operation, case))?;
+            .position(|e| e.matches(id, operation, origin))?;
         self.used.insert(i);
         Some(&self.entries[i])
     }
@@ -119,23 +160,19 @@ impl Baseline {
     }
 }
 
-/// The baseline that accepts exactly `findings`: one entry per rule and
-/// operation, naming the case only when every case that showed it is curated.
+/// The baseline that accepts exactly `findings`: one entry per rule,
+/// operation and place seen (a curated case, or a generated case's class).
 pub fn entries_for<'a>(findings: impl Iterator<Item = &'a DedupedFinding>) -> Vec<Entry> {
     let mut entries = BTreeSet::new();
     for f in findings {
-        let entry = |case: Option<String>| Entry {
+        entries.extend(f.origins.iter().map(|o| Entry {
             id: f.first.id.clone(),
             operation: f.first.operation.clone(),
-            case,
+            case: o.case.clone(),
+            class: o.class.clone(),
             reason: REASON_TO_FILL.into(),
             expires: None,
-        };
-        if f.generated || f.cases.is_empty() {
-            entries.insert(entry(None));
-        } else {
-            entries.extend(f.cases.iter().map(|c| entry(Some(c.clone()))));
-        }
+        }));
     }
     entries.into_iter().collect()
 }
@@ -149,11 +186,18 @@ pub fn write(
 ) -> Result<(), Error> {
     if let Some(previous) = previous {
         for e in &mut entries {
-            let same = previous
-                .entries
-                .iter()
-                .chain(&previous.expired)
-                .find(|p| p.id == e.id && p.operation == e.operation && p.case == e.case);
+            // The same entry, or a broader one it narrows: its reason still holds.
+            let all = || previous.entries.iter().chain(&previous.expired);
+            let same = all()
+                .find(|p| {
+                    p.id == e.id
+                        && p.operation == e.operation
+                        && p.case == e.case
+                        && p.class == e.class
+                })
+                .or_else(|| {
+                    all().find(|p| p.id == e.id && p.operation == e.operation && p.is_broad())
+                });
             if let Some(p) = same {
                 e.reason = p.reason.clone();
                 e.expires = p.expires;
@@ -191,20 +235,61 @@ fn today() -> toml::value::Date {
 mod tests {
     use super::*;
 
+    fn case(id: &str) -> Origin {
+        Origin {
+            case: Some(id.into()),
+            class: None,
+        }
+    }
+
+    fn class(c: &str) -> Origin {
+        Origin {
+            case: None,
+            class: Some(c.into()),
+        }
+    }
+
     #[test]
     fn an_entry_with_a_case_matches_that_case_only() {
         let e = Entry {
             id: "r".into(),
             operation: "op".into(),
             case: Some("op::c".into()),
+            class: None,
             reason: String::new(),
             expires: None,
         };
-        assert!(e.matches("r", "op", "op::c"));
-        assert!(!e.matches("r", "op", "op::d"));
-        assert!(!e.matches("r", "other", "op::c"));
+        assert!(e.matches("r", "op", &case("op::c")));
+        assert!(!e.matches("r", "op", &case("op::d")));
+        assert!(!e.matches("r", "other", &case("op::c")));
         let any = Entry { case: None, ..e };
-        assert!(any.matches("r", "op", "op::d"));
+        assert!(any.matches("r", "op", &case("op::d")));
+        assert!(any.is_broad());
+    }
+
+    #[test]
+    fn an_entry_with_a_class_matches_that_class_only() {
+        let e = Entry {
+            id: "response.no-server-error".into(),
+            operation: "op".into(),
+            case: None,
+            class: Some("breaks op.net-exists".into()),
+            reason: String::new(),
+            expires: None,
+        };
+        assert!(e.matches(
+            "response.no-server-error",
+            "op",
+            &class("breaks op.net-exists")
+        ));
+        // The same id in another class is a new deviation, not the accepted one.
+        assert!(!e.matches(
+            "response.no-server-error",
+            "op",
+            &class("protocol not-utf8")
+        ));
+        assert!(!e.matches("response.no-server-error", "op", &case("op::curated")));
+        assert!(!e.is_broad());
     }
 
     #[test]

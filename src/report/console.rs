@@ -258,7 +258,7 @@ fn closing(out: &mut String, summary: &Summary) {
     if summary.end.interrupted {
         line(out, "Interrupted: the run stopped early.");
     }
-    if summary.end.stopped_at_max_requests && summary.cases < summary.planned {
+    if summary.end.stopped_at_max_requests && summary.is_partial() {
         line(
             out,
             format!(
@@ -313,6 +313,15 @@ fn closing(out: &mut String, summary: &Summary) {
             summary.end.retries,
         ),
     );
+    if summary.repeats > 0 {
+        line(
+            out,
+            format!(
+                "{} planned case(s) not sent: their plan had no request of a new class left (a bigger budget buys distinct cases, not repeats)",
+                summary.repeats
+            ),
+        );
+    }
 }
 
 /// Colours a unified diff for a terminal.

@@ -100,7 +100,7 @@ pub fn to_junit(summary: &Summary, gate: Gate) -> Result<String, Error> {
     if let Some(f) = &summary.end.fatal {
         run_problems.push((NonSuccessKind::Error, f.clone()));
     }
-    if !summary.dry_run && summary.cases < summary.planned {
+    if summary.is_partial() {
         let why = if summary.end.interrupted {
             "interrupted"
         } else {

@@ -76,9 +76,10 @@ pub struct DedupedFinding {
     pub count: u64,
     /// Every case that showed it, in the order they finished.
     pub cases: Vec<String>,
-    /// Whether a generated case showed it (a baseline then names no case).
+    /// Where it was seen, as a baseline entry would name it: a curated
+    /// case by its id, a generated one by its class.
     #[serde(skip)]
-    pub generated: bool,
+    pub origins: BTreeSet<baseline::Origin>,
     /// What the first few cases received, for reading the finding without replaying it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<Example>,
@@ -162,6 +163,8 @@ pub struct Summary {
     pub passed: u64,
     /// Cases with no finding and no error but a rule they could not judge.
     pub undecided_only: u64,
+    /// Planned cases not run: their plan had no request of a new class left.
+    pub repeats: u64,
     pub operations: BTreeMap<String, OperationStats>,
     pub rules: BTreeMap<String, RuleStats>,
     pub findings: BTreeMap<(String, String), DedupedFinding>,
@@ -186,6 +189,8 @@ pub struct Summary {
 pub struct KeywordCover {
     pub negative: BTreeSet<String>,
     pub boundary: BTreeSet<String>,
+    /// How many generated cases of each class were sent (`breaks ID`, `edge ID`, `protocol CLASS`…).
+    pub classes: BTreeMap<String, u64>,
 }
 
 impl Summary {
@@ -204,7 +209,15 @@ impl Summary {
     }
 
     fn record(&mut self, result: &CaseResult) {
+        if result.repeat {
+            self.repeats += 1;
+            return;
+        }
         self.cases += 1;
+        if !result.class.is_empty() {
+            let cover = slot(&mut self.keywords, &result.operation);
+            *cover.classes.entry(result.class.clone()).or_default() += 1;
+        }
         self.new_snapshots.extend(result.new_snapshot.clone());
         // Which findings the baseline accepts: a case with only those passes.
         let reasons: Vec<Option<String>> = result
@@ -213,7 +226,7 @@ impl Summary {
             .map(|f| {
                 let b = self.baseline.as_mut()?;
                 Some(
-                    b.accept(&f.id, &f.operation, &result.case_id)?
+                    b.accept(&f.id, &f.operation, &baseline::Origin::of(result))?
                         .reason
                         .clone(),
                 )
@@ -307,7 +320,7 @@ impl Summary {
         result: &'r CaseResult,
         reasons: Vec<Option<String>>,
     ) -> Vec<&'r str> {
-        let generated = result.kind != Some(CaseKind::Curated);
+        let origin = baseline::Origin::of(result);
         let mut accepted_here = Vec::new();
         for (f, accepted) in result.findings.iter().zip(reasons) {
             if accepted.is_some() {
@@ -323,13 +336,13 @@ impl Summary {
                 .and_modify(|d| {
                     d.count += 1;
                     d.cases.push(result.case_id.clone());
-                    d.generated |= generated;
+                    d.origins.insert(origin.clone());
                 })
                 .or_insert_with(|| DedupedFinding {
                     first: f.clone(),
                     count: 1,
                     cases: vec![result.case_id.clone()],
-                    generated,
+                    origins: BTreeSet::from([origin.clone()]),
                     examples: Vec::new(),
                     accepted_because: accepted,
                 });
@@ -375,6 +388,11 @@ impl Summary {
     }
 
     /// The exit code of the run and why, in words for the closing line.
+    /// Planned cases that neither ran nor were left out as repeats: the run stopped early.
+    pub fn is_partial(&self) -> bool {
+        !self.dry_run && self.cases + self.repeats < self.planned
+    }
+
     pub fn exit_status(&self, contract: &Contract, gate: Gate) -> (i32, String) {
         let failing = self
             .findings
@@ -398,7 +416,7 @@ impl Summary {
             (Some(b), true) => b.unreviewed().count(),
             _ => 0,
         };
-        let partial = !self.dry_run && self.cases < self.planned;
+        let partial = self.is_partial();
         if let Some(f) = &self.end.fatal {
             (exit::ERROR, format!("the run could not go on: {f}"))
         } else if self.terminated {

@@ -185,6 +185,8 @@ mod tests {
             setup: None,
             description: String::new(),
             open_reading: false,
+            malformed: None,
+            class: String::new(),
         }
     }
 

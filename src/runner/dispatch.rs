@@ -107,6 +107,9 @@ impl Runner {
         let f = &self.client.target().fixtures;
         let need = match &mut w.planned {
             Planned::Curated(c) => needs_spare(c, f).then(|| wanted_spare_state(c)),
+            Planned::Sequence(s) => {
+                needs_spare(&s.steps[0], f).then(|| wanted_spare_state(&s.steps[0]))
+            }
             Planned::Generated {
                 op,
                 kind,

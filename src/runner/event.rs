@@ -32,6 +32,10 @@ pub struct CaseResult {
     pub response: Option<bytes::Bytes>,
     /// A curated case with no accepted snapshot yet: its pending one, for review.
     pub new_snapshot: Option<std::path::PathBuf>,
+    /// What the case tests, stable across seeds ([`Case::class`](crate::case::Case)).
+    pub class: String,
+    /// Not run: a later case of a plan that had no request of a new class left.
+    pub repeat: bool,
 }
 
 impl CaseResult {

@@ -34,6 +34,7 @@ impl Runner {
                 case_id: case.id.clone(),
                 operation: case.operation.clone(),
                 kind: Some(case.kind),
+                class: case.class.clone(),
                 undecided: (case.exercises.iter())
                     .map(|id| Undecided::new(id, reason))
                     .collect(),
@@ -56,7 +57,7 @@ impl Runner {
     }
 
     /// The stages of a case that holds its lease.
-    async fn run_leased(
+    pub(super) async fn run_leased(
         &self,
         case: &Case,
         mut spare: Option<&mut Taken<PortState>>,
@@ -117,7 +118,11 @@ impl Runner {
         // Only now, with this case's checks done, may a batch delete take them.
         self.track_created(&created);
         if let Some(spare) = spare {
-            let changed = accepted && self.has_effect(op);
+            // A batch the server took may have attached some NICs although
+            // the case broke a rule (a per-NIC job that ends FAIL): unobserved,
+            // the spare's state is then unknown, not as it was.
+            let taken = (200..300).contains(&exchange.status);
+            let changed = (accepted || taken) && self.has_effect(op);
             let after = SpareAfter {
                 observed: observed.as_deref(),
                 settled: followed.settled,

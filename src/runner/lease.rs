@@ -17,6 +17,24 @@ pub(super) struct CaseLease {
     pub(super) addresses: Option<AddressHold>,
     /// The case needs a spare and none is left in service.
     pub(super) no_spare: bool,
+    /// Fixture ids the case named, and what they were rebound to.
+    pub(super) rebound: Vec<(String, String)>,
+}
+
+impl CaseLease {
+    /// `case` naming what this lease holds instead of the fixtures.
+    pub(super) fn rebind(&self, case: &Case) -> Case {
+        let mut rebound = case.clone();
+        for (from, to) in self.rebound.iter().filter(|(from, to)| from != to) {
+            for v in rebound.path_params.values_mut() {
+                replace_string(v, from, to);
+            }
+            if let Some(body) = rebound.body.as_mut() {
+                replace_string(body, from, to);
+            }
+        }
+        rebound
+    }
 }
 
 /// Whether any string in `v` is `id`.
@@ -73,6 +91,7 @@ impl Runner {
             sub_nic: None,
             addresses: None,
             no_spare: false,
+            rebound: Vec::new(),
         };
         let names = |id: &str| {
             case.path_params.values().any(|v| mentions(v, id))
@@ -93,15 +112,10 @@ impl Runner {
                 self.record_sub_nic_change(&nic.id);
             }
         }
-        let mut rebound = case.clone();
-        for (from, to) in rebinding.iter().filter(|(from, to)| from != to) {
-            for v in rebound.path_params.values_mut() {
-                replace_string(v, from, to);
-            }
-            if let Some(body) = rebound.body.as_mut() {
-                replace_string(body, from, to);
-            }
-        }
+        lease.rebound = (rebinding.into_iter())
+            .map(|(from, to)| (from.to_string(), to))
+            .collect();
+        let mut rebound = lease.rebind(case);
         lease.addresses = Some(self.addresses.hold(&self.contract, &mut rebound));
         tracing::debug!(
             case = %case.id,

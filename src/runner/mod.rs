@@ -23,6 +23,7 @@ mod options;
 mod plan;
 pub mod pool;
 mod preflight;
+pub mod sequence;
 mod shrink;
 mod steps;
 
@@ -231,10 +232,11 @@ impl Runner {
             reporter.event(&Event::RunStarted {
                 target,
                 seed: self.opts.seed,
-                cases: planned.len(),
+                cases: planned.iter().map(|p| p.ids(self).len()).sum(),
                 serial: (planned.iter())
-                    .filter(|p| matches!(p, Planned::Curated(_)))
-                    .count(),
+                    .filter(|p| !matches!(p, Planned::Generated { .. }))
+                    .map(|p| p.ids(self).len())
+                    .sum(),
                 width,
                 shard: self.opts.shard,
             });
@@ -280,8 +282,12 @@ impl Runner {
         // see (and so their snapshots) is the same in every run.
         let (curated, generated): (Vec<Planned>, Vec<Planned>) = planned
             .into_iter()
-            .partition(|p| matches!(p, Planned::Curated(_)));
+            .partition(|p| !matches!(p, Planned::Generated { .. }));
+        let (sequences, curated): (Vec<Planned>, Vec<Planned>) = curated
+            .into_iter()
+            .partition(|p| matches!(p, Planned::Sequence(_)));
         self.run_batch(curated, 1, reporter).await;
+        self.run_sequences(sequences, reporter).await;
         self.run_batch(generated, width, reporter).await;
         self.finish(&mut end, reporter).await;
         end.elapsed = started.elapsed();
@@ -345,17 +351,48 @@ impl Runner {
             .filter(|op| !op.auxiliary && !families.serves(op))
             .map(|op| op.id.clone())
             .collect();
+        let served = |op: &str| !not_served.iter().any(|id| id == op);
         let planned = planned
             .into_iter()
-            .filter(|p| !not_served.iter().any(|id| id == self.planned_operation(p)))
+            .filter(|p| match p {
+                Planned::Sequence(s) => s.operations().all(served),
+                other => served(self.planned_operation(other)),
+            })
             .collect();
         (planned, not_served)
+    }
+
+    /// The sequences, one after another, each step reported as a case.
+    async fn run_sequences(&self, sequences: Vec<Planned>, reporter: &mut dyn Reporter) {
+        for p in sequences {
+            let Planned::Sequence(sequence) = p else {
+                continue;
+            };
+            if self.cancelled.load(Ordering::Relaxed) || self.client.failing().is_some() {
+                break;
+            }
+            for step in &sequence.steps {
+                reporter.event(&Event::CaseStarted { id: &step.id });
+            }
+            for result in self.run_sequence(&sequence).await {
+                reporter.event(&Event::CaseFinished(&result));
+            }
+        }
     }
 
     /// One planned case: generated now if need be, then run.
     async fn execute(&self, p: Planned) -> CaseResult {
         let (op, kind, index, made) = match p {
             Planned::Curated(c) => return self.run_case(&c).await,
+            // Sequences never reach the dispatcher: `run` hands them to `run_sequences`.
+            Planned::Sequence(s) => {
+                return CaseResult {
+                    case_id: s.steps[0].id.clone(),
+                    operation: s.steps[0].operation.clone(),
+                    error: Some("a sequence was dispatched as one case (a harness bug)".into()),
+                    ..Default::default()
+                };
+            }
             Planned::Generated {
                 op,
                 kind,
@@ -365,7 +402,18 @@ impl Runner {
         };
         let operation = &self.contract.operations[op];
         let made = made.map(|c| *c);
-        let Some(case) = made.or_else(|| self.generator().case(operation, kind, index)) else {
+        let generator = self.generator();
+        let Some(case) = made.or_else(|| generator.case(operation, kind, index)) else {
+            // A plan's first case always exists; a later one only while it has something new to send.
+            if generator.is_repeat(operation, kind, index) {
+                return CaseResult {
+                    case_id: crate::case::generated_id(&operation.id, kind, index),
+                    operation: operation.id.clone(),
+                    kind: Some(kind),
+                    repeat: true,
+                    ..Default::default()
+                };
+            }
             return CaseResult {
                 case_id: crate::case::generated_id(&operation.id, kind, index),
                 operation: operation.id.clone(),

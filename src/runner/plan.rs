@@ -6,11 +6,14 @@ use crate::curated::{builtin_curated, load_curated};
 use crate::error::Error;
 use crate::runner::Runner;
 use crate::runner::event::{Event, Reporter};
+use crate::runner::sequence::Sequence;
 
 /// A case to run.
 #[derive(Debug, Clone)]
 pub(super) enum Planned {
     Curated(Box<Case>),
+    /// Steps run in order on one spare, after the curated cases.
+    Sequence(Box<Sequence>),
     Generated {
         op: usize,
         kind: CaseKind,
@@ -18,6 +21,16 @@ pub(super) enum Planned {
         /// The case, once the dispatcher has made it to see what it needs.
         made: Option<Box<Case>>,
     },
+}
+
+impl Planned {
+    /// The cases it runs (a sequence's steps), in order.
+    pub(super) fn ids(&self, runner: &Runner) -> Vec<String> {
+        match self {
+            Planned::Sequence(s) => s.steps.iter().map(|c| c.id.clone()).collect(),
+            other => vec![runner.planned_id(other)],
+        }
+    }
 }
 
 impl Runner {
@@ -59,6 +72,14 @@ impl Runner {
     pub(super) fn plan(&self) -> Result<Vec<Planned>, Error> {
         let ops = self.selected_ops();
         let mut planned = self.curated(&ops)?;
+        if self.opts.include_curated {
+            let selected = |id: &str| ops.iter().any(|&i| self.contract.operations[i].id == id);
+            planned.extend(
+                (self.sequences().into_iter())
+                    .filter(|s| s.operations().all(selected))
+                    .map(|s| Planned::Sequence(Box::new(s))),
+            );
+        }
         let generator = self.generator();
         let mut streams = Vec::new();
         for &i in &ops {
@@ -96,7 +117,7 @@ impl Runner {
             );
         }
         if let Some(id) = &self.opts.case_filter {
-            let ids: Vec<String> = planned.iter().map(|p| self.planned_id(p)).collect();
+            let ids: Vec<String> = planned.iter().flat_map(|p| p.ids(self)).collect();
             if !ids.contains(id) {
                 let hint = crate::error::nearest(id, ids.iter().map(String::as_str))
                     .map(|n| format!("did you mean `{n}`? "))
@@ -105,7 +126,8 @@ impl Runner {
                     "no case `{id}` in this run\n  ({hint}`run --list` prints every id; the seed and the --operation, --kind and --budget flags decide which exist)"
                 )));
             }
-            planned.retain(|p| self.planned_id(p) == *id);
+            // A sequence's step runs with the steps before it: they make its state.
+            planned.retain(|p| p.ids(self).contains(id));
         }
         if let Some((k, n)) = self.opts.shard {
             planned = planned
@@ -121,6 +143,7 @@ impl Runner {
     pub(super) fn planned_id(&self, p: &Planned) -> String {
         match p {
             Planned::Curated(c) => c.id.clone(),
+            Planned::Sequence(s) => s.steps[0].id.clone(),
             Planned::Generated {
                 op, kind, index, ..
             } => crate::case::generated_id(&self.contract.operations[*op].id, *kind, *index),
@@ -130,13 +153,14 @@ impl Runner {
     pub(super) fn planned_operation<'a>(&'a self, p: &'a Planned) -> &'a str {
         match p {
             Planned::Curated(c) => &c.operation,
+            Planned::Sequence(s) => &s.steps[0].operation,
             Planned::Generated { op, .. } => &self.contract.operations[*op].id,
         }
     }
 
     /// The ids of the cases the options select, without sending anything.
     pub fn list(&self) -> Result<Vec<String>, Error> {
-        Ok(self.plan()?.iter().map(|p| self.planned_id(p)).collect())
+        Ok(self.plan()?.iter().flat_map(|p| p.ids(self)).collect())
     }
 
     /// Shows every planned request (as [`Event::DryRun`]) and sends nothing.
@@ -147,19 +171,30 @@ impl Runner {
             if self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
                 break;
             }
-            let case = match p {
-                Planned::Curated(c) => Some((**c).clone()),
+            let cases = match p {
+                Planned::Curated(c) => vec![(**c).clone()],
+                Planned::Sequence(s) => s.steps.clone(),
                 Planned::Generated {
                     op, kind, index, ..
-                } => generator.case(&self.contract.operations[*op], *kind, *index),
+                } => (generator.case(&self.contract.operations[*op], *kind, *index))
+                    .into_iter()
+                    .collect(),
             };
-            let Some(case) = case else { continue };
+            for case in cases {
+                self.dry_run_case(&case, reporter);
+            }
+        }
+    }
+
+    /// The request one case would send, and what its setup would do first.
+    fn dry_run_case(&self, case: &Case, reporter: &mut dyn Reporter) {
+        {
             let Some(op) = self.contract.operation(&case.operation) else {
-                continue;
+                return;
             };
-            let request = self
-                .client
-                .prepare(op, &case.path_params, case.body.as_ref());
+            let malformed = case.malformed_request();
+            let wire = crate::http::Wire::of(case.body.as_ref(), malformed.as_ref());
+            let request = self.client.prepare_wire(op, &case.path_params, wire);
             let setup =
                 (case.setup == Some(crate::contract::Setup::SparePortAttached)).then(|| {
                     let attach = self
@@ -173,7 +208,7 @@ impl Runner {
                     )
                 });
             reporter.event(&Event::DryRun {
-                case: &case,
+                case,
                 request: &request,
                 setup,
             });

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::case::{Case, CaseKind};
 use crate::contract::{Check, Contract, Effect, Operation, ids};
-use crate::http::{Curl, Exchange};
+use crate::http::{Curl, Exchange, Wire};
 use crate::judge::observed::{JobOutcome, Listing};
 use crate::judge::response::Evidence;
 use crate::judge::snapshot::snapshot_conformance;
@@ -18,6 +18,7 @@ use crate::judge::state::{
     job_id_conformance, read_back_conformance, sub_jobs_conformance, unchanged_conformance,
 };
 use crate::judge::{Finding, Undecided, sort};
+use crate::malformed::Malformed;
 use crate::runner::Runner;
 use crate::runner::event::CaseResult;
 use crate::runner::observe::{ListingResult, Unobserved};
@@ -37,6 +38,8 @@ pub(super) struct CaseRun<'c> {
     pub(super) dry_run: bool,
     /// The request, prepared once, with its reproduction.
     pub(super) curl: Curl,
+    /// What a protocol-level case sends instead of JSON.
+    pub(super) malformed: Option<Malformed>,
     pub(super) result: CaseResult,
     started: Instant,
 }
@@ -141,6 +144,7 @@ impl Runner {
     /// The case as its steps share it: its view, the ports it names, its request.
     pub(super) fn case_run<'c>(&self, case: &'c Case, op: &'c Operation) -> CaseRun<'c> {
         let view = case.view();
+        let malformed = case.malformed_request();
         let accepted = case.breaks.is_none() && (200..300).any(|s| case.expect.matches(s));
         let dry_run = accepted
             && (self.contract.rules_for(&op.id))
@@ -151,14 +155,17 @@ impl Runner {
             named_ports: self.contract.named_ports(&op.id, &view),
             dry_run,
             view,
-            curl: Curl::new(
-                self.client
-                    .prepare(op, &case.path_params, case.body.as_ref()),
-            ),
+            curl: Curl::new(self.client.prepare_wire(
+                op,
+                &case.path_params,
+                Wire::of(case.body.as_ref(), malformed.as_ref()),
+            )),
+            malformed,
             result: CaseResult {
                 case_id: case.id.clone(),
                 operation: case.operation.clone(),
                 kind: Some(case.kind),
+                class: case.class.clone(),
                 exercised: case.exercises.clone(),
                 replay: self.replay(case),
                 ..Default::default()
@@ -175,7 +182,7 @@ impl Runner {
             .send_case(
                 run.op,
                 &case.path_params,
-                case.body.as_ref(),
+                Wire::of(case.body.as_ref(), run.malformed.as_ref()),
                 Some(run.curl.request()),
             )
             .await;

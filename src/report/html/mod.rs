@@ -339,8 +339,11 @@ fn keywords_section(h: &mut String, s: &Summary, contract: &Contract) {
     h.push_str(
         "<h2 id=\"keywords\">Schema keywords</h2><p class=\"muted\">The request and path \
          schemas' keywords each operation's generated cases exercised: a negative case breaks \
-         the keyword alone, a boundary case sits on its edge.</p><table><tr><th>operation</th>\
-         <th>keywords</th><th>by a negative case</th><th>by a boundary case</th><th>by neither</th></tr>",
+         the keyword alone, a boundary case sits on its edge. The classes are what the \
+         generated cases sent: one per plan (a keyword or rule broken, an edge, a protocol-level \
+         request), each counted.</p><table><tr><th>operation</th>\
+         <th>keywords</th><th>by a negative case</th><th>by a boundary case</th><th>by neither</th>\
+         <th>classes sent</th></tr>",
     );
     let empty = Default::default();
     for op in contract.documented_operations() {
@@ -375,7 +378,18 @@ fn keywords_section(h: &mut String, s: &Summary, contract: &Contract) {
             }
             h.push_str("</ul></details>");
         }
-        h.push_str("</td></tr>");
+        let protocol = (cover.classes.keys())
+            .filter(|c| c.starts_with("protocol "))
+            .count();
+        let _ = write!(
+            h,
+            "</td><td><details><summary>{} ({protocol} protocol-level)</summary><ul>",
+            cover.classes.len()
+        );
+        for (class, n) in &cover.classes {
+            let _ = write!(h, "<li><code>{}</code> ×{n}</li>", esc(class));
+        }
+        h.push_str("</ul></details></td></tr>");
     }
     h.push_str("</table>");
 }
