@@ -1480,7 +1480,11 @@ fn a_sequence_catches_what_a_step_left_behind_and_stops_after_a_failed_step() {
     let states: Vec<&str> = outcome.iter().map(|(_, s)| s.as_str()).collect();
     assert_eq!(
         states,
-        ["passed", "passed", "failed", "undecided"],
+        ["passed", "passed", "failed", "not sent"],
         "{outcome:?}"
+    );
+    assert_eq!(
+        report(&json)["not_sent"][0]["case"],
+        "batch-delete-nics::sequence-add-delete-twice::4"
     );
 }

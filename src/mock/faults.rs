@@ -27,7 +27,7 @@ pub enum FaultKind {
     AddJobFails,
     /// Jobs stay RUNNING forever.
     JobNeverEnds,
-    /// Failed jobs carry no fail_reason (and batch-add jobs fail).
+    /// Every job ends FAIL with no fail_reason.
     JobFailNoReason,
     /// A deleted NIC stays listed.
     DeletedNicStaysListed,
@@ -246,7 +246,11 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
         (
             "job-fail-no-reason",
             FaultKind::JobFailNoReason,
-            &["batch-add.job-attaches", "job.fail-reason"],
+            &[
+                "batch-add.job-attaches",
+                "batch-delete.job-detaches",
+                "job.fail-reason",
+            ],
         ),
         (
             "deleted-nic-stays-listed",

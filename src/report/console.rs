@@ -313,16 +313,18 @@ fn closing(out: &mut String, summary: &Summary) {
             summary.end.retries,
         ),
     );
-    if summary.repeats > 0 {
-        line(
-            out,
-            format!(
-                "{} planned case(s) not sent: their plan had no request of a new class left (a bigger budget buys distinct cases, not repeats)",
-                summary.repeats
-            ),
-        );
+    for (n, what) in [
+        (summary.not_sent.len() as u64, NOT_SENT),
+        (summary.repeats, REPEATS),
+    ] {
+        if n > 0 {
+            line(out, format!("{n} {what}"));
+        }
     }
 }
+
+const NOT_SENT: &str = "sequence step(s) not sent, since an earlier step did not end as planned";
+const REPEATS: &str = "planned case(s) not sent: their plan had no request of a new class left (a bigger budget buys distinct cases, not repeats)";
 
 /// Colours a unified diff for a terminal.
 pub fn paint_diff(diff: &str) -> String {

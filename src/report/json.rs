@@ -38,6 +38,7 @@ pub fn to_json(summary: &Summary, contract: &Contract, gate: Gate) -> serde_json
         "failed": summary.failed(),
         "undecided": summary.undecided_only,
         "repeats_skipped": summary.repeats,
+        "not_sent": summary.not_sent.iter().map(|(case, reason)| serde_json::json!({"case": case, "reason": reason})).collect::<Vec<_>>(),
         "requests": summary.end.requests,
         "retries": summary.end.retries,
         "elapsed_secs": summary.end.elapsed.as_secs_f64(),
@@ -120,7 +121,10 @@ impl Drop for CaseLog {
 
 impl Reporter for CaseLog {
     fn event(&mut self, event: &Event) {
-        if let Event::CaseFinished(result) = event {
+        // A repeat left out of its plan was never a case; a step not sent is listed, as such.
+        if let Event::CaseFinished(result) = event
+            && !result.repeat
+        {
             self.write(result);
         }
     }
@@ -151,7 +155,9 @@ fn case_record(result: &CaseResult) -> serde_json::Value {
         .map(String::as_str)
         .filter(|id| !violated.contains(id) && !result.undecided.iter().any(|u| u.id == *id))
         .collect();
-    let outcome = if result.error.is_some() {
+    let outcome = if result.not_sent.is_some() {
+        "not sent"
+    } else if result.error.is_some() {
         "error"
     } else if !result.findings.is_empty() {
         "failed"

@@ -165,6 +165,8 @@ pub struct Summary {
     pub undecided_only: u64,
     /// Planned cases not run: their plan had no request of a new class left.
     pub repeats: u64,
+    /// Sequence steps not sent, and why (an earlier step did not end as planned).
+    pub not_sent: Vec<(String, String)>,
     pub operations: BTreeMap<String, OperationStats>,
     pub rules: BTreeMap<String, RuleStats>,
     pub findings: BTreeMap<(String, String), DedupedFinding>,
@@ -211,6 +213,10 @@ impl Summary {
     fn record(&mut self, result: &CaseResult) {
         if result.repeat {
             self.repeats += 1;
+            return;
+        }
+        if let Some(why) = &result.not_sent {
+            self.not_sent.push((result.case_id.clone(), why.clone()));
             return;
         }
         self.cases += 1;
@@ -390,7 +396,8 @@ impl Summary {
     /// The exit code of the run and why, in words for the closing line.
     /// Planned cases that neither ran nor were left out as repeats: the run stopped early.
     pub fn is_partial(&self) -> bool {
-        !self.dry_run && self.cases + self.repeats < self.planned
+        let accounted = self.cases + self.repeats + self.not_sent.len() as u64;
+        !self.dry_run && accounted < self.planned
     }
 
     pub fn exit_status(&self, contract: &Contract, gate: Gate) -> (i32, String) {

@@ -75,7 +75,7 @@ impl Runner {
     }
 
     /// Stopped (a signal), failing (the target stopped answering), or the request budget spent.
-    fn stop_starting(&self) -> bool {
+    pub(super) fn stop_starting(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
             || self.client.failing().is_some()
             || (self.opts.max_requests).is_some_and(|m| self.client.counters().0 >= m)

@@ -36,6 +36,8 @@ pub struct CaseResult {
     pub class: String,
     /// Not run: a later case of a plan that had no request of a new class left.
     pub repeat: bool,
+    /// Not sent, and why: a sequence's step after one that did not end as planned.
+    pub not_sent: Option<String>,
 }
 
 impl CaseResult {

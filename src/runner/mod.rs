@@ -232,10 +232,10 @@ impl Runner {
             reporter.event(&Event::RunStarted {
                 target,
                 seed: self.opts.seed,
-                cases: planned.iter().map(|p| p.ids(self).len()).sum(),
+                cases: planned.iter().map(Planned::size).sum(),
                 serial: (planned.iter())
                     .filter(|p| !matches!(p, Planned::Generated { .. }))
-                    .map(|p| p.ids(self).len())
+                    .map(Planned::size)
                     .sum(),
                 width,
                 shard: self.opts.shard,
@@ -368,7 +368,7 @@ impl Runner {
             let Planned::Sequence(sequence) = p else {
                 continue;
             };
-            if self.cancelled.load(Ordering::Relaxed) || self.client.failing().is_some() {
+            if self.stop_starting() {
                 break;
             }
             for step in &sequence.steps {

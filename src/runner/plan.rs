@@ -24,6 +24,14 @@ pub(super) enum Planned {
 }
 
 impl Planned {
+    /// How many cases it runs.
+    pub(super) fn size(&self) -> usize {
+        match self {
+            Planned::Sequence(s) => s.steps.len(),
+            _ => 1,
+        }
+    }
+
     /// The cases it runs (a sequence's steps), in order.
     pub(super) fn ids(&self, runner: &Runner) -> Vec<String> {
         match self {

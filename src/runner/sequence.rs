@@ -13,16 +13,16 @@
 //! - `update-after-detach` (ECS): update the attached spare's attachment,
 //!   then the same update once it is detached (refused: not attached).
 //!
-//! A step after one that did not pass is undecided: the state it needs was
-//! not reached. Steps are curated-kind cases (`OP::sequence-NAME::N`), so a
+//! A step after one that did not end as planned (another status, a state not
+//! observed) is not sent: the state it needs was not reached. The summary
+//! lists it apart; it judges nothing, so it neither passes nor fails. Steps are curated-kind cases (`OP::sequence-NAME::N`), so a
 //! baseline names them, and `--case` with a step's id runs its sequence.
 
 use serde_json::{Value, json};
 
 use crate::case::{Case, CaseKind, default_path_params};
-use crate::contract::Setup;
+use crate::contract::{Check, Setup};
 use crate::fixtures::FixtureWorld;
-use crate::judge::Undecided;
 use crate::runner::Runner;
 use crate::runner::event::CaseResult;
 
@@ -149,14 +149,35 @@ impl Runner {
             if lease.no_spare && stopped.is_none() {
                 stopped = Some("no spare port left".into());
             }
+            if self.stop_starting() && stopped.is_none() {
+                stopped = Some("not sent: the run was stopped".into());
+            }
             if let Some(why) = &stopped {
                 results.push(self.not_reached(&step, why));
                 continue;
             }
             let result = (self.run_leased(&step, lease.spare.as_mut(), None)).await;
-            if !result.passed() {
+            // A finding about the answer's shape leaves the state as planned;
+            // another status, a state not observed or not as the step left
+            // it (a NIC still listed, an update not applied) does not.
+            let state_broken = result.findings.iter().any(|f| {
+                (self.contract.rule(&f.id)).is_some_and(|r| {
+                    matches!(
+                        r.check,
+                        Check::AsyncEffect { .. }
+                            | Check::ReadBack { .. }
+                            | Check::DryRun { .. }
+                            | Check::JobTerminates
+                    )
+                })
+            });
+            let reached = result.error.is_none()
+                && result.undecided.is_empty()
+                && !state_broken
+                && result.status.is_some_and(|s| step.expect.matches(s));
+            if !reached {
                 stopped = Some(format!(
-                    "not sent: step {} did not pass, so the state this step needs was not reached",
+                    "not sent: step {} did not end as planned, so the state this step needs was not reached",
                     result.case_id
                 ));
             }
@@ -165,16 +186,14 @@ impl Runner {
         results
     }
 
-    /// A step not sent: every rule it would have exercised is undecided.
+    /// A step not sent: it judged nothing (the step that stopped the
+    /// sequence has the finding), and the summary says why.
     fn not_reached(&self, step: &Case, why: &str) -> CaseResult {
         CaseResult {
             case_id: step.id.clone(),
             operation: step.operation.clone(),
             kind: Some(step.kind),
-            undecided: (step.exercises.iter())
-                .map(|id| Undecided::new(id, why))
-                .collect(),
-            exercised: step.exercises.clone(),
+            not_sent: Some(why.to_string()),
             replay: self.replay(step),
             ..Default::default()
         }
