@@ -11,9 +11,9 @@ impl Contract {
     /// Whether a request the schemas and rules accept rests on a reading the
     /// pages leave open (`schemas/doc-conflicts.json`), so that a server may
     /// accept or refuse it: a field the pages call ignored (beside a
-    /// `port_id`) holding a value that would be refused where it counts, or
-    /// an object lacking what gives it meaning (`x-open-reading-without`: an
-    /// address pair with no address).
+    /// `port_id`) holding a value that would be refused where it counts, an
+    /// optional list sent empty, or an object lacking what gives it meaning
+    /// (`x-open-reading-without`: an address pair with no address).
     pub fn open_reading(&self, op: &Operation, view: &Value, world: &dyn World) -> bool {
         let moot = self.moot_fields(op, view);
         let moot_schema_junk = !moot.is_empty()
@@ -78,7 +78,8 @@ impl Contract {
 }
 
 /// An object, anywhere in `instance`, whose schema names the fields that give
-/// it meaning (`x-open-reading-without`) and that has none of them.
+/// it meaning (`x-open-reading-without`) and that has none of them; or an
+/// optional list sent empty.
 fn lacks_meaning(schema: &Value, instance: &Value) -> bool {
     let wanted = schema
         .get("x-open-reading-without")
@@ -94,6 +95,10 @@ fn lacks_meaning(schema: &Value, instance: &Value) -> bool {
             none || map
                 .iter()
                 .any(|(k, v)| (props.and_then(|p| p.get(k))).is_some_and(|s| lacks_meaning(s, v)))
+        }
+        // An optional list sent empty: set to nothing, or left as it is?
+        Value::Array(items) if items.is_empty() => {
+            schema.get("minItems").and_then(Value::as_u64).unwrap_or(0) == 0
         }
         Value::Array(items) => schema
             .get("items")
