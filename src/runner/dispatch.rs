@@ -51,7 +51,12 @@ impl Runner {
                     true => self.pick(&mut queue),
                     false => queue.pop_front().map(|w| w.planned),
                 };
-                let Some(p) = next else { break };
+                let Some(mut p) = next else { break };
+                // A repeat with nothing new to send is settled here, without a task.
+                if let Some(repeat) = self.settle_repeat(&mut p) {
+                    reporter.event(&Event::CaseFinished(&repeat));
+                    continue;
+                }
                 let id = self.planned_id(&p);
                 reporter.event(&Event::CaseStarted { id: &id });
                 let operation = self.planned_operation(&p).to_string();
@@ -75,6 +80,34 @@ impl Runner {
     }
 
     /// Stopped (a signal), failing (the target stopped answering), or the request budget spent.
+    /// Makes a generated case that is a later round of its plan: the repeat
+    /// result when the plan has nothing new left, else `None` with the case
+    /// kept in `p` for its task.
+    fn settle_repeat(&self, p: &mut Planned) -> Option<CaseResult> {
+        let Planned::Generated {
+            op,
+            kind,
+            index,
+            made: made @ None,
+        } = p
+        else {
+            return None;
+        };
+        let operation = &self.contract.operations[*op];
+        let generator = self.generator();
+        if *index < generator.plans(operation, *kind).len() {
+            return None; // a plan's first case always runs (or is a harness error)
+        }
+        *made = generator.case(operation, *kind, *index).map(Box::new);
+        (made.is_none() && generator.is_repeat(operation, *kind, *index)).then(|| CaseResult {
+            case_id: crate::case::generated_id(&operation.id, *kind, *index),
+            operation: operation.id.clone(),
+            kind: Some(*kind),
+            repeat: true,
+            ..Default::default()
+        })
+    }
+
     pub(super) fn stop_starting(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
             || self.client.failing().is_some()
