@@ -292,7 +292,8 @@ pub fn example_fixtures() -> Fixtures {
         ],
         // The range the mock hands its ports' addresses from.
         subnet_cidr: Some("192.168.0.0/16".into()),
-        subnet_ipv6_cidr: None,
+        // Its IPv6 range: a NIC added with ipv6_enable gets an address from it.
+        subnet_ipv6_cidr: Some("2001:db8:a0::/64".into()),
         addresses_in_use: Vec::new(),
     }
 }

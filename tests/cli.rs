@@ -133,9 +133,9 @@ fn mock_prints_its_base_url_then_its_fixtures_and_serves() {
         base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
         "{base}"
     );
-    // project_id, the seven fixtures, the subnet's range, the extra spares,
+    // project_id, the seven fixtures, the subnet's two ranges, the extra spares,
     // security groups and supplementary NICs.
-    let fixtures: Vec<String> = (0..12).map(|_| lines.next().unwrap().unwrap()).collect();
+    let fixtures: Vec<String> = (0..13).map(|_| lines.next().unwrap().unwrap()).collect();
     assert!(fixtures[0].starts_with("project_id = "));
     // The lines after project_id paste into a target file's [fixtures] table as they are.
     let table: nic_conformance::fixtures::Fixtures =

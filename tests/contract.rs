@@ -645,3 +645,93 @@ fn spec_and_the_judge_agree_on_every_severity() {
     }
     assert!(checked > 200, "{checked} ids");
 }
+
+/// Every `must` keyword and rule rests on page text: a stated one quotes a
+/// cell or sentence printed on its page, an exception is one of the listed
+/// few. Everything else is `should`, with a reason.
+#[test]
+fn every_must_keyword_and_rule_has_a_page_source() {
+    use nic_conformance::contract::basis::{EXCEPTIONS, page_file, quoted_on};
+    use nic_conformance::contract::{Basis, Severity};
+    let c = contract();
+    let mut musts = 0;
+    for schema in c.schemas.values() {
+        let page = schema
+            .document
+            .pointer("/x-source/page")
+            .and_then(Value::as_str)
+            .and_then(page_file);
+        for k in &schema.keywords {
+            assert_eq!(k.severity, k.basis.severity(), "{}", k.id);
+            assert!(!k.severity_reason.is_empty(), "{} has no reason", k.id);
+            if k.severity == Severity::Should {
+                continue;
+            }
+            musts += 1;
+            assert_eq!(k.basis, Basis::Stated, "{}", k.id);
+            let page = page.unwrap_or_else(|| panic!("{} names no built-in page", k.id));
+            assert!(!k.quotes.is_empty(), "{} quotes nothing", k.id);
+            for q in &k.quotes {
+                assert!(quoted_on(page, q), "{}: `{q}` is not on {page}", k.id);
+            }
+        }
+    }
+    for r in &c.rules {
+        assert_eq!(r.severity, r.source.basis.severity(), "{}", r.id);
+        if let Some(q) = &r.source.quote {
+            let page = page_file(&r.source.page).expect("a quoting rule names its page");
+            assert!(quoted_on(page, q), "{}: `{q}` is not on {page}", r.id);
+        }
+        match r.source.basis {
+            Basis::Stated => assert!(r.source.quote.is_some(), "{}", r.id),
+            Basis::Exception => {
+                assert!(EXCEPTIONS.iter().any(|(id, _)| *id == r.id), "{}", r.id)
+            }
+            _ => assert!(r.source.why.is_some(), "{} says not why", r.id),
+        }
+        musts += usize::from(r.severity == Severity::Must);
+    }
+    assert!(musts > 100, "{musts} must ids");
+}
+
+/// A stated keyword or rule whose quote is not on its page does not load.
+#[test]
+fn a_quote_the_page_does_not_print_is_refused_with_file_and_place() {
+    let err = broken("batch-add-nics.request.json", |t| {
+        t.replace(
+            "Specifies the NIC ID in UUID format.",
+            "Specifies the NIC ID in any format.",
+        )
+    })
+    .unwrap_err();
+    assert!(err.contains("batch-add-nics.request.json"), "{err}");
+    assert!(err.contains("port_id/x-stated/format"), "{err}");
+    assert!(
+        err.contains("is not printed on ecs-batch-add-nics.txt"),
+        "{err}"
+    );
+    let err = broken("rules.json", |t| {
+        t.replace("The NIC must be in DOWN state.", "The NIC must be DOWN.")
+    })
+    .unwrap_err();
+    assert!(err.contains("rules.json"), "{err}");
+    assert!(err.contains("is not printed"), "{err}");
+    let err = broken("rules.json", |t| {
+        t.replacen(r#""basis": "exception""#, r#""basis": "implied""#, 1)
+    })
+    .unwrap_err();
+    assert!(err.contains("says why"), "{err}");
+}
+
+/// The README lists the exceptions once, as the code does.
+#[test]
+fn the_readme_lists_the_must_exceptions_the_code_has() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for (id, _) in nic_conformance::contract::basis::EXCEPTIONS {
+        assert!(
+            readme.contains(&format!("`{id}`")),
+            "README does not list {id}"
+        );
+    }
+}

@@ -1340,3 +1340,66 @@ async fn every_page_request_example_gets_the_documented_outcome() {
     }
     assert_eq!(sent, 6, "every request example of the five pages was sent");
 }
+
+/// "true: Delete the NIC. false: Do not delete the NIC." (the update page's
+/// Table 3): deleting the server deletes the NICs marked so and keeps the
+/// others, detached and DOWN, whoever made them.
+#[tokio::test]
+async fn deleting_the_server_deletes_exactly_the_nics_marked_delete_on_termination() {
+    let f = example_fixtures();
+    let mock = start_local(contract(), config()).await.unwrap();
+    let base = mock.base_url.clone();
+    let http = reqwest::Client::new();
+    let server = format!(
+        "{base}/v1/{EXAMPLE_PROJECT_ID}/cloudservers/{}",
+        f.server_id
+    );
+    // The spare, and a NIC the mock makes on the subnet.
+    let job = attach_spare(&http, &base).await;
+    wait_job(&http, &base, job["job_id"].as_str().unwrap()).await;
+    let job = post_json(
+        &http,
+        format!("{server}/nics"),
+        json!({"nics": [{"subnet_id": f.subnet_id}]}),
+    )
+    .await;
+    let job = wait_job(&http, &base, job["job_id"].as_str().unwrap()).await;
+    let made = job["entities"]["sub_jobs"][0]["entities"]["nic_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let update = |port: String, delete: bool| {
+        http.put(format!("{server}/os-interface/{port}"))
+            .json(&json!({"interface_attachment": {"delete_on_termination": delete}}))
+            .send()
+    };
+    assert!(
+        update(f.spare_port_id.clone(), true)
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    assert!(
+        update(made.clone(), false)
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let nova_server = format!("{base}/v2.1/{EXAMPLE_PROJECT_ID}/servers/{}", f.server_id);
+    let deleted = http.delete(&nova_server).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    let port = |id: String| {
+        http.get(format!("{base}/v1/{EXAMPLE_PROJECT_ID}/ports/{id}"))
+            .send()
+    };
+    assert_eq!(port(f.spare_port_id.clone()).await.unwrap().status(), 404);
+    let kept: Value = port(made).await.unwrap().json().await.unwrap();
+    assert_eq!(kept["port"]["status"], "DOWN", "{kept}");
+    assert_eq!(http.get(&nova_server).send().await.unwrap().status(), 404);
+    assert_eq!(
+        http.delete(&nova_server).send().await.unwrap().status(),
+        404
+    );
+}

@@ -28,6 +28,7 @@ pub fn spec(
     contract: &Contract,
     json: bool,
     openapi: bool,
+    pages: bool,
     output: Option<&std::path::Path>,
 ) -> Result<i32, Error> {
     let pretty = |v: serde_json::Value| {
@@ -38,6 +39,10 @@ pub fn spec(
     }
     let text = if openapi {
         pretty(crate::openapi::document(contract))?
+    } else if pages && json {
+        pretty(serde_json::json!(crate::spec::pages::coverage(contract)))?
+    } else if pages {
+        crate::spec::pages::as_text(contract)
     } else if json {
         pretty(crate::spec::as_json(contract))?
     } else {

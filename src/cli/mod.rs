@@ -46,6 +46,10 @@ pub enum Command {
         /// An OpenAPI 3.1 document of the operations, the auxiliary reads and the rules.
         #[arg(long)]
         openapi: bool,
+        /// Each page's lines beside the keywords and rules that quote them, and the
+        /// sentences nothing checks (with --json: as one JSON array).
+        #[arg(long, conflicts_with = "openapi")]
+        pages: bool,
         /// Write to FILE (atomically) instead of standard output.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
@@ -438,8 +442,9 @@ pub fn main_impl(cli: Cli) -> i32 {
         Command::Spec {
             json,
             openapi,
+            pages,
             output,
-        } => commands::spec(&contract, json, openapi, output.as_deref()),
+        } => commands::spec(&contract, json, openapi, pages, output.as_deref()),
         Command::Generate(args) => commands::generate(&contract, &args),
         Command::Mock(args) => runtime.block_on(commands::serve_mock(contract, args)),
         Command::Run(args) => runtime.block_on(run::run(contract, *args)),

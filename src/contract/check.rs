@@ -167,8 +167,16 @@ impl Check {
                 .any(|obj| has(obj, field) && ignored.iter().any(|i| has(obj, i))),
             Check::Echo { request, .. } => !select(view, request).is_empty(),
             Check::ReadBack { from, .. } => !select(view, from).is_empty(),
+            Check::OnlyUpdates { .. } => !self.other_fields_sent(view).is_empty(),
+            Check::AddressAssigned { at, field, unless } => select(view, at)
+                .iter()
+                .any(|obj| !has(obj, field) && !has(obj, unless)),
+            Check::Ipv6Assigned { at, flag, unless } => select(view, at)
+                .iter()
+                .any(|obj| obj.get(flag.as_str()) == Some(&Value::Bool(true)) && !has(obj, unless)),
             Check::DryRun { flag } => get(view, flag) == Some(&Value::Bool(true)),
             Check::AsyncEffect { .. }
+            | Check::UniqueKeys { .. }
             | Check::NoResponseBody
             | Check::Status
             | Check::NoServerError
@@ -356,6 +364,70 @@ impl Check {
         };
         let (sent, got) = (normalise(sent), normalise(got));
         (sent != got).then(|| (collapse(sent), collapse(got)))
+    }
+
+    /// For an only-updates rule: the fields sent beside the one that can be updated.
+    pub fn other_fields_sent<'v>(&self, view: &'v Value) -> Vec<(&'v String, &'v Value)> {
+        let Check::OnlyUpdates { at, field, .. } = self else {
+            return Vec::new();
+        };
+        get(view, at)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| *k != field)
+            .collect()
+    }
+
+    /// For a unique-keys rule: the keys the answer's list shows more than once.
+    pub fn duplicate_keys(&self, response: &Value) -> Vec<String> {
+        let Check::UniqueKeys { response: at, key } = self else {
+            return Vec::new();
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut twice = std::collections::BTreeSet::new();
+        for item in get(response, at)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(k) = item.get(key) {
+                let k = k.to_string();
+                if !seen.insert(k.clone()) {
+                    twice.insert(k);
+                }
+            }
+        }
+        twice.into_iter().collect()
+    }
+
+    /// For an address-assigned rule: whether every NIC the request makes is
+    /// one the server picks the address for (so each must be listed with one).
+    pub fn server_assigns_every_address(&self, view: &Value) -> bool {
+        let Check::AddressAssigned { at, field, unless } = self else {
+            return false;
+        };
+        let made: Vec<&Value> = select(view, at)
+            .into_iter()
+            .filter(|obj| select_under(obj, unless).is_empty())
+            .collect();
+        !made.is_empty() && made.iter().all(|obj| select_under(obj, field).is_empty())
+    }
+
+    /// For an IPv6 rule: whether every NIC the request makes asks for IPv6
+    /// (so each must be listed with an IPv6 address, where the subnet has them).
+    pub fn every_made_nic_asks_ipv6(&self, view: &Value) -> bool {
+        let Check::Ipv6Assigned { at, flag, unless } = self else {
+            return false;
+        };
+        let made: Vec<&Value> = select(view, at)
+            .into_iter()
+            .filter(|obj| select_under(obj, unless).is_empty())
+            .collect();
+        !made.is_empty()
+            && made
+                .iter()
+                .all(|obj| obj.get(flag.as_str()) == Some(&Value::Bool(true)))
     }
 
     /// The port ids an attach or detach is about (the ids given in the request).

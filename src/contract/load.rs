@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::basis::{self, Basis};
 use super::{
     Contract, ContractError, ContractErrorKind, DocConflict, EMBEDDED, JudgedRules, Operation,
     Rule, Schema,
@@ -149,8 +150,10 @@ fn load_rules(
             pointer: format!("/rules/{i}{suffix}"),
             kind,
         };
-        let rule: Rule = serde_json::from_value(raw)
+        let mut rule: Rule = serde_json::from_value(raw)
             .map_err(|e| fail("", ContractErrorKind::Shape(e.to_string())))?;
+        rule.severity = rule.source.basis.severity();
+        check_basis(&rule).map_err(|why| fail("/source", ContractErrorKind::Basis(why)))?;
         if !rule_ids.insert(rule.id.clone()) {
             return Err(fail("/id", ContractErrorKind::DuplicateId(rule.id.clone())));
         }
@@ -178,6 +181,37 @@ fn load_rules(
         rules.push(rule);
     }
     Ok(rules)
+}
+
+/// A stated rule quotes its page; an exception is one of the listed few;
+/// anything else says why it is kept.
+fn check_basis(rule: &Rule) -> Result<(), String> {
+    let source = &rule.source;
+    if let Some(quote) = &source.quote {
+        let Some(page) = basis::page_file(&source.page) else {
+            return Err(format!(
+                "a quoting rule names a built-in page, not `{}`",
+                source.page
+            ));
+        };
+        if !basis::quoted_on(page, quote) {
+            return Err(format!("`{quote}` is not printed on {page}"));
+        }
+    }
+    match source.basis {
+        Basis::Stated if source.quote.is_none() => {
+            Err("a stated rule quotes the page (`quote`)".into())
+        }
+        Basis::Exception if !basis::EXCEPTIONS.iter().any(|(id, _)| *id == rule.id) => {
+            Err(format!("`{}` is not one of the listed exceptions", rule.id))
+        }
+        Basis::Implied | Basis::Borrowed | Basis::Example | Basis::Practice
+            if source.why.is_none() =>
+        {
+            Err(format!("a rule that is {} says why (`why`)", source.basis))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn load_conflicts(file: Value) -> Result<Vec<DocConflict>, ContractError> {

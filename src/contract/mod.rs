@@ -5,6 +5,7 @@
 //! compiles, every rule names an operation and fields that exist, ids are unique.
 //! A broken file is an error naming the file and the JSON pointer.
 
+pub mod basis;
 mod check;
 mod conflict;
 pub mod formats;
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+pub use basis::Basis;
 pub use check::{Model, Sampler, World};
 pub use conflict::DocConflict;
 pub use operation::{BodyPresence, ErrorFamily, Operation, ResponseSpec, Service, Setup};
@@ -77,6 +79,8 @@ pub enum ContractErrorKind {
     UnknownField(String),
     #[error("a request constraint needs `expect` (the status a conforming server answers)")]
     MissingExpect,
+    #[error("{0}")]
+    Basis(String),
 }
 
 macro_rules! embedded_files {

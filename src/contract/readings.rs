@@ -40,7 +40,12 @@ impl Contract {
         let body = op.request_schema.as_ref().and_then(|n| self.schemas.get(n));
         let meaningless = body
             .is_some_and(|s| lacks_meaning(&s.document, view.get("body").unwrap_or(&Value::Null)));
-        moot_schema_junk || moot_unknown || meaningless
+        // A field sent beside the only updatable one may be refused or ignored
+        // (doc conflict update-attachment.other-fields).
+        let beside_the_updatable = self
+            .rules_for(&op.id)
+            .any(|r| matches!(r.check, Check::OnlyUpdates { .. }) && r.check.exercised(view));
+        moot_schema_junk || moot_unknown || meaningless || beside_the_updatable
     }
 
     /// Makes a request mean one thing on every page reading: an ignored

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Basis;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -38,16 +40,30 @@ impl std::str::FromStr for Severity {
     }
 }
 
+/// Where a rule comes from and what it rests on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Source {
     pub page: String,
     pub table: String,
     pub parameter: String,
+    /// Stated, an exception, or why it is only implied; decides the severity.
+    pub basis: Basis,
+    /// The page's own words, for a stated rule (checked against the built-in page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+    /// Why a rule that is not stated is kept, and at which basis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} · {} · {}", self.page, self.table, self.parameter)
+        write!(f, "{} · {} · {}", self.page, self.table, self.parameter)?;
+        if let Some(quote) = &self.quote {
+            write!(f, " · \u{201c}{quote}\u{201d}")?;
+        }
+        Ok(())
     }
 }
 
@@ -151,6 +167,36 @@ pub enum Check {
         field: String,
         from: String,
     },
+    /// After a success, the auxiliary `read` (as for `read_back`) shows none
+    /// of the fields sent in the object at `at` besides `field` with the
+    /// value sent: only `field` can be updated; the others are refused or ignored.
+    OnlyUpdates {
+        read: String,
+        list: String,
+        key: String,
+        key_from: String,
+        at: String,
+        field: String,
+        /// What a generated case sends beside `field` to exercise the rule.
+        probe: serde_json::Map<String, serde_json::Value>,
+    },
+    /// Every item of the answer's list at `response` has its own `key`.
+    UniqueKeys { response: String, key: String },
+    /// After a success, each NIC the request made from an object at `at`
+    /// with neither `field` nor `unless` is listed with an address.
+    AddressAssigned {
+        at: String,
+        field: String,
+        unless: String,
+    },
+    /// After a success, where the subnet has an IPv6 range, each NIC the
+    /// request made from an object at `at` with `flag` true (and without
+    /// `unless`) is listed with an IPv6 address.
+    Ipv6Assigned {
+        at: String,
+        flag: String,
+        unless: String,
+    },
     /// A success has no body.
     NoResponseBody,
     /// A job ends in SUCCESS or FAIL.
@@ -205,6 +251,7 @@ impl Check {
             || matches!(
                 self,
                 Check::Echo { .. }
+                    | Check::UniqueKeys { .. }
                     | Check::NoResponseBody
                     | Check::Status
                     | Check::NoServerError
@@ -229,6 +276,10 @@ impl Check {
             Check::ReadBack { .. } => "read_back",
             Check::DryRun { .. } => "dry_run",
             Check::AsyncEffect { .. } => "async_effect",
+            Check::UniqueKeys { .. } => "unique_keys",
+            Check::OnlyUpdates { .. } => "only_updates",
+            Check::AddressAssigned { .. } => "address_assigned",
+            Check::Ipv6Assigned { .. } => "ipv6_assigned",
             Check::NoResponseBody => "no_response_body",
             Check::JobTerminates => "job_terminates",
             Check::JobFailReason => "job_fail_reason",
@@ -283,6 +334,14 @@ impl Check {
                 v
             }
             Check::Precedence { at, winner, loser } => vec![join(at, winner), join(at, loser)],
+            Check::AddressAssigned { at, field, unless } => vec![join(at, field), join(at, unless)],
+            Check::Ipv6Assigned { at, flag, unless } => vec![join(at, flag), join(at, unless)],
+            Check::OnlyUpdates {
+                key_from,
+                at,
+                field,
+                ..
+            } => vec![(key_from.clone(), String::new()), join(at, field)],
             Check::IgnoredWhen { at, field, ignored } => {
                 let mut v = vec![join(at, field)];
                 v.extend(ignored.iter().map(|i| join(at, i)));
@@ -380,6 +439,8 @@ pub struct Rule {
     pub operation: String,
     pub source: Source,
     pub statement: String,
+    /// Derived from `source.basis` when the catalogue is loaded, never written in it.
+    #[serde(skip_deserializing, default = "unset_severity")]
     pub severity: Severity,
     pub check: Check,
     /// For request constraints: the answer to a request that breaks the rule.
@@ -388,6 +449,10 @@ pub struct Rule {
     /// Rules that every request breaking this one also breaks (the page's rules overlap).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also_breaks: Vec<String>,
+}
+
+fn unset_severity() -> Severity {
+    Severity::Should
 }
 
 impl Rule {

@@ -9,8 +9,9 @@
 use jsonschema::{Draft, Validator};
 use serde_json::Value;
 
+use super::basis;
 use super::formats::{CUSTOM_FORMATS, STANDARD_FORMATS};
-use super::{ContractError, ContractErrorKind, Severity};
+use super::{Basis, ContractError, ContractErrorKind, Severity};
 
 /// Keywords that constrain an instance (annotations such as `description` are not).
 pub const VALIDATION_KEYWORDS: &[&str] = &[
@@ -48,27 +49,35 @@ pub struct Keyword {
     pub subschema: String,
     /// The table row the subschema documents (its `description`), for reports.
     pub source: String,
+    /// What the keyword rests on; its severity follows from this alone.
+    pub basis: Basis,
     /// `must` where the page states the constraint; `should` where a word
     /// only implies it or it is borrowed from another table or page.
     pub severity: Severity,
     /// Why the keyword has that severity.
     pub severity_reason: String,
+    /// The page text a stated keyword quotes (normalized as [`super::basis::normalize`] reads it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quotes: Vec<String>,
 }
 
-/// The severity a schema gives a keyword, with its reason: a node's
-/// `x-should` maps keyword names to the reason they are only implied; a
-/// document's `x-should-all` makes every keyword `should`, with its reason.
-fn severity_of_keyword(
+/// What a keyword rests on, with why and the page text it quotes: a node's
+/// `x-stated` maps keyword names to the cell or sentence that states them
+/// (one quote, or one per name of a `required` list); `x-should` maps them
+/// to the reason they are only implied (its first word may name the basis:
+/// `example:`, `borrowed:`, `practice:`); a document's `x-should-all`
+/// borrows the whole schema. A keyword nothing states is implied.
+fn basis_of_keyword(
     schema: &str,
     document: &Value,
     node: &Value,
     keyword: &str,
-) -> (Severity, String) {
-    // The one severity the judge, `spec` and the reports all read.
+) -> (Basis, String, Vec<String>) {
     if keyword == "additionalProperties" && !schema.ends_with(".request") {
         return (
-            Severity::Should,
-            "no page says an answer has no other fields (real clouds add some): an undocumented field is worth a note, not a failure".into(),
+            Basis::Practice,
+            "practice: no page says an answer has no other fields (real clouds add some): an undocumented field is worth a note, not a failure".into(),
+            Vec::new(),
         );
     }
     if let Some(reason) = node
@@ -76,15 +85,63 @@ fn severity_of_keyword(
         .and_then(|m| m.get(keyword))
         .and_then(Value::as_str)
     {
-        return (Severity::Should, reason.to_string());
+        return (
+            Basis::from_reason(reason, Basis::Implied),
+            reason.to_string(),
+            Vec::new(),
+        );
     }
     if let Some(reason) = document.get("x-should-all").and_then(Value::as_str) {
-        return (Severity::Should, reason.to_string());
+        return (
+            Basis::from_reason(reason, Basis::Borrowed),
+            reason.to_string(),
+            Vec::new(),
+        );
     }
-    (
-        Severity::Must,
-        "stated by the page's table (type, required, a printed range, enum or format)".into(),
-    )
+    let quotes: Vec<String> = match node.get("x-stated").and_then(|m| m.get(keyword)) {
+        Some(Value::String(q)) => vec![q.clone()],
+        Some(Value::Array(qs)) => qs
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect(),
+        _ => Vec::new(),
+    };
+    if quotes.is_empty() {
+        let reason = match keyword {
+            "required" if !schema.ends_with(".request") && !schema.ends_with(".path") => {
+                "implied: response tables have no Mandatory column"
+            }
+            "type" if schema.ends_with(".path") => {
+                "implied: the URI table has no Type column (a path segment is text)"
+            }
+            "minLength" => "implied: the table gives no length; an empty value is read as none",
+            _ => "implied: no table cell or sentence of the page states it",
+        };
+        return (Basis::Implied, reason.into(), Vec::new());
+    }
+    let reason = format!(
+        "stated: \u{201c}{}\u{201d}",
+        quotes.join("\u{201d}, \u{201c}")
+    );
+    (Basis::Stated, reason, quotes)
+}
+
+/// A stated keyword's quotes are printed on the page its schema names.
+fn check_quotes(document: &Value, k: &Keyword) -> Result<(), String> {
+    let named = document
+        .pointer("/x-source/page")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(page) = basis::page_file(named) else {
+        return Err(format!(
+            "a stated keyword needs x-source.page to name a built-in page, not `{named}`"
+        ));
+    };
+    match k.quotes.iter().find(|q| !basis::quoted_on(page, q)) {
+        Some(q) => Err(format!("`{q}` is not printed on {page}")),
+        None => Ok(()),
+    }
 }
 
 /// A keyword the instance broke.
@@ -124,8 +181,17 @@ impl Schema {
             .map_err(|(pointer, kind)| err(pointer, kind))?;
         for k in &mut keywords {
             let node = document.pointer(&k.subschema).unwrap_or(&Value::Null);
-            (k.severity, k.severity_reason) =
-                severity_of_keyword(name, &document, node, &k.keyword);
+            (k.basis, k.severity_reason, k.quotes) =
+                basis_of_keyword(name, &document, node, &k.keyword);
+            k.severity = k.basis.severity();
+            if k.basis == Basis::Stated {
+                check_quotes(&document, k).map_err(|why| {
+                    err(
+                        format!("{}/x-stated/{}", k.subschema, k.keyword),
+                        ContractErrorKind::Basis(why),
+                    )
+                })?;
+            }
         }
         let mut options = jsonschema::options()
             .with_draft(Draft::Draft202012)
@@ -228,8 +294,10 @@ fn collect_keywords(
                 keyword: key.clone(),
                 subschema: pointer.clone(),
                 source: source.to_string(),
-                severity: Severity::Must,
+                basis: Basis::Implied,
+                severity: Severity::Should,
                 severity_reason: String::new(),
+                quotes: Vec::new(),
             });
         }
     }

@@ -230,7 +230,10 @@ impl<'c> Generator<'c> {
         let mut plans = vec![Plan::Valid];
         for r in self.contract.rules_for(&op.id) {
             let optional = match &r.check {
-                Check::Precedence { .. } | Check::IgnoredWhen { .. } | Check::DryRun { .. } => true,
+                Check::Precedence { .. }
+                | Check::IgnoredWhen { .. }
+                | Check::DryRun { .. }
+                | Check::OnlyUpdates { .. } => true,
                 Check::Echo { request, .. } | Check::ReadBack { from: request, .. } => {
                     request.starts_with("/body/")
                 }

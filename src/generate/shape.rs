@@ -215,6 +215,14 @@ impl Generator<'_> {
                 if !satisfy_all(view, &[], &[]) {
                     return None;
                 }
+                // A field no draw sends: the rule's own probe, beside the updatable one.
+                if let Plan::Exercise { id } = plan
+                    && let Some(crate::contract::Check::OnlyUpdates { at, probe, .. }) =
+                        self.contract.rule(id).map(|r| &r.check)
+                    && let Some(Value::Object(target)) = view.pointer_mut(at)
+                {
+                    target.extend(probe.clone());
+                }
             }
             Plan::Boundary { side, aim, .. } => {
                 // The edge stays put while other rules are satisfied around it.

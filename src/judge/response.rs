@@ -289,6 +289,26 @@ pub fn echo_conformance(j: &Evidence, body: Option<&Value>) -> Vec<Finding> {
         .collect()
 }
 
+/// A keyed list in the answer (a NIC's tags) names each key once.
+pub fn unique_keys_conformance(j: &Evidence, body: Option<&Value>) -> Vec<Finding> {
+    let (Some(body), true) = (body, j.is_success()) else {
+        return Vec::new();
+    };
+    j.contract
+        .rules_for(&j.op.id)
+        .filter_map(|r| {
+            let twice = r.check.duplicate_keys(body);
+            (!twice.is_empty()).then(|| {
+                j.finding(
+                    &r.id,
+                    "each key once",
+                    format!("{} more than once", twice.join(", ")),
+                )
+            })
+        })
+        .collect()
+}
+
 /// What the response checks concluded about one exchange.
 pub struct ResponseJudgement {
     pub findings: Vec<Finding>,
@@ -322,6 +342,7 @@ pub fn judge_response(j: &Evidence) -> ResponseJudgement {
     findings.extend(response_schema_conformance(j, body.as_ref()));
     findings.extend(error_shape_conformance(j, body.as_ref()));
     findings.extend(echo_conformance(j, body.as_ref()));
+    findings.extend(unique_keys_conformance(j, body.as_ref()));
     ResponseJudgement {
         findings,
         body,

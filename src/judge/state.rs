@@ -24,6 +24,8 @@ pub struct StateEvidence<'a> {
     /// How the job ended, for an asynchronous operation whose job was followed.
     pub job: Option<&'a JobOutcome>,
     pub reproduce: &'a str,
+    /// The target's subnet has an IPv6 range (the fixtures give `subnet_ipv6_cidr`).
+    pub ipv6_subnet: bool,
 }
 
 impl StateEvidence<'_> {
@@ -96,6 +98,8 @@ impl StateEvidence<'_> {
             .rules_for(&self.op.id)
             .filter(|r| {
                 matches!(r.check, Check::AsyncEffect { .. })
+                    || r.check.server_assigns_every_address(self.view)
+                    || (self.ipv6_subnet && r.check.every_made_nic_asks_ipv6(self.view))
                     || r.check
                         .ignored_values(self.view)
                         .iter()
@@ -182,6 +186,7 @@ pub fn effects_conformance(e: &StateEvidence, listing: Option<&Listing>) -> Vec<
     let Some(listing) = listing else {
         return findings;
     };
+    findings.extend(assigned_addresses(e, listing));
     for rule in rules() {
         for (port, field, value) in rule.check.ignored_values(e.view) {
             if is_listed_field(&field) && listing.addresses(&port).contains(&&value) {
@@ -189,6 +194,50 @@ pub fn effects_conformance(e: &StateEvidence, listing: Option<&Listing>) -> Vec<
                     &rule.id,
                     format!("port {port} keeps its own address ({field} {value} ignored)"),
                     format!("port has {value}"),
+                ));
+            }
+        }
+    }
+    findings
+}
+
+/// The NICs a job made where the server was to pick the address are each
+/// listed with one (judged only when it picked every address, since a
+/// listing does not say which NIC came from which request object).
+fn assigned_addresses(e: &StateEvidence, listing: &Listing) -> Vec<Finding> {
+    let Some(attach) = e.contract.effect_rule(&e.op.id, Effect::Attach) else {
+        return Vec::new();
+    };
+    let named = attach.check.effect_ports(e.view);
+    let made: BTreeSet<String> = e
+        .effect_targets(&attach.check)
+        .into_iter()
+        .filter(|p| !named.contains(p))
+        .collect();
+    let mut findings = Vec::new();
+    for rule in e.contract.rules_for(&e.op.id) {
+        let (wanted, lacks): (&str, fn(&[&Value]) -> bool) =
+            if rule.check.server_assigns_every_address(e.view) {
+                ("the address the server assigned", |a| a.is_empty())
+            } else if e.ipv6_subnet && rule.check.every_made_nic_asks_ipv6(e.view) {
+                (
+                    "an IPv6 address (ipv6_enable, and the subnet has IPv6)",
+                    |a| {
+                        !a.iter()
+                            .any(|v| v.as_str().is_some_and(|s| s.contains(':')))
+                    },
+                )
+            } else {
+                continue;
+            };
+        for port in made.iter().filter(|p| listing.contains(p)) {
+            let addresses = listing.addresses(port);
+            if lacks(&addresses) {
+                let shown: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
+                findings.push(e.finding(
+                    &rule.id,
+                    format!("port {port} listed with {wanted}"),
+                    format!("listed with [{}]", shown.join(", ")),
                 ));
             }
         }
@@ -272,6 +321,36 @@ pub fn read_back_conformance(
     rule: &Rule,
     answer: &Value,
 ) -> Result<Option<Finding>, String> {
+    if let Check::OnlyUpdates {
+        list,
+        key,
+        key_from,
+        field,
+        ..
+    } = &rule.check
+    {
+        let Some(named) = pointer::get(e.view, key_from) else {
+            return Ok(None);
+        };
+        let item = read_item(answer, list, key, named)?;
+        let applied: Vec<String> = rule
+            .check
+            .other_fields_sent(e.view)
+            .into_iter()
+            .filter(|(k, v)| item.get(k.as_str()) == Some(*v))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        if applied.is_empty() {
+            return Ok(None);
+        }
+        let expected =
+            format!("only {field} updated on the {key} {named}; other fields refused or ignored");
+        return Ok(Some(e.finding(
+            &rule.id,
+            expected,
+            format!("applied: {}", applied.join(", ")),
+        )));
+    }
     let Check::ReadBack {
         list,
         key,
@@ -287,14 +366,7 @@ pub fn read_back_conformance(
     else {
         return Ok(None);
     };
-    let items = pointer::get(answer, list).and_then(Value::as_array);
-    let item = items
-        .into_iter()
-        .flatten()
-        .find(|i| i.get(key) == Some(named));
-    let Some(item) = item else {
-        return Err(format!("the read does not list the {key} {named}"));
-    };
+    let item = read_item(answer, list, key, named)?;
     let Some(shown) = item.get(field) else {
         return Err(format!("the read shows no {field} for the {key} {named}"));
     };
@@ -303,6 +375,21 @@ pub fn read_back_conformance(
     }
     let expected = format!("{field} {sent} on the {key} {named} (as sent)");
     Ok(Some(e.finding(&rule.id, expected, shown.to_string())))
+}
+
+/// The item of a read's list whose `key` is `named`.
+fn read_item<'a>(
+    answer: &'a Value,
+    list: &str,
+    key: &str,
+    named: &Value,
+) -> Result<&'a Value, String> {
+    pointer::get(answer, list)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|i| i.get(key) == Some(named))
+        .ok_or_else(|| format!("the read does not list the {key} {named}"))
 }
 
 /// A dry run left the resource's updatable fields as they were.

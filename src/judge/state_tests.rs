@@ -18,6 +18,7 @@ fn evidence<'a>(
         body: None,
         job,
         reproduce: "",
+        ipv6_subnet: false,
     }
 }
 
@@ -59,6 +60,7 @@ fn effects(op: &str, body: Value, job: Option<&JobOutcome>, l: &Listing) -> Vec<
         body: None,
         job,
         reproduce: "",
+        ipv6_subnet: false,
     };
     effects_conformance(&e, Some(l))
         .into_iter()

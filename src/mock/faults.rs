@@ -56,6 +56,12 @@ pub enum FaultKind {
     MethodNotFound,
     /// A detached port leaves the listing but stays ACTIVE: attaching it again is refused as in use.
     PortStaysInUse,
+    /// A NIC added on a subnet without an address is listed with none.
+    NoAddressAssigned,
+    /// An attachment update applies the fields sent besides delete_on_termination.
+    AppliesOtherFields,
+    /// A NIC added with ipv6_enable on a subnet with an IPv6 range gets no IPv6 address.
+    NoIpv6Address,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +166,13 @@ const RESPONSE_FAULTS: &[(&str, &str, &str, Option<&str>, &str)] = &[
         "update-sub-network-interface.response.200#/properties/sub_network_interface/additionalProperties",
     ),
     (
+        "duplicate-tag-keys",
+        "update-sub-network-interface",
+        "/sub_network_interface/tags",
+        Some(r#"[{"key": "env", "value": "a"}, {"key": "env", "value": "b"}]"#),
+        "update-subnic.tag-keys-unique",
+    ),
+    (
         "nova-error-shape",
         "nova-attach-interface",
         "error-shape",
@@ -212,7 +225,7 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             },
         });
     }
-    let fixed: [(&str, FaultKind, &[&str]); 16] = [
+    let fixed: [(&str, FaultKind, &[&str]); 19] = [
         (
             "server-error-on-reject",
             FaultKind::ServerErrorOnReject,
@@ -298,6 +311,21 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             "port-stays-in-use",
             FaultKind::PortStaysInUse,
             &["response.status"],
+        ),
+        (
+            "applies-other-fields",
+            FaultKind::AppliesOtherFields,
+            &["update-attachment.only-delete-on-termination"],
+        ),
+        (
+            "no-ipv6-address",
+            FaultKind::NoIpv6Address,
+            &["batch-add.ipv6-address"],
+        ),
+        (
+            "no-address-assigned",
+            FaultKind::NoAddressAssigned,
+            &["batch-add.address-assigned"],
         ),
     ];
     for (name, kind, breaks) in fixed {

@@ -63,6 +63,8 @@ pub struct NicRequest {
     pub port_id: Option<String>,
     pub subnet_id: Option<String>,
     pub ip_address: Option<String>,
+    /// `ipv6_enable: true`: the new NIC supports IPv6 addresses.
+    pub ipv6_enable: bool,
     /// Why the job will fail this NIC: a rule the request broke that is
     /// checked when the job runs (the port's state, the resources it names).
     pub refused: Option<String>,
@@ -83,6 +85,7 @@ impl NicRequest {
             port_id: field("port_id"),
             subnet_id: field("subnet_id"),
             ip_address: field("ip_address"),
+            ipv6_enable: nic.get("ipv6_enable") == Some(&serde_json::Value::Bool(true)),
             refused: None,
             new_port_id: None,
         }

@@ -246,6 +246,12 @@ impl Mock {
                 }
             };
         }
+        if let ["v2.1", project, "servers", server] = segments[..]
+            && req.method == "DELETE"
+            && project == self.config.project_id
+        {
+            return self.delete_server(server);
+        }
         let mut tag = None;
         if req.method == "POST"
             && segments.last() == Some(&"os-interface")

@@ -80,6 +80,22 @@ fn bad_version(value: &str) -> Reply {
 
 /// Adds the headers every nova answer carries: the version used, in both
 /// spellings, and `Vary` for caches.
+impl Mock {
+    /// nova's server delete: 204, its NICs deleted or kept by their
+    /// delete_on_termination (never sent by a run: the server is a fixture).
+    pub(super) fn delete_server(&self, server_id: &str) -> Reply {
+        if self.state.lock().delete_server(server_id) {
+            return Reply {
+                status: 204,
+                body: None,
+                headers: Vec::new(),
+            };
+        }
+        let message = format!("Instance {server_id} could not be found.");
+        Reply::json(404, error_body(ErrorFamily::Nova, 404, &message))
+    }
+}
+
 pub fn echo_version(reply: &mut Reply, version: (u32, u32)) {
     let v = show(version);
     reply.headers.push((VERSION_HEADER, format!("compute {v}")));

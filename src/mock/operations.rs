@@ -158,11 +158,17 @@ impl Mock {
             .subnet_id
             .as_deref()
             .unwrap_or(&self.config.fixtures.subnet_id);
-        let port = state.new_port(
+        let mut port = state.new_port(
             nic.new_port_id.clone().unwrap_or_else(random_id_shared),
             subnet,
             nic.ip_address.as_deref(),
         )?;
+        if nic.ip_address.is_none() && self.config.faults.has(&FaultKind::NoAddressAssigned) {
+            port.ip_address.clear();
+        }
+        if nic.ipv6_enable && !self.config.faults.has(&FaultKind::NoIpv6Address) {
+            state.give_ipv6(&mut port);
+        }
         let id = state.insert_port(port);
         state.attach(server_id, &id);
         Ok(id)
@@ -236,6 +242,14 @@ impl Mock {
         let applied = !no_effect && !self.config.faults.has(&FaultKind::UpdateNotApplied);
         if applied && let Some(port) = state.ports.get_mut(port_id) {
             port.delete_on_termination = value;
+            if self.config.faults.has(&FaultKind::AppliesOtherFields) {
+                let sent = get(view, "/body/interface_attachment").and_then(Value::as_object);
+                for (k, v) in sent.into_iter().flatten() {
+                    if k != "delete_on_termination" {
+                        port.also_updated.insert(k.clone(), v.clone());
+                    }
+                }
+            }
         }
         if self.config.faults.has(&FaultKind::BodyOnUpdateAttachment) {
             return Reply::json(
@@ -448,11 +462,11 @@ impl Mock {
             .iter()
             .filter_map(|p| {
                 let mut item = state.attachment(p)?;
-                let delete = state
-                    .ports
-                    .get(&**p)
-                    .is_some_and(|p| p.delete_on_termination);
-                item["delete_on_termination"] = Value::Bool(delete);
+                let port = state.ports.get(&**p)?;
+                item["delete_on_termination"] = Value::Bool(port.delete_on_termination);
+                for (k, v) in &port.also_updated {
+                    item[k.as_str()] = v.clone();
+                }
                 Some(item)
             })
             .collect();

@@ -191,7 +191,7 @@ fn port(state: &State, id: &str) -> Option<Value> {
         "device_owner": if p.server_id.is_some() { "compute:nova" } else { "" },
         "network_id": &*p.network_id,
         "mac_address": mac,
-        "fixed_ips": [{"subnet_id": &*p.subnet_id, "ip_address": p.ip_address}],
+        "fixed_ips": p.fixed_ips(),
     }))
 }
 

@@ -51,6 +51,26 @@ pub struct Port {
     pub created: bool,
     /// The nova attach's `tag` (microversion 2.49 on), shown from 2.70.
     pub tag: Option<String>,
+    /// Its IPv6 address besides `ip_address`, for a NIC added with ipv6_enable.
+    pub ipv6_address: Option<String>,
+    /// Attachment fields an update set besides delete_on_termination (only
+    /// under a fault: the page says no other can be updated), listed as set.
+    pub also_updated: serde_json::Map<String, Value>,
+}
+
+impl Port {
+    /// The port's addresses as nova and the network API list them (none
+    /// only under a fault that assigns none).
+    pub fn fixed_ips(&self) -> Value {
+        let mut ips = Vec::new();
+        if !self.ip_address.is_empty() {
+            ips.push(json!({"subnet_id": &*self.subnet_id, "ip_address": self.ip_address}));
+        }
+        if let Some(v6) = &self.ipv6_address {
+            ips.push(json!({"subnet_id": &*self.subnet_id, "ip_address": v6}));
+        }
+        Value::Array(ips)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +101,11 @@ pub struct State {
     next_host: u64,
     /// The subnets' address range (every mock subnet shares the fixture's).
     range: Cidr,
+    /// Their IPv6 range, where the fixtures give one: a NIC added with
+    /// ipv6_enable gets an address from it ("the NIC supports IPv6 addresses").
+    range6: Option<Cidr>,
+    /// Where the search for a free IPv6 address starts.
+    next_host6: u64,
     /// Addresses held by a port or a supplementary NIC: a network refuses to hand one out twice.
     addresses: FastSet<String>,
 }
@@ -188,6 +213,8 @@ impl State {
                 .subnet_ranges()
                 .0
                 .unwrap_or_else(|| DEFAULT_RANGE.parse().expect("a valid range")),
+            range6: f.subnet_ranges().1,
+            next_host6: 0,
             addresses: FastSet::default(),
         };
         state.addresses.extend(f.addresses_in_use.iter().cloned());
@@ -257,7 +284,37 @@ impl State {
             delete_on_termination: false,
             created: true,
             tag: None,
+            also_updated: serde_json::Map::new(),
+            ipv6_address: None,
         })
+    }
+
+    /// Gives a new port an IPv6 address too, where the subnet has an IPv6
+    /// range and the port holds none yet; false when it cannot.
+    pub fn give_ipv6(&mut self, port: &mut Port) -> bool {
+        let Some(range) = self.range6 else {
+            return false;
+        };
+        if port.ip_address.contains(':') || port.ipv6_address.is_some() {
+            return true;
+        }
+        for _ in 0..range.low_hosts().min(MAX_ADDRESS_SEARCH) {
+            let address = range.low_host(self.next_host6);
+            self.next_host6 = self.next_host6.wrapping_add(1);
+            if self.may_hand_out(&address) {
+                port.ipv6_address = Some(address);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Releases the addresses a deleted port held.
+    fn release(&mut self, port: &Port) {
+        self.addresses.remove(&port.ip_address);
+        if let Some(v6) = &port.ipv6_address {
+            self.addresses.remove(v6);
+        }
     }
 
     /// The lowest-numbered free address after the last one handed out, as
@@ -297,7 +354,12 @@ impl State {
 
     /// Why the network would refuse to give a new port `address`, if it would.
     pub fn address_problem(&self, address: &str) -> Option<AddressProblem> {
-        if !self.range.contains(address) {
+        let in_range = if address.contains(':') {
+            self.range6.is_some_and(|r| r.contains(address))
+        } else {
+            self.range.contains(address)
+        };
+        if !in_range {
             return Some(AddressProblem::OutOfRange(address.to_string()));
         }
         self.addresses
@@ -317,6 +379,9 @@ impl State {
     /// Inserts a port made by [`State::new_port`]; returns its id.
     pub fn insert_port(&mut self, port: Port) -> Id {
         self.addresses.insert(port.ip_address.clone());
+        if let Some(v6) = &port.ipv6_address {
+            self.addresses.insert(v6.clone());
+        }
         let id = port.id.clone();
         self.ports.insert(id.clone(), Box::new(port));
         id
@@ -354,12 +419,38 @@ impl State {
         let created = self.ports.get(port_id).is_some_and(|p| p.created);
         if created {
             if let Some(port) = self.ports.remove(port_id) {
-                self.addresses.remove(&port.ip_address);
+                self.release(&port);
             }
         } else if let Some(port) = self.ports.get_mut(port_id) {
             port.state = "DOWN";
             port.server_id = None;
         }
+    }
+
+    /// Deletes a server as the update page's Table 3 describes its NICs'
+    /// fate: a NIC with delete_on_termination true is deleted with it
+    /// ("true: Delete the NIC"), any other is detached and kept, DOWN (even
+    /// one an attach made). False when there is no such server.
+    pub fn delete_server(&mut self, server_id: &str) -> bool {
+        let Some(server) = self.servers.remove(server_id) else {
+            return false;
+        };
+        for port_id in server.ports {
+            let deletes = self
+                .ports
+                .get(&*port_id)
+                .is_some_and(|p| p.delete_on_termination);
+            if deletes {
+                if let Some(port) = self.ports.remove(&*port_id) {
+                    self.release(&port);
+                }
+            } else if let Some(port) = self.ports.get_mut(&*port_id) {
+                port.state = "DOWN";
+                port.server_id = None;
+                port.created = false;
+            }
+        }
+        true
     }
 
     /// A detached port that stays ACTIVE (a fault): listed nowhere, yet refused as in use.
@@ -382,7 +473,8 @@ impl State {
         let m = p.mac;
         Some(json!({
             "port_state": p.state,
-            "fixed_ips": [{"subnet_id": &*p.subnet_id, "ip_address": p.ip_address}],
+            // A port with no address (only under a fault) lists none.
+            "fixed_ips": p.fixed_ips(),
             "port_id": &*p.id,
             "net_id": &*p.network_id,
             "mac_addr": format!("fa:16:3e:{:02x}:{:02x}:{:02x}", (m >> 16) & 0xff, (m >> 8) & 0xff, m & 0xff),

@@ -41,6 +41,8 @@ pub(super) struct CaseRun<'c> {
     /// What a protocol-level case sends instead of JSON.
     pub(super) malformed: Option<Malformed>,
     pub(super) result: CaseResult,
+    /// The target's subnet has an IPv6 range (for the IPv6 rule).
+    ipv6_subnet: bool,
     started: Instant,
 }
 
@@ -73,6 +75,7 @@ impl<'c> CaseRun<'c> {
             body,
             job,
             reproduce: self.curl.as_str(),
+            ipv6_subnet: self.ipv6_subnet,
         }
     }
 
@@ -161,6 +164,7 @@ impl Runner {
                 Wire::of(case.body.as_ref(), malformed.as_ref()),
             )),
             malformed,
+            ipv6_subnet: self.client.target().fixtures.subnet_ipv6_cidr.is_some(),
             result: CaseResult {
                 case_id: case.id.clone(),
                 operation: case.operation.clone(),
@@ -336,10 +340,14 @@ impl Runner {
         let rules: Vec<&crate::contract::Rule> = self
             .contract
             .rules_for(&run.op.id)
-            .filter(|r| matches!(r.check, Check::ReadBack { .. }) && r.check.exercised(&run.view))
+            .filter(|r| {
+                matches!(r.check, Check::ReadBack { .. } | Check::OnlyUpdates { .. })
+                    && r.check.exercised(&run.view)
+            })
             .collect();
         for rule in rules {
-            let Check::ReadBack { read, .. } = &rule.check else {
+            let (Check::ReadBack { read, .. } | Check::OnlyUpdates { read, .. }) = &rule.check
+            else {
                 continue;
             };
             let Some(read) = self.contract.operation(read) else {

@@ -1,5 +1,7 @@
 //! Renders the contract for people (`spec`) and cases as JSON lines (`generate`).
 
+pub mod pages;
+
 use serde_json::{Value, json};
 
 use crate::case::Case;
@@ -113,6 +115,16 @@ pub fn as_tables(contract: &Contract) -> String {
             ));
             out.push_str(&wrap(&r.statement, 90, "      "));
             out.push_str(&format!("      from {}\n", r.source));
+            let why = match r.source.basis {
+                crate::contract::Basis::Exception => crate::contract::basis::EXCEPTIONS
+                    .iter()
+                    .find(|(id, _)| *id == r.id)
+                    .map(|(_, why)| why.to_string()),
+                _ => r.source.why.clone(),
+            };
+            if let Some(why) = why {
+                out.push_str(&wrap(&format!("{}: {why}", r.source.basis), 90, "      "));
+            }
         }
     }
     let keywords: usize = contract.schemas.values().map(|s| s.keywords.len()).sum();
