@@ -62,6 +62,10 @@ pub enum FaultKind {
     AppliesOtherFields,
     /// A NIC added with ipv6_enable on a subnet with an IPv6 range gets no IPv6 address.
     NoIpv6Address,
+    /// A batch delete looks for the primary NIC in its first entry only: with
+    /// the primary further down it is accepted (200, not 403) and only its
+    /// job finds out, failing the primary's sub-job.
+    PrimaryCheckedFirstOnly,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,7 +229,7 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             },
         });
     }
-    let fixed: [(&str, FaultKind, &[&str]); 19] = [
+    let fixed: [(&str, FaultKind, &[&str]); 20] = [
         (
             "server-error-on-reject",
             FaultKind::ServerErrorOnReject,
@@ -316,6 +320,11 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             "applies-other-fields",
             FaultKind::AppliesOtherFields,
             &["update-attachment.only-delete-on-termination"],
+        ),
+        (
+            "primary-checked-first-only",
+            FaultKind::PrimaryCheckedFirstOnly,
+            &["batch-delete.primary-forbidden"],
         ),
         (
             "no-ipv6-address",

@@ -227,6 +227,15 @@ impl Mock {
         self.respond_operation(req, family)
     }
 
+    /// Under `primary-checked-first-only`: a batch delete that names the
+    /// primary NIC after its first entry is let through to its job.
+    fn misses_primary(&self, refused_by: &str, view: &Value) -> bool {
+        let primary = self.config.fixtures.primary_port_id.as_str();
+        self.config.faults.has(&FaultKind::PrimaryCheckedFirstOnly)
+            && refused_by == "batch-delete.primary-forbidden"
+            && view.pointer("/body/nics/0/id").and_then(Value::as_str) != Some(primary)
+    }
+
     /// A nova-family request: one attachment's show and detach, then the
     /// documented operations (unknown attach keys refused as nova does).
     fn respond_nova(&self, req: &Incoming, version: (u32, u32)) -> Reply {
@@ -453,6 +462,7 @@ impl Mock {
         let no_effect = refused_in_error
             || match verdict {
                 Verdict::Reject { id, .. } if self.config.faults.accepts(&id) => true,
+                Verdict::Reject { id, .. } if self.misses_primary(&id, &view) => false,
                 Verdict::Reject {
                     id,
                     expect,

@@ -30,8 +30,12 @@ impl Mock {
                 for id in nic_ids {
                     // By the time the job runs another job may have taken it:
                     // a sub-job that finds nothing to delete says so.
-                    let fail_reason = (!state.is_attached(&server_id, &id))
+                    let mut fail_reason = (!state.is_attached(&server_id, &id))
                         .then(|| format!("NIC {id} is not attached to server {server_id}"));
+                    if *id == *self.config.fixtures.primary_port_id {
+                        // Only under a fault does a delete of the primary get this far.
+                        fail_reason = Some("the primary NIC cannot be deleted".into());
+                    }
                     if fail_reason.is_none() {
                         state.detach(&server_id, &id);
                         if faults.has(&FaultKind::PortStaysInUse) {
