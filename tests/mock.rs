@@ -11,7 +11,9 @@ use std::time::Duration;
 use nic_conformance::contract::Setup;
 use nic_conformance::curated::load_curated;
 use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
-use nic_conformance::mock::{BatchMode, Incoming, Mock, MockConfig, start_local};
+use nic_conformance::mock::{
+    BYSTANDER_PORT_ID, BatchMode, Incoming, Mock, MockConfig, start_local,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -180,11 +182,15 @@ async fn sixty_four_concurrent_batch_adds_all_end_up_in_the_state() {
         .iter()
         .map(|a| a["port_id"].as_str().unwrap())
         .collect();
-    assert_eq!(listed.len(), 65, "primary + 64 new NICs");
+    assert_eq!(
+        listed.len(),
+        66,
+        "primary, someone else's NIC + 64 new NICs"
+    );
     for id in &nic_ids {
         assert!(listed.contains(&id.as_str()), "{id} lost");
     }
-    assert_eq!(mock.mock.attached_ports().len(), 65);
+    assert_eq!(mock.mock.attached_ports().len(), 66);
     mock.stop().await;
 }
 
@@ -241,7 +247,11 @@ async fn a_batch_delete_detaches_the_nics_it_names_when_its_job_succeeds() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(mock.mock.attached_ports().len(), 3, "primary, spare, made");
+    assert_eq!(
+        mock.mock.attached_ports().len(),
+        4,
+        "primary, someone else's, spare, made"
+    );
     let deleted = post_json(
         &http,
         url("nics/delete"),
@@ -259,7 +269,7 @@ async fn a_batch_delete_detaches_the_nics_it_names_when_its_job_succeeds() {
     assert_eq!(named, [f.spare_port_id.as_str(), &made]);
     assert_eq!(
         mock.mock.attached_ports(),
-        std::slice::from_ref(&f.primary_port_id)
+        [f.primary_port_id.clone(), BYSTANDER_PORT_ID.to_string()]
     );
     // The spare is free again; the made port no longer exists, so naming it is refused.
     let again = attach_spare(&http, &base).await;
@@ -1011,7 +1021,8 @@ async fn servers_ports_and_sub_nic_lists_read_as_clients_expect() {
             .values()
             .flat_map(|v| v.as_array().unwrap())
             .count(),
-        1
+        2,
+        "the primary's address and someone else's NIC's"
     );
     let ecs = get_json(
         &http,
@@ -1163,7 +1174,11 @@ async fn the_network_api_lookups_the_cli_makes_are_served() {
         .map(|p| p["id"].as_str().unwrap())
         .collect();
     ids.sort_unstable();
-    let mut want = vec![f.primary_port_id.as_str(), f.spare_port_id.as_str()];
+    let mut want = vec![
+        f.primary_port_id.as_str(),
+        BYSTANDER_PORT_ID,
+        f.spare_port_id.as_str(),
+    ];
     want.sort_unstable();
     assert_eq!(ids, want, "{listed}");
     let net = get_json(&http, format!("{base}/v2.0/networks/{}", f.network_id)).await;

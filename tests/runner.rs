@@ -831,7 +831,10 @@ fn pooled_spares_and_batched_cleanup_leave_the_server_as_it_was() {
         );
         assert_eq!(
             attached,
-            std::slice::from_ref(&fixtures.primary_port_id),
+            [
+                fixtures.primary_port_id.clone(),
+                nic_conformance::mock::BYSTANDER_PORT_ID.to_string()
+            ],
             "{label}: the server still has NICs the run made or attached"
         );
     }
@@ -1002,7 +1005,8 @@ fn run_until_attached(
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while mock.mock.attached_ports().len() < 2 {
+    // The primary and someone else's NIC are there before the run.
+    while mock.mock.attached_ports().len() < 3 {
         assert!(Instant::now() < deadline, "the run never attached anything");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -1087,8 +1091,11 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
         o = with_target("cleanup", &file, &ledger, &["--include-uncertain"]);
     }
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let primary_only = std::slice::from_ref(&f.primary_port_id);
-    assert_eq!(mock.mock.attached_ports(), primary_only, "{}", text(&o));
+    let as_before = [
+        f.primary_port_id.clone(),
+        nic_conformance::mock::BYSTANDER_PORT_ID.to_string(),
+    ];
+    assert_eq!(mock.mock.attached_ports(), as_before, "{}", text(&o));
     let doctor = with_target("doctor", &file, &ledger, &[]);
     assert_eq!(doctor.status.code(), Some(0), "{}", text(&doctor));
 
@@ -1115,7 +1122,7 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(143), "{}", text(&out));
-    assert_eq!(mock.mock.attached_ports(), primary_only);
+    assert_eq!(mock.mock.attached_ports(), as_before);
     assert_eq!(report(&json)["exit_code"], 143);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use nic_conformance::contract::Contract;
 use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
-use nic_conformance::mock::{MockConfig, RunningMock, start_local};
+use nic_conformance::mock::{BYSTANDER_PORT_ID, MockConfig, RunningMock, start_local};
 use serde_json::Value;
 
 /// A mock on loopback with jobs of `job_ms`, and the runtime that serves it.
@@ -95,6 +95,14 @@ fn with_target(command: &str, file: &Path, ledger: &Path, extra: &[&str]) -> Out
 }
 
 /// Starts a run in the background and waits until it has attached a NIC.
+/// The mock server's NICs before any run: its primary, and someone else's.
+fn as_before_the_run() -> [String; 2] {
+    [
+        example_fixtures().primary_port_id,
+        BYSTANDER_PORT_ID.to_string(),
+    ]
+}
+
 fn run_until_attached(file: &Path, ledger: &Path, extra: &[&str], mock: &RunningMock) -> Child {
     let mut args = vec![
         "run",
@@ -106,7 +114,8 @@ fn run_until_attached(file: &Path, ledger: &Path, extra: &[&str], mock: &Running
     args.extend_from_slice(extra);
     let child = command(&args, Path::new(ROOT), &[]).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while mock.mock.attached_ports().len() < 2 {
+    // The primary and someone else's NIC are there before the run.
+    while mock.mock.attached_ports().len() < 3 {
         assert!(Instant::now() < deadline, "the run never attached anything");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -331,7 +340,7 @@ fn the_primary_nics_fields_are_unchanged_after_a_run_and_after_cleanup() {
         text(&o)
     );
     assert_eq!(mock.mock.delete_on_termination(&primary), before);
-    assert_eq!(mock.mock.attached_ports(), std::slice::from_ref(&primary));
+    assert_eq!(mock.mock.attached_ports(), as_before_the_run());
 
     // A run killed after changing it: `cleanup` puts it back from the ledger.
     let killed = format!(
@@ -436,10 +445,7 @@ fn a_second_run_on_a_locked_target_exits_2_naming_the_holder() {
         "{}",
         text(&o)
     );
-    assert_eq!(
-        mock.mock.attached_ports(),
-        [example_fixtures().primary_port_id]
-    );
+    assert_eq!(mock.mock.attached_ports(), as_before_the_run());
     rt.block_on(mock.stop());
 }
 
@@ -491,10 +497,7 @@ fn the_readmes_parallel_shard_recipe_passes_with_no_finding() {
         assert_eq!(o.status.code(), Some(0), "shard {}: {}", k + 1, text(&o));
     }
     for (_, m) in &mocks {
-        assert_eq!(
-            m.mock.attached_ports(),
-            [example_fixtures().primary_port_id]
-        );
+        assert_eq!(m.mock.attached_ports(), as_before_the_run());
     }
     // The unsafe variant: every shard on one target file, at once.
     let children: Vec<Child> = (1..=3).map(|k| shard_run(k, "shard-1.toml")).collect();
@@ -668,11 +671,7 @@ fn signals_stop_long_work_and_cleanup_has_a_deadline() {
         t.push_str(&text(&o));
         t.push_str(&std::fs::read_to_string(&ledger).unwrap());
     }
-    assert_eq!(
-        mock.mock.attached_ports(),
-        [example_fixtures().primary_port_id],
-        "{t}"
-    );
+    assert_eq!(mock.mock.attached_ports(), as_before_the_run(), "{t}");
     rt.block_on(mock.stop());
 }
 
@@ -856,10 +855,7 @@ fn a_second_interrupt_quits_at_once_and_leaves_no_scratch_file() {
     assert!(hidden.is_empty(), "left behind: {hidden:?}");
     let o = with_target("cleanup", &file, &ledger, &["--include-uncertain"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(
-        mock.mock.attached_ports(),
-        [example_fixtures().primary_port_id]
-    );
+    assert_eq!(mock.mock.attached_ports(), as_before_the_run());
     rt.block_on(mock.stop());
 }
 

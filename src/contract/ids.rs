@@ -14,13 +14,15 @@ pub const TRANSPORT: &str = "response.transport";
 pub const SNAPSHOT_DRIFT: &str = "snapshot.drift";
 pub const JOB_COMPLETES: &str = "job.completes";
 pub const JOB_FAIL_REASON: &str = "job.fail-reason";
+pub const FRAME_PRIMARY: &str = "frame.primary-kept";
+pub const FRAME_OTHERS: &str = "frame.others-kept";
 
 /// Before a rule or keyword id: the finding is against the client's request
 /// (the proxy), not the server's answer. Severity and source are the id's.
 pub const CLIENT_PREFIX: &str = "client:";
 
 /// Every id above with the kind of check the catalogue must give it.
-pub const ALL: [(&str, &str); 11] = [
+pub const ALL: [(&str, &str); 13] = [
     (STATUS, "status"),
     (WELL_FORMED, "status"),
     (USUAL_STATUS, "status"),
@@ -32,6 +34,8 @@ pub const ALL: [(&str, &str); 11] = [
     (SNAPSHOT_DRIFT, "snapshot"),
     (JOB_COMPLETES, "job_terminates"),
     (JOB_FAIL_REASON, "job_fail_reason"),
+    (FRAME_PRIMARY, "frame_kept"),
+    (FRAME_OTHERS, "frame_kept"),
 ];
 
 #[cfg(test)]

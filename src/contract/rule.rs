@@ -197,6 +197,9 @@ pub enum Check {
         flag: String,
         unless: String,
     },
+    /// After a request, the NICs the server had before the run that no case
+    /// may name (its primary NIC, or every other) are listed as they were.
+    FrameKept { primary: bool },
     /// A success has no body.
     NoResponseBody,
     /// A job ends in SUCCESS or FAIL.
@@ -280,6 +283,7 @@ impl Check {
             Check::OnlyUpdates { .. } => "only_updates",
             Check::AddressAssigned { .. } => "address_assigned",
             Check::Ipv6Assigned { .. } => "ipv6_assigned",
+            Check::FrameKept { .. } => "frame_kept",
             Check::NoResponseBody => "no_response_body",
             Check::JobTerminates => "job_terminates",
             Check::JobFailReason => "job_fail_reason",

@@ -72,6 +72,15 @@ impl Listing {
         self.ports.iter().any(|p| p == port)
     }
 
+    /// The addresses listed for `port`, as text and sorted (to compare two listings).
+    pub fn address_texts(&self, port: &str) -> Vec<String> {
+        let mut out: Vec<String> = (self.addresses(port).into_iter())
+            .map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_string))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The addresses listed for `port` (none if it is not listed).
     pub fn addresses(&self, port: &str) -> Vec<&Value> {
         let Some(i) = self.ports.iter().position(|p| p == port) else {

@@ -245,6 +245,40 @@ fn assigned_addresses(e: &StateEvidence, listing: &Listing) -> Vec<Finding> {
     findings
 }
 
+/// The NICs the server had before the run that no case may touch (the
+/// primary, and others' NICs) are listed after it as they were: `before`
+/// holds each with its sorted addresses, `after_addresses` reads a port's.
+pub fn frame_conformance(
+    e: &StateEvidence,
+    before: &[(String, Vec<String>)],
+    primary: &str,
+    after: &Listing,
+    after_addresses: impl Fn(&str) -> Vec<String>,
+) -> Vec<(String, Finding)> {
+    let mut findings = Vec::new();
+    for (port, addresses) in before {
+        let id = if port == primary {
+            ids::FRAME_PRIMARY
+        } else {
+            ids::FRAME_OTHERS
+        };
+        let expected = format!(
+            "port {port} listed with [{}], as before the run",
+            addresses.join(", ")
+        );
+        if !after.contains(port) {
+            findings.push((port.clone(), e.finding(id, expected, "no longer listed")));
+            continue;
+        }
+        let now = after_addresses(port);
+        if &now != addresses {
+            let actual = format!("listed with [{}]", now.join(", "));
+            findings.push((port.clone(), e.finding(id, expected, actual)));
+        }
+    }
+    findings
+}
+
 /// After a rejected request: the ports it named are as they were.
 pub fn unchanged_conformance(
     e: &StateEvidence,

@@ -66,6 +66,10 @@ pub enum FaultKind {
     /// the primary further down it is accepted (200, not 403) and only its
     /// job finds out, failing the primary's sub-job.
     PrimaryCheckedFirstOnly,
+    /// A batch delete also detaches a NIC of the server it does not name (someone else's).
+    DeletesBystander,
+    /// A batch add also gives the server's primary NIC a new address.
+    ReaddressesPrimary,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,7 +233,7 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             },
         });
     }
-    let fixed: [(&str, FaultKind, &[&str]); 20] = [
+    let fixed: [(&str, FaultKind, &[&str]); 22] = [
         (
             "server-error-on-reject",
             FaultKind::ServerErrorOnReject,
@@ -320,6 +324,16 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             "applies-other-fields",
             FaultKind::AppliesOtherFields,
             &["update-attachment.only-delete-on-termination"],
+        ),
+        (
+            "deletes-bystander",
+            FaultKind::DeletesBystander,
+            &["frame.others-kept"],
+        ),
+        (
+            "readdresses-primary",
+            FaultKind::ReaddressesPrimary,
+            &["frame.primary-kept"],
         ),
         (
             "primary-checked-first-only",

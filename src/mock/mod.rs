@@ -19,6 +19,7 @@ mod operations;
 mod reads;
 mod serve;
 mod state;
+pub use state::BYSTANDER_PORT_ID;
 
 use std::io::Write;
 use std::sync::Arc;

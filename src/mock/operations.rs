@@ -22,10 +22,23 @@ impl Mock {
                 if faults.has(&FaultKind::AddJobFails) {
                     return JobResult::failed("NIC attachment failed (fault add-job-fails)");
                 }
+                if faults.has(&FaultKind::ReaddressesPrimary) {
+                    let primary = self.config.fixtures.primary_port_id.clone();
+                    state.readdress_freely(&primary);
+                }
                 self.attach_nics(state, &server_id, &nics)
             }
             Change::DetachNics { server_id, nic_ids } => {
                 let stays_listed = faults.has(&FaultKind::DeletedNicStaysListed);
+                if faults.has(&FaultKind::DeletesBystander) {
+                    let f = &self.config.fixtures;
+                    let mine = |p: &str| {
+                        p == f.primary_port_id || f.is_spare(p) || nic_ids.iter().any(|n| &**n == p)
+                    };
+                    if let Some(other) = state.bystander(&server_id, mine) {
+                        state.detach(&server_id, &other);
+                    }
+                }
                 let mut result = JobResult::default();
                 for id in nic_ids {
                     // By the time the job runs another job may have taken it:

@@ -19,6 +19,10 @@ use super::jobs::Jobs;
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
+/// A NIC of the mock's server that is no fixture: someone else's, attached
+/// before any run, which no case may name or change (the frame rules watch it).
+pub const BYSTANDER_PORT_ID: &str = "5e000000-0000-4000-8000-000000000001";
+
 /// The range the mock's subnet hands addresses from when the fixtures name none.
 const DEFAULT_RANGE: &str = "192.168.0.0/16";
 
@@ -244,6 +248,13 @@ impl State {
             },
         );
         state.attach(&f.server_id, &f.primary_port_id);
+        if let Ok(port) = state.new_port(Id::from(BYSTANDER_PORT_ID), &f.subnet_id, None) {
+            state.insert_port(Port {
+                created: false,
+                ..port
+            });
+            state.attach(&f.server_id, BYSTANDER_PORT_ID);
+        }
         for (i, id) in std::iter::once(&f.sub_network_interface_id)
             .chain(&f.extra_sub_network_interface_ids)
             .enumerate()
@@ -365,6 +376,24 @@ impl State {
         self.addresses
             .contains(address)
             .then(|| AddressProblem::InUse(address.to_string()))
+    }
+
+    /// Gives a port the next free address (a fault's doing: nothing asked for it).
+    pub fn readdress_freely(&mut self, port_id: &str) {
+        if let Some(address) = self.free_address() {
+            self.readdress(port_id, &address);
+        }
+    }
+
+    /// The first NIC attached to the server that no attach made and that
+    /// `mine` does not claim: someone else's.
+    pub fn bystander(&self, server_id: &str, mine: impl Fn(&str) -> bool) -> Option<Id> {
+        let server = self.servers.get(server_id)?;
+        server
+            .ports
+            .iter()
+            .find(|p| !mine(p) && self.ports.get(&***p).is_some_and(|port| !port.created))
+            .cloned()
     }
 
     /// Gives a port another address (releasing its old one).
@@ -513,65 +542,5 @@ impl World for State {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
-
-    /// A fresh state, and the id of a port made on it (not attached).
-    fn state() -> (State, Fixtures, Id) {
-        let f = example_fixtures();
-        let mut state = State::new(EXAMPLE_PROJECT_ID, &f, Duration::from_millis(1));
-        let port = state.new_port(random_id_shared(), &f.subnet_id, None);
-        let made = state.insert_port(port.unwrap());
-        (state, f, made)
-    }
-
-    fn listed(state: &State, server: &str) -> Vec<String> {
-        state.servers[server]
-            .ports
-            .iter()
-            .map(|p| p.to_string())
-            .collect()
-    }
-
-    #[test]
-    fn attaching_lists_in_order_once_and_only_known_ports() {
-        let (mut state, f, new) = state();
-        state.attach(&f.server_id, &f.spare_port_id);
-        state.attach(&f.server_id, &new);
-        state.attach(&f.server_id, &f.spare_port_id);
-        state.attach(&f.server_id, "no-such-port");
-        state.attach("no-such-server", &f.extra_spare_port_ids[0]);
-        assert_eq!(
-            listed(&state, &f.server_id),
-            [f.primary_port_id.as_str(), &f.spare_port_id, &new]
-        );
-        assert!(state.is_attached(&f.server_id, &f.spare_port_id));
-        assert_eq!(state.port_state(&f.spare_port_id), Some("ACTIVE"));
-        assert!(!state.is_attached(&f.server_id, "no-such-port"));
-        assert_eq!(state.port_state(&f.extra_spare_port_ids[0]), Some("DOWN"));
-    }
-
-    #[test]
-    fn detaching_keeps_the_order_frees_a_fixture_port_and_deletes_a_made_one() {
-        let (mut state, f, new) = state();
-        state.attach(&f.server_id, &f.spare_port_id);
-        state.attach(&f.server_id, &new);
-        state.detach(&f.server_id, &f.spare_port_id);
-        assert_eq!(
-            listed(&state, &f.server_id),
-            [f.primary_port_id.as_str(), &new]
-        );
-        assert!(!state.is_attached(&f.server_id, &f.spare_port_id));
-        assert_eq!(state.port_state(&f.spare_port_id), Some("DOWN"));
-        state.detach(&f.server_id, &new);
-        assert_eq!(listed(&state, &f.server_id), [f.primary_port_id.as_str()]);
-        assert!(
-            !state.ports.contains_key(&*new),
-            "a made port outlived its NIC"
-        );
-        // Free again, so it can be attached again.
-        state.attach(&f.server_id, &f.spare_port_id);
-        assert!(state.is_attached(&f.server_id, &f.spare_port_id));
-    }
-}
+#[path = "state_tests.rs"]
+mod tests;

@@ -45,6 +45,14 @@ impl Runner {
     /// record) and without a baseline (no write without one). Returns a
     /// notice when a torn last line was dropped.
     pub(super) fn open_ledger(&self, found: &Preflight) -> Result<Option<String>, Error> {
+        if let Some(listing) = &found.attached {
+            let f = &self.client.target().fixtures;
+            let untouchable = (listing.ports.iter())
+                .filter(|p| !f.is_spare(p))
+                .map(|p| (p.clone(), listing.address_texts(p)))
+                .collect();
+            let _ = self.untouchable.set(untouchable);
+        }
         let Some(path) = &self.opts.ledger else {
             let attached = found.attached.as_ref().map(|l| l.ports.clone());
             let _ = self.attached_before.set(attached.unwrap_or_default());

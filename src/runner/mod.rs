@@ -77,6 +77,11 @@ pub struct Runner {
     ledger_failed: Mutex<Option<String>>,
     /// The server's attachments before the run.
     attached_before: std::sync::OnceLock<Vec<String>>,
+    /// Those no case may touch (all but the spares), with their addresses:
+    /// what the frame rules compare every later listing with.
+    untouchable: std::sync::OnceLock<Vec<(String, Vec<String>)>>,
+    /// Untouchable NICs already reported changed (each is reported once).
+    frame_reported: Mutex<std::collections::HashSet<String>>,
     /// Supplementary NICs' updatable fields before the run, and which the run changed.
     sub_nic_fields: std::sync::OnceLock<Vec<(String, Value)>>,
     sub_nics_changed: Mutex<Vec<String>>,
@@ -130,6 +135,8 @@ impl Runner {
             ledger: Default::default(),
             ledger_failed: Mutex::default(),
             attached_before: Default::default(),
+            untouchable: Default::default(),
+            frame_reported: Mutex::default(),
             sub_nic_fields: Default::default(),
             sub_nics_changed: Mutex::default(),
             port_fields: Mutex::default(),

@@ -302,6 +302,9 @@ impl Runner {
                 return None;
             }
             let listing = self.listing().await;
+            if let Ok(l) = &listing {
+                self.judge_frame(run, body, job, l);
+            }
             let state = run.state(&self.contract, body, job);
             let (findings, undecided) = match &listing {
                 Ok(l) => (effects_conformance(&state, Some(l)), Vec::new()),
@@ -320,6 +323,7 @@ impl Runner {
         let after = self.listing().await;
         match (before, &after) {
             (Ok(before), Ok(after)) => {
+                self.judge_frame(run, body, job, after);
                 let state = run.state(&self.contract, body, job);
                 let mut findings =
                     unchanged_conformance(&state, broken, &run.named_ports, before, after);
@@ -332,6 +336,42 @@ impl Runner {
             }
         }
         after.ok()
+    }
+
+    /// The NICs no case may touch are as they were before the run; each
+    /// change is reported once, against the case after which it was seen.
+    fn judge_frame(
+        &self,
+        run: &mut CaseRun<'_>,
+        body: Option<&Value>,
+        job: Option<&JobOutcome>,
+        after: &Listing,
+    ) {
+        let Some(before) = self.untouchable.get() else {
+            return;
+        };
+        let primary = &self.client.target().fixtures.primary_port_id;
+        let state = run.state(&self.contract, body, job);
+        let findings =
+            crate::judge::state::frame_conformance(&state, before, primary, after, |p| {
+                after.address_texts(p)
+            });
+        let mut reported = self
+            .frame_reported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (port, finding) in findings {
+            if reported.insert(port) {
+                run.result.findings.push(finding);
+            }
+        }
+        let watched = |primary_too: bool| before.iter().any(|(p, _)| (p == primary) == primary_too);
+        if watched(true) {
+            run.result.exercised.push(ids::FRAME_PRIMARY.to_string());
+        }
+        if watched(false) {
+            run.result.exercised.push(ids::FRAME_OTHERS.to_string());
+        }
     }
 
     /// After an accepted update, each read-back rule's auxiliary read shows
