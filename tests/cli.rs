@@ -594,3 +594,80 @@ fn every_command_shown_in_the_docs_parses() {
     }
     assert!(parsed > 15, "{parsed} commands");
 }
+
+/// A copy of the built-in contract with `edit` applied to one file.
+fn edited_contract(file: &str, edit: impl Fn(String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in nic_conformance::contract::EMBEDDED {
+        let text = if *name == file {
+            let edited = edit(text.to_string());
+            assert_ne!(edited, *text, "the edit of {file} changed nothing");
+            edited
+        } else {
+            text.to_string()
+        };
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+fn spec_diff(args: &[&str]) -> (Option<i32>, String) {
+    let mut all = vec!["spec", "diff"];
+    all.extend_from_slice(args);
+    let o = Command::new(BIN).args(&all).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    (o.status.code(), text)
+}
+
+/// A response bound lowered breaks servers (one that conformed may now
+/// fail); the same change read backwards loosens it; a request bound lowered
+/// breaks clients; a new rule breaks servers. `--fail-on breaking` gates it.
+#[test]
+fn spec_diff_classifies_each_change_and_gates_on_breaking_ones() {
+    let vlan = edited_contract("update-sub-network-interface.response.200.json", |t| {
+        t.replace("\"maximum\": 4094", "\"maximum\": 4000")
+    });
+    let copy = vlan.path().to_str().unwrap();
+    let (code, t) = spec_diff(&["builtin", copy, "--fail-on", "breaking"]);
+    assert_eq!(code, Some(1), "{t}");
+    assert!(t.contains("breaking for servers  update-sub-network-interface.response.200#/properties/sub_network_interface/properties/vlan_id/maximum"), "{t}");
+    assert!(t.contains("maximum 4094 → 4000, tightened"), "{t}");
+    assert!(
+        t.contains("1 change(s): 0 breaking for clients, 1 breaking for servers"),
+        "{t}"
+    );
+    let (code, t) = spec_diff(&["builtin", copy]);
+    assert_eq!(code, Some(0), "without --fail-on it reports only: {t}");
+    let (code, t) = spec_diff(&[copy, "--fail-on", "breaking"]);
+    assert_eq!(code, Some(0), "{t}");
+    assert!(t.contains("not breaking") && t.contains("loosened"), "{t}");
+
+    let description = edited_contract("update-sub-network-interface.request.json", |t| {
+        t.replacen("\"maxLength\": 255", "\"maxLength\": 200", 1)
+    });
+    let (code, t) = spec_diff(&["builtin", description.path().to_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(0), "{t}");
+    let changes: Value = serde_json::from_str(&t).unwrap();
+    assert_eq!(changes[0]["impact"], "breaks_clients", "{t}");
+
+    let rule = edited_contract("rules.json", |t| {
+        t.replacen(
+            "\"id\": \"batch-add.port-wins\"",
+            "\"id\": \"batch-add.port-wins-again\"",
+            1,
+        )
+    });
+    let (_, t) = spec_diff(&["builtin", rule.path().to_str().unwrap()]);
+    assert!(
+        t.contains("breaking for servers  batch-add.port-wins-again"),
+        "{t}"
+    );
+    assert!(
+        t.contains("not breaking          batch-add.port-wins\n"),
+        "{t}"
+    );
+
+    let (code, t) = spec_diff(&["no-such-folder"]);
+    assert_eq!(code, Some(2), "{t}");
+    assert!(t.contains("no-such-folder: not a folder of schemas"), "{t}");
+}

@@ -58,6 +58,35 @@ pub fn spec(
     }
 }
 
+/// `spec diff`: what changed from OLD to NEW; exit 1 under `--fail-on
+/// breaking` when something breaks clients or servers.
+pub fn spec_diff(args: &crate::cli::SpecDiffArgs) -> Result<i32, Error> {
+    let load = |path: &std::path::Path| {
+        if path == std::path::Path::new("builtin") {
+            Contract::builtin().map_err(|e| Error::Harness(e.to_string()))
+        } else if path.is_dir() {
+            Contract::load_dir(path).map_err(|e| Error::file(path, e.to_string()))
+        } else {
+            Err(Error::file(path, "not a folder of schemas (nor `builtin`)"))
+        }
+    };
+    let old = load(&args.old)?;
+    let new = load(
+        args.new
+            .as_deref()
+            .unwrap_or(std::path::Path::new("builtin")),
+    )?;
+    let changes = crate::spec::diff::diff(&old, &new);
+    let text = if args.json {
+        serde_json::to_string_pretty(&changes).map_err(|e| Error::Harness(e.to_string()))?
+    } else {
+        crate::spec::diff::as_text(&changes)
+    };
+    print_lines([text])?;
+    let breaking = changes.iter().any(|c| c.impact.is_breaking());
+    Ok(i32::from(args.fail_on.is_some() && breaking))
+}
+
 /// An operation id, or an error listing the valid ones.
 /// The environment for a command that sends nothing: every secret the
 /// target file names reads as a placeholder, so none has to be exported.

@@ -40,6 +40,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the contract: operations, schemas, rules, documentation conflicts.
     Spec {
+        #[command(subcommand)]
+        action: Option<SpecAction>,
         /// One JSON object instead of tables.
         #[arg(long, conflicts_with = "openapi")]
         json: bool,
@@ -76,6 +78,27 @@ pub enum Command {
     /// attached, restore the fields it changed (exit 0 back to the fixtures,
     /// 1 something left, named).
     Cleanup(CleanupArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SpecAction {
+    /// What changed between two contracts: each keyword and rule added, removed,
+    /// tightened or loosened, marked breaking for clients, for servers, or neither.
+    Diff(SpecDiffArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SpecDiffArgs {
+    /// The older contract: a folder like `schemas/`, or `builtin`.
+    pub old: PathBuf,
+    /// The newer contract: a folder, or `builtin` (the default: this binary's).
+    pub new: Option<PathBuf>,
+    /// Exit 1 when a change is breaking, for clients or for servers (`breaking`).
+    #[arg(long, value_name = "WHAT", value_parser = ["breaking"])]
+    pub fail_on: Option<String>,
+    /// One JSON array of changes instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -440,6 +463,11 @@ pub fn main_impl(cli: Cli) -> i32 {
     };
     let outcome = match cli.command {
         Command::Spec {
+            action: Some(SpecAction::Diff(args)),
+            ..
+        } => commands::spec_diff(&args),
+        Command::Spec {
+            action: None,
             json,
             openapi,
             pages,

@@ -1,5 +1,6 @@
 //! Renders the contract for people (`spec`) and cases as JSON lines (`generate`).
 
+pub mod diff;
 pub mod pages;
 
 use serde_json::{Value, json};
