@@ -6,7 +6,7 @@ use common::BIN;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn stdout(args: &[&str]) -> String {
     let o = Command::new(BIN).args(args).output().unwrap();
@@ -670,4 +670,104 @@ fn spec_diff_classifies_each_change_and_gates_on_breaking_ones() {
     let (code, t) = spec_diff(&["no-such-folder"]);
     assert_eq!(code, Some(2), "{t}");
     assert!(t.contains("no-such-folder: not a folder of schemas"), "{t}");
+}
+
+/// A certificate verifies against the binary that wrote it; a tampered count
+/// or digest is refused; the re-run line it prints gives the same counts.
+#[test]
+fn a_certificate_verifies_refuses_tampering_and_reruns_the_same_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.json");
+    let run = |cert: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--no-snapshots",
+            "--certificate",
+            cert.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        Command::new(BIN).args(&args).output().unwrap()
+    };
+    let o = run(
+        &cert,
+        &[
+            "--seed",
+            "5",
+            "--budget",
+            "0",
+            "--mock-fault",
+            "duplicate-tag-keys",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let verify = |file: &std::path::Path| {
+        let o = Command::new(BIN)
+            .args(["certificate", "verify", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+        )
+    };
+    let (code, t) = verify(&cert);
+    assert_eq!(code, Some(0), "{t}");
+    assert!(
+        t.contains("verified: contract") && t.contains("(1 violated)"),
+        "{t}"
+    );
+    let rerun = t
+        .lines()
+        .find_map(|l| l.strip_prefix("re-run the same cases: nic-conformance "))
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        rerun,
+        "run --seed 5 --budget 0 --mock-fault duplicate-tag-keys"
+    );
+
+    let original: Value = serde_json::from_str(&std::fs::read_to_string(&cert).unwrap()).unwrap();
+    let tampered = |edit: &dyn Fn(&mut Value)| {
+        let mut v = original.clone();
+        edit(&mut v);
+        let file = dir.path().join("tampered.json");
+        std::fs::write(&file, v.to_string()).unwrap();
+        verify(&file)
+    };
+    let (code, t) = tampered(&|v| {
+        let rule = v["rules"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|r| r["id"] == "update-subnic.tag-keys-unique")
+            .unwrap();
+        rule["violated"] = json!(rule["violated"].as_u64().unwrap() - 1);
+        rule["passed"] = json!(rule["passed"].as_u64().unwrap() + 1);
+    });
+    assert_eq!(code, Some(1), "{t}");
+    assert!(
+        t.contains("update-subnic.tag-keys-unique") && t.contains("but the findings list"),
+        "{t}"
+    );
+    let (code, t) = tampered(&|v| v["contract_digest"] = json!("0".repeat(64)));
+    assert_eq!(code, Some(1), "{t}");
+    assert!(t.contains("made with another contract"), "{t}");
+
+    // The printed line runs the same cases: the same counts per rule.
+    let again = dir.path().join("again.json");
+    let args: Vec<&str> = rerun.split(' ').skip(1).collect();
+    let o = run(&again, &args);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let again: Value = serde_json::from_str(&std::fs::read_to_string(&again).unwrap()).unwrap();
+    assert_eq!(again["rules"], original["rules"]);
 }

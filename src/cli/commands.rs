@@ -87,6 +87,45 @@ pub fn spec_diff(args: &crate::cli::SpecDiffArgs) -> Result<i32, Error> {
     Ok(i32::from(args.fail_on.is_some() && breaking))
 }
 
+/// `certificate verify FILE`: exit 0 when it holds for this binary's
+/// contract, 1 with each problem otherwise.
+pub fn certificate_verify(contract: &Contract, file: &std::path::Path) -> Result<i32, Error> {
+    use crate::report::certificate::Certificate;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::file(file, format!("cannot read: {e}")))?;
+    let cert: Certificate = serde_json::from_str(&text).map_err(|e| {
+        Error::file(
+            file,
+            format!(
+                "not a certificate: line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    let problems = cert.problems(contract);
+    let mut lines: Vec<String> = problems.iter().map(|p| format!("problem: {p}")).collect();
+    let violated = cert.rules.iter().filter(|r| r.violated > 0).count();
+    lines.push(if problems.is_empty() {
+        format!(
+            "verified: contract {}, {} rules ({violated} violated), {} finding(s), {} accepted, exit {} on {} ({} to {})",
+            &cert.contract_digest[..12.min(cert.contract_digest.len())],
+            cert.rules.len(),
+            cert.findings.len(),
+            cert.accepted.len(),
+            cert.exit_code,
+            cert.target.name,
+            cert.started,
+            cert.ended
+        )
+    } else {
+        format!("not verified: {} problem(s)", problems.len())
+    });
+    lines.push(format!("re-run the same cases: {}", cert.rerun_command()));
+    print_lines(lines)?;
+    Ok(i32::from(!problems.is_empty()))
+}
+
 /// An operation id, or an error listing the valid ones.
 /// The environment for a command that sends nothing: every secret the
 /// target file names reads as a placeholder, so none has to be exported.

@@ -73,11 +73,26 @@ pub enum Command {
     /// Write a target file from what the target shows through its documented
     /// reads (the server's NICs, the supplementary NICs); never writes to it.
     Init(InitArgs),
+    /// Check a conformance certificate against this binary's contract.
+    Certificate {
+        #[command(subcommand)]
+        action: CertificateAction,
+    },
     /// Undo what the last run left on a target, from its ledger and nothing
     /// else: delete the NICs it recorded as created, detach the spares it
     /// attached, restore the fields it changed (exit 0 back to the fixtures,
     /// 1 something left, named).
     Cleanup(CleanupArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CertificateAction {
+    /// The contract digest is this binary's, the counts add up and agree with the
+    /// findings listed; prints the command that re-runs the same cases.
+    Verify {
+        /// A certificate written by `run --certificate`.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -309,6 +324,11 @@ pub struct RunArgs {
     /// Write the run's findings to FILE as accepted entries (keeping the reasons already there).
     #[arg(long, value_name = "FILE")]
     pub write_baseline: Option<PathBuf>,
+    /// Write a conformance certificate to FILE: the contract's digest, the target (no
+    /// credentials), seed and selection, per rule passed/violated/undecided with the findings
+    /// (check it with `nic-conformance certificate verify FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub certificate: Option<PathBuf>,
     /// A baseline entry that matched nothing in the run fails it.
     #[arg(long, requires = "baseline")]
     pub strict_baseline: bool,
@@ -481,6 +501,9 @@ pub fn main_impl(cli: Cli) -> i32 {
         Command::Proxy(args) => runtime.block_on(proxy::proxy(contract, args)),
         Command::Cleanup(args) => runtime.block_on(upkeep::cleanup(contract, &args)),
         Command::Init(args) => runtime.block_on(upkeep::init(contract, &args)),
+        Command::Certificate {
+            action: CertificateAction::Verify { file },
+        } => commands::certificate_verify(&contract, &file),
     };
     outcome.unwrap_or_else(|e| report_error(&e))
 }

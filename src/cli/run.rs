@@ -182,6 +182,7 @@ fn gate(args: &RunArgs) -> Gate {
 fn check_inputs(args: &RunArgs) -> Result<(), Error> {
     let mut outputs: Vec<&std::path::Path> = args.reports.paths().map(|p| p.as_path()).collect();
     outputs.extend(args.write_baseline.as_deref());
+    outputs.extend(args.certificate.as_deref());
     outputs.extend(args.ledger.as_deref());
     // The baseline may be rewritten in place (`--baseline F --write-baseline F`).
     let baseline = args.baseline.as_deref().filter(|b| {
@@ -207,6 +208,7 @@ fn check_inputs(args: &RunArgs) -> Result<(), Error> {
 
 pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
     check_inputs(&args)?;
+    let started = crate::signing::sdk_date_now();
     let (mut target, builtin) = resolve_target(&contract, &args).await?;
     apply_limit_flags(&mut target, &args);
     let mut opts = options(&contract, &args)?;
@@ -282,14 +284,86 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
             path.display()
         );
     }
+    let certified = match &args.certificate {
+        Some(path) if !args.dry_run => {
+            write_certificate(path, &contract, &args, &target, &summary, started, code)
+        }
+        _ => Ok(()),
+    };
     if !args.dry_run || code != exit::OK {
         print_summary(&summary, &contract, &args, code, &why)?;
     }
     written?;
+    certified?;
     if let Some(m) = builtin {
         m.stop().await;
     }
     Ok(code)
+}
+
+/// The run's certificate, written atomically.
+fn write_certificate(
+    path: &std::path::Path,
+    contract: &Contract,
+    args: &RunArgs,
+    target: &Target,
+    summary: &Summary,
+    started: String,
+    exit_code: i32,
+) -> Result<(), Error> {
+    use crate::report::certificate::{Certificate, RunFacts};
+    let mut endpoints: Vec<String> = [&target.ecs_url, &target.vpc_url]
+        .into_iter()
+        .filter(|u| !u.is_empty())
+        .map(|u| crate::report::html::without_userinfo(u))
+        .collect();
+    endpoints.dedup();
+    let facts = RunFacts {
+        target_name: &target.name,
+        target_file: args.target.as_ref().map(|f| f.display().to_string()),
+        endpoints,
+        selection: selection(args),
+        started,
+        ended: crate::signing::sdk_date_now(),
+        exit_code,
+    };
+    let cert = Certificate::of(summary, contract, facts);
+    let text = serde_json::to_string_pretty(&cert).map_err(|e| Error::Harness(e.to_string()))?;
+    crate::files::write_atomic(path, format!("{text}\n").as_bytes())
+        .map_err(|e| Error::file(path, format!("cannot write: {e}")))
+}
+
+/// The `run` arguments that choose the cases, as a re-run needs them.
+fn selection(args: &RunArgs) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(b) = args.budget {
+        out.extend(["--budget".to_string(), b.to_string()]);
+    }
+    for k in &args.kinds {
+        let kind = serde_json::to_value(k).ok();
+        let kind = kind.as_ref().and_then(|v| v.as_str()).unwrap_or_default();
+        out.extend(["--kind".to_string(), kind.to_string()]);
+    }
+    for o in &args.operations {
+        out.extend(["--operation".to_string(), o.clone()]);
+    }
+    for s in &args.skip {
+        out.extend(["--skip".to_string(), s.clone()]);
+    }
+    if let Some(c) = &args.case {
+        out.extend(["--case".to_string(), c.clone()]);
+    }
+    if args.no_curated {
+        out.push("--no-curated".into());
+    }
+    if let Some((k, n)) = args.shard {
+        out.extend(["--shard".to_string(), format!("{k}/{n}")]);
+    }
+    // The built-in mock's faults make it the target it was.
+    for f in &args.mock_faults {
+        out.extend(["--mock-fault".to_string(), f.clone()]);
+    }
+    out
 }
 
 /// `--concurrency`, `--rate` and `--job-timeout` over the target file's limits.

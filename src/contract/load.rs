@@ -71,8 +71,15 @@ impl Contract {
 
     /// Loads and checks the contract from a source of named files.
     pub fn from_files(
-        read: impl Fn(&str) -> Result<String, ContractError>,
+        read_file: impl Fn(&str) -> Result<String, ContractError>,
     ) -> Result<Contract, ContractError> {
+        // Every file read, for the contract's digest.
+        let texts = std::cell::RefCell::new(BTreeMap::<String, String>::new());
+        let read = |name: &str| {
+            let text = read_file(name)?;
+            texts.borrow_mut().insert(name.to_string(), text.clone());
+            Ok(text)
+        };
         let parse = |name: &str| -> Result<Value, ContractError> {
             let text = read(name)?;
             serde_json::from_str(&text).map_err(|e| ContractError {
@@ -93,6 +100,7 @@ impl Contract {
             .map(|op| (op.id.clone(), JudgedRules::of(&rules, &op.id)))
             .collect();
         Ok(Contract {
+            digest: digest(&texts.into_inner()),
             operations: ops.operations,
             schemas,
             rules,
@@ -102,6 +110,26 @@ impl Contract {
             judged_rules,
         })
     }
+}
+
+/// SHA-256 over the files the contract was read from and the pages it
+/// quotes, by name: the same contract gives the same digest wherever it is read.
+fn digest(texts: &BTreeMap<String, String>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    let pages = super::basis::PAGES
+        .iter()
+        .map(|(n, t)| (format!("pages/{n}"), *t));
+    let files = texts.iter().map(|(n, t)| (n.clone(), t.as_str()));
+    let mut all: Vec<(String, &str)> = files.chain(pages).collect();
+    all.sort();
+    for (name, text) in all {
+        hash.update(name.as_bytes());
+        hash.update([0]);
+        hash.update(text.as_bytes());
+        hash.update([0]);
+    }
+    hex::encode(hash.finalize())
 }
 
 /// Every schema the operations name, each compiled once.

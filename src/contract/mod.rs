@@ -148,6 +148,8 @@ pub enum Verdict {
 
 #[derive(Debug)]
 pub struct Contract {
+    /// SHA-256 of the files it was read from (and the pages): which contract this is.
+    pub digest: String,
     pub operations: Vec<Operation>,
     pub schemas: BTreeMap<String, Schema>,
     pub rules: Vec<Rule>,

@@ -10,6 +10,7 @@
 //! ([`json::CaseLog`]), never into memory.
 
 pub mod baseline;
+pub mod certificate;
 pub mod console;
 pub mod html;
 pub mod json;

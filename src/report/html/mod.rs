@@ -202,7 +202,8 @@ fn run_section(
 }
 
 /// A URL as the page shows it: a user or password in it is dropped.
-fn without_userinfo(url: &str) -> String {
+/// A URL as a report may show it: no user or password.
+pub fn without_userinfo(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
             let _ = u.set_username("");
