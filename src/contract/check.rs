@@ -171,6 +171,9 @@ impl Check {
             Check::AddressAssigned { at, field, unless } => select(view, at)
                 .iter()
                 .any(|obj| !has(obj, field) && !has(obj, unless)),
+            Check::AddressHeld { at, field, unless } => select(view, at)
+                .iter()
+                .any(|obj| has(obj, field) && !has(obj, unless)),
             Check::Ipv6Assigned { at, flag, unless } => select(view, at)
                 .iter()
                 .any(|obj| obj.get(flag.as_str()) == Some(&Value::Bool(true)) && !has(obj, unless)),
@@ -416,6 +419,22 @@ impl Check {
             .filter(|obj| select_under(obj, unless).is_empty())
             .collect();
         !made.is_empty() && made.iter().all(|obj| select_under(obj, field).is_empty())
+    }
+
+    /// For an address-held rule: the address the request's one new NIC asks
+    /// for (none with several new NICs: a listing does not say which is which).
+    pub fn requested_address(&self, view: &Value) -> Option<String> {
+        let Check::AddressHeld { at, field, unless } = self else {
+            return None;
+        };
+        let made: Vec<&Value> = select(view, at)
+            .into_iter()
+            .filter(|obj| select_under(obj, unless).is_empty())
+            .collect();
+        match made[..] {
+            [one] => one.get(field.as_str())?.as_str().map(str::to_string),
+            _ => None,
+        }
     }
 
     /// For an IPv6 rule: whether every NIC the request makes asks for IPv6

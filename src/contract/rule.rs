@@ -189,6 +189,13 @@ pub enum Check {
         field: String,
         unless: String,
     },
+    /// After a success, the one NIC a request made from an object at `at`
+    /// that asks for an address (`field`, without `unless`) is listed with it.
+    AddressHeld {
+        at: String,
+        field: String,
+        unless: String,
+    },
     /// After a success, where the subnet has an IPv6 range, each NIC the
     /// request made from an object at `at` with `flag` true (and without
     /// `unless`) is listed with an IPv6 address.
@@ -283,6 +290,7 @@ impl Check {
             Check::OnlyUpdates { .. } => "only_updates",
             Check::AddressAssigned { .. } => "address_assigned",
             Check::Ipv6Assigned { .. } => "ipv6_assigned",
+            Check::AddressHeld { .. } => "address_held",
             Check::FrameKept { .. } => "frame_kept",
             Check::NoResponseBody => "no_response_body",
             Check::JobTerminates => "job_terminates",
@@ -340,6 +348,7 @@ impl Check {
             Check::Precedence { at, winner, loser } => vec![join(at, winner), join(at, loser)],
             Check::AddressAssigned { at, field, unless } => vec![join(at, field), join(at, unless)],
             Check::Ipv6Assigned { at, flag, unless } => vec![join(at, flag), join(at, unless)],
+            Check::AddressHeld { at, field, unless } => vec![join(at, field), join(at, unless)],
             Check::OnlyUpdates {
                 key_from,
                 at,

@@ -99,6 +99,7 @@ impl StateEvidence<'_> {
             .filter(|r| {
                 matches!(r.check, Check::AsyncEffect { .. })
                     || r.check.server_assigns_every_address(self.view)
+                    || r.check.requested_address(self.view).is_some()
                     || (self.ipv6_subnet && r.check.every_made_nic_asks_ipv6(self.view))
                     || r.check
                         .ignored_values(self.view)
@@ -215,6 +216,25 @@ fn assigned_addresses(e: &StateEvidence, listing: &Listing) -> Vec<Finding> {
         .filter(|p| !named.contains(p))
         .collect();
     let mut findings = Vec::new();
+    for rule in e.contract.rules_for(&e.op.id) {
+        let Some(asked) = rule.check.requested_address(e.view) else {
+            continue;
+        };
+        // One new NIC asked for one address: it holds that address.
+        if let [port] = &made.iter().collect::<Vec<_>>()[..]
+            && listing.contains(port)
+            && !listing
+                .addresses(port)
+                .iter()
+                .any(|a| a.as_str() == Some(&asked))
+        {
+            findings.push(e.finding(
+                &rule.id,
+                format!("port {port} listed with {asked} (the address asked for)"),
+                format!("listed with [{}]", listing.address_texts(port).join(", ")),
+            ));
+        }
+    }
     for rule in e.contract.rules_for(&e.op.id) {
         let (wanted, lacks): (&str, fn(&[&Value]) -> bool) =
             if rule.check.server_assigns_every_address(e.view) {

@@ -66,6 +66,8 @@ pub enum FaultKind {
     /// the primary further down it is accepted (200, not 403) and only its
     /// job finds out, failing the primary's sub-job.
     PrimaryCheckedFirstOnly,
+    /// A NIC added on a subnet gets the next free address, not the one asked for.
+    RequestedAddressIgnored,
     /// A batch delete also detaches a NIC of the server it does not name (someone else's).
     DeletesBystander,
     /// A batch add also gives the server's primary NIC a new address.
@@ -233,7 +235,7 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             },
         });
     }
-    let fixed: [(&str, FaultKind, &[&str]); 22] = [
+    let fixed: [(&str, FaultKind, &[&str]); 23] = [
         (
             "server-error-on-reject",
             FaultKind::ServerErrorOnReject,
@@ -324,6 +326,11 @@ pub fn catalogue(contract: &Contract) -> Vec<Fault> {
             "applies-other-fields",
             FaultKind::AppliesOtherFields,
             &["update-attachment.only-delete-on-termination"],
+        ),
+        (
+            "requested-address-ignored",
+            FaultKind::RequestedAddressIgnored,
+            &["batch-add.address-held"],
         ),
         (
             "deletes-bystander",

@@ -175,10 +175,14 @@ impl Mock {
             .subnet_id
             .as_deref()
             .unwrap_or(&self.config.fixtures.subnet_id);
+        let asked = nic
+            .ip_address
+            .as_deref()
+            .filter(|_| !self.config.faults.has(&FaultKind::RequestedAddressIgnored));
         let mut port = state.new_port(
             nic.new_port_id.clone().unwrap_or_else(random_id_shared),
             subnet,
-            nic.ip_address.as_deref(),
+            asked,
         )?;
         if nic.ip_address.is_none() && self.config.faults.has(&FaultKind::NoAddressAssigned) {
             port.ip_address.clear();
