@@ -11,6 +11,19 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     w.commit()
 }
 
+/// [`write_atomic`] for a secret: readable and writable by its owner only,
+/// from the moment the file exists.
+pub fn write_secret(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut w = AtomicFile::create(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&w.tmp, std::fs::Permissions::from_mode(0o600))?;
+    }
+    w.write_all(contents)?;
+    w.commit()
+}
+
 /// Whether `path` can be written (its folder is made if missing): checked
 /// before a run, so a bad report path is not found after it. Only an
 /// absent path or a regular file is ever replaced.

@@ -89,7 +89,11 @@ pub fn spec_diff(args: &crate::cli::SpecDiffArgs) -> Result<i32, Error> {
 
 /// `certificate verify FILE`: exit 0 when it holds for this binary's
 /// contract, 1 with each problem otherwise.
-pub fn certificate_verify(contract: &Contract, file: &std::path::Path) -> Result<i32, Error> {
+pub fn certificate_verify(
+    contract: &Contract,
+    file: &std::path::Path,
+    public_key: Option<&std::path::Path>,
+) -> Result<i32, Error> {
     use crate::report::certificate::Certificate;
     let text = std::fs::read_to_string(file)
         .map_err(|e| Error::file(file, format!("cannot read: {e}")))?;
@@ -103,8 +107,23 @@ pub fn certificate_verify(contract: &Contract, file: &std::path::Path) -> Result
             ),
         )
     })?;
-    let problems = cert.problems(contract);
-    let mut lines: Vec<String> = problems.iter().map(|p| format!("problem: {p}")).collect();
+    use crate::report::certificate::keys;
+    let expected = public_key
+        .map(|p| keys::read_verifying(p).map_err(|e| Error::file(p, e)))
+        .transpose()?;
+    let mut problems = cert.problems(contract);
+    let mut lines = Vec::new();
+    match cert.check_signature(expected.as_ref()) {
+        Err(e) => problems.push(e),
+        Ok(Some(key)) if expected.is_some() => {
+            lines.push(format!("signed by the public key given ({key})"))
+        }
+        Ok(Some(key)) => lines.push(format!(
+            "signed by key {key} (give --public-key with the vendor's key to check whose it is)"
+        )),
+        Ok(None) => lines.push("not signed".into()),
+    }
+    lines.extend(problems.iter().map(|p| format!("problem: {p}")));
     let violated = cert.rules.iter().filter(|r| r.violated > 0).count();
     lines.push(if problems.is_empty() {
         format!(
@@ -124,6 +143,25 @@ pub fn certificate_verify(contract: &Contract, file: &std::path::Path) -> Result
     lines.push(format!("re-run the same cases: {}", cert.rerun_command()));
     print_lines(lines)?;
     Ok(i32::from(!problems.is_empty()))
+}
+
+/// A fresh key pair; the secret file is made readable by its owner only.
+pub fn certificate_keygen(
+    secret: &std::path::Path,
+    public: &std::path::Path,
+) -> Result<i32, Error> {
+    crate::cli::ReportFiles::check_writable(&[secret, public], &[])?;
+    let (secret_hex, public_hex) = crate::report::certificate::keys::generate();
+    crate::files::write_secret(secret, format!("{secret_hex}\n").as_bytes())
+        .map_err(|e| Error::file(secret, format!("cannot write the secret key: {e}")))?;
+    crate::files::write_atomic(public, format!("{public_hex}\n").as_bytes())
+        .map_err(|e| Error::file(public, format!("cannot write the public key: {e}")))?;
+    print_lines([format!(
+        "wrote the secret key to {} (keep it; sign with run --certificate F --sign-key {}) and the public key {public_hex} to {}",
+        secret.display(),
+        secret.display(),
+        public.display()
+    )])
 }
 
 /// An operation id, or an error listing the valid ones.

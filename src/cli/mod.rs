@@ -2,6 +2,7 @@
 //! function per command (in the submodules) that builds the library's
 //! inputs and returns an exit code from the table in [`crate::error::exit`].
 
+mod combine;
 mod commands;
 mod proxy;
 mod reports;
@@ -73,10 +74,17 @@ pub enum Command {
     /// Write a target file from what the target shows through its documented
     /// reads (the server's NICs, the supplementary NICs); never writes to it.
     Init(InitArgs),
-    /// Check a conformance certificate against this binary's contract.
+    /// Conformance certificates: check one against this binary's contract (and a
+    /// vendor's public key), or make a key pair to sign them with.
     Certificate {
         #[command(subcommand)]
         action: CertificateAction,
+    },
+    /// Combine runs' JSON reports: shards into one run, targets into a fleet,
+    /// two targets case by case.
+    Report {
+        #[command(subcommand)]
+        action: combine::ReportAction,
     },
     /// Undo what the last run left on a target, from its ledger and nothing
     /// else: delete the NICs it recorded as created, detach the spares it
@@ -92,6 +100,18 @@ pub enum CertificateAction {
     Verify {
         /// A certificate written by `run --certificate`.
         file: PathBuf,
+        /// The vendor's ed25519 public key (hex, from `certificate keygen`): the
+        /// certificate must carry a signature that this key makes.
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+    },
+    /// Write a fresh ed25519 key pair for `run --sign-key` (secret) and
+    /// `certificate verify --public-key` (public), one line of hex each.
+    Keygen {
+        #[arg(long, value_name = "FILE")]
+        secret: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        public: PathBuf,
     },
 }
 
@@ -329,6 +349,14 @@ pub struct RunArgs {
     /// (check it with `nic-conformance certificate verify FILE`).
     #[arg(long, value_name = "FILE")]
     pub certificate: Option<PathBuf>,
+    /// Sign the certificate with this ed25519 secret key (hex, from `certificate keygen`).
+    #[arg(long, value_name = "FILE", requires = "certificate")]
+    pub sign_key: Option<PathBuf>,
+    /// Run the same cases against a second target too (a target file, or `mock`
+    /// for the built-in mock without faults) and list the cases whose answers
+    /// differ (exit 1 where one side violates a rule the other does not).
+    #[arg(long, value_name = "FILE|mock", conflicts_with_all = ["list", "dry_run", "write_baseline"])]
+    pub compare_with: Option<String>,
     /// A baseline entry that matched nothing in the run fails it.
     #[arg(long, requires = "baseline")]
     pub strict_baseline: bool,
@@ -495,6 +523,9 @@ pub fn main_impl(cli: Cli) -> i32 {
         } => commands::spec(&contract, json, openapi, pages, output.as_deref()),
         Command::Generate(args) => commands::generate(&contract, &args),
         Command::Mock(args) => runtime.block_on(commands::serve_mock(contract, args)),
+        Command::Run(args) if args.compare_with.is_some() => {
+            runtime.block_on(combine::compare_run(contract, *args))
+        }
         Command::Run(args) => runtime.block_on(run::run(contract, *args)),
         Command::Snapshots(args) => snapshots::command(&args.action, &args.snapshot_dir),
         Command::Doctor(args) => runtime.block_on(upkeep::doctor(contract, &args)),
@@ -502,8 +533,12 @@ pub fn main_impl(cli: Cli) -> i32 {
         Command::Cleanup(args) => runtime.block_on(upkeep::cleanup(contract, &args)),
         Command::Init(args) => runtime.block_on(upkeep::init(contract, &args)),
         Command::Certificate {
-            action: CertificateAction::Verify { file },
-        } => commands::certificate_verify(&contract, &file),
+            action: CertificateAction::Verify { file, public_key },
+        } => commands::certificate_verify(&contract, &file, public_key.as_deref()),
+        Command::Certificate {
+            action: CertificateAction::Keygen { secret, public },
+        } => commands::certificate_keygen(&secret, &public),
+        Command::Report { action } => combine::command(&contract, &action),
     };
     outcome.unwrap_or_else(|e| report_error(&e))
 }

@@ -327,7 +327,12 @@ fn write_certificate(
         ended: crate::signing::sdk_date_now(),
         exit_code,
     };
-    let cert = Certificate::of(summary, contract, facts);
+    let mut cert = Certificate::of(summary, contract, facts);
+    if let Some(key) = &args.sign_key {
+        let key =
+            crate::report::certificate::keys::read_signing(key).map_err(|e| Error::file(key, e))?;
+        cert.sign(&key);
+    }
     let text = serde_json::to_string_pretty(&cert).map_err(|e| Error::Harness(e.to_string()))?;
     crate::files::write_atomic(path, format!("{text}\n").as_bytes())
         .map_err(|e| Error::file(path, format!("cannot write: {e}")))

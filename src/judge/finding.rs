@@ -1,11 +1,11 @@
 //! A finding: the target broke a documented rule or schema keyword, with
 //! where the rule comes from, what the page documents and what came back.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::contract::{Contract, Severity};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub case: String,
     pub operation: String,

@@ -33,7 +33,25 @@ pub struct Certificate {
     pub findings: Vec<CertifiedFinding>,
     /// Findings a baseline accepted, with the entry's reason.
     pub accepted: Vec<CertifiedFinding>,
+    /// The vendor's ed25519 signature over everything above (`run --sign-key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Seal>,
 }
+
+/// An ed25519 signature over the certificate without its `signature` field
+/// (its compact JSON, fields in the order written), with the public key
+/// that makes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seal {
+    pub algorithm: String,
+    /// The verifying key, 32 bytes as hex.
+    pub public_key: String,
+    /// The signature, 64 bytes as hex.
+    pub value: String,
+}
+
+const ED25519: &str = "ed25519";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,7 +149,69 @@ impl Certificate {
                 .values()
                 .map(|f| finding(f, true))
                 .collect(),
+            signature: None,
         }
+    }
+
+    /// The bytes a signature covers: the certificate without its signature.
+    fn signed_bytes(&self) -> Vec<u8> {
+        let bare = Certificate {
+            signature: None,
+            ..self.clone()
+        };
+        serde_json::to_vec(&bare).unwrap_or_default()
+    }
+
+    /// Signs the certificate with `key`.
+    pub fn sign(&mut self, key: &ed25519_dalek::SigningKey) {
+        use ed25519_dalek::Signer;
+        let signature = key.sign(&self.signed_bytes());
+        self.signature = Some(Seal {
+            algorithm: ED25519.into(),
+            public_key: hex::encode(key.verifying_key().as_bytes()),
+            value: hex::encode(signature.to_bytes()),
+        });
+    }
+
+    /// Whether the signature holds, with `expected` the vendor's public key
+    /// (without it, only that the key written beside it made it): the
+    /// problem, if any; `Ok(None)` for an unsigned certificate.
+    pub fn check_signature(
+        &self,
+        expected: Option<&ed25519_dalek::VerifyingKey>,
+    ) -> Result<Option<String>, String> {
+        let Some(seal) = &self.signature else {
+            return match expected {
+                Some(_) => Err("the certificate is not signed, and a public key was given".into()),
+                None => Ok(None),
+            };
+        };
+        if seal.algorithm != ED25519 {
+            return Err(format!(
+                "signature algorithm `{}`, this binary checks ed25519",
+                seal.algorithm
+            ));
+        }
+        let key = keys::verifying_key(&seal.public_key)?;
+        if let Some(e) = expected
+            && e != &key
+        {
+            return Err(format!(
+                "signed with key {}, not the public key given",
+                seal.public_key
+            ));
+        }
+        let bytes: [u8; 64] = (hex::decode(&seal.value).ok())
+            .and_then(|b| b.try_into().ok())
+            .ok_or("the signature is not 64 bytes of hex")?;
+        key.verify_strict(
+            &self.signed_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&bytes),
+        )
+        .map_err(|_| {
+            "the signature does not match the certificate: it was changed after signing".to_string()
+        })?;
+        Ok(Some(seal.public_key.clone()))
     }
 
     /// Everything that makes the certificate untrustworthy for this binary:
@@ -197,5 +277,41 @@ impl Certificate {
             line.push_str(arg);
         }
         line
+    }
+}
+
+/// Key files: one line of hex (a 32-byte ed25519 secret seed, or a 32-byte public key).
+pub mod keys {
+    use std::path::Path;
+
+    use ed25519_dalek::{SigningKey, VerifyingKey};
+
+    fn bytes(text: &str) -> Result<[u8; 32], String> {
+        (hex::decode(text.trim()).ok())
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| "not 32 bytes of hex on one line".to_string())
+    }
+
+    pub fn verifying_key(text: &str) -> Result<VerifyingKey, String> {
+        VerifyingKey::from_bytes(&bytes(text)?)
+            .map_err(|e| format!("not an ed25519 public key: {e}"))
+    }
+
+    pub fn read_signing(path: &Path) -> Result<SigningKey, String> {
+        let text = crate::files::read_text_capped(path, 4096).map_err(|e| e.to_string())?;
+        Ok(SigningKey::from_bytes(&bytes(&text)?))
+    }
+
+    pub fn read_verifying(path: &Path) -> Result<VerifyingKey, String> {
+        verifying_key(&crate::files::read_text_capped(path, 4096).map_err(|e| e.to_string())?)
+    }
+
+    /// A fresh key pair: (secret seed as hex, public key as hex).
+    pub fn generate() -> (String, String) {
+        let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        (
+            hex::encode(key.to_bytes()),
+            hex::encode(key.verifying_key().as_bytes()),
+        )
     }
 }

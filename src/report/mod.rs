@@ -11,14 +11,17 @@
 
 pub mod baseline;
 pub mod certificate;
+pub mod compare;
 pub mod console;
+pub mod fleet;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod merge;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::case::CaseKind;
 use crate::contract::{Contract, Severity};
@@ -26,7 +29,7 @@ use crate::error::exit;
 use crate::judge::Finding;
 use crate::runner::event::{CaseResult, Event, Reporter, RunEnd};
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct OperationStats {
     pub cases: u64,
     pub passed: u64,
@@ -37,7 +40,7 @@ pub struct OperationStats {
     pub errors: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RuleStats {
     /// Cases that exercised the rule (passed, violated or undecided).
     pub exercised: u64,
@@ -47,7 +50,7 @@ pub struct RuleStats {
     pub undecided_reason: Option<String>,
     /// Its operation is one the target does not serve (an OpenStack cloud
     /// has no ECS batch jobs): never exercised, by design.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub not_served: bool,
 }
 
@@ -69,7 +72,7 @@ impl RuleStats {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DedupedFinding {
     #[serde(flatten)]
     pub first: Finding,
@@ -82,15 +85,15 @@ pub struct DedupedFinding {
     #[serde(skip)]
     pub origins: BTreeSet<baseline::Origin>,
     /// What the first few cases received, for reading the finding without replaying it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<Example>,
     /// The baseline entry's reason, when a baseline accepted the finding.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_because: Option<String>,
 }
 
 /// One case's exchange behind a finding (credentials already masked).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Example {
     pub case: String,
     pub status: Option<u16>,
@@ -149,6 +152,8 @@ impl Gate {
 pub struct Summary {
     pub target: String,
     pub seed: u64,
+    /// When the run started (UTC, `YYYYMMDDTHHMMSSZ`).
+    pub started: String,
     /// Exchanges judged by the proxy, not cases a run generated: no seed.
     pub proxied: bool,
     pub shard: Option<(usize, usize)>,
@@ -188,7 +193,7 @@ pub struct Summary {
 }
 
 /// Which schema keywords of an operation its cases exercised.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KeywordCover {
     pub negative: BTreeSet<String>,
     pub boundary: BTreeSet<String>,
@@ -560,6 +565,7 @@ impl Reporter for Summary {
             } => {
                 self.target = target.to_string();
                 self.seed = *seed;
+                self.started = crate::signing::sdk_date_now();
                 self.planned = *cases as u64;
                 self.shard = *shard;
             }

@@ -13,12 +13,13 @@ use crate::contract::{Contract, Severity};
 use crate::report::{Gate, RuleStats, Summary};
 
 mod findings;
+pub mod fleet;
 use findings::{failing_section, findings_section};
 
 /// Case ids listed per finding; the JSON report has them all.
 pub const CASES_SHOWN: usize = 40;
 
-const STYLE: &str = "
+pub(super) const STYLE: &str = "
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
 main{max-width:1280px;margin:0 auto;padding:16px 24px 48px}
 h1{font-size:22px;margin:8px 0}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #d5d9df;padding-bottom:4px}
@@ -76,7 +77,7 @@ pub fn to_html(
     h
 }
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
