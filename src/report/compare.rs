@@ -10,13 +10,16 @@ use serde_json::Value;
 use crate::report::merge::RunReport;
 
 /// What one side did with a case.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Side {
     pub status: Option<u64>,
     pub outcome: String,
     pub violated: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The exchange, when the report kept it as one of a finding's examples.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<crate::report::Example>,
 }
 
 /// How two sides' answers to one case differ.
@@ -79,7 +82,18 @@ fn cases(r: &RunReport) -> BTreeMap<String, Value> {
     .collect()
 }
 
-fn side(c: &Value) -> Side {
+/// Each case's exchange the report kept (a finding's first few examples).
+fn exchanges(r: &RunReport) -> BTreeMap<String, crate::report::Example> {
+    let findings = ["findings", "accepted_findings"].into_iter();
+    (findings.filter_map(|k| r.json.get(k)?.as_array()).flatten())
+        .filter_map(|f| f.get("examples")?.as_array())
+        .flatten()
+        .filter_map(|e| serde_json::from_value::<crate::report::Example>(e.clone()).ok())
+        .map(|e| (e.case.clone(), e))
+        .collect()
+}
+
+fn side(c: &Value, exchanges: &BTreeMap<String, crate::report::Example>) -> Side {
     let mut violated: Vec<String> = (c
         .get("violated")
         .and_then(Value::as_array)
@@ -97,18 +111,22 @@ fn side(c: &Value) -> Side {
             .to_string(),
         violated,
         error: c.get("error").and_then(Value::as_str).map(str::to_string),
+        exchange: (c.get("id").and_then(Value::as_str)).and_then(|id| exchanges.get(id).cloned()),
     }
 }
 
 /// The cases `a` and `b` answered differently.
 pub fn compare(a: &RunReport, b: &RunReport) -> Comparison {
     let (ca, cb) = (cases(a), cases(b));
+    let (ea, eb) = (exchanges(a), exchanges(b));
     let (name_a, name_b) = (a.text("target").to_string(), b.text("target").to_string());
     let mut differences = Vec::new();
     for (id, x) in &ca {
         let Some(y) = cb.get(id) else { continue };
-        let (sa, sb) = (side(x), side(y));
-        if sa == sb {
+        let (sa, sb) = (side(x, &ea), side(y, &eb));
+        let same = (sa.status, &sa.outcome, &sa.violated, &sa.error)
+            == (sb.status, &sb.outcome, &sb.violated, &sb.error);
+        if same {
             continue;
         }
         let mut only: Vec<(String, String)> = (sa.violated.iter())
@@ -205,6 +223,14 @@ impl Comparison {
                 ));
                 for (rule, on) in &d.only {
                     out.push_str(&format!("    {rule} violated only on {on}\n"));
+                }
+                for (name, s) in [("A", &d.a), ("B", &d.b)] {
+                    if let Some(e) = &s.exchange {
+                        out.push_str(&format!("    {name} sent: {}\n", e.request));
+                        if let Some(body) = &e.response {
+                            out.push_str(&format!("    {name} got: {}\n", body.replace('\n', " ")));
+                        }
+                    }
                 }
                 if !d.replay.is_empty() {
                     out.push_str(&format!("    replay: {}\n", d.replay));
