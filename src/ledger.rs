@@ -2,9 +2,9 @@
 //! run that dies (SIGKILL, a lost machine) can be undone afterwards by
 //! `nic-conformance cleanup`.
 //!
-//! The ledger is a JSON-lines file, one entry per line, each written with a
-//! single `write` and flushed before the request it announces is sent: a
-//! killed process loses nothing it had announced. A resource is struck
+//! The ledger is a JSON-lines file, one entry per line, each on disk before
+//! the request it announces is sent: a killed process loses nothing it had
+//! announced. Entries that arrive together share one write and one sync. A resource is struck
 //! (`detached`, `restored`, `port-restored`) once it is back; `finished`
 //! closes a run that cleaned up after itself. Runs append to the file one
 //! after another (it is never truncated, so no record is lost); reading it
@@ -64,10 +64,27 @@ pub enum Entry {
 /// Ledger files are text the harness wrote; anything bigger is not one.
 const MAX_LEDGER_BYTES: u64 = 256 * 1024 * 1024;
 
-/// An append-only ledger file.
+/// An append-only ledger file. Entries go to one writer thread, which
+/// writes every entry waiting and then syncs them with one `fdatasync`
+/// (group commit): a writer waits until its entry is on disk, and many
+/// concurrent entries share one sync instead of each paying for its own,
+/// on no tokio worker.
 pub struct Ledger {
     path: PathBuf,
-    file: std::sync::Mutex<std::fs::File>,
+    queue: std::sync::Mutex<Option<std::sync::mpsc::Sender<Pending>>>,
+    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    syncs: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// An entry waiting for the writer, and who waits for it.
+struct Pending {
+    line: Vec<u8>,
+    done: Done,
+}
+
+enum Done {
+    Blocking(std::sync::mpsc::Sender<Result<(), String>>),
+    Async(tokio::sync::oneshot::Sender<Result<(), String>>),
 }
 
 impl Ledger {
@@ -108,10 +125,18 @@ impl Ledger {
                 path.display()
             )
         });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let syncs = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = syncs.clone();
+        let writer = std::thread::Builder::new()
+            .name("ledger".into())
+            .spawn(move || write_groups(file, rx, &counted))?;
         Ok((
             Ledger {
                 path: path.to_path_buf(),
-                file: std::sync::Mutex::new(file),
+                queue: std::sync::Mutex::new(Some(tx)),
+                writer: std::sync::Mutex::new(Some(writer)),
+                syncs,
             },
             notice,
         ))
@@ -121,13 +146,86 @@ impl Ledger {
         &self.path
     }
 
-    /// Appends one entry as one line, in one write, synced to the file.
-    pub fn append(&self, entry: &Entry) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+    /// How many times the file was synced so far (one per group of entries).
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn enqueue(&self, entry: &Entry, done: Done) -> Result<(), String> {
+        let mut line = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
         line.push(b'\n');
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        file.write_all(&line)?;
-        file.sync_data()
+        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = queue.as_ref().ok_or("the ledger is closed")?;
+        tx.send(Pending { line, done })
+            .map_err(|_| "the ledger's writer stopped".to_string())
+    }
+
+    /// Appends one entry and waits, on this thread, until it is on disk
+    /// (for code outside the async runtime: opening a run, tests).
+    pub fn append(&self, entry: &Entry) -> std::io::Result<()> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.enqueue(entry, Done::Blocking(tx))
+            .map_err(std::io::Error::other)?;
+        rx.recv()
+            .map_err(|_| std::io::Error::other("the ledger's writer stopped"))?
+            .map_err(std::io::Error::other)
+    }
+
+    /// Appends one entry; resolves once it is on disk, without holding a
+    /// tokio worker while the writer syncs.
+    pub async fn write(&self, entry: &Entry) -> Result<(), String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.enqueue(entry, Done::Async(tx))?;
+        rx.await
+            .map_err(|_| "the ledger's writer stopped".to_string())?
+    }
+
+    /// Waits for the writer to put every queued entry on disk and stop.
+    pub fn close(&self) {
+        drop(self.queue.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The writer thread: every entry waiting is written in one `write` and
+/// synced once; each waiter then learns how that went.
+fn write_groups(
+    mut file: std::fs::File,
+    rx: std::sync::mpsc::Receiver<Pending>,
+    syncs: &std::sync::atomic::AtomicU64,
+) {
+    let mut buf = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        group.extend(rx.try_iter());
+        buf.clear();
+        for p in &group {
+            buf.extend_from_slice(&p.line);
+        }
+        let result = file
+            .write_all(&buf)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| e.to_string());
+        syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for p in group {
+            match p.done {
+                Done::Blocking(tx) => {
+                    let _ = tx.send(result.clone());
+                }
+                Done::Async(tx) => {
+                    let _ = tx.send(result.clone());
+                }
+            }
+        }
     }
 }
 
@@ -317,6 +415,46 @@ pub fn read(path: &Path) -> Result<Option<Outstanding>, LedgerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Entries written at once share syncs, each is on disk when its write
+    /// resolves, and none is lost or torn.
+    #[test]
+    fn concurrent_entries_share_one_sync_and_each_is_on_disk_when_its_write_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.jsonl");
+        let (ledger, _) = Ledger::open(&path).unwrap();
+        let ledger = std::sync::Arc::new(ledger);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..200)
+                .map(|i| {
+                    let (ledger, path) = (ledger.clone(), path.clone());
+                    tokio::spawn(async move {
+                        let entry = Entry::Detached {
+                            port_id: format!("p{i}"),
+                        };
+                        ledger.write(&entry).await.unwrap();
+                        let text = std::fs::read_to_string(&path).unwrap();
+                        assert!(text.contains(&format!("\"p{i}\"")), "p{i} not on disk yet");
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 200);
+        assert!(
+            text.lines()
+                .all(|l| serde_json::from_str::<Entry>(l).is_ok())
+        );
+        let syncs = ledger.syncs();
+        assert!(syncs < 200, "{syncs} syncs for 200 concurrent entries");
+    }
 
     #[test]
     fn entries_strike_what_they_undo_runs_append_and_a_torn_last_line_is_dropped() {

@@ -113,14 +113,14 @@ impl Runner {
             .unwrap_or_default()
     }
 
-    /// Writes an entry to the ledger, if the run keeps one. A failed write
-    /// is said once at the end; the run goes on.
-    pub(super) fn record(&self, entry: Entry) {
+    /// Writes an entry to the ledger, if the run keeps one, and waits until
+    /// it is on disk. A failed write is said once at the end; the run goes on.
+    pub(super) async fn record(&self, entry: Entry) {
         let Some(ledger) = self.ledger.get() else {
             return;
         };
         tracing::debug!(?entry, "ledger");
-        if let Err(e) = ledger.append(&entry) {
+        if let Err(e) = ledger.write(&entry).await {
             self.ledger_failed
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -130,12 +130,12 @@ impl Runner {
 
     /// Writes an entry that must be on disk before the write it announces:
     /// `Err` (and the write is not sent) when the ledger cannot take it.
-    pub(super) fn record_first(&self, entry: Entry) -> Result<(), String> {
+    pub(super) async fn record_first(&self, entry: Entry) -> Result<(), String> {
         let Some(ledger) = self.ledger.get() else {
             return Ok(());
         };
         tracing::debug!(?entry, "ledger");
-        ledger.append(&entry).map_err(|e| {
+        ledger.write(&entry).await.map_err(|e| {
             format!(
                 "the ledger {} cannot be written: {e}",
                 ledger.path().display()
@@ -144,16 +144,17 @@ impl Runner {
     }
 
     /// Notes, before the first update of a supplementary NIC, the fields to put back.
-    pub(super) fn record_sub_nic_change(&self, id: &str) {
-        let mut changed = self
-            .sub_nics_changed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if changed.iter().any(|c| c == id) {
-            return;
+    pub(super) async fn record_sub_nic_change(&self, id: &str) {
+        {
+            let mut changed = self
+                .sub_nics_changed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if changed.iter().any(|c| c == id) {
+                return;
+            }
+            changed.push(id.to_string());
         }
-        changed.push(id.to_string());
-        drop(changed);
         let fields = self
             .sub_nic_fields
             .get()
@@ -163,7 +164,8 @@ impl Runner {
             self.record(Entry::SubNic {
                 id: id.to_string(),
                 fields,
-            });
+            })
+            .await;
         }
     }
 
@@ -207,7 +209,7 @@ impl Runner {
             let body = json!({ wrapper.as_str(): fields });
             let why = match self.client.send(op, &params, Some(&body)).await {
                 Ok(a) if (200..300).contains(&a.status) => {
-                    self.record((kind.done)(id.clone()));
+                    self.record((kind.done)(id.clone())).await;
                     continue;
                 }
                 Ok(a) => format!("answered {}", a.status),
@@ -311,7 +313,7 @@ impl Runner {
         let is_spare = |p: &String| spares.contains(&p);
         self.check_removed(&remove, is_spare, &mut report).await;
         if report.left.is_empty() && report.uncertain.is_empty() {
-            self.record(Entry::Finished);
+            self.record(Entry::Finished).await;
         }
         report
     }
@@ -414,7 +416,7 @@ impl Runner {
         tracing::info!(ports = ?ports, "cleanup: deleting or detaching");
         if ports.is_empty() || self.detach_ports(&ports).await.is_ok() {
             for p in &ports {
-                self.record(Entry::Detached { port_id: p.clone() });
+                self.record(Entry::Detached { port_id: p.clone() }).await;
             }
             self.addresses.ports_gone(&ports);
             return Vec::new();
@@ -433,7 +435,7 @@ impl Runner {
                 left.push(p);
             } else {
                 self.addresses.ports_gone(std::slice::from_ref(&p));
-                self.record(Entry::Detached { port_id: p });
+                self.record(Entry::Detached { port_id: p }).await;
             }
         }
         left
@@ -578,7 +580,7 @@ impl Runner {
             Err(_) => false,
         };
         if back && not_restored.is_empty() {
-            self.record(Entry::Finished);
+            self.record(Entry::Finished).await;
         } else if let Some(path) = &self.opts.ledger {
             self.leftovers
                 .lock()

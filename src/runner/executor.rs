@@ -80,16 +80,16 @@ impl Runner {
             ));
         }
         let mut before = self.observe_before(&run).await;
-        let creates = self.announce_creation(&run);
+        let creates = self.announce_creation(&run).await;
         // The request and its answer.
         let Some(exchange) = self.send(&mut run).await else {
-            return self.no_answer(run, spare, creates);
+            return self.no_answer(run, spare, creates).await;
         };
         let judged = judge_response(&run.evidence(&self.contract, &exchange));
         run.result.findings.extend(judged.findings);
         let body = judged.body;
         if creates {
-            self.record_job(&run, body.as_ref());
+            self.record_job(&run, body.as_ref()).await;
         }
         // The job, and what it created.
         let followed = (self.follow_case_job(&mut run, exchange.status, body.as_ref())).await;
@@ -97,7 +97,9 @@ impl Runner {
         if judged.pending_job_fail {
             run.judge_job_failed(&self.contract, body.as_ref(), job, exchange.status);
         }
-        let created = self.record_created(&run, body.as_ref(), job, addresses);
+        let created = self
+            .record_created(&run, body.as_ref(), job, addresses)
+            .await;
         if let Some(reason) = &followed.unobserved {
             let pending = judged.pending_job_fail;
             note_unfollowed_job(&self.contract, &mut run, &mut before, reason, pending);
@@ -113,7 +115,8 @@ impl Runner {
         if creates && observed.is_some() {
             self.record(Entry::Settled {
                 case: case.id.clone(),
-            });
+            })
+            .await;
         }
         // Only now, with this case's checks done, may a batch delete take them.
         self.track_created(&created);
@@ -151,13 +154,14 @@ impl Runner {
     }
 
     /// The job a create started, on the ledger as soon as the answer names it.
-    fn record_job(&self, run: &CaseRun<'_>, body: Option<&serde_json::Value>) {
+    async fn record_job(&self, run: &CaseRun<'_>, body: Option<&serde_json::Value>) {
         let job_id = body.and_then(|b| b.get("job_id")).and_then(|j| j.as_str());
         if let Some(job_id) = job_id {
             self.record(Entry::Job {
                 case: run.case.id.clone(),
                 job_id: job_id.to_string(),
-            });
+            })
+            .await;
         }
     }
 
@@ -182,7 +186,7 @@ impl Runner {
 
     /// Written down before a request that may create NICs goes out (and a
     /// spare it attaches itself is the run's to detach). Whether it may.
-    fn announce_creation(&self, run: &CaseRun<'_>) -> bool {
+    async fn announce_creation(&self, run: &CaseRun<'_>) -> bool {
         let creates = self
             .contract
             .effect_rule(&run.op.id, Effect::Attach)
@@ -193,18 +197,20 @@ impl Runner {
                 self.record(Entry::Attaching {
                     port_id: port.clone(),
                     server_id: f.server_id.clone(),
-                });
+                })
+                .await;
             }
             self.record(Entry::Creating {
                 case: run.case.id.clone(),
                 server_id: f.server_id.clone(),
-            });
+            })
+            .await;
         }
         creates
     }
 
     /// No answer: every other rule the case exercised went unobserved.
-    fn no_answer(
+    async fn no_answer(
         &self,
         mut run: CaseRun<'_>,
         spare: Option<&mut Taken<PortState>>,
@@ -218,7 +224,8 @@ impl Runner {
             // Never sent: it created nothing.
             self.record(Entry::Settled {
                 case: run.case.id.clone(),
-            });
+            })
+            .await;
         }
         let reason = if stopped {
             "not sent: the run was stopped while it waited for its turn"
@@ -234,7 +241,7 @@ impl Runner {
 
     /// The NICs the request created, recorded at once (a run killed from
     /// here on leaves them to `cleanup`), their addresses held until they are gone.
-    fn record_created(
+    async fn record_created(
         &self,
         run: &CaseRun<'_>,
         body: Option<&serde_json::Value>,
@@ -255,7 +262,8 @@ impl Runner {
             self.record(Entry::Created {
                 port_id: port.clone(),
                 server_id: f.server_id.clone(),
-            });
+            })
+            .await;
         }
         created
     }

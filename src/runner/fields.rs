@@ -58,7 +58,8 @@ impl Runner {
         self.record_first(Entry::PortFields {
             port_id: port.to_string(),
             fields: fields.clone(),
-        })?;
+        })
+        .await?;
         self.port_fields
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -389,14 +389,16 @@ impl Runner {
             self.record(Entry::Attaching {
                 port_id: port.to_string(),
                 server_id: self.client.target().fixtures.server_id.clone(),
-            });
+            })
+            .await;
         }
         match self.housekeeping_job(effect, body).await {
             Ok(j) if j.succeeded() => {
                 if effect == Effect::Detach {
                     self.record(Entry::Detached {
                         port_id: port.to_string(),
-                    });
+                    })
+                    .await;
                 }
                 Ok(())
             }
@@ -423,7 +425,8 @@ impl Runner {
                 self.record(Entry::Attaching {
                     port_id: port.to_string(),
                     server_id: self.client.target().fixtures.server_id.clone(),
-                });
+                })
+                .await;
                 self.nova_attach(port).await
             }
             Effect::Detach => {
@@ -431,7 +434,8 @@ impl Runner {
                 if done.is_ok() {
                     self.record(Entry::Detached {
                         port_id: port.to_string(),
-                    });
+                    })
+                    .await;
                 }
                 done
             }

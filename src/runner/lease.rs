@@ -109,7 +109,7 @@ impl Runner {
             lease.sub_nic = self.sub_nics.take(|_| 0).await;
             if let Some(nic) = &lease.sub_nic {
                 rebinding.push((&f.sub_network_interface_id, nic.id.clone()));
-                self.record_sub_nic_change(&nic.id);
+                self.record_sub_nic_change(&nic.id).await;
             }
         }
         lease.rebound = (rebinding.into_iter())
