@@ -1515,3 +1515,106 @@ fn a_sequence_catches_what_a_step_left_behind_and_stops_after_a_failed_step() {
         "batch-delete-nics::sequence-add-delete-twice::4"
     );
 }
+
+/// Under `--time-budget` each operation and kind's first round (one case
+/// per plan: every keyword and rule) comes before any second round, the
+/// same cases in all; a budget shorter than the run stops it starting
+/// cases, exit 5 naming the budget (0 with --allow-partial).
+#[test]
+fn a_time_budget_runs_every_rule_first_and_stops_starting_cases_when_spent() {
+    use nic_conformance::case::CaseKind;
+    use nic_conformance::contract::Contract;
+    use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
+    let list = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "run",
+            "--seed",
+            "7",
+            "--budget",
+            "40",
+            "--no-curated",
+            "--list",
+        ];
+        args.extend(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let (plain, budgeted) = (list(&[]), list(&["--time-budget", "10m"]));
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(&plain), sorted(&budgeted), "the same cases");
+    let contract = Contract::builtin().unwrap();
+    let fixtures = example_fixtures();
+    let generator =
+        nic_conformance::generate::Generator::new(&contract, &fixtures, EXAMPLE_PROJECT_ID, 7);
+    let first_round = |id: &str| {
+        let mut parts = id.rsplitn(3, "::");
+        let index: usize = parts.next().unwrap().parse().unwrap();
+        let kind = match parts.next().unwrap() {
+            "valid" => CaseKind::Valid,
+            "boundary" => CaseKind::Boundary,
+            _ => CaseKind::Negative,
+        };
+        let name = parts.next().unwrap();
+        let op = contract.operations.iter().find(|o| o.id == name).unwrap();
+        index < generator.plans(op, kind).len()
+    };
+    let cut = budgeted.iter().position(|id| !first_round(id)).unwrap();
+    assert!(
+        cut > 0 && budgeted[cut..].iter().all(|id| !first_round(id)),
+        "cut at {cut}"
+    );
+    let later = plain.iter().position(|id| !first_round(id)).unwrap();
+    assert!(
+        plain[later..].iter().any(|id| first_round(id)),
+        "without a budget the rounds interleave (else this test shows nothing)"
+    );
+
+    // Jobs of 300 ms against a one-second budget: the run stops starting cases.
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut config = nic_conformance::mock::MockConfig::new(EXAMPLE_PROJECT_ID, fixtures);
+    config.job_duration = Duration::from_millis(300);
+    let mock = rt
+        .block_on(nic_conformance::mock::start_local(
+            Arc::new(Contract::builtin().unwrap()),
+            config,
+        ))
+        .unwrap();
+    let file = dir.path().join("t.toml");
+    std::fs::write(&file, target_toml(&mock.base_url, "kind = \"none\"", "")).unwrap();
+    let report = dir.path().join("r.json");
+    let args = [
+        "run",
+        "--target",
+        file.to_str().unwrap(),
+        "--seed",
+        "7",
+        "--no-snapshots",
+        "--quiet",
+        "--time-budget",
+        "1s",
+        "--report-json",
+        report.to_str().unwrap(),
+    ];
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(text(&o).contains("--time-budget spent"), "{}", text(&o));
+    assert!(
+        text(&o).contains("Stopped at --time-budget"),
+        "{}",
+        text(&o)
+    );
+    let r = self::report(&report);
+    assert_eq!(r["stopped_at_time_budget"], true);
+    assert!(r["cases"].as_u64().unwrap() < r["planned"].as_u64().unwrap());
+    assert!(r["elapsed_secs"].as_f64().unwrap() < 30.0);
+    rt.block_on(mock.stop());
+}

@@ -321,6 +321,10 @@ pub struct RunArgs {
     /// Stop starting cases after this many requests.
     #[arg(long)]
     pub max_requests: Option<u64>,
+    /// Stop starting cases after this long (e.g. 90s, 10m, 1h; clean-up comes
+    /// after it): the cases that exercise every rule and keyword once go first.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub time_budget: Option<std::time::Duration>,
     /// Print every request as it would be sent (secrets masked) and send nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -450,6 +454,39 @@ pub enum SnapshotAction {
     Accept,
     /// Reject (delete) every pending snapshot.
     Reject,
+}
+
+/// `90`, `90s`, `10m`, `1h30m`: a duration of whole seconds, minutes and hours.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{s}` is not a duration (write e.g. 90s, 10m or 1h30m)");
+    let (mut secs, mut digits) = (0u64, String::new());
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        secs = n
+            .checked_mul(unit)
+            .and_then(|v| v.checked_add(secs))
+            .ok_or_else(bad)?;
+        digits.clear();
+    }
+    if !digits.is_empty() {
+        secs = secs
+            .checked_add(digits.parse().map_err(|_| bad())?)
+            .ok_or_else(bad)?;
+    }
+    if secs == 0 {
+        return Err("the time budget must be at least one second".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {

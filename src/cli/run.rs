@@ -72,6 +72,7 @@ fn options(contract: &Contract, args: &RunArgs) -> Result<RunOptions, Error> {
     opts.save_failures = args.save_failures.clone();
     opts.shard = args.shard;
     opts.max_requests = args.max_requests;
+    opts.time_budget = args.time_budget;
     opts.dry_run = args.dry_run;
     opts.replay_prefix = match &args.target {
         Some(p) => format!("nic-conformance run --target {}", p.display()),
@@ -363,6 +364,13 @@ fn selection(args: &RunArgs) -> Vec<String> {
     }
     if let Some((k, n)) = args.shard {
         out.extend(["--shard".to_string(), format!("{k}/{n}")]);
+    }
+    // Both decide how far the run got; a time budget also orders the cases.
+    if let Some(m) = args.max_requests {
+        out.extend(["--max-requests".to_string(), m.to_string()]);
+    }
+    if let Some(t) = args.time_budget {
+        out.extend(["--time-budget".to_string(), format!("{}s", t.as_secs())]);
     }
     // The built-in mock's faults make it the target it was.
     for f in &args.mock_faults {

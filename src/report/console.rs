@@ -258,6 +258,15 @@ fn closing(out: &mut String, summary: &Summary) {
     if summary.end.interrupted {
         line(out, "Interrupted: the run stopped early.");
     }
+    if summary.end.stopped_at_time_budget && summary.is_partial() {
+        line(
+            out,
+            format!(
+                "Stopped at --time-budget: {} of {} planned cases ran (those that exercise each rule and keyword first).",
+                summary.cases, summary.planned
+            ),
+        );
+    }
     if summary.end.stopped_at_max_requests && summary.is_partial() {
         line(
             out,

@@ -53,6 +53,7 @@ pub fn to_json(summary: &Summary, contract: &Contract, gate: Gate) -> serde_json
         "elapsed_secs": summary.end.elapsed.as_secs_f64(),
         "interrupted": summary.end.interrupted,
         "stopped_at_max_requests": summary.end.stopped_at_max_requests,
+        "stopped_at_time_budget": summary.end.stopped_at_time_budget,
         "fatal": summary.end.fatal,
         "errors": summary.errors.iter().map(|(case, message)| serde_json::json!({"case": case, "message": message})).collect::<Vec<_>>(),
         "findings": summary.findings.values().collect::<Vec<_>>(),

@@ -288,6 +288,7 @@ impl Summary {
                 fatal: get(json, "fatal")?,
                 interrupted: get(json, "interrupted")?,
                 stopped_at_max_requests: get(json, "stopped_at_max_requests")?,
+                stopped_at_time_budget: get(json, "stopped_at_time_budget")?,
                 elapsed: std::time::Duration::from_secs_f64(
                     json.get("elapsed_secs")
                         .and_then(Value::as_f64)
@@ -370,6 +371,7 @@ impl Summary {
         end.fatal = end.fatal.take().or(o.end.fatal);
         end.interrupted |= o.end.interrupted;
         end.stopped_at_max_requests |= o.end.stopped_at_max_requests;
+        end.stopped_at_time_budget |= o.end.stopped_at_time_budget;
         end.elapsed = end.elapsed.max(o.end.elapsed);
         self.notices.extend(o.notices);
         self.new_snapshots.extend(o.new_snapshots);

@@ -479,6 +479,8 @@ impl Summary {
         } else if partial && !gate.allow_partial {
             let why = if self.end.interrupted {
                 "interrupted"
+            } else if self.end.stopped_at_time_budget {
+                "--time-budget spent"
             } else {
                 "--max-requests reached"
             };

@@ -112,6 +112,15 @@ impl Runner {
         self.cancelled.load(Ordering::Relaxed)
             || self.client.failing().is_some()
             || (self.opts.max_requests).is_some_and(|m| self.client.counters().0 >= m)
+            || self.time_spent()
+    }
+
+    /// Whether `--time-budget` is spent (counted from the start of the run).
+    pub(super) fn time_spent(&self) -> bool {
+        match (self.opts.time_budget, self.started.get()) {
+            (Some(budget), Some(started)) => started.elapsed() >= budget,
+            _ => false,
+        }
     }
 
     /// The first of the next [`LOOKAHEAD`] cases that needs no spare or

@@ -59,6 +59,8 @@ pub struct RunEnd {
     pub interrupted: bool,
     /// `--max-requests` was reached before every planned case ran.
     pub stopped_at_max_requests: bool,
+    /// `--time-budget` was spent before every planned case ran.
+    pub stopped_at_time_budget: bool,
     pub elapsed: Duration,
 }
 

@@ -99,6 +99,8 @@ pub struct Runner {
     /// Held by a case whose change is read back, from its request to its
     /// read: two such cases on the same fixture must not interleave.
     read_back: tokio::sync::Mutex<()>,
+    /// When the run started: what `--time-budget` counts from.
+    started: std::sync::OnceLock<Instant>,
 }
 
 impl Runner {
@@ -131,6 +133,7 @@ impl Runner {
             jobs_timed_out: Default::default(),
             job_clock: Default::default(),
             read_back: tokio::sync::Mutex::new(()),
+            started: Default::default(),
             addresses,
             ledger: Default::default(),
             ledger_failed: Mutex::default(),
@@ -224,6 +227,7 @@ impl Runner {
     /// target; always ends with [`Event::RunFinished`].
     pub async fn run(self: &Arc<Self>, reporter: &mut dyn Reporter) {
         let started = Instant::now();
+        let _ = self.started.set(started);
         let mut end = RunEnd::default();
         let target = &self.client.target().name;
         let planned = match self.plan() {
@@ -342,6 +346,7 @@ impl Runner {
             .opts
             .max_requests
             .is_some_and(|m| self.client.counters().0 >= m);
+        end.stopped_at_time_budget = self.time_spent();
         if let Some(dir) = &self.opts.save_failures {
             for line in self.save_failures(dir).await {
                 reporter.event(&Event::Notice(&line));

@@ -21,6 +21,9 @@ pub struct RunOptions {
     /// (K, N): run the K-th of N shards (1-based).
     pub shard: Option<(usize, usize)>,
     pub max_requests: Option<u64>,
+    /// Stop starting cases once the run has taken this long; the cases that
+    /// exercise each rule and keyword once come first.
+    pub time_budget: Option<std::time::Duration>,
     pub dry_run: bool,
     /// How a failing case can be replayed (`--target FILE` is added when there is one).
     pub replay_prefix: String,
@@ -48,6 +51,7 @@ impl RunOptions {
             case_filter: None,
             shard: None,
             max_requests: None,
+            time_budget: None,
             dry_run: false,
             replay_prefix: "nic-conformance run".into(),
             replay_template: None,

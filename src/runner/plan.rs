@@ -106,6 +106,30 @@ impl Runner {
         // Interleaved (index by index across operations and kinds): cases that
         // attach spares alternate with cases that detach them, so the pool stays
         // balanced, and every stretch of the run mixes slow and quick cases.
+        // Under a time budget, the cases that exercise every keyword and rule
+        // once (index < plans) come before any second round.
+        let covering: Vec<(usize, CaseKind, usize)> = match self.opts.time_budget {
+            Some(_) => (streams.iter())
+                .map(|&(op, kind, n)| {
+                    let plans = generator.plans(&self.contract.operations[op], kind).len();
+                    (op, kind, n.min(plans))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let first_round = covering.iter().map(|s| s.2).max().unwrap_or(0);
+        for index in 0..first_round {
+            planned.extend(
+                (covering.iter())
+                    .filter(|s| index < s.2)
+                    .map(|&(op, kind, _)| Planned::Generated {
+                        op,
+                        kind,
+                        index,
+                        made: None,
+                    }),
+            );
+        }
         let longest = streams.iter().map(|s| s.2).max().unwrap_or(0);
         for index in 0..longest {
             // A huge budget takes a while to lay out: a signal stops it too.
@@ -115,7 +139,9 @@ impl Runner {
             planned.extend(
                 streams
                     .iter()
-                    .filter(|s| index < s.2)
+                    .zip(covering.iter().map(|c| c.2).chain(std::iter::repeat(0)))
+                    .filter(|(s, covered)| index < s.2 && index >= *covered)
+                    .map(|(s, _)| s)
                     .map(|&(op, kind, _)| Planned::Generated {
                         op,
                         kind,
