@@ -338,9 +338,7 @@ pub fn read(path: &Path) -> Result<Option<Outstanding>, LedgerError> {
     };
     let text = String::from_utf8(text).map_err(|e| error(0, format!("not UTF-8: {e}")))?;
     let lines: Vec<&str> = text.lines().collect();
-    let mut out = Outstanding::default();
-    let mut pending: Vec<String> = Vec::new();
-    let mut jobs: Vec<(String, String)> = Vec::new();
+    let mut replay = Replay::default();
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -351,10 +349,34 @@ pub fn read(path: &Path) -> Result<Option<Outstanding>, LedgerError> {
             Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => break,
             Err(e) => return Err(error(i + 1, format!("not a ledger entry: {e}"))),
         };
+        replay.apply(entry);
+    }
+    let Replay {
+        mut out,
+        pending,
+        jobs,
+    } = replay;
+    out.unnamed_creates = pending.len();
+    out.unnamed_jobs = jobs.into_iter().map(|(_, j)| j).collect();
+    Ok(Some(out))
+}
+
+/// A ledger read entry by entry: what is outstanding so far, the creating
+/// cases not yet settled and their jobs.
+#[derive(Default)]
+struct Replay {
+    out: Outstanding,
+    pending: Vec<String>,
+    jobs: Vec<(String, String)>,
+}
+
+impl Replay {
+    fn apply(&mut self, entry: Entry) {
+        let Replay { out, pending, jobs } = self;
         match entry {
             Entry::Run { started, seed, .. } => {
                 // A new run: what came before it was closed.
-                out = Outstanding {
+                *out = Outstanding {
                     run: Some((started, seed)),
                     ..Outstanding::default()
                 };
@@ -407,9 +429,6 @@ pub fn read(path: &Path) -> Result<Option<Outstanding>, LedgerError> {
             Entry::Finished => out.finished = true,
         }
     }
-    out.unnamed_creates = pending.len();
-    out.unnamed_jobs = jobs.into_iter().map(|(_, j)| j).collect();
-    Ok(Some(out))
 }
 
 #[cfg(test)]

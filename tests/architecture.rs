@@ -93,3 +93,70 @@ fn no_source_file_is_over_600_lines() {
     }
     assert!(long.is_empty(), "over 600 lines: {long:?}");
 }
+
+/// Functions whose length is one arm per case of a closed list (check
+/// kinds, fault profiles, routes, value shapes): a table read row by row,
+/// not a procedure read top to bottom.
+const TABLE_LIKE: [&str; 5] = [
+    "src/contract/check.rs: satisfy",
+    "src/contract/check/breaking.rs: break_request",
+    "src/generate/shape.rs: shape",
+    "src/mock/faults.rs: catalogue",
+    "src/mock/reads.rs: respond_read",
+];
+
+/// A procedure past 80 lines does several things: each becomes a function
+/// named for what it does. Test functions are exempt.
+#[test]
+fn no_function_outside_table_like_matches_is_over_80_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut long = Vec::new();
+    for file in sources(&root.join("src")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let rel = file.strip_prefix(root).unwrap().display().to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut in_tests = false;
+        for (i, line) in lines.iter().enumerate() {
+            if line.starts_with("#[cfg(test)]") {
+                in_tests = true;
+            }
+            let trimmed = line.trim_start();
+            let indent = line.len() - trimmed.len();
+            let Some(at) = trimmed.find("fn ") else {
+                continue;
+            };
+            let head = &trimmed[..at];
+            let is_item = head.split_whitespace().all(|w| {
+                [
+                    "pub",
+                    "pub(crate)",
+                    "pub(super)",
+                    "async",
+                    "const",
+                    "unsafe",
+                ]
+                .contains(&w)
+            });
+            if in_tests || !is_item || trimmed.ends_with(';') {
+                continue;
+            }
+            let name: String = trimmed[at + 3..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let close = " ".repeat(indent) + "}";
+            let Some(end) = (i + 1..lines.len()).find(|&j| {
+                lines[j].starts_with(&close)
+                    && lines[j].len() - lines[j].trim_start().len() == indent
+            }) else {
+                continue;
+            };
+            let length = end - i + 1;
+            let id = format!("{rel}: {name}");
+            if length > 80 && !TABLE_LIKE.contains(&id.as_str()) {
+                long.push(format!("{id} ({length} lines)"));
+            }
+        }
+    }
+    assert!(long.is_empty(), "over 80 lines: {long:#?}");
+}

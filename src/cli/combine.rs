@@ -76,40 +76,7 @@ fn merge(contract: &Contract, args: &MergeArgs) -> Result<i32, Error> {
     }
     let reports = read_all(&args.reports)?;
     if reports.iter().any(|r| r.shard().is_some()) {
-        let (summary, cases) =
-            merge_shards(&reports, contract, args.files.junit.is_some()).map_err(Error::Usage)?;
-        let gate = Gate {
-            allow_partial: args.allow_partial,
-            fail_on_unexercised: args.fail_on_unexercised,
-            ..Gate::new(args.fail_on)
-        };
-        if let Some(path) = &args.files.report_json {
-            let mut report = json::to_json(&summary, contract, gate);
-            report["case_results"] = serde_json::Value::Array(cases);
-            json::write_report(path, &report, None)
-                .map_err(|e| Error::file(path, format!("cannot write the report: {e}")))?;
-        }
-        if let Some(path) = &args.files.junit {
-            write_atomic(path, junit::to_junit(&summary, gate)?.as_bytes())
-                .map_err(|e| Error::file(path, format!("cannot write the JUnit report: {e}")))?;
-        }
-        if let Some(path) = &args.files.report_html {
-            write_atomic(
-                path,
-                html::to_html(&summary, contract, gate, &[]).as_bytes(),
-            )
-            .map_err(|e| Error::file(path, format!("cannot write the HTML report: {e}")))?;
-        }
-        let (code, why) = summary.exit_status(contract, gate);
-        println!(
-            "merged {} shards of {} (seed {}): {} cases, {} passed; exit {code}: {why}",
-            reports.len(),
-            summary.target,
-            summary.seed,
-            summary.cases,
-            summary.passed
-        );
-        return Ok(code);
+        return merge_run(contract, args, &reports);
     }
     let fleet = Fleet::of(reports, contract);
     if let Some(path) = &args.files.report_json {
@@ -147,6 +114,44 @@ fn merge(contract: &Contract, args: &MergeArgs) -> Result<i32, Error> {
     }
     print_lines(lines)?;
     Ok(fleet.exit_code())
+}
+
+/// The shards' reports as the report of the whole run.
+fn merge_run(contract: &Contract, args: &MergeArgs, reports: &[RunReport]) -> Result<i32, Error> {
+    let (summary, cases) =
+        merge_shards(reports, contract, args.files.junit.is_some()).map_err(Error::Usage)?;
+    let gate = Gate {
+        allow_partial: args.allow_partial,
+        fail_on_unexercised: args.fail_on_unexercised,
+        ..Gate::new(args.fail_on)
+    };
+    if let Some(path) = &args.files.report_json {
+        let mut report = json::to_json(&summary, contract, gate);
+        report["case_results"] = serde_json::Value::Array(cases);
+        json::write_report(path, &report, None)
+            .map_err(|e| Error::file(path, format!("cannot write the report: {e}")))?;
+    }
+    if let Some(path) = &args.files.junit {
+        write_atomic(path, junit::to_junit(&summary, gate)?.as_bytes())
+            .map_err(|e| Error::file(path, format!("cannot write the JUnit report: {e}")))?;
+    }
+    if let Some(path) = &args.files.report_html {
+        write_atomic(
+            path,
+            html::to_html(&summary, contract, gate, &[]).as_bytes(),
+        )
+        .map_err(|e| Error::file(path, format!("cannot write the HTML report: {e}")))?;
+    }
+    let (code, why) = summary.exit_status(contract, gate);
+    println!(
+        "merged {} shards of {} (seed {}): {} cases, {} passed; exit {code}: {why}",
+        reports.len(),
+        summary.target,
+        summary.seed,
+        summary.cases,
+        summary.passed
+    );
+    Ok(code)
 }
 
 fn diff(a: &std::path::Path, b: &std::path::Path, as_json: bool) -> Result<i32, Error> {

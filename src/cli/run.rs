@@ -273,8 +273,25 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
         Arc::new(runner).run(&mut Fanout(reporters)).await;
     }
     summary.terminated = terminated.load(Ordering::Relaxed);
-    let (mut code, mut why) = summary.exit_status(&contract, gate(&args));
-    let written = write_reports(&contract, &args, &target, &summary, log.as_mut());
+    let code = conclude(&contract, &args, &target, &summary, log.as_mut(), started)?;
+    if let Some(m) = builtin {
+        m.stop().await;
+    }
+    Ok(code)
+}
+
+/// After the run: the exit status, the reports, the baseline and the
+/// certificate written, the summary printed; the exit code.
+fn conclude(
+    contract: &Contract,
+    args: &RunArgs,
+    target: &Target,
+    summary: &Summary,
+    log: Option<&mut json::CaseLog>,
+    started: String,
+) -> Result<i32, Error> {
+    let (mut code, mut why) = summary.exit_status(contract, gate(args));
+    let written = write_reports(contract, args, target, summary, log);
     // Writing a baseline accepts what the run found: the step that writes it succeeds.
     if let (Some(path), Ok(()), exit::FINDINGS) = (&args.write_baseline, &written, code)
         && summary.errors.is_empty()
@@ -287,18 +304,15 @@ pub async fn run(contract: Arc<Contract>, args: RunArgs) -> Result<i32, Error> {
     }
     let certified = match &args.certificate {
         Some(path) if !args.dry_run => {
-            write_certificate(path, &contract, &args, &target, &summary, started, code)
+            write_certificate(path, contract, args, target, summary, started, code)
         }
         _ => Ok(()),
     };
     if !args.dry_run || code != exit::OK {
-        print_summary(&summary, &contract, &args, code, &why)?;
+        print_summary(summary, contract, args, code, &why)?;
     }
     written?;
     certified?;
-    if let Some(m) = builtin {
-        m.stop().await;
-    }
     Ok(code)
 }
 

@@ -255,43 +255,7 @@ fn closing(out: &mut String, summary: &Summary) {
             line(out, format!("  {l}"));
         }
     }
-    if summary.end.interrupted {
-        line(out, "Interrupted: the run stopped early.");
-    }
-    if summary.end.stopped_at_time_budget && summary.is_partial() {
-        line(
-            out,
-            format!(
-                "Stopped at --time-budget: {} of {} planned cases ran (those that exercise each rule and keyword first).",
-                summary.cases, summary.planned
-            ),
-        );
-    }
-    if summary.end.stopped_at_max_requests && summary.is_partial() {
-        line(
-            out,
-            format!(
-                "Stopped at --max-requests: {} of {} planned cases ran.",
-                summary.cases, summary.planned
-            ),
-        );
-    }
-    let never: Vec<&str> = summary
-        .rules
-        .iter()
-        .filter(|(_, r)| r.status() == "never exercised")
-        .map(|(id, _)| id.as_str())
-        .collect();
-    if !never.is_empty() {
-        line(
-            out,
-            format!(
-                "{} rule(s) never exercised, so neither passed nor violated: {}",
-                never.len(),
-                never.join(", ")
-            ),
-        );
-    }
+    cut_short_and_unexercised(out, summary);
     if let Some(f) = &summary.end.fatal {
         line(out, format!("error: {f}"));
     }
@@ -329,6 +293,47 @@ fn closing(out: &mut String, summary: &Summary) {
         if n > 0 {
             line(out, format!("{n} {what}"));
         }
+    }
+}
+
+/// Why the run stopped early, and the rules it never exercised.
+fn cut_short_and_unexercised(out: &mut String, summary: &Summary) {
+    if summary.end.interrupted {
+        line(out, "Interrupted: the run stopped early.");
+    }
+    if summary.end.stopped_at_time_budget && summary.is_partial() {
+        line(
+            out,
+            format!(
+                "Stopped at --time-budget: {} of {} planned cases ran (those that exercise each rule and keyword first).",
+                summary.cases, summary.planned
+            ),
+        );
+    }
+    if summary.end.stopped_at_max_requests && summary.is_partial() {
+        line(
+            out,
+            format!(
+                "Stopped at --max-requests: {} of {} planned cases ran.",
+                summary.cases, summary.planned
+            ),
+        );
+    }
+    let never: Vec<&str> = summary
+        .rules
+        .iter()
+        .filter(|(_, r)| r.status() == "never exercised")
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !never.is_empty() {
+        line(
+            out,
+            format!(
+                "{} rule(s) never exercised, so neither passed nor violated: {}",
+                never.len(),
+                never.join(", ")
+            ),
+        );
     }
 }
 

@@ -223,34 +223,6 @@ impl Summary {
     /// The summary a run's JSON report was written from (as far as it
     /// tells: no baseline, whose entries each shard matched on its own).
     pub fn from_report(json: &Value) -> Result<Summary, String> {
-        fn get<T: serde::de::DeserializeOwned + Default>(
-            json: &Value,
-            key: &str,
-        ) -> Result<T, String> {
-            match json.get(key) {
-                None | Some(Value::Null) => Ok(T::default()),
-                Some(v) => T::deserialize(v).map_err(|e| format!("`{key}`: {e}")),
-            }
-        }
-        let pairs = |key: &str, first: &str, second: &str| -> Vec<(String, String)> {
-            (json
-                .get(key)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten())
-            .map(|v| {
-                let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                (s(first), s(second))
-            })
-            .collect()
-        };
-        let findings = |key: &str| -> Result<_, String> {
-            let list: Vec<DedupedFinding> = get(json, key)?;
-            Ok(list
-                .into_iter()
-                .map(|f| ((f.first.id.clone(), f.first.operation.clone()), f))
-                .collect())
-        };
         let rules: Vec<RuleLine> = get(json, "rules")?;
         let number = |key: &str| json.get(key).and_then(Value::as_u64).unwrap_or(0);
         let shard = RunReport {
@@ -269,8 +241,8 @@ impl Summary {
             passed: number("passed"),
             undecided_only: number("undecided"),
             repeats: number("repeats_skipped"),
-            not_sent: pairs("not_sent", "case", "reason"),
-            errors: pairs("errors", "case", "message"),
+            not_sent: pairs(json, "not_sent", "case", "reason"),
+            errors: pairs(json, "errors", "case", "message"),
             operations: get(json, "operations")?,
             rules: (rules.into_iter())
                 .map(|r| {
@@ -279,8 +251,8 @@ impl Summary {
                     (r.id, stats)
                 })
                 .collect(),
-            findings: findings("findings")?,
-            accepted: findings("accepted_findings")?,
+            findings: findings(json, "findings")?,
+            accepted: findings(json, "accepted_findings")?,
             end: RunEnd {
                 requests: number("requests"),
                 retries: number("retries"),
@@ -376,6 +348,40 @@ impl Summary {
         self.notices.extend(o.notices);
         self.new_snapshots.extend(o.new_snapshots);
     }
+}
+
+/// A key of a report, its default when absent or null.
+fn get<T: serde::de::DeserializeOwned + Default>(json: &Value, key: &str) -> Result<T, String> {
+    match json.get(key) {
+        None | Some(Value::Null) => Ok(T::default()),
+        Some(v) => T::deserialize(v).map_err(|e| format!("`{key}`: {e}")),
+    }
+}
+
+/// A list of objects as pairs of two of their string fields.
+fn pairs(json: &Value, key: &str, first: &str, second: &str) -> Vec<(String, String)> {
+    (json
+        .get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten())
+    .map(|v| {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        (s(first), s(second))
+    })
+    .collect()
+}
+
+/// A report's findings keyed as a summary keeps them: (rule, operation).
+fn findings(
+    json: &Value,
+    key: &str,
+) -> Result<std::collections::BTreeMap<(String, String), DedupedFinding>, String> {
+    let list: Vec<DedupedFinding> = get(json, key)?;
+    Ok(list
+        .into_iter()
+        .map(|f| ((f.first.id.clone(), f.first.operation.clone()), f))
+        .collect())
 }
 
 fn add_rules(

@@ -17,6 +17,7 @@ pub mod fleet;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub(crate) use junit::JunitLine;
 pub mod merge;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -107,22 +108,6 @@ pub struct Example {
 pub const EXAMPLES_PER_FINDING: usize = 3;
 /// Bytes of a response body an example keeps.
 pub const EXAMPLE_BODY_BYTES: usize = 4096;
-
-/// One case as JUnit shows it: kept only when a JUnit report is asked for.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct JunitLine {
-    pub(crate) operation: String,
-    pub(crate) name: String,
-    /// Each finding not accepted, with its severity: a failure when at or
-    /// above the gate, shown as output below it.
-    pub(crate) findings: Vec<(Severity, String)>,
-    pub(crate) error: Option<String>,
-    /// Rules the case could not judge, with the reasons.
-    pub(crate) undecided: Option<String>,
-    /// Findings a baseline accepted (shown, not failing).
-    pub(crate) accepted: Option<String>,
-    pub(crate) secs: f64,
-}
 
 /// What makes a run fail, beyond its findings.
 #[derive(Debug, Clone, Copy)]
@@ -441,31 +426,8 @@ impl Summary {
                 ),
             )
         } else if failing > 0 || errors > 0 || expired > 0 || stale > 0 || unreviewed > 0 {
-            let mut why = Vec::new();
-            if failing > 0 {
-                let new = if self.baseline.is_some() { " new" } else { "" };
-                why.push(format!(
-                    "{failing}{new} finding(s) at or above {}",
-                    gate.fail_on
-                ));
-            }
-            if expired > 0 {
-                why.push(format!("{expired} baseline entry(ies) expired"));
-            }
-            if stale > 0 {
-                why.push(format!(
-                    "{stale} stale baseline entry(ies) (--strict-baseline)"
-                ));
-            }
-            if unreviewed > 0 {
-                why.push(format!(
-                    "{unreviewed} baseline entry(ies) with no reason yet (--strict-baseline)"
-                ));
-            }
-            if errors > 0 {
-                why.push(format!("{errors} case(s) the harness could not run"));
-            }
-            (exit::FINDINGS, why.join(", "))
+            let counts = [failing, expired, stale, unreviewed, errors];
+            (exit::FINDINGS, self.failing_reasons(counts, gate))
         } else if undecided > 0 {
             (
                 exit::UNDECIDED,
@@ -477,13 +439,7 @@ impl Summary {
                 "no case selected (check --case, --operation, --skip, --kind and --shard)".into(),
             )
         } else if partial && !gate.allow_partial {
-            let why = if self.end.interrupted {
-                "interrupted"
-            } else if self.end.stopped_at_time_budget {
-                "--time-budget spent"
-            } else {
-                "--max-requests reached"
-            };
+            let why = self.cut_short_by();
             (
                 exit::PARTIAL,
                 format!(
@@ -498,6 +454,48 @@ impl Summary {
             )
         } else {
             (exit::OK, "no finding at or above the gate".into())
+        }
+    }
+
+    /// Why a run with these counts fails: findings at or above the gate,
+    /// expired, stale and unreviewed baseline entries, harness errors.
+    fn failing_reasons(&self, counts: [usize; 5], gate: Gate) -> String {
+        let [failing, expired, stale, unreviewed, errors] = counts;
+        let mut why = Vec::new();
+        if failing > 0 {
+            let new = if self.baseline.is_some() { " new" } else { "" };
+            why.push(format!(
+                "{failing}{new} finding(s) at or above {}",
+                gate.fail_on
+            ));
+        }
+        if expired > 0 {
+            why.push(format!("{expired} baseline entry(ies) expired"));
+        }
+        if stale > 0 {
+            why.push(format!(
+                "{stale} stale baseline entry(ies) (--strict-baseline)"
+            ));
+        }
+        if unreviewed > 0 {
+            why.push(format!(
+                "{unreviewed} baseline entry(ies) with no reason yet (--strict-baseline)"
+            ));
+        }
+        if errors > 0 {
+            why.push(format!("{errors} case(s) the harness could not run"));
+        }
+        why.join(", ")
+    }
+
+    /// What cut a partial run short.
+    pub(crate) fn cut_short_by(&self) -> &'static str {
+        if self.end.interrupted {
+            "interrupted"
+        } else if self.end.stopped_at_time_budget {
+            "--time-budget spent"
+        } else {
+            "--max-requests reached"
         }
     }
 }
@@ -517,40 +515,6 @@ impl Example {
             status: result.status,
             response,
             request: finding.reproduce.clone(),
-        }
-    }
-}
-
-impl JunitLine {
-    /// The case as JUnit shows it; findings of `accepted` ids are not failures.
-    fn of(result: &CaseResult, accepted: &[&str]) -> JunitLine {
-        let joined = |lines: Vec<String>| (!lines.is_empty()).then(|| lines.join("\n"));
-        let (accepted, failing): (Vec<&Finding>, Vec<&Finding>) = result
-            .findings
-            .iter()
-            .partition(|f| accepted.contains(&f.id.as_str()));
-        JunitLine {
-            operation: result.operation.clone(),
-            name: result.case_id.clone(),
-            findings: failing
-                .iter()
-                .map(|f| (f.severity, f.to_string()))
-                .collect(),
-            accepted: joined(
-                accepted
-                    .iter()
-                    .map(|f| format!("accepted by the baseline: {f}"))
-                    .collect(),
-            ),
-            error: result.error.clone(),
-            undecided: joined(
-                result
-                    .undecided
-                    .iter()
-                    .map(|u| format!("undecided {}: {}", u.id, u.reason))
-                    .collect(),
-            ),
-            secs: result.elapsed.as_secs_f64(),
         }
     }
 }

@@ -88,9 +88,38 @@ impl Runner {
                     .map(|s| Planned::Sequence(Box::new(s))),
             );
         }
+        planned.extend(self.generated(&ops));
+        if let Some(id) = &self.opts.case_filter {
+            let ids: Vec<String> = planned.iter().flat_map(|p| p.ids(self)).collect();
+            if !ids.contains(id) {
+                let hint = crate::error::nearest(id, ids.iter().map(String::as_str))
+                    .map(|n| format!("did you mean `{n}`? "))
+                    .unwrap_or_default();
+                return Err(Error::Usage(format!(
+                    "no case `{id}` in this run\n  ({hint}`run --list` prints every id; the seed and the --operation, --kind and --budget flags decide which exist)"
+                )));
+            }
+            // A sequence's step runs with the steps before it: they make its state.
+            planned.retain(|p| p.ids(self).contains(id));
+        }
+        if let Some((k, n)) = self.opts.shard {
+            planned = planned
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| i % n == k - 1)
+                .map(|(_, p)| p)
+                .collect();
+        }
+        Ok(planned)
+    }
+
+    /// The generated cases of `ops`, index by index across operations and
+    /// kinds (under a time budget, every plan's first case first).
+    fn generated(&self, ops: &[usize]) -> Vec<Planned> {
+        let mut out = Vec::new();
         let generator = self.generator();
         let mut streams = Vec::new();
-        for &i in &ops {
+        for &i in ops {
             let op = &self.contract.operations[i];
             for &kind in &self.opts.kinds {
                 let plans = generator.plans(op, kind).len();
@@ -119,7 +148,7 @@ impl Runner {
         };
         let first_round = covering.iter().map(|s| s.2).max().unwrap_or(0);
         for index in 0..first_round {
-            planned.extend(
+            out.extend(
                 (covering.iter())
                     .filter(|s| index < s.2)
                     .map(|&(op, kind, _)| Planned::Generated {
@@ -136,7 +165,7 @@ impl Runner {
             if index % 4096 == 0 && self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
                 break;
             }
-            planned.extend(
+            out.extend(
                 streams
                     .iter()
                     .zip(covering.iter().map(|c| c.2).chain(std::iter::repeat(0)))
@@ -150,28 +179,7 @@ impl Runner {
                     }),
             );
         }
-        if let Some(id) = &self.opts.case_filter {
-            let ids: Vec<String> = planned.iter().flat_map(|p| p.ids(self)).collect();
-            if !ids.contains(id) {
-                let hint = crate::error::nearest(id, ids.iter().map(String::as_str))
-                    .map(|n| format!("did you mean `{n}`? "))
-                    .unwrap_or_default();
-                return Err(Error::Usage(format!(
-                    "no case `{id}` in this run\n  ({hint}`run --list` prints every id; the seed and the --operation, --kind and --budget flags decide which exist)"
-                )));
-            }
-            // A sequence's step runs with the steps before it: they make its state.
-            planned.retain(|p| p.ids(self).contains(id));
-        }
-        if let Some((k, n)) = self.opts.shard {
-            planned = planned
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| i % n == k - 1)
-                .map(|(_, p)| p)
-                .collect();
-        }
-        Ok(planned)
+        out
     }
 
     pub(super) fn planned_id(&self, p: &Planned) -> String {

@@ -314,6 +314,20 @@ impl KeyChecker<'_> {
         }
     }
 
+    /// `value`, refused when it is zero (`zero` says what 0 would do, `fix` what to write).
+    fn nonzero<T: Default + PartialEq>(
+        &self,
+        key: &str,
+        value: Option<T>,
+        zero: &str,
+        fix: &str,
+    ) -> Result<Option<T>, ConfigError> {
+        match value {
+            Some(v) if v == T::default() => Err(self.err(key, zero.to_string(), fix)),
+            v => Ok(v),
+        }
+    }
+
     fn limits(&self, l: &LimitsSection) -> Result<Limits, ConfigError> {
         let mut limits = Limits::cloud();
         limits.timeout = self.secs("limits.timeout_secs", l.timeout_secs, limits.timeout)?;
@@ -337,66 +351,54 @@ impl KeyChecker<'_> {
             }
             limits.rate_per_second = r;
         }
-        if let Some(n) = l.server_tasks {
-            if n == 0 {
-                return Err(self.err(
-                    "limits.server_tasks",
-                    "0 would run no case that changes the server".into(),
-                    "use 1 (what real clouds allow) or more",
-                ));
-            }
+        if let Some(n) = self.nonzero(
+            "limits.server_tasks",
+            l.server_tasks,
+            "0 would run no case that changes the server",
+            "use 1 (what real clouds allow) or more",
+        )? {
             limits.server_tasks = n;
         }
-        if let Some(c) = l.concurrency {
-            if c == 0 {
-                return Err(self.err(
-                    "limits.concurrency",
-                    "0 would send nothing".into(),
-                    "use 1 or more",
-                ));
-            }
+        if let Some(c) = self.nonzero(
+            "limits.concurrency",
+            l.concurrency,
+            "0 would send nothing",
+            "use 1 or more",
+        )? {
             limits.concurrency = c;
         }
         limits.max_retries = l.max_retries.unwrap_or(limits.max_retries);
-        if let Some(ms) = l.job_poll_ms {
-            if ms == 0 {
-                return Err(self.err(
-                    "limits.job_poll_ms",
-                    "0 would poll without pause".into(),
-                    "use 1 or more (1000 suits a real cloud)",
-                ));
-            }
+        if let Some(ms) = self.nonzero(
+            "limits.job_poll_ms",
+            l.job_poll_ms,
+            "0 would poll without pause",
+            "use 1 or more (1000 suits a real cloud)",
+        )? {
             limits.job_poll = Duration::from_millis(ms);
         }
-        if let Some(mb) = l.max_body_mb {
-            if mb == 0 {
-                return Err(self.err(
-                    "limits.max_body_mb",
-                    "0 would refuse every answer with a body".into(),
-                    "use 1 or more",
-                ));
-            }
+        if let Some(mb) = self.nonzero(
+            "limits.max_body_mb",
+            l.max_body_mb,
+            "0 would refuse every answer with a body",
+            "use 1 or more",
+        )? {
             limits.max_body_bytes = mb << 20;
         }
-        if let Some(n) = l.cleanup_batch {
-            if n == 0 {
-                return Err(self.err(
-                    "limits.cleanup_batch",
-                    "0 would never delete the NICs the run creates".into(),
-                    "use 1 (delete right after each case) or more",
-                ));
-            }
+        if let Some(n) = self.nonzero(
+            "limits.cleanup_batch",
+            l.cleanup_batch,
+            "0 would never delete the NICs the run creates",
+            "use 1 (delete right after each case) or more",
+        )? {
             limits.cleanup_batch = n;
         }
         limits.follow_redirects = l.follow_redirects.unwrap_or(limits.follow_redirects);
-        if let Some(n) = l.max_consecutive_failures {
-            if n == 0 {
-                return Err(self.err(
-                    "limits.max_consecutive_failures",
-                    "0 would stop before the first case".into(),
-                    "use 1 or more",
-                ));
-            }
+        if let Some(n) = self.nonzero(
+            "limits.max_consecutive_failures",
+            l.max_consecutive_failures,
+            "0 would stop before the first case",
+            "use 1 or more",
+        )? {
             limits.max_consecutive_failures = n;
         }
         Ok(limits)

@@ -126,6 +126,13 @@ fn run_section(
         s.findings.len(),
         s.accepted.len(),
     );
+    run_rows(h, s, urls, gate);
+    h.push_str("</dl>");
+    leftovers_and_errors(h, s);
+}
+
+/// The run's facts, one `<dt>`/`<dd>` pair each.
+fn run_rows(h: &mut String, s: &Summary, urls: &[(&str, String)], gate: Gate) {
     let mut row = |k: &str, v: String| {
         let _ = write!(h, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
     };
@@ -179,7 +186,10 @@ fn run_section(
     if let Some(f) = &s.end.fatal {
         row("stopped by", f.clone());
     }
-    h.push_str("</dl>");
+}
+
+/// What the run left on the target, and the cases the harness could not run.
+fn leftovers_and_errors(h: &mut String, s: &Summary) {
     if !s.end.leftovers.is_empty() {
         let _ = write!(
             h,
