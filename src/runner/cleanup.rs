@@ -7,11 +7,9 @@
 
 use serde_json::{Value, json};
 
-use crate::error::Error;
 use crate::ledger::{Entry, Ledger, Outstanding};
 use crate::runner::Runner;
 use crate::runner::pool::PortState;
-use crate::runner::preflight::Preflight;
 
 /// What `cleanup` did and what it could not do.
 #[derive(Debug, Default)]
@@ -40,135 +38,6 @@ struct Restore {
 }
 
 impl Runner {
-    /// Starts this run's record in the ledger, refusing to start over an
-    /// earlier run's outstanding changes (they would be lost from the
-    /// record) and without a baseline (no write without one). Returns a
-    /// notice when a torn last line was dropped.
-    pub(super) fn open_ledger(&self, found: &Preflight) -> Result<Option<String>, Error> {
-        if let Some(listing) = &found.attached {
-            let f = &self.client.target().fixtures;
-            let untouchable = (listing.ports.iter())
-                .filter(|p| !f.is_spare(p))
-                .map(|p| (p.clone(), listing.address_texts(p)))
-                .collect();
-            let _ = self.untouchable.set(untouchable);
-        }
-        let Some(path) = &self.opts.ledger else {
-            let attached = found.attached.as_ref().map(|l| l.ports.clone());
-            let _ = self.attached_before.set(attached.unwrap_or_default());
-            let _ = self.sub_nic_fields.set(found.sub_nics.clone());
-            return Ok(None);
-        };
-        let earlier = crate::ledger::read(path).map_err(|e| {
-            Error::file(
-                path,
-                format!("{e}\n  (check the target by hand, then delete the ledger)"),
-            )
-        })?;
-        if let Some(o) = earlier.filter(|o| !o.is_clean()) {
-            return Err(Error::Target(format!(
-                "{} did not clean up: {}\n  run `nic-conformance cleanup{}` first (ledger: {})",
-                o.describe_run(),
-                describe(&o),
-                self.target_flag(),
-                path.display()
-            )));
-        }
-        let Some(listing) = &found.attached else {
-            return Err(Error::Target(
-                "the server's NICs could not be read, so there is no record of them to restore: nothing was changed".into(),
-            ));
-        };
-        let (ledger, notice) = Ledger::open(path)
-            .map_err(|e| Error::file(path, format!("cannot write the ledger: {e}")))?;
-        let t = self.client.target();
-        let attached = listing.ports.clone();
-        for entry in [
-            Entry::Run {
-                started: crate::signing::sdk_date_now(),
-                seed: self.opts.seed,
-                target: t.name.clone(),
-            },
-            Entry::AttachedBefore {
-                server_id: t.fixtures.server_id.clone(),
-                attached: attached.clone(),
-            },
-        ] {
-            ledger
-                .append(&entry)
-                .map_err(|e| Error::file(path, format!("cannot write the ledger: {e}")))?;
-        }
-        let _ = self.attached_before.set(attached);
-        let _ = self.sub_nic_fields.set(found.sub_nics.clone());
-        let _ = self.ledger.set(ledger);
-        Ok(notice)
-    }
-
-    /// ` --target FILE` as the replay prefix has it, for messages.
-    pub(super) fn target_flag(&self) -> String {
-        self.opts
-            .replay_prefix
-            .split_once(" --target ")
-            .map(|(_, f)| format!(" --target {f}"))
-            .unwrap_or_default()
-    }
-
-    /// Writes an entry to the ledger, if the run keeps one, and waits until
-    /// it is on disk. A failed write is said once at the end; the run goes on.
-    pub(super) async fn record(&self, entry: Entry) {
-        let Some(ledger) = self.ledger.get() else {
-            return;
-        };
-        tracing::debug!(?entry, "ledger");
-        if let Err(e) = ledger.write(&entry).await {
-            self.ledger_failed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert_with(|| format!("{}: {e}", ledger.path().display()));
-        }
-    }
-
-    /// Writes an entry that must be on disk before the write it announces:
-    /// `Err` (and the write is not sent) when the ledger cannot take it.
-    pub(super) async fn record_first(&self, entry: Entry) -> Result<(), String> {
-        let Some(ledger) = self.ledger.get() else {
-            return Ok(());
-        };
-        tracing::debug!(?entry, "ledger");
-        ledger.write(&entry).await.map_err(|e| {
-            format!(
-                "the ledger {} cannot be written: {e}",
-                ledger.path().display()
-            )
-        })
-    }
-
-    /// Notes, before the first update of a supplementary NIC, the fields to put back.
-    pub(super) async fn record_sub_nic_change(&self, id: &str) {
-        {
-            let mut changed = self
-                .sub_nics_changed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if changed.iter().any(|c| c == id) {
-                return;
-            }
-            changed.push(id.to_string());
-        }
-        let fields = self
-            .sub_nic_fields
-            .get()
-            .and_then(|all| all.iter().find(|(i, _)| i == id))
-            .map(|(_, f)| f.clone());
-        if let Some(fields) = fields {
-            self.record(Entry::SubNic {
-                id: id.to_string(),
-                fields,
-            })
-            .await;
-        }
-    }
-
     /// Puts back the fields of each supplementary NIC in `changed`; returns
     /// the ones it could not, each with why.
     async fn restore_sub_nics(&self, changed: &[(String, Value)]) -> Vec<(String, String)> {
@@ -238,24 +107,10 @@ impl Runner {
         include_uncertain: bool,
     ) -> CleanupReport {
         let f = &self.client.target().fixtures;
+        if let Some(report) = self.nothing_to_undo(outstanding) {
+            return report;
+        }
         let mut report = CleanupReport::default();
-        if let Some(o) = outstanding.filter(|o| o.finished) {
-            report.nothing = Some(format!(
-                "{} finished and left nothing to undo: nothing was changed",
-                o.describe_run()
-            ));
-            return report;
-        }
-        if let Some((server, _)) = outstanding
-            .and_then(|o| o.attached_before.as_ref())
-            .filter(|(s, _)| *s != f.server_id)
-        {
-            report.left.push(format!(
-                "the ledger records server {server}, the target file names {}: nothing was changed (use the target file of that run)",
-                f.server_id
-            ));
-            return report;
-        }
         if let Some(o) = outstanding {
             self.wait_for_creates(o, &mut report).await;
         }
@@ -318,6 +173,28 @@ impl Runner {
         report
     }
 
+    /// The report of a clean-up that must change nothing: the run finished
+    /// cleanly, or its ledger names another server.
+    fn nothing_to_undo(&self, outstanding: Option<&Outstanding>) -> Option<CleanupReport> {
+        let f = &self.client.target().fixtures;
+        let mut report = CleanupReport::default();
+        if let Some(o) = outstanding.filter(|o| o.finished) {
+            report.nothing = Some(format!(
+                "{} finished and left nothing to undo: nothing was changed",
+                o.describe_run()
+            ));
+            return Some(report);
+        }
+        let (server, _) = outstanding
+            .and_then(|o| o.attached_before.as_ref())
+            .filter(|(s, _)| *s != f.server_id)?;
+        report.left.push(format!(
+            "the ledger records server {server}, the target file names {}: nothing was changed (use the target file of that run)",
+            f.server_id
+        ));
+        Some(report)
+    }
+
     /// The server's attached ports, from a listing sent now.
     async fn fresh_listing(&self) -> Result<Vec<String>, String> {
         self.listing()
@@ -336,7 +213,7 @@ impl Runner {
 }
 
 /// An outstanding ledger in words.
-fn describe(o: &Outstanding) -> String {
+pub(super) fn describe(o: &Outstanding) -> String {
     let mut parts = Vec::new();
     if !o.created.is_empty() {
         parts.push(format!(

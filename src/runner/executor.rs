@@ -111,25 +111,17 @@ impl Runner {
         if took_effect {
             self.judge_read_back(&mut run).await;
         }
-        // Every NIC it made is named only when the state was seen.
-        if creates && observed.is_some() {
-            self.record(Entry::Settled {
-                case: case.id.clone(),
-            })
+        self.hand_over_created(case, creates && observed.is_some(), &created)
             .await;
-        }
-        // Only now, with this case's checks done, may a batch delete take them.
-        self.track_created(&created);
         if let Some(spare) = spare {
             // A batch the server took may have attached some NICs although
             // the case broke a rule (a per-NIC job that ends FAIL): unobserved,
             // the spare's state is then unknown, not as it was.
             let taken = (200..300).contains(&exchange.status);
-            let changed = (accepted || taken) && self.has_effect(op);
             let after = SpareAfter {
                 observed: observed.as_deref(),
                 settled: followed.settled,
-                changed,
+                changed: (accepted || taken) && self.has_effect(op),
                 status: exchange.status,
             };
             self.settle_spare(&run, spare, after);
@@ -141,6 +133,19 @@ impl Runner {
         self.judge_snapshot(&mut run, &exchange, body.as_ref());
         self.settle_created(case).await;
         run.finish()
+    }
+
+    /// The NICs a case made, once its checks are done: settled in the
+    /// ledger when the state was `seen` (every one is then named), and only
+    /// now open to a batch delete.
+    async fn hand_over_created(&self, case: &Case, seen: bool, created: &[String]) {
+        if seen {
+            self.record(Entry::Settled {
+                case: case.id.clone(),
+            })
+            .await;
+        }
+        self.track_created(created);
     }
 
     fn unknown_operation(&self, case: &Case) -> CaseResult {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::case::{Case, CaseKind};
-use crate::contract::Effect;
+use crate::contract::{Effect, Operation};
 use crate::error::Error;
 use crate::http::Curl;
 use crate::judge::Finding;
@@ -155,19 +155,8 @@ impl Runner {
         case: &Case,
         curl: &Curl,
     ) -> Result<(JobOutcome, Vec<Finding>), JobUnobserved> {
-        let Some(op) = self.contract.operation("show-job") else {
-            return Err(JobUnobserved::because(
-                "no show-job operation in the contract",
-            ));
-        };
+        let op = self.job_query()?;
         let limits = &self.client.target().limits;
-        let timed_out = self.jobs_timed_out.load(Ordering::Relaxed);
-        if timed_out >= JOB_TIMEOUTS_BEFORE_GIVING_UP {
-            return Err(JobUnobserved::because(format!(
-                "{timed_out} jobs in a row did not end within {:?}; this one was not waited for",
-                limits.job_timeout
-            )));
-        }
         let started = Instant::now();
         let deadline = started + limits.job_timeout;
         let mut backoff = Backoff::new(limits.job_poll, self.job_clock.typical());
@@ -229,6 +218,23 @@ impl Runner {
                 });
             }
         }
+    }
+
+    /// The job query, unless there is none or jobs stopped ending in time.
+    fn job_query(&self) -> Result<&Operation, JobUnobserved> {
+        let Some(op) = self.contract.operation("show-job") else {
+            return Err(JobUnobserved::because(
+                "no show-job operation in the contract",
+            ));
+        };
+        let timed_out = self.jobs_timed_out.load(Ordering::Relaxed);
+        if timed_out >= JOB_TIMEOUTS_BEFORE_GIVING_UP {
+            return Err(JobUnobserved::because(format!(
+                "{timed_out} jobs in a row did not end within {:?}; this one was not waited for",
+                self.client.target().limits.job_timeout
+            )));
+        }
+        Ok(op)
     }
 
     /// Waits, without judging, until a job another process started has ended

@@ -23,6 +23,7 @@ mod options;
 mod plan;
 pub mod pool;
 mod preflight;
+mod record;
 pub mod sequence;
 mod shrink;
 mod steps;
