@@ -204,12 +204,9 @@ pub fn parse_curated(
     };
     let parsed: CaseFile = serde_json::from_str(text)
         .map_err(|e| err(String::new(), format!("not a case file: {e}")))?;
-    let op = contract.operation(&parsed.operation).ok_or_else(|| {
-        err(
-            "/operation".into(),
-            format!("unknown operation `{}`", parsed.operation),
-        )
-    })?;
+    let unknown = format!("unknown operation `{}`", parsed.operation);
+    let op =
+        (contract.operation(&parsed.operation)).ok_or_else(|| err("/operation".into(), unknown))?;
     let mut out: Vec<Case> = Vec::new();
     for (i, raw) in parsed.cases.into_iter().enumerate() {
         let at = |s: &str| format!("/cases/{i}{s}");
@@ -237,7 +234,7 @@ pub fn parse_curated(
             }
             path_params.insert(k, v);
         }
-        let mut body = c.body;
+        let mut body = c.body.take();
         for v in path_params.values_mut().chain(body.iter_mut()) {
             substitute(v, project_id, fixtures);
         }
@@ -251,24 +248,8 @@ pub fn parse_curated(
             crate::generate::addresses::place(contract, op, fixtures, &mut view, key);
             body = view.get("body").cloned();
         }
-        // A protocol-level or open reading is exercised only where a case says so.
-        let marked = |id: &str| id == ids::OPEN_READING || id == ids::WELL_FORMED;
-        let exercises = contract
-            .rules_for(&op.id)
-            .filter(|r| r.check.exercised(&view) && !marked(&r.id))
-            .map(|r| r.id.clone());
-        let mut exercises: Vec<String> = exercises.collect();
-        if let Some(b) = &c.breaks {
-            exercises.insert(0, b.clone());
-        }
-        // A case resting on a reading the pages leave open is judged at should.
-        let world = crate::fixtures::FixtureWorld::new(fixtures, project_id, op.setup);
-        let open_reading = c.breaks.is_none()
-            && expect.matches(200)
-            && (c.open_reading || contract.open_reading(op, &view, &world));
-        if open_reading {
-            exercises.push(ids::OPEN_READING.to_string());
-        }
+        let (exercises, open_reading) =
+            exercises_of(contract, op, &view, &c, &expect, fixtures, project_id);
         out.push(Case {
             id: curated_id(&op.id, &c.name),
             operation: op.id.clone(),
@@ -286,6 +267,39 @@ pub fn parse_curated(
         });
     }
     Ok(out)
+}
+
+/// What a curated case exercises: the rules its request touches (not the
+/// protocol-level or open-reading ones unless it says so), the rule it
+/// breaks first; and whether it rests on a reading the pages leave open.
+fn exercises_of(
+    contract: &Contract,
+    op: &crate::contract::Operation,
+    view: &Value,
+    c: &CuratedCase,
+    expect: &Expect,
+    fixtures: &Fixtures,
+    project_id: &str,
+) -> (Vec<String>, bool) {
+    // A protocol-level or open reading is exercised only where a case says so.
+    let marked = |id: &str| id == ids::OPEN_READING || id == ids::WELL_FORMED;
+    let exercises = contract
+        .rules_for(&op.id)
+        .filter(|r| r.check.exercised(view) && !marked(&r.id))
+        .map(|r| r.id.clone());
+    let mut exercises: Vec<String> = exercises.collect();
+    if let Some(b) = &c.breaks {
+        exercises.insert(0, b.clone());
+    }
+    // A case resting on a reading the pages leave open is judged at should.
+    let world = crate::fixtures::FixtureWorld::new(fixtures, project_id, op.setup);
+    let open_reading = c.breaks.is_none()
+        && expect.matches(200)
+        && (c.open_reading || contract.open_reading(op, view, &world));
+    if open_reading {
+        exercises.push(ids::OPEN_READING.to_string());
+    }
+    (exercises, open_reading)
 }
 
 fn path_of(dir: &Path, case: &Case) -> String {

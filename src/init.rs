@@ -336,6 +336,11 @@ fn fixtures_section(f: &mut String, opts: &InitOptions, found: &Discovered) {
             "# sub_network_interface_id = \"\"   # with vpc_url: a supplementary NIC to update"
         ),
     };
+    ranges(f, found);
+}
+
+/// The subnet's ranges: the IPv4 one guessed from the primary NIC's address.
+fn ranges(f: &mut String, found: &Discovered) {
     let guess =
         (found.primary_address.as_deref()).and_then(|a| a.parse::<std::net::Ipv4Addr>().ok());
     let _ = match guess {

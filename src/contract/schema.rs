@@ -279,15 +279,7 @@ fn collect_keywords(
             && !(key == "additionalProperties" && value.is_object())
         {
             if key == "format" {
-                let format = value.as_str().unwrap_or_default();
-                let known = STANDARD_FORMATS.contains(&format)
-                    || CUSTOM_FORMATS.iter().any(|(name, _)| *name == format);
-                if !known {
-                    return Err((
-                        format!("{pointer}/format"),
-                        ContractErrorKind::UnknownFormat(format.to_string()),
-                    ));
-                }
+                known_format(value, &pointer)?;
             }
             out.push(Keyword {
                 id: format!("{schema_name}#{pointer}/{key}"),
@@ -323,18 +315,38 @@ fn collect_keywords(
             collect_keywords(schema_name, child, format!("{pointer}/{key}"), source, out)?;
         }
     }
-    if let Some(required) = map.get("required").and_then(Value::as_array) {
-        let props = map.get("properties").and_then(Value::as_object);
-        for (i, name) in required.iter().enumerate() {
-            let known = name
-                .as_str()
-                .is_some_and(|n| props.is_some_and(|p| p.contains_key(n)));
-            if !known {
-                return Err((
-                    format!("{pointer}/required/{i}"),
-                    ContractErrorKind::RequiredNotDeclared(name.to_string()),
-                ));
-            }
+    required_declared(map, &pointer)
+}
+
+/// A `format` this harness checks (standard, or one of its own).
+fn known_format(value: &Value, pointer: &str) -> Result<(), WalkError> {
+    let format = value.as_str().unwrap_or_default();
+    let known = STANDARD_FORMATS.contains(&format)
+        || CUSTOM_FORMATS.iter().any(|(name, _)| *name == format);
+    if !known {
+        return Err((
+            format!("{pointer}/format"),
+            ContractErrorKind::UnknownFormat(format.to_string()),
+        ));
+    }
+    Ok(())
+}
+
+/// Every `required` name is a declared property (a typo would require a field nothing defines).
+fn required_declared(map: &serde_json::Map<String, Value>, pointer: &str) -> Result<(), WalkError> {
+    let Some(required) = map.get("required").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    let props = map.get("properties").and_then(Value::as_object);
+    for (i, name) in required.iter().enumerate() {
+        let known = name
+            .as_str()
+            .is_some_and(|n| props.is_some_and(|p| p.contains_key(n)));
+        if !known {
+            return Err((
+                format!("{pointer}/required/{i}"),
+                ContractErrorKind::RequiredNotDeclared(name.to_string()),
+            ));
         }
     }
     Ok(())

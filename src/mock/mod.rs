@@ -478,30 +478,12 @@ impl Mock {
                     false
                 }
             };
-        let mut reply = match (job, op.id.as_str()) {
-            (Some(job), _) => {
+        let mut reply = match job {
+            Some(job) => {
                 let server_id = Id::from(path_param(&view, "server_id"));
                 self.start_job(&mut state, job, server_id, no_effect)
             }
-            (None, "nova-attach-interface") => self.nova_attach(&mut state, &view, no_effect),
-            (None, "update-interface-attachment") => {
-                self.update_attachment(&mut state, &view, no_effect)
-            }
-            (None, "update-sub-network-interface") => {
-                self.update_sub_nic(op, &mut state, &view, no_effect)
-            }
-            (None, "show-job") => self.show_job(&state, &view),
-            (None, "show-sub-network-interface") => self.show_sub_nic(&state, &view),
-            (None, "list-server-interfaces") => self.list_server_interfaces(&state, &view),
-            (None, "list-interfaces") => self.list_interfaces(&state, &view),
-            (None, other) => Reply::json(
-                501,
-                error_body(
-                    op.error_family,
-                    501,
-                    &format!("operation {other} not served"),
-                ),
-            ),
+            None => self.effect(op, &mut state, &view, no_effect),
         };
         if dry_run_applied && reply.status == 200 {
             reply.status = 202;
@@ -510,21 +492,49 @@ impl Mock {
         if !self.config.faults.is_empty() {
             self.apply_echo_drift(op, &view, &mut reply);
         }
-        if self.config.success == SuccessStatus::Other
-            && reply.status == 200
-            && !op.success_status_printed
-        {
-            let starts_job = reply
-                .body
-                .as_ref()
-                .is_some_and(|b| b.get("job_id").is_some());
-            if starts_job {
-                reply.status = 202;
-            } else if reply.body.is_none() {
-                reply.status = 204;
-            }
-        }
+        self.other_success_status(op, &mut reply);
         reply
+    }
+
+    /// With `--success other`, where a page prints no success status: 202
+    /// for an answer that starts a job, 204 for one with no body.
+    fn other_success_status(&self, op: &Operation, reply: &mut Reply) {
+        if self.config.success != SuccessStatus::Other
+            || reply.status != 200
+            || op.success_status_printed
+        {
+            return;
+        }
+        let starts_job = reply
+            .body
+            .as_ref()
+            .is_some_and(|b| b.get("job_id").is_some());
+        if starts_job {
+            reply.status = 202;
+        } else if reply.body.is_none() {
+            reply.status = 204;
+        }
+    }
+
+    /// The effect of an operation that starts no job, by its id.
+    fn effect(&self, op: &Operation, state: &mut State, view: &Value, no_effect: bool) -> Reply {
+        match op.id.as_str() {
+            "nova-attach-interface" => self.nova_attach(state, view, no_effect),
+            "update-interface-attachment" => self.update_attachment(state, view, no_effect),
+            "update-sub-network-interface" => self.update_sub_nic(op, state, view, no_effect),
+            "show-job" => self.show_job(state, view),
+            "show-sub-network-interface" => self.show_sub_nic(state, view),
+            "list-server-interfaces" => self.list_server_interfaces(state, view),
+            "list-interfaces" => self.list_interfaces(state, view),
+            other => Reply::json(
+                501,
+                error_body(
+                    op.error_family,
+                    501,
+                    &format!("operation {other} not served"),
+                ),
+            ),
+        }
     }
 
     /// The nova list of attachments of the fixture server (for tests).

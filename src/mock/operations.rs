@@ -72,7 +72,15 @@ impl Mock {
     /// refused (a rule checked when the job runs), or whose port is not in
     /// the state the catalogue requires by now, fails alone; in an atomic
     /// batch one failure fails them all and nothing changes.
-    fn attach_nics(&self, state: &mut State, server_id: &str, nics: &[NicRequest]) -> JobResult {
+    /// Why each NIC of a batch fails, before any is attached: its own
+    /// refusal, the server's NIC limit, an address taken or used twice in the
+    /// batch, no free address left, a port not in the state it must be in.
+    fn batch_failures(
+        &self,
+        state: &State,
+        server_id: &str,
+        nics: &[NicRequest],
+    ) -> Vec<Option<String>> {
         // Two NICs of one batch asking for one address: the second finds it taken.
         let mut asked: Vec<&str> = Vec::new();
         let max = self.config.max_nics_per_server;
@@ -81,8 +89,7 @@ impl Mock {
         // The addresses the batch's new ports may take, counted once before any is taken.
         let new_ports = nics.iter().filter(|n| n.port_id.is_none()).count();
         let mut addresses = state.free_addresses(new_ports);
-        let failures: Vec<Option<String>> = nics
-            .iter()
+        nics.iter()
             .map(|nic| {
                 if let Some(reason) = &nic.refused {
                     return Some(reason.clone());
@@ -111,7 +118,11 @@ impl Mock {
                 let want = self.effects.nics.port_state.as_deref()?;
                 (state.port_state(port) != Some(want)).then(|| format!("port {port} is not {want}"))
             })
-            .collect();
+            .collect()
+    }
+
+    fn attach_nics(&self, state: &mut State, server_id: &str, nics: &[NicRequest]) -> JobResult {
+        let failures = self.batch_failures(state, server_id, nics);
         let failed_any = failures.iter().any(Option::is_some);
         if failed_any && self.config.batch == BatchMode::Atomic {
             let first = failures.iter().flatten().next().cloned();

@@ -257,14 +257,10 @@ impl Proxy {
         let method = parts.method.as_str().to_string();
         let raw_path = parts.uri.path().to_string();
         let raw_query = parts.uri.query().map(str::to_string);
-        let headers: Vec<(String, String)> = parts
-            .headers
-            .iter()
+        let headers: Vec<(String, String)> = (parts.headers.iter())
             .map(|(k, v)| {
-                (
-                    k.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
+                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (k.as_str().to_ascii_lowercase(), value)
             })
             .collect();
         if let Err(why) = self.check_path(&raw_path) {
@@ -315,23 +311,16 @@ impl Proxy {
             }
         };
         if let Some((op, params)) = matched {
-            let content_type = answer_headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-                .map(|(_, v)| v.clone());
-            let location = answer_headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("location"))
-                .map(|(_, v)| v.clone());
-            let allow = answer_headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("allow"))
-                .map(|(_, v)| v.clone());
+            let header = |name: &str| {
+                (answer_headers.iter())
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone())
+            };
             let exchange = Exchange {
                 status,
-                content_type,
-                location,
-                allow,
+                content_type: header("content-type"),
+                location: header("location"),
+                allow: header("allow"),
                 body: self.client.secrets().mask(answer_body.clone(), &outgoing),
                 retries: 0,
                 elapsed: started.elapsed(),

@@ -89,6 +89,26 @@ pub fn as_tables(contract: &Contract) -> String {
             op.page
         ));
     }
+    rules_table(&mut out, contract);
+    let keywords: usize = contract.schemas.values().map(|s| s.keywords.len()).sum();
+    out.push_str(&format!(
+        "\nSCHEMA KEYWORDS\n  {keywords} keywords in {} schemas, each with an id `schema#/pointer` and a severity (`spec --json` lists them all).\n  `must` where the page states the constraint; these are `should`, with why:\n",
+        contract.schemas.len()
+    ));
+    should_keywords(&mut out, contract);
+    out.push_str("\nDOCUMENTATION CONFLICTS\n");
+    for c in &contract.doc_conflicts {
+        out.push_str(&format!("\n  {} ({})\n", c.id, c.page));
+        out.push_str(&wrap(&format!("conflict: {}", c.conflict), 90, "      "));
+        out.push_str(&wrap(&format!("decision: {}", c.decision), 90, "      "));
+        out.push_str(&wrap(&format!("why: {}", c.why), 90, "      "));
+    }
+    out
+}
+
+/// The rules, grouped by operation: id, severity, check and expected
+/// answer, the statement, its source and the basis of its severity.
+fn rules_table(out: &mut String, contract: &Contract) {
     out.push_str("\nRULES\n");
     let mut ops: Vec<&str> = contract.operations.iter().map(|o| o.id.as_str()).collect();
     ops.push("*");
@@ -128,20 +148,6 @@ pub fn as_tables(contract: &Contract) -> String {
             }
         }
     }
-    let keywords: usize = contract.schemas.values().map(|s| s.keywords.len()).sum();
-    out.push_str(&format!(
-        "\nSCHEMA KEYWORDS\n  {keywords} keywords in {} schemas, each with an id `schema#/pointer` and a severity (`spec --json` lists them all).\n  `must` where the page states the constraint; these are `should`, with why:\n",
-        contract.schemas.len()
-    ));
-    should_keywords(&mut out, contract);
-    out.push_str("\nDOCUMENTATION CONFLICTS\n");
-    for c in &contract.doc_conflicts {
-        out.push_str(&format!("\n  {} ({})\n", c.id, c.page));
-        out.push_str(&wrap(&format!("conflict: {}", c.conflict), 90, "      "));
-        out.push_str(&wrap(&format!("decision: {}", c.decision), 90, "      "));
-        out.push_str(&wrap(&format!("why: {}", c.why), 90, "      "));
-    }
-    out
 }
 
 /// One case as a JSON line: what `generate` prints.
