@@ -207,7 +207,7 @@ impl Runner {
     /// it undoes); returns a notice when a torn last line was dropped.
     pub fn continue_ledger(&self, path: &std::path::Path) -> std::io::Result<Option<String>> {
         let (ledger, notice) = Ledger::open(path)?;
-        let _ = self.ledger.set(ledger);
+        let _ = self.lab.ledger.set(ledger);
         Ok(notice)
     }
 }
@@ -246,11 +246,13 @@ impl Runner {
     /// Remembers NICs a case created, for deletion in batches.
     pub(super) fn track_created(&self, ports: &[String]) {
         if !ports.is_empty() {
-            self.made
+            self.lab
+                .made
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .extend(ports.iter().cloned());
-            self.created
+            self.lab
+                .created
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .extend(ports.iter().cloned());
@@ -260,7 +262,7 @@ impl Runner {
     /// Deletes the created NICs once `cleanup_batch` of them wait, or all of them with `all`.
     pub(super) async fn flush_created(&self, all: bool) {
         let batch = {
-            let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+            let mut created = self.lab.created.lock().unwrap_or_else(|e| e.into_inner());
             if created.is_empty()
                 || (!all && created.len() < self.client.target().limits.cleanup_batch)
             {
@@ -287,7 +289,7 @@ impl Runner {
                 .filter(|p| !listed.contains(p))
                 .cloned()
                 .collect();
-            self.addresses.ports_gone(&gone);
+            self.lab.addresses.ports_gone(&gone);
             ports.retain(|p| listed.contains(p));
         }
         tracing::info!(ports = ?ports, "cleanup: deleting or detaching");
@@ -295,14 +297,15 @@ impl Runner {
             for p in &ports {
                 self.record(Entry::Detached { port_id: p.clone() }).await;
             }
-            self.addresses.ports_gone(&ports);
+            self.lab.addresses.ports_gone(&ports);
             return Vec::new();
         }
         // One bad id fails a whole batch: try them one by one before giving up.
         let mut left = Vec::new();
         for p in ports {
             if let Err(e) = self.detach_ports(std::slice::from_ref(&p)).await {
-                self.leftovers
+                self.lab
+                    .leftovers
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(format!(
@@ -311,7 +314,7 @@ impl Runner {
                     ));
                 left.push(p);
             } else {
-                self.addresses.ports_gone(std::slice::from_ref(&p));
+                self.lab.addresses.ports_gone(std::slice::from_ref(&p));
                 self.record(Entry::Detached { port_id: p }).await;
             }
         }
@@ -408,21 +411,22 @@ impl Runner {
     /// a ledger, a server back at its baseline closes it.
     pub(super) async fn final_cleanup(&self) {
         self.flush_created(true).await;
-        let mut spares = self.spares.free_where(|s| s != PortState::Detached);
-        spares.extend(self.spares.retired());
+        let mut spares = self.lab.spares.free_where(|s| s != PortState::Detached);
+        spares.extend(self.lab.spares.retired());
         let left = self.delete_ports(spares.clone()).await;
         let done: Vec<String> = spares.into_iter().filter(|p| !left.contains(p)).collect();
-        self.spares.mark(&done, PortState::Detached);
-        let Some(baseline) = self.attached_before.get() else {
+        self.lab.spares.mark(&done, PortState::Detached);
+        let Some(baseline) = self.lab.attached_before.get() else {
             return;
         };
         let changed: Vec<(String, Value)> = {
             let ids = self
+                .lab
                 .sub_nics_changed
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
-            let fields = self.sub_nic_fields.get().cloned().unwrap_or_default();
+            let fields = self.lab.sub_nic_fields.get().cloned().unwrap_or_default();
             fields
                 .into_iter()
                 .filter(|(id, _)| ids.contains(id))
@@ -430,19 +434,26 @@ impl Runner {
         };
         let mut not_restored = self.restore_sub_nics(&changed).await;
         let ports = self
+            .lab
             .port_fields
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         not_restored.extend(self.restore_ports(&ports).await);
-        self.leftovers
+        self.lab
+            .leftovers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(not_restored.iter().map(|(_, why)| why.clone()));
         // Back means: nothing the run made or attached is still listed. A
         // NIC someone else attached meanwhile is theirs, and left alone.
         let f = &self.client.target().fixtures;
-        let made = self.made.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let made = self
+            .lab
+            .made
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let ours = |p: &String| {
             !baseline.contains(p)
                 && (made.contains(p) || *p == f.spare_port_id || f.extra_spare_port_ids.contains(p))
@@ -459,7 +470,7 @@ impl Runner {
         if back && not_restored.is_empty() {
             self.record(Entry::Finished).await;
         } else if let Some(path) = &self.opts.ledger {
-            self.leftovers
+            self.lab.leftovers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(format!(

@@ -37,7 +37,7 @@ impl Runner {
         reporter: &mut dyn Reporter,
     ) {
         let width = width.max(1);
-        let scarce = self.spares.len() < width;
+        let scarce = self.lab.spares.len() < width;
         let mut queue: VecDeque<Waiting> = (planned.into_iter())
             .map(|planned| Waiting {
                 planned,
@@ -109,7 +109,7 @@ impl Runner {
     }
 
     pub(super) fn stop_starting(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed)
+        self.lab.cancelled.load(Ordering::Relaxed)
             || self.client.failing().is_some()
             || (self.opts.max_requests).is_some_and(|m| self.client.counters().0 >= m)
             || self.time_spent()
@@ -117,7 +117,7 @@ impl Runner {
 
     /// Whether `--time-budget` is spent (counted from the start of the run).
     pub(super) fn time_spent(&self) -> bool {
-        match (self.opts.time_budget, self.started.get()) {
+        match (self.opts.time_budget, self.lab.started.get()) {
             (Some(budget), Some(started)) => started.elapsed() >= budget,
             _ => false,
         }
@@ -131,7 +131,7 @@ impl Runner {
             let need = self.need_of(&mut queue[i]);
             let ready = match need {
                 None => true,
-                Some(state) => self.spares.has_free(|s| s == state),
+                Some(state) => self.lab.spares.has_free(|s| s == state),
             };
             if ready {
                 return queue.remove(i).map(|w| w.planned);

@@ -23,7 +23,7 @@ impl Runner {
         // expected to change the server, or whose setup moves a spare, waits
         // its turn (taken before the lease, so no case holds a spare while it waits).
         let _turn = match self.changes_server(case) {
-            true => self.server_tasks.acquire().await.ok(),
+            true => self.lab.server_tasks.acquire().await.ok(),
             false => None,
         };
         let (case, mut lease) = self.lease(case).await;
@@ -184,7 +184,7 @@ impl Runner {
             .rule_where(&op.id, |c| matches!(c, Check::ReadBack { .. }))
             .is_some();
         match reads_back {
-            true => Some(self.read_back.lock().await),
+            true => Some(self.lab.read_back.lock().await),
             false => None,
         }
     }
@@ -257,7 +257,7 @@ impl Runner {
         let state = run.state(&self.contract, body, job);
         let mut created = state.created_ports(&run.named_ports, &f.primary_port_id);
         // A job that names a NIC the server had before the run did not create it.
-        if let Some(baseline) = self.attached_before.get() {
+        if let Some(baseline) = self.lab.attached_before.get() {
             created.retain(|p| !baseline.contains(p));
         }
         if let Some(hold) = addresses {

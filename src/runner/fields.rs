@@ -45,6 +45,7 @@ impl Runner {
             return Ok(());
         };
         let before_run = self
+            .lab
             .attached_before
             .get()
             .is_some_and(|b| b.iter().any(|p| p == port));
@@ -60,7 +61,8 @@ impl Runner {
             fields: fields.clone(),
         })
         .await?;
-        self.port_fields
+        self.lab
+            .port_fields
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((port.to_string(), fields));
@@ -68,7 +70,11 @@ impl Runner {
     }
 
     fn port_fields_known(&self, port: &str) -> bool {
-        let known = self.port_fields.lock().unwrap_or_else(|e| e.into_inner());
+        let known = self
+            .lab
+            .port_fields
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         known.iter().any(|(p, _)| p == port)
     }
 

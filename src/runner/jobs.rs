@@ -159,7 +159,7 @@ impl Runner {
         let limits = &self.client.target().limits;
         let started = Instant::now();
         let deadline = started + limits.job_timeout;
-        let mut backoff = Backoff::new(limits.job_poll, self.job_clock.typical());
+        let mut backoff = Backoff::new(limits.job_poll, self.lab.job_clock.typical());
         let params = self.params(op, &[("job_id", job_id)]);
         let query = format!("the job query {} {}", op.method, op.path);
         let mut findings: Vec<Finding> = Vec::new();
@@ -184,8 +184,8 @@ impl Runner {
                     }
                     match read_job_answer(answer.status, judged.body) {
                         JobAnswer::Ended(outcome, body) => {
-                            self.jobs_timed_out.store(0, Ordering::Relaxed);
-                            self.job_clock.ended(started.elapsed());
+                            self.lab.jobs_timed_out.store(0, Ordering::Relaxed);
+                            self.lab.job_clock.ended(started.elapsed());
                             let f =
                                 fail_reason_conformance(&self.contract, case, &body, curl.as_str());
                             findings.extend(f);
@@ -204,7 +204,7 @@ impl Runner {
                 Err(e) => last = e.to_string(),
             }
             if Instant::now() >= deadline {
-                self.jobs_timed_out.fetch_add(1, Ordering::Relaxed);
+                self.lab.jobs_timed_out.fetch_add(1, Ordering::Relaxed);
                 findings.push(job_completes_finding(
                     &self.contract,
                     case,
@@ -227,7 +227,7 @@ impl Runner {
                 "no show-job operation in the contract",
             ));
         };
-        let timed_out = self.jobs_timed_out.load(Ordering::Relaxed);
+        let timed_out = self.lab.jobs_timed_out.load(Ordering::Relaxed);
         if timed_out >= JOB_TIMEOUTS_BEFORE_GIVING_UP {
             return Err(JobUnobserved::because(format!(
                 "{timed_out} jobs in a row did not end within {:?}; this one was not waited for",
@@ -313,7 +313,7 @@ impl Runner {
     /// Whether the target serves the ECS batch jobs (all the housekeeping
     /// goes through them where it does, through nova's own calls where not).
     fn ecs_served(&self) -> bool {
-        self.families.get().is_none_or(|f| f.ecs)
+        self.lab.families.get().is_none_or(|f| f.ecs)
     }
 
     /// Attaches a port through nova's attach (200 with the attachment).

@@ -99,14 +99,14 @@ impl Runner {
         };
         let mut rebinding: Vec<(&str, String)> = Vec::new();
         if needs_spare(case, f) {
-            lease.spare = self.spares.take_port(wanted_spare_state(case)).await;
+            lease.spare = self.lab.spares.take_port(wanted_spare_state(case)).await;
             match &lease.spare {
                 Some(spare) => rebinding.push((&f.spare_port_id, spare.id.clone())),
                 None => lease.no_spare = true,
             }
         }
         if !f.sub_network_interface_id.is_empty() && names(&f.sub_network_interface_id) {
-            lease.sub_nic = self.sub_nics.take(|_| 0).await;
+            lease.sub_nic = self.lab.sub_nics.take(|_| 0).await;
             if let Some(nic) = &lease.sub_nic {
                 rebinding.push((&f.sub_network_interface_id, nic.id.clone()));
                 self.record_sub_nic_change(&nic.id).await;
@@ -116,7 +116,7 @@ impl Runner {
             .map(|(from, to)| (from.to_string(), to))
             .collect();
         let mut rebound = lease.rebind(case);
-        lease.addresses = Some(self.addresses.hold(&self.contract, &mut rebound));
+        lease.addresses = Some(self.lab.addresses.hold(&self.contract, &mut rebound));
         tracing::debug!(
             case = %case.id,
             spare = lease.spare.as_ref().map(|s| s.id.as_str()).unwrap_or("-"),

@@ -17,6 +17,7 @@ pub mod event;
 mod executor;
 mod fields;
 mod jobs;
+mod lab;
 mod lease;
 mod observe;
 mod options;
@@ -28,8 +29,8 @@ pub mod sequence;
 mod shrink;
 mod steps;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{Map, Value};
@@ -41,112 +42,36 @@ use crate::generate::{Generator, GeneratorCache};
 use crate::http::Client;
 use crate::snapshot::{Redactions, SnapshotStore};
 use event::{CaseResult, Event, Reporter, RunEnd};
-use observe::SharedListing;
 pub use options::RunOptions;
 use plan::Planned;
-use pool::{Pool, PortState};
 use preflight::Families;
-use shrink::FailedCase;
 
 pub struct Runner {
     contract: Arc<Contract>,
     client: Arc<Client>,
     opts: RunOptions,
-    /// NICs the run created (not spares) and has not deleted yet.
-    created: Mutex<Vec<String>>,
-    leftovers: Mutex<Vec<String>>,
-    cancelled: Arc<AtomicBool>,
+    /// Set before the run (`with_snapshots`), read by the snapshot stage.
     snapshots: Option<Arc<SnapshotStore>>,
-    /// The fixture's spare port and any extra ones, with their known states.
-    spares: Arc<Pool<PortState>>,
-    /// The fixture's supplementary NIC and any extra ones.
-    sub_nics: Arc<Pool<()>>,
-    /// The attachment list, shared by the state checks of concurrent cases.
-    listing: SharedListing,
-    /// Plans and strategies, built once per run.
-    generated: GeneratorCache,
+    /// Set before the run (`capturing_snapshots`): curated cases keep their rendered snapshot.
     capture: Option<Redactions>,
-    /// Failing generated cases, for `save_failures`.
-    failed: Mutex<Vec<FailedCase>>,
-    /// Jobs in a row that did not end in time (reset by one that does).
-    jobs_timed_out: std::sync::atomic::AtomicUsize,
-    /// The target's typical job time, for the first wait before a job poll.
-    job_clock: jobs::JobClock,
-    /// What the run did to the target, for `cleanup` after a crash (none for the built-in mock).
-    ledger: std::sync::OnceLock<crate::ledger::Ledger>,
-    /// The first ledger write that failed (said once, at the end).
-    ledger_failed: Mutex<Option<String>>,
-    /// The server's attachments before the run.
-    attached_before: std::sync::OnceLock<Vec<String>>,
-    /// Those no case may touch (all but the spares), with their addresses:
-    /// what the frame rules compare every later listing with.
-    untouchable: std::sync::OnceLock<Vec<(String, Vec<String>)>>,
-    /// Untouchable NICs already reported changed (each is reported once).
-    frame_reported: Mutex<std::collections::HashSet<String>>,
-    /// Supplementary NICs' updatable fields before the run, and which the run changed.
-    sub_nic_fields: std::sync::OnceLock<Vec<(String, Value)>>,
-    sub_nics_changed: Mutex<Vec<String>>,
-    /// Ports the server had before the run whose fields the run changed,
-    /// with their fields before: put back at the end.
-    port_fields: Mutex<Vec<(String, Value)>>,
-    /// Every NIC the run created, deleted or not: what "back as it was" looks for.
-    made: Mutex<Vec<String>>,
-    /// Held by each case that may change the server: `limits.server_tasks` at once.
-    server_tasks: tokio::sync::Semaphore,
-    /// The API families the target serves (set by the preflight; all until then).
-    families: std::sync::OnceLock<Families>,
-    /// Addresses the cases may ask for: none another port or a running case holds.
-    addresses: Arc<address_book::AddressBook>,
-    /// Held by a case whose change is read back, from its request to its
-    /// read: two such cases on the same fixture must not interleave.
-    read_back: tokio::sync::Mutex<()>,
-    /// When the run started: what `--time-budget` counts from.
-    started: std::sync::OnceLock<Instant>,
+    /// Plans and strategies, built once per run (plan.rs, generate/).
+    generated: GeneratorCache,
+    /// What concurrent cases share and change, each piece with its owning stage.
+    lab: lab::Lab,
 }
 
 impl Runner {
     pub fn new(contract: Arc<Contract>, client: Arc<Client>, opts: RunOptions) -> Runner {
-        let f = &client.target().fixtures;
-        // Later spares are taken first; the fixture's own spare is the last resort.
-        let mut spares = vec![f.spare_port_id.clone()];
-        spares.extend(f.extra_spare_port_ids.iter().rev().cloned());
-        // The fixture's own supplementary NIC first: a serial run only uses it.
-        let mut sub_nics: Vec<String> = f.extra_sub_network_interface_ids.clone();
-        sub_nics.push(f.sub_network_interface_id.clone());
-        sub_nics.retain(|n| !n.is_empty());
-        let addresses = address_book::AddressBook::new(f);
-        let server_tasks =
-            (client.target().limits.server_tasks).clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        let target = client.target();
+        let lab = lab::Lab::new(&target.fixtures, target.limits.server_tasks);
         Runner {
             contract,
             client,
             opts,
-            created: Mutex::default(),
-            leftovers: Mutex::default(),
-            cancelled: Arc::new(AtomicBool::new(false)),
             snapshots: None,
-            spares: Pool::new(spares, PortState::Detached),
-            sub_nics: Pool::new(sub_nics, ()),
-            listing: SharedListing::default(),
-            generated: GeneratorCache::default(),
             capture: None,
-            failed: Mutex::default(),
-            jobs_timed_out: Default::default(),
-            job_clock: Default::default(),
-            read_back: tokio::sync::Mutex::new(()),
-            started: Default::default(),
-            addresses,
-            ledger: Default::default(),
-            ledger_failed: Mutex::default(),
-            attached_before: Default::default(),
-            untouchable: Default::default(),
-            frame_reported: Mutex::default(),
-            sub_nic_fields: Default::default(),
-            sub_nics_changed: Mutex::default(),
-            port_fields: Mutex::default(),
-            made: Mutex::default(),
-            server_tasks: tokio::sync::Semaphore::new(server_tasks),
-            families: Default::default(),
+            generated: GeneratorCache::default(),
+            lab,
         }
     }
 
@@ -173,7 +98,7 @@ impl Runner {
 
     /// Set to stop dispatching cases (Ctrl-C); running cases finish and clean up.
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
-        self.cancelled.clone()
+        self.lab.cancelled.clone()
     }
 
     fn generator(&self) -> Generator<'_> {
@@ -209,7 +134,7 @@ impl Runner {
     /// baseline, no write) and the ledger. The notices to show.
     pub async fn open(&self) -> Result<Vec<String>, Error> {
         let found = self.preflight().await?;
-        let _ = self.families.set(found.families);
+        let _ = self.lab.families.set(found.families);
         Ok(self.open_ledger(&found)?.into_iter().collect())
     }
 
@@ -217,8 +142,13 @@ impl Runner {
     /// deleted, the spares detached, the fields put back. What is left, if anything.
     pub async fn close(&self) -> Vec<String> {
         self.final_cleanup().await;
-        let mut left = self.leftovers.lock().map(|l| l.clone()).unwrap_or_default();
-        if let Some(e) = self.ledger_failed.lock().ok().and_then(|f| f.clone()) {
+        let mut left = self
+            .lab
+            .leftovers
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default();
+        if let Some(e) = self.lab.ledger_failed.lock().ok().and_then(|f| f.clone()) {
             left.push(format!("the ledger could not be written: {e}"));
         }
         left
@@ -228,7 +158,7 @@ impl Runner {
     /// target; always ends with [`Event::RunFinished`].
     pub async fn run(self: &Arc<Self>, reporter: &mut dyn Reporter) {
         let started = Instant::now();
-        let _ = self.started.set(started);
+        let _ = self.lab.started.set(started);
         let mut end = RunEnd::default();
         let target = &self.client.target().name;
         let planned = match self.plan() {
@@ -259,7 +189,7 @@ impl Runner {
         if self.opts.dry_run {
             started_event(reporter, &planned);
             self.dry_run(&planned, reporter);
-            end.interrupted = self.cancelled.load(Ordering::Relaxed);
+            end.interrupted = self.lab.cancelled.load(Ordering::Relaxed);
             end.elapsed = started.elapsed();
             reporter.event(&Event::RunFinished(&end));
             return;
@@ -274,7 +204,7 @@ impl Runner {
             }
         };
         // Only what the target serves is run; the rest is "not served".
-        let _ = self.families.set(found.families);
+        let _ = self.lab.families.set(found.families);
         let (planned, not_served) = self.served(planned, found.families);
         started_event(reporter, &planned);
         self.report_not_served(reporter, &not_served, found.families);
@@ -336,7 +266,7 @@ impl Runner {
     /// After the last case: why the run ended, the failures saved, the
     /// target put back ([`Runner::close`]), the requests counted.
     async fn finish(&self, end: &mut RunEnd, reporter: &mut dyn Reporter) {
-        end.interrupted = self.cancelled.load(Ordering::Relaxed);
+        end.interrupted = self.lab.cancelled.load(Ordering::Relaxed);
         // A target that stopped answering ends the run as unreachable (exit 2).
         if let Some(why) = self.client.failing() {
             end.fatal = Some(format!(

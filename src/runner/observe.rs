@@ -62,14 +62,14 @@ impl SharedListing {
 impl Runner {
     /// The server's attachments, listed after this call began (shared between cases).
     pub(super) async fn listing(&self) -> ListingResult {
-        self.listing.get(|| self.fetch_listing()).await
+        self.lab.listing.get(|| self.fetch_listing()).await
     }
 
     /// The list of the server's NICs the run observes through: nova's, or
     /// the ECS one on a target that serves no nova (both list
     /// `interfaceAttachments` with `port_id` and `fixed_ips`).
     pub(super) fn listing_operation(&self) -> Option<&crate::contract::Operation> {
-        let nova = self.families.get().is_none_or(|f| f.nova);
+        let nova = self.lab.families.get().is_none_or(|f| f.nova);
         let id = if nova {
             "list-interfaces"
         } else {

@@ -162,7 +162,12 @@ impl Runner {
         let longest = streams.iter().map(|s| s.2).max().unwrap_or(0);
         for index in 0..longest {
             // A huge budget takes a while to lay out: a signal stops it too.
-            if index % 4096 == 0 && self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+            if index % 4096 == 0
+                && self
+                    .lab
+                    .cancelled
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            {
                 break;
             }
             out.extend(
@@ -210,7 +215,11 @@ impl Runner {
         let generator = self.generator();
         for p in planned {
             // A long dry run stops on Ctrl-C like a run does.
-            if self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+            if self
+                .lab
+                .cancelled
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
                 break;
             }
             let cases = match p {

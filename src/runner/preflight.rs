@@ -430,7 +430,7 @@ impl Runner {
             ecs: answered(self.read("list-server-interfaces", &[]).await),
             vpc: !t.vpc_url.is_empty() && !t.fixtures.sub_network_interface_id.is_empty(),
         };
-        let _ = self.families.set(families);
+        let _ = self.lab.families.set(families);
         families
     }
 
@@ -579,7 +579,7 @@ impl Runner {
             return Err(found.into_error());
         }
         if let Some(listing) = &found.attached {
-            self.addresses.note_listing(listing);
+            self.lab.addresses.note_listing(listing);
         }
         Ok(found)
     }

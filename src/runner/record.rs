@@ -20,12 +20,12 @@ impl Runner {
                 .filter(|p| !f.is_spare(p))
                 .map(|p| (p.clone(), listing.address_texts(p)))
                 .collect();
-            let _ = self.untouchable.set(untouchable);
+            let _ = self.lab.untouchable.set(untouchable);
         }
         let Some(path) = &self.opts.ledger else {
             let attached = found.attached.as_ref().map(|l| l.ports.clone());
-            let _ = self.attached_before.set(attached.unwrap_or_default());
-            let _ = self.sub_nic_fields.set(found.sub_nics.clone());
+            let _ = self.lab.attached_before.set(attached.unwrap_or_default());
+            let _ = self.lab.sub_nic_fields.set(found.sub_nics.clone());
             return Ok(None);
         };
         let earlier = crate::ledger::read(path).map_err(|e| {
@@ -67,9 +67,9 @@ impl Runner {
                 .append(&entry)
                 .map_err(|e| Error::file(path, format!("cannot write the ledger: {e}")))?;
         }
-        let _ = self.attached_before.set(attached);
-        let _ = self.sub_nic_fields.set(found.sub_nics.clone());
-        let _ = self.ledger.set(ledger);
+        let _ = self.lab.attached_before.set(attached);
+        let _ = self.lab.sub_nic_fields.set(found.sub_nics.clone());
+        let _ = self.lab.ledger.set(ledger);
         Ok(notice)
     }
 
@@ -85,12 +85,13 @@ impl Runner {
     /// Writes an entry to the ledger, if the run keeps one, and waits until
     /// it is on disk. A failed write is said once at the end; the run goes on.
     pub(super) async fn record(&self, entry: Entry) {
-        let Some(ledger) = self.ledger.get() else {
+        let Some(ledger) = self.lab.ledger.get() else {
             return;
         };
         tracing::debug!(?entry, "ledger");
         if let Err(e) = ledger.write(&entry).await {
-            self.ledger_failed
+            self.lab
+                .ledger_failed
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get_or_insert_with(|| format!("{}: {e}", ledger.path().display()));
@@ -100,7 +101,7 @@ impl Runner {
     /// Writes an entry that must be on disk before the write it announces:
     /// `Err` (and the write is not sent) when the ledger cannot take it.
     pub(super) async fn record_first(&self, entry: Entry) -> Result<(), String> {
-        let Some(ledger) = self.ledger.get() else {
+        let Some(ledger) = self.lab.ledger.get() else {
             return Ok(());
         };
         tracing::debug!(?entry, "ledger");
@@ -116,6 +117,7 @@ impl Runner {
     pub(super) async fn record_sub_nic_change(&self, id: &str) {
         {
             let mut changed = self
+                .lab
                 .sub_nics_changed
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
@@ -125,6 +127,7 @@ impl Runner {
             changed.push(id.to_string());
         }
         let fields = self
+            .lab
             .sub_nic_fields
             .get()
             .and_then(|all| all.iter().find(|(i, _)| i == id))

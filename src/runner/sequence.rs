@@ -140,7 +140,7 @@ impl Runner {
     /// Runs a sequence's steps in order on one spare (or supplementary NIC),
     /// holding the server's turn throughout.
     pub(super) async fn run_sequence(&self, sequence: &Sequence) -> Vec<CaseResult> {
-        let _turn = self.server_tasks.acquire().await.ok();
+        let _turn = self.lab.server_tasks.acquire().await.ok();
         let (_, mut lease) = self.lease(&sequence.steps[0]).await;
         let mut results = Vec::with_capacity(sequence.steps.len());
         let mut stopped: Option<String> = None;

@@ -30,7 +30,7 @@ impl Runner {
         if self.opts.save_failures.is_none() || result.findings.is_empty() {
             return;
         }
-        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failed = self.lab.failed.lock().unwrap_or_else(|e| e.into_inner());
         if failed.len() < MAX_SAVED_FAILURES {
             let ids = result.findings.iter().map(|f| f.id.clone()).collect();
             failed.push((op, kind, index, ids));
@@ -41,7 +41,7 @@ impl Runner {
     /// `dir/regressions-<operation>.json`; returns a line per case saved or not.
     pub(super) async fn save_failures(&self, dir: &Path) -> Vec<String> {
         let mut failed =
-            std::mem::take(&mut *self.failed.lock().unwrap_or_else(|e| e.into_inner()));
+            std::mem::take(&mut *self.lab.failed.lock().unwrap_or_else(|e| e.into_inner()));
         // In plan order, not in the order concurrent cases happened to end:
         // the saved file is the same whatever the concurrency.
         failed.sort_by(|a, b| (a.0, a.1.as_str(), a.2).cmp(&(b.0, b.1.as_str(), b.2)));
@@ -51,7 +51,11 @@ impl Runner {
         for (op_index, kind, index, ids) in failed {
             let op = &self.contract.operations[op_index];
             let id = crate::case::generated_id(&op.id, kind, index);
-            if self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+            if self
+                .lab
+                .cancelled
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
                 out.push(format!("not shrunk: {id} (interrupted)"));
                 continue;
             }
@@ -63,7 +67,11 @@ impl Runner {
                 generator.shrink(op, kind, index, |candidate| {
                     // Out of budget or interrupted: no candidate counts, so
                     // shrinking ends with the smallest failing one so far.
-                    if self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+                    if self
+                        .lab
+                        .cancelled
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                    {
                         cut.get_or_insert("interrupted");
                         return false;
                     }

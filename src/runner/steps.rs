@@ -366,7 +366,7 @@ impl Runner {
         job: Option<&JobOutcome>,
         after: &Listing,
     ) {
-        let Some(before) = self.untouchable.get() else {
+        let Some(before) = self.lab.untouchable.get() else {
             return;
         };
         let primary = &self.client.target().fixtures.primary_port_id;
@@ -376,6 +376,7 @@ impl Runner {
                 after.address_texts(p)
             });
         let mut reported = self
+            .lab
             .frame_reported
             .lock()
             .unwrap_or_else(|e| e.into_inner());
