@@ -11,8 +11,20 @@ use super::state::State;
 use super::{Mock, Reply};
 use crate::contract::ErrorFamily;
 
+/// The reads `operations.json` declares that this module answers, routed
+/// by their path templates there.
+const DECLARED: [&str; 4] = [
+    "show-server",
+    "show-cloud-server",
+    "show-port",
+    "list-sub-network-interfaces",
+];
+
 impl Mock {
-    /// A read of this module's, or `None` when the path is not one.
+    /// A read of this module's, or `None` when the path is not one: those
+    /// `operations.json` declares by its templates, and the few clients make
+    /// that no page declares (nova's server list, the network API's port and
+    /// network reads) by their shape.
     pub(super) fn respond_read(
         &self,
         method: &str,
@@ -23,99 +35,131 @@ impl Mock {
             return None;
         }
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let project = self.config.project_id.as_str();
-        // Only these shapes are reads of this module: the lock is taken for them alone.
-        let ours = matches!(
+        let undeclared = matches!(
             segments[..],
-            ["v2.1", _, "servers", _]
-                | ["v1", _, "cloudservers", _]
-                | ["v1", _, "ports", _]
+            ["v2.1", _, "servers", "detail"]
                 | ["v2.0", "ports"]
                 | ["v2.0", "ports", _]
                 | ["v2.0", "networks"]
                 | ["v2.0", "networks", _]
-                | ["v3", _, "vpc", "sub-network-interfaces"]
         );
-        if !ours {
+        let declared = match undeclared {
+            true => None,
+            false => Some(
+                (self.contract.operations.iter())
+                    .find(|op| DECLARED.contains(&op.id.as_str()) && op.path_matches(path))?,
+            ),
+        };
+        let params = match declared {
+            Some(op) => Some(op.match_path(path)?),
+            None => None,
+        };
+        let project = self.config.project_id.as_str();
+        let param = |name: &str| {
+            (params.as_ref()?.get(name))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        if declared.is_some() && param("project_id").as_deref() != Some(project) {
             return None;
         }
         let mut state = self.state.lock();
         self.end_due_jobs(&mut state);
-        let reply = match segments[..] {
-            ["v2.1", p, "servers", "detail"] if p == project => {
-                let wanted = query_value(query, "name");
-                let servers: Vec<Value> = state
-                    .servers
-                    .keys()
-                    .filter(|id| match &wanted {
-                        None => true,
-                        Some(w) => server_name(id) == *w || &***id == w.as_str(),
-                    })
-                    .filter_map(|id| server(&state, id, project))
-                    .collect();
-                Reply::json(200, json!({"servers": servers}))
+        let reply = match declared.map(|op| op.id.as_str()) {
+            Some("show-server") => {
+                let id = param("server_id")?;
+                match server(&state, &id, project) {
+                    Some(s) => Reply::json(200, json!({"server": s})),
+                    None => not_found(
+                        ErrorFamily::Nova,
+                        &format!("Instance {id} could not be found."),
+                    ),
+                }
             }
-            ["v2.1", p, "servers", id] if p == project => match server(&state, id, project) {
-                Some(s) => Reply::json(200, json!({"server": s})),
-                None => not_found(
-                    ErrorFamily::Nova,
-                    &format!("Instance {id} could not be found."),
-                ),
-            },
-            ["v1", p, "cloudservers", id] if p == project => match server(&state, id, project) {
-                Some(s) => Reply::json(200, json!({"server": s})),
-                None => not_found(ErrorFamily::EcsV1, &format!("server {id} not found")),
-            },
-            ["v1", p, "ports", id] if p == project => match port(&state, id) {
-                Some(p) => Reply::json(200, json!({"port": p})),
-                None => not_found(ErrorFamily::EcsV1, &format!("port {id} not found")),
-            },
-            // The network API's port lookup (`openstack server add port`, `port list --server`).
-            ["v2.0", "ports"] => {
-                let mut ports: Vec<&str> = state.ports.keys().map(|k| &**k).collect();
-                ports.sort_unstable();
-                let ports: Vec<Value> = ports
-                    .into_iter()
-                    .filter_map(|id| port(&state, id))
-                    .filter(|p| {
-                        ["id", "name", "device_id", "network_id"].iter().all(|key| {
-                            query_value(query, key).is_none_or(|w| p[key].as_str() == Some(&*w))
-                        })
-                    })
-                    .collect();
-                Reply::json(200, json!({"ports": ports}))
+            Some("show-cloud-server") => {
+                let id = param("server_id")?;
+                match server(&state, &id, project) {
+                    Some(s) => Reply::json(200, json!({"server": s})),
+                    None => not_found(ErrorFamily::EcsV1, &format!("server {id} not found")),
+                }
             }
-            ["v2.0", "ports", id] => match port(&state, id) {
-                Some(p) => Reply::json(200, json!({"port": p})),
-                None => Reply::json(
-                    404,
-                    json!({"NeutronError": {"type": "PortNotFound", "message": format!("Port {id} could not be found."), "detail": ""}}),
-                ),
-            },
-            ["v2.0", "networks"] => {
-                let wanted = query_value(query, "id").or_else(|| query_value(query, "name"));
-                let networks: Vec<Value> = state
-                    .networks
-                    .iter()
-                    .filter(|(id, _)| wanted.as_deref().is_none_or(|w| w == id.as_str()))
-                    .map(|(id, subnet)| network(id, subnet, project))
-                    .collect();
-                Reply::json(200, json!({"networks": networks}))
+            Some("show-port") => {
+                let id = param("port_id")?;
+                match port(&state, &id) {
+                    Some(p) => Reply::json(200, json!({"port": p})),
+                    None => not_found(ErrorFamily::EcsV1, &format!("port {id} not found")),
+                }
             }
-            ["v2.0", "networks", id] => match state.networks.get(id) {
-                Some(subnet) => Reply::json(200, json!({"network": network(id, subnet, project)})),
-                None => Reply::json(
-                    404,
-                    json!({"NeutronError": {"type": "NetworkNotFound", "message": format!("Network {id} could not be found."), "detail": ""}}),
-                ),
-            },
-            ["v3", p, "vpc", "sub-network-interfaces"] if p == project => {
-                Reply::json(200, sub_nic_page(&state, query))
-            }
-            _ => return None,
+            Some(_) => Reply::json(200, sub_nic_page(&state, query)),
+            None => undeclared_read(&state, &segments, query, project)?,
         };
         Some(reply)
     }
+}
+
+/// A read no page declares, by its shape.
+fn undeclared_read(
+    state: &State,
+    segments: &[&str],
+    query: Option<&str>,
+    project: &str,
+) -> Option<Reply> {
+    let reply = match segments {
+        ["v2.1", p, "servers", "detail"] if *p == project => {
+            let wanted = query_value(query, "name");
+            let servers: Vec<Value> = state
+                .servers
+                .keys()
+                .filter(|id| match &wanted {
+                    None => true,
+                    Some(w) => server_name(id) == *w || &***id == w.as_str(),
+                })
+                .filter_map(|id| server(state, id, project))
+                .collect();
+            Reply::json(200, json!({"servers": servers}))
+        }
+        // The network API's port lookup (`openstack server add port`, `port list --server`).
+        ["v2.0", "ports"] => {
+            let mut ports: Vec<&str> = state.ports.keys().map(|k| &**k).collect();
+            ports.sort_unstable();
+            let ports: Vec<Value> = ports
+                .into_iter()
+                .filter_map(|id| port(state, id))
+                .filter(|p| {
+                    ["id", "name", "device_id", "network_id"].iter().all(|key| {
+                        query_value(query, key).is_none_or(|w| p[key].as_str() == Some(&*w))
+                    })
+                })
+                .collect();
+            Reply::json(200, json!({"ports": ports}))
+        }
+        ["v2.0", "ports", id] => match port(state, id) {
+            Some(p) => Reply::json(200, json!({"port": p})),
+            None => Reply::json(
+                404,
+                json!({"NeutronError": {"type": "PortNotFound", "message": format!("Port {id} could not be found."), "detail": ""}}),
+            ),
+        },
+        ["v2.0", "networks"] => {
+            let wanted = query_value(query, "id").or_else(|| query_value(query, "name"));
+            let networks: Vec<Value> = state
+                .networks
+                .iter()
+                .filter(|(id, _)| wanted.as_deref().is_none_or(|w| w == id.as_str()))
+                .map(|(id, subnet)| network(id, subnet, project))
+                .collect();
+            Reply::json(200, json!({"networks": networks}))
+        }
+        ["v2.0", "networks", id] => match state.networks.get(*id) {
+            Some(subnet) => Reply::json(200, json!({"network": network(id, subnet, project)})),
+            None => Reply::json(
+                404,
+                json!({"NeutronError": {"type": "NetworkNotFound", "message": format!("Network {id} could not be found."), "detail": ""}}),
+            ),
+        },
+        _ => return None,
+    };
+    Some(reply)
 }
 
 /// The network API's version document (`GET /v2.0`), which openstacksdk
