@@ -240,22 +240,10 @@ impl Mock {
     /// A nova-family request: one attachment's show and detach, then the
     /// documented operations (unknown attach keys refused as nova does).
     fn respond_nova(&self, req: &Incoming, version: (u32, u32)) -> Reply {
-        let segments: Vec<&str> = req.raw_path.trim_matches('/').split('/').collect();
-        if let ["v2.1", project, "servers", server, "os-interface", port] = segments[..] {
-            if project != self.config.project_id {
-                return Reply::json(404, error_body(ErrorFamily::Nova, 404, "project not found"));
-            }
-            return match req.method {
-                "GET" => self.show_attachment(server, port, version),
-                "DELETE" => self.detach_attachment(server, port),
-                other => {
-                    let m = format!("method {other} not allowed");
-                    let mut r = Reply::json(405, error_body(ErrorFamily::Nova, 405, &m));
-                    r.headers.push(("Allow", "GET, DELETE".into()));
-                    r
-                }
-            };
+        if let Some(reply) = self.respond_attachment(req, version) {
+            return reply;
         }
+        let segments: Vec<&str> = req.raw_path.trim_matches('/').split('/').collect();
         if let ["v2.1", project, "servers", server] = segments[..]
             && req.method == "DELETE"
             && project == self.config.project_id
@@ -314,6 +302,35 @@ impl Mock {
             }
         }
         reply
+    }
+
+    /// One attachment's show and detach, routed by their templates in
+    /// `operations.json` (another method on the path: 405 naming both).
+    fn respond_attachment(&self, req: &Incoming, version: (u32, u32)) -> Option<Reply> {
+        let ops: Vec<&Operation> = (self.contract.operations.iter())
+            .filter(|op| ["show-interface", "detach-interface"].contains(&op.id.as_str()))
+            .filter(|op| op.path_matches(req.raw_path))
+            .collect();
+        let params = ops.first()?.match_path(req.raw_path)?;
+        let param = |name: &str| params.get(name).and_then(Value::as_str).unwrap_or("");
+        if param("project_id") != self.config.project_id {
+            return Some(Reply::json(
+                404,
+                error_body(ErrorFamily::Nova, 404, "project not found"),
+            ));
+        }
+        let (server, port) = (param("server_id"), param("port_id"));
+        Some(match req.method {
+            "GET" => self.show_attachment(server, port, version),
+            "DELETE" => self.detach_attachment(server, port),
+            other => {
+                let m = format!("method {other} not allowed");
+                let mut r = Reply::json(405, error_body(ErrorFamily::Nova, 405, &m));
+                let allowed: Vec<&str> = ops.iter().map(|op| op.method.as_str()).collect();
+                r.headers.push(("Allow", allowed.join(", ")));
+                r
+            }
+        })
     }
 
     /// A request for one of the contract's operations.
