@@ -7,8 +7,8 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 
 use crate::cli::commands::print_lines;
-use crate::cli::{ReportFiles, RunArgs};
-use crate::contract::{Contract, Severity};
+use crate::cli::{GateArgs, ReportFiles, RunArgs};
+use crate::contract::Contract;
 use crate::error::Error;
 use crate::files::write_atomic;
 use crate::report::compare::{compare, mismatch};
@@ -41,15 +41,9 @@ pub struct MergeArgs {
     /// JSON reports written by `run --report-json`.
     #[arg(required = true, num_args = 1.., value_name = "REPORT")]
     pub reports: Vec<PathBuf>,
-    /// Lowest severity that fails the merged run (and a fleet's JUnit).
-    #[arg(long, default_value = "must", value_name = "must|should")]
-    pub fail_on: Severity,
-    /// A merged run cut short exits 0 when nothing else failed.
-    #[arg(long)]
-    pub allow_partial: bool,
-    /// A rule or keyword no shard exercised fails the merged run.
-    #[arg(long)]
-    pub fail_on_unexercised: bool,
+    /// The merged run's gate (`--fail-on` also gates a fleet's JUnit).
+    #[command(flatten)]
+    pub gate: GateArgs,
     #[command(flatten)]
     pub files: ReportFiles,
 }
@@ -87,7 +81,7 @@ fn merge(contract: &Contract, args: &MergeArgs) -> Result<i32, Error> {
     }
     if let Some(path) = &args.files.junit {
         let text = fleet
-            .to_junit(contract, args.fail_on)
+            .to_junit(contract, args.gate.fail_on)
             .map_err(Error::Harness)?;
         write_atomic(path, text.as_bytes())
             .map_err(|e| Error::file(path, format!("cannot write the JUnit report: {e}")))?;
@@ -121,9 +115,9 @@ fn merge_run(contract: &Contract, args: &MergeArgs, reports: &[RunReport]) -> Re
     let (summary, cases) =
         merge_shards(reports, contract, args.files.junit.is_some()).map_err(Error::Usage)?;
     let gate = Gate {
-        allow_partial: args.allow_partial,
-        fail_on_unexercised: args.fail_on_unexercised,
-        ..Gate::new(args.fail_on)
+        allow_partial: args.gate.allow_partial,
+        fail_on_unexercised: args.gate.fail_on_unexercised,
+        ..Gate::new(args.gate.fail_on)
     };
     if let Some(path) = &args.files.report_json {
         let mut report = json::to_json(&summary, contract, gate);

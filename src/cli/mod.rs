@@ -4,6 +4,8 @@
 
 mod combine;
 mod commands;
+mod parse;
+use parse::{parse_budget, parse_duration, parse_grace, parse_shard};
 mod proxy;
 mod reports;
 mod run;
@@ -196,6 +198,21 @@ pub struct TargetArgs {
     pub ledger: Option<PathBuf>,
 }
 
+/// What fails a run beyond its findings: the flags `run` and `report merge` share.
+#[derive(Args, Debug, Clone)]
+pub struct GateArgs {
+    /// Lowest severity that fails the run.
+    #[arg(long, default_value = "must", value_name = "must|should")]
+    pub fail_on: Severity,
+    /// A run cut short (interrupted, --max-requests, --time-budget) exits 0 when nothing
+    /// else failed.
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// A rule or keyword no case exercised fails the run.
+    #[arg(long)]
+    pub fail_on_unexercised: bool,
+}
+
 /// The report files a run or a proxy session writes when it ends.
 #[derive(Args, Debug, Clone)]
 pub struct ReportFiles {
@@ -328,15 +345,8 @@ pub struct RunArgs {
     /// Print every request as it would be sent (secrets masked) and send nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Lowest severity that fails the run.
-    #[arg(long, default_value = "must", value_name = "must|should")]
-    pub fail_on: Severity,
-    /// A run cut short (interrupted, --max-requests) exits 0 when nothing else failed.
-    #[arg(long)]
-    pub allow_partial: bool,
-    /// A rule or keyword no case exercised fails the run.
-    #[arg(long)]
-    pub fail_on_unexercised: bool,
+    #[command(flatten)]
+    pub gate: GateArgs,
     /// Print only the closing summary (no progress lines).
     #[arg(long, short)]
     pub quiet: bool,
@@ -414,29 +424,9 @@ pub struct RunArgs {
     pub shutdown_grace: f64,
 }
 
-fn parse_grace(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|_| "not a number of seconds")?;
-    if v.is_finite() && (0.0..=86_400.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err("give 0 to 86400 seconds".into())
-    }
-}
-
 /// The most generated cases per operation and kind: a plan holds every
 /// case's place, so a budget beyond memory is refused rather than tried.
 pub const MAX_BUDGET: usize = 1_000_000;
-
-fn parse_budget(s: &str) -> Result<usize, String> {
-    let v: usize = s.trim().parse().map_err(|_| "not a whole number")?;
-    if v <= MAX_BUDGET {
-        Ok(v)
-    } else {
-        Err(format!(
-            "at most {MAX_BUDGET} cases per operation and kind (run shards for more)"
-        ))
-    }
-}
 
 #[derive(Args, Debug)]
 pub struct SnapshotsArgs {
@@ -454,53 +444,6 @@ pub enum SnapshotAction {
     Accept,
     /// Reject (delete) every pending snapshot.
     Reject,
-}
-
-/// `90`, `90s`, `10m`, `1h30m`: a duration of whole seconds, minutes and hours.
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("`{s}` is not a duration (write e.g. 90s, 10m or 1h30m)");
-    let (mut secs, mut digits) = (0u64, String::new());
-    for c in s.trim().chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(bad()),
-        };
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        secs = n
-            .checked_mul(unit)
-            .and_then(|v| v.checked_add(secs))
-            .ok_or_else(bad)?;
-        digits.clear();
-    }
-    if !digits.is_empty() {
-        secs = secs
-            .checked_add(digits.parse().map_err(|_| bad())?)
-            .ok_or_else(bad)?;
-    }
-    if secs == 0 {
-        return Err("the time budget must be at least one second".into());
-    }
-    Ok(std::time::Duration::from_secs(secs))
-}
-
-fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let (k, n) = s
-        .split_once('/')
-        .ok_or("write the shard as K/N, e.g. 1/4")?;
-    let (k, n): (usize, usize) = (
-        k.trim().parse().map_err(|_| "K is not a number")?,
-        n.trim().parse().map_err(|_| "N is not a number")?,
-    );
-    if n == 0 || k == 0 || k > n {
-        return Err(format!("shard {k}/{n} is out of range (1 <= K <= N)"));
-    }
-    Ok((k, n))
 }
 
 fn load_contract(dir: &Option<PathBuf>) -> Result<Contract, Error> {

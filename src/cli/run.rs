@@ -171,9 +171,9 @@ fn write_reports(
 
 fn gate(args: &RunArgs) -> Gate {
     Gate {
-        fail_on: args.fail_on,
-        allow_partial: args.allow_partial,
-        fail_on_unexercised: args.fail_on_unexercised,
+        fail_on: args.gate.fail_on,
+        allow_partial: args.gate.allow_partial,
+        fail_on_unexercised: args.gate.fail_on_unexercised,
         strict_baseline: args.strict_baseline,
     }
 }
