@@ -217,15 +217,15 @@ impl Mock {
                 Err(refusal) => return refusal,
             };
             let mut reply = self
-                .respond_read(req.method, path, req.raw_query)
+                .respond_undeclared_read(req.method, path, req.raw_query)
                 .unwrap_or_else(|| self.respond_nova(req, version));
             nova::echo_version(&mut reply, version);
             return reply;
         }
-        if let Some(reply) = self.respond_read(req.method, path, req.raw_query) {
+        if let Some(reply) = self.respond_undeclared_read(req.method, path, req.raw_query) {
             return reply;
         }
-        self.respond_operation(req, family)
+        self.respond_operation(req, family, None)
     }
 
     /// Under `primary-checked-first-only`: a batch delete that names the
@@ -237,12 +237,9 @@ impl Mock {
             && view.pointer("/body/nics/0/id").and_then(Value::as_str) != Some(primary)
     }
 
-    /// A nova-family request: one attachment's show and detach, then the
-    /// documented operations (unknown attach keys refused as nova does).
+    /// A nova-family request: a server's delete, then the contract's
+    /// operations (unknown attach keys refused as nova does).
     fn respond_nova(&self, req: &Incoming, version: (u32, u32)) -> Reply {
-        if let Some(reply) = self.respond_attachment(req, version) {
-            return reply;
-        }
         let segments: Vec<&str> = req.raw_path.trim_matches('/').split('/').collect();
         if let ["v2.1", project, "servers", server] = segments[..]
             && req.method == "DELETE"
@@ -264,7 +261,7 @@ impl Mock {
                 .and_then(Value::as_str)
                 .map(str::to_string);
         }
-        let mut reply = self.respond_operation(req, ErrorFamily::Nova);
+        let mut reply = self.respond_operation(req, ErrorFamily::Nova, Some(version));
         // Tags are all there is left to do: most nova requests need no second lock.
         if tag.is_none() && version < (2, 70) {
             return reply;
@@ -304,37 +301,15 @@ impl Mock {
         reply
     }
 
-    /// One attachment's show and detach, routed by their templates in
-    /// `operations.json` (another method on the path: 405 naming both).
-    fn respond_attachment(&self, req: &Incoming, version: (u32, u32)) -> Option<Reply> {
-        let ops: Vec<&Operation> = (self.contract.operations.iter())
-            .filter(|op| ["show-interface", "detach-interface"].contains(&op.id.as_str()))
-            .filter(|op| op.path_matches(req.raw_path))
-            .collect();
-        let params = ops.first()?.match_path(req.raw_path)?;
-        let param = |name: &str| params.get(name).and_then(Value::as_str).unwrap_or("");
-        if param("project_id") != self.config.project_id {
-            return Some(Reply::json(
-                404,
-                error_body(ErrorFamily::Nova, 404, "project not found"),
-            ));
-        }
-        let (server, port) = (param("server_id"), param("port_id"));
-        Some(match req.method {
-            "GET" => self.show_attachment(server, port, version),
-            "DELETE" => self.detach_attachment(server, port),
-            other => {
-                let m = format!("method {other} not allowed");
-                let mut r = Reply::json(405, error_body(ErrorFamily::Nova, 405, &m));
-                let allowed: Vec<&str> = ops.iter().map(|op| op.method.as_str()).collect();
-                r.headers.push(("Allow", allowed.join(", ")));
-                r
-            }
-        })
-    }
-
-    /// A request for one of the contract's operations.
-    fn respond_operation(&self, req: &Incoming, family: ErrorFamily) -> Reply {
+    /// A request for one of the contract's operations, matched by its
+    /// template in `operations.json` (the one routing of every operation the
+    /// mock serves); `version` is nova's microversion on its paths.
+    fn respond_operation(
+        &self,
+        req: &Incoming,
+        family: ErrorFamily,
+        version: Option<(u32, u32)>,
+    ) -> Reply {
         let path = req.raw_path;
         // Two operations can share a path (list and attach): the method picks one.
         let mut candidates = self
@@ -379,6 +354,9 @@ impl Mock {
                 ),
             );
             reply.headers.push(("Allow", allowed.join(", ")));
+            return reply;
+        }
+        if let Some(reply) = self.respond_read(op, &params, req.raw_query, version) {
             return reply;
         }
         let mut reply = self.dispatch(op, params, req);

@@ -9,23 +9,65 @@ use serde_json::{Map, Value, json};
 use super::errors::error_body;
 use super::state::State;
 use super::{Mock, Reply};
-use crate::contract::ErrorFamily;
-
-/// The reads `operations.json` declares that this module answers, routed
-/// by their path templates there.
-const DECLARED: [&str; 4] = [
-    "show-server",
-    "show-cloud-server",
-    "show-port",
-    "list-sub-network-interfaces",
-];
+use crate::contract::{ErrorFamily, Operation};
 
 impl Mock {
-    /// A read of this module's, or `None` when the path is not one: those
-    /// `operations.json` declares by its templates, and the few clients make
-    /// that no page declares (nova's server list, the network API's port and
-    /// network reads) by their shape.
+    /// A read `operations.json` declares, answered here rather than by the
+    /// catalogue's effects: the server shows, the port show, the list of
+    /// supplementary NICs, and nova's show and detach of one attachment.
+    /// `None` for any other operation, or another project's path.
     pub(super) fn respond_read(
+        &self,
+        op: &Operation,
+        params: &Map<String, Value>,
+        query: Option<&str>,
+        version: Option<(u32, u32)>,
+    ) -> Option<Reply> {
+        let param = |name: &str| params.get(name).and_then(Value::as_str).unwrap_or("");
+        let project = self.config.project_id.as_str();
+        if param("project_id") != project {
+            return None;
+        }
+        match op.id.as_str() {
+            "show-interface" => {
+                let version = version.unwrap_or((2, 1));
+                return Some(self.show_attachment(param("server_id"), param("port_id"), version));
+            }
+            "detach-interface" => {
+                return Some(self.detach_attachment(param("server_id"), param("port_id")));
+            }
+            "show-server" | "show-cloud-server" | "show-port" | "list-sub-network-interfaces" => {}
+            _ => return None,
+        }
+        let mut state = self.state.lock();
+        self.end_due_jobs(&mut state);
+        Some(match op.id.as_str() {
+            "show-server" | "show-cloud-server" => {
+                let id = param("server_id");
+                match (server(&state, id, project), op.error_family) {
+                    (Some(s), _) => Reply::json(200, json!({"server": s})),
+                    (None, ErrorFamily::Nova) => not_found(
+                        ErrorFamily::Nova,
+                        &format!("Instance {id} could not be found."),
+                    ),
+                    (None, family) => not_found(family, &format!("server {id} not found")),
+                }
+            }
+            "show-port" => {
+                let id = param("port_id");
+                match port(&state, id) {
+                    Some(p) => Reply::json(200, json!({"port": p})),
+                    None => not_found(op.error_family, &format!("port {id} not found")),
+                }
+            }
+            _ => Reply::json(200, sub_nic_page(&state, query)),
+        })
+    }
+
+    /// A read clients make that no page declares (nova's server list, the
+    /// network API's port and network reads), by its shape; `None` for any
+    /// other path.
+    pub(super) fn respond_undeclared_read(
         &self,
         method: &str,
         path: &str,
@@ -35,7 +77,7 @@ impl Mock {
             return None;
         }
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let undeclared = matches!(
+        let ours = matches!(
             segments[..],
             ["v2.1", _, "servers", "detail"]
                 | ["v2.0", "ports"]
@@ -43,57 +85,15 @@ impl Mock {
                 | ["v2.0", "networks"]
                 | ["v2.0", "networks", _]
         );
-        let declared = match undeclared {
-            true => None,
-            false => Some(
-                (self.contract.operations.iter())
-                    .find(|op| DECLARED.contains(&op.id.as_str()) && op.path_matches(path))?,
-            ),
-        };
-        let params = match declared {
-            Some(op) => Some(op.match_path(path)?),
-            None => None,
-        };
-        let project = self.config.project_id.as_str();
-        let param = |name: &str| {
-            (params.as_ref()?.get(name))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        if declared.is_some() && param("project_id").as_deref() != Some(project) {
+        if !ours {
             return None;
         }
-        let mut state = self.state.lock();
-        self.end_due_jobs(&mut state);
-        let reply = match declared.map(|op| op.id.as_str()) {
-            Some("show-server") => {
-                let id = param("server_id")?;
-                match server(&state, &id, project) {
-                    Some(s) => Reply::json(200, json!({"server": s})),
-                    None => not_found(
-                        ErrorFamily::Nova,
-                        &format!("Instance {id} could not be found."),
-                    ),
-                }
-            }
-            Some("show-cloud-server") => {
-                let id = param("server_id")?;
-                match server(&state, &id, project) {
-                    Some(s) => Reply::json(200, json!({"server": s})),
-                    None => not_found(ErrorFamily::EcsV1, &format!("server {id} not found")),
-                }
-            }
-            Some("show-port") => {
-                let id = param("port_id")?;
-                match port(&state, &id) {
-                    Some(p) => Reply::json(200, json!({"port": p})),
-                    None => not_found(ErrorFamily::EcsV1, &format!("port {id} not found")),
-                }
-            }
-            Some(_) => Reply::json(200, sub_nic_page(&state, query)),
-            None => undeclared_read(&state, &segments, query, project)?,
+        let state = {
+            let mut state = self.state.lock();
+            self.end_due_jobs(&mut state);
+            state
         };
-        Some(reply)
+        undeclared_read(&state, &segments, query, self.config.project_id.as_str())
     }
 }
 
