@@ -432,6 +432,144 @@ fn bench_memory() {
     let _ = std::fs::remove_file(target);
 }
 
+/// A loopback stand-in for a cloud: the built-in mock in a process of its
+/// own with jobs of `BENCH_JOB_MS` (2000) and `BENCH_LATENCY_MS` (100) added
+/// to every answer, and the default run against it (the README's fixtures:
+/// one spare port and one supplementary NIC, or `BENCH_SPARES` and
+/// `BENCH_SUB_NICS` of each; the limits a real cloud gets). With
+/// `BENCH_OTHER_BIN` (another build of the harness) the two are run
+/// alternately, each against a fresh mock, `BENCH_ROUNDS` (1) times. Before
+/// each run of this build, `doctor --job-time` prints its estimate.
+fn bench_cloud() {
+    let env_num = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let job_ms = env_num("BENCH_JOB_MS", 2000);
+    let latency_ms = env_num("BENCH_LATENCY_MS", 100);
+    let spares = env_num("BENCH_SPARES", 1).max(1) as usize;
+    let sub_nics = env_num("BENCH_SUB_NICS", 1).max(1) as usize;
+    let rounds = env_num("BENCH_ROUNDS", 1);
+    println!(
+        "\n## a run against a cloud-like stand-in: jobs of {job_ms} ms, {latency_ms} ms added round trip, {spares} spare port(s), {sub_nics} supplementary NIC(s)"
+    );
+    let mut bins = vec![("this build", BIN.to_string())];
+    if let Ok(other) = std::env::var("BENCH_OTHER_BIN") {
+        bins.push(("BENCH_OTHER_BIN", other));
+    }
+    for round in 1..=rounds {
+        for (name, bin) in &bins {
+            let (mut mock, base) = start_mock_process(&[
+                "--job-ms",
+                &job_ms.to_string(),
+                "--latency-ms",
+                &latency_ms.to_string(),
+            ]);
+            let dir = std::env::temp_dir().join(format!(
+                "nic-bench-cloud-{}-{round}-{}",
+                std::process::id(),
+                bins.iter().position(|b| &b.1 == bin).unwrap_or(0)
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let target = dir.join("cloud.toml");
+            std::fs::write(&target, cloud_target(&base, spares, sub_nics)).unwrap();
+            if bin == BIN {
+                let out = Command::new(bin)
+                    .args([
+                        "doctor",
+                        "--target",
+                        "cloud.toml",
+                        "--job-time",
+                        &format!("{job_ms}ms"),
+                    ])
+                    .current_dir(&dir)
+                    .output()
+                    .unwrap();
+                let text = String::from_utf8_lossy(&out.stdout);
+                for line in text
+                    .lines()
+                    .filter(|l| l.starts_with("estimate") || l.starts_with("  with"))
+                {
+                    println!("cloud: round {round}: doctor: {line}");
+                }
+            }
+            let started = Instant::now();
+            let out = Command::new(bin)
+                .args([
+                    "run",
+                    "--target",
+                    "cloud.toml",
+                    "--seed",
+                    "1",
+                    "--no-snapshots",
+                ])
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            let secs = started.elapsed().as_secs_f64();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let summary = text
+                .lines()
+                .find(|l| l.contains(" cases, ") && l.contains(" passed"))
+                .unwrap_or_default()
+                .to_string();
+            println!("cloud: round {round}: {name}: {secs:.1}s wall; {summary}");
+            let _ = mock.kill();
+            let _ = mock.wait();
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+/// The binary's mock in a process of its own, and its base URL.
+fn start_mock_process(extra: &[&str]) -> (std::process::Child, String) {
+    let mut mock = Command::new(BIN)
+        .args(["mock", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(mock.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    (mock, first.trim().to_string())
+}
+
+/// A target file for the stand-in at `base`: the README's fixtures (with
+/// more spares and supplementary NICs when asked) and a cloud's limits.
+fn cloud_target(base: &str, spares: usize, sub_nics: usize) -> String {
+    let f = example_fixtures();
+    let quoted = |ids: &[String]| {
+        ids.iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let extra_spares =
+        quoted(&f.extra_spare_port_ids[..(spares - 1).min(f.extra_spare_port_ids.len())]);
+    let extra_subs = quoted(
+        &f.extra_sub_network_interface_ids
+            [..(sub_nics - 1).min(f.extra_sub_network_interface_ids.len())],
+    );
+    format!(
+        "[target]\nname = \"cloud-stand-in\"\necs_url = \"{base}\"\nvpc_url = \"{base}\"\nproject_id = \"{EXAMPLE_PROJECT_ID}\"\n[fixtures]\nserver_id = \"{}\"\nprimary_port_id = \"{}\"\nspare_port_id = \"{}\"\nnetwork_id = \"{}\"\nsubnet_id = \"{}\"\nsecurity_group_id = \"{}\"\nsub_network_interface_id = \"{}\"\nsubnet_cidr = \"{}\"\nextra_spare_port_ids = [{extra_spares}]\nextra_sub_network_interface_ids = [{extra_subs}]\nextra_security_group_ids = [{}]\n[auth]\nkind = \"none\"\n",
+        f.server_id,
+        f.primary_port_id,
+        f.spare_port_id,
+        f.network_id,
+        f.subnet_id,
+        f.security_group_id,
+        f.sub_network_interface_id,
+        f.subnet_cidr.as_deref().unwrap_or_default(),
+        quoted(&f.extra_security_group_ids)
+    )
+}
+
 /// The mock's own work per request (routing, validation, rules, state, jobs),
 /// with no HTTP around it: steadier than a socket figure on a noisy machine, so
 /// it is the one to compare when changing the mock's code.
@@ -588,5 +726,9 @@ fn main() {
     }
     if want("memory") {
         bench_memory();
+    }
+    // Minutes, not seconds: only when asked for by name.
+    if args.iter().any(|a| a == "cloud") {
+        bench_cloud();
     }
 }

@@ -48,3 +48,27 @@ mod tests {
         );
     }
 }
+
+/// A duration as a person reads it: `850ms`, `2.5s`, `7m 30s`, `1h 05m`.
+pub fn duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs_f64();
+    match secs {
+        s if s < 1.0 => format!("{}ms", d.as_millis()),
+        s if s < 60.0 => format!("{s:.1}s"),
+        s if s < 3600.0 => format!("{}m {:02}s", s as u64 / 60, s as u64 % 60),
+        s => format!("{}h {:02}m", s as u64 / 3600, s as u64 % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_a_person_says_them() {
+        assert_eq!(super::duration(Duration::from_millis(850)), "850ms");
+        assert_eq!(super::duration(Duration::from_millis(2500)), "2.5s");
+        assert_eq!(super::duration(Duration::from_secs(450)), "7m 30s");
+        assert_eq!(super::duration(Duration::from_secs(3900)), "1h 05m");
+    }
+}

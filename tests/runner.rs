@@ -1137,6 +1137,21 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
     );
     let doctor = with_target("doctor", &file, &ledger, &[]);
     assert_eq!(doctor.status.code(), Some(0), "{}", text(&doctor));
+
+    // The run's wall time before it is spent: from a job time given, or
+    // probed with the spare (attached, detached again, the ledger closed).
+    let given = with_target("doctor", &file, &ledger, &["--job-time", "10s"]);
+    assert_eq!(given.status.code(), Some(0), "{}", text(&given));
+    assert!(text(&given).contains("jobs of 10.0s (given)"), "{}", text(&given));
+    assert!(text(&given).contains("spare ports"), "a recommendation: {}", text(&given));
+    let writes = mock.mock.writes();
+    let probed = with_target("doctor", &file, &ledger, &["--probe-job"]);
+    assert_eq!(probed.status.code(), Some(0), "{}", text(&probed));
+    assert!(text(&probed).contains("(probed"), "{}", text(&probed));
+    assert_eq!(mock.mock.writes(), writes + 2, "the probe is two jobs");
+    assert_eq!(mock.mock.attached_ports(), as_before);
+    let doctor = with_target("doctor", &file, &ledger, &[]);
+    assert_eq!(doctor.status.code(), Some(0), "{}", text(&doctor));
     rt.block_on(mock.stop());
 }
 
@@ -1617,4 +1632,97 @@ fn a_time_budget_runs_every_rule_first_and_stops_starting_cases_when_spent() {
     assert!(r["cases"].as_u64().unwrap() < r["planned"].as_u64().unwrap());
     assert!(r["elapsed_secs"].as_f64().unwrap() < 30.0);
     rt.block_on(mock.stop());
+}
+
+/// A sink the in-process mock writes its request log to.
+#[derive(Clone, Default)]
+struct SharedLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// On a cloud a run is the server's jobs one after another. With the
+/// README's fixtures (one spare port) and a cloud's limits (one server task,
+/// NICs deleted four at a time), a spare is detached together with the NICs
+/// waiting to be deleted, and a case waits for the server's turn only when it
+/// changes the server: the jobs the mock starts stay within a fifth of what
+/// `doctor` estimates from the plan, and the estimate's own parts add up.
+#[test]
+fn a_cloud_like_run_starts_the_jobs_its_estimate_counts() {
+    use nic_conformance::contract::Contract;
+    use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
+    use nic_conformance::http::Client;
+    use nic_conformance::mock::{Mock, MockConfig, serve};
+    use nic_conformance::runner::{Model, RunOptions, Runner};
+    use nic_conformance::target::{Limits, Target};
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let log = SharedLog::default();
+    let (summary, estimate, attached, fixtures) = rt.block_on(async {
+        let contract = Arc::new(Contract::builtin().unwrap());
+        let mut fixtures = example_fixtures();
+        fixtures.extra_spare_port_ids.clear();
+        fixtures.extra_sub_network_interface_ids.clear();
+        let mut config = MockConfig::new(EXAMPLE_PROJECT_ID, fixtures.clone());
+        config.job_duration = Duration::from_millis(20);
+        let mock = Mock::new(contract.clone(), config).with_log(Box::new(log.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mock = serve(Arc::new(mock), listener).await.unwrap();
+        let mut target = Target::builtin(&mock.base_url);
+        target.fixtures = fixtures.clone();
+        target.limits = Limits {
+            rate_per_second: 0.0,
+            job_poll: Duration::from_millis(40),
+            ..Limits::cloud()
+        };
+        let client = Arc::new(Client::new(target).unwrap());
+        let opts = RunOptions::new(1);
+        let runner = Arc::new(Runner::new(contract.clone(), client, opts));
+        let model = Model {
+            round_trip: Duration::ZERO,
+            job: Duration::from_millis(20),
+            probed: false,
+            spares: 1,
+        };
+        let estimate = runner.estimate(model).unwrap();
+        let mut summary = nic_conformance::report::Summary::new(&contract, false);
+        runner.run(&mut summary).await;
+        let attached = mock.mock.attached_ports();
+        mock.stop().await;
+        (summary, estimate, attached, fixtures)
+    });
+    assert_eq!(summary.worst(), None, "findings {:?}", summary.findings);
+    assert_eq!(
+        summary.cases as usize, estimate.cases,
+        "the estimate replays the run's plan"
+    );
+    assert_eq!(
+        attached,
+        [
+            fixtures.primary_port_id.clone(),
+            nic_conformance::mock::BYSTANDER_PORT_ID.to_string()
+        ],
+        "the server ends as it began"
+    );
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let jobs = text
+        .lines()
+        .filter(|l| l.contains("\"method\":\"POST\"") && l.contains("\"status\":200"))
+        .filter(|l| l.contains("/nics\"") || l.contains("/nics/delete\""))
+        .count();
+    eprintln!("jobs started {jobs}, estimated {estimate:?}");
+    let (low, high) = (estimate.jobs * 4 / 5, estimate.jobs * 6 / 5);
+    assert!(
+        (low..=high).contains(&jobs),
+        "the mock started {jobs} jobs; the estimate counts {} ({} of them setup and clean-up)",
+        estimate.jobs,
+        estimate.housekeeping
+    );
 }

@@ -271,6 +271,7 @@ pub async fn serve_mock(contract: Arc<Contract>, args: MockArgs) -> Result<i32, 
     config.validate = args.validate;
     config.max_nics_per_server = args.max_nics_per_server;
     config.job_duration = std::time::Duration::from_millis(args.job_ms);
+    config.latency = std::time::Duration::from_millis(args.latency_ms);
     let ak = env_var("NIC_MOCK_AK").unwrap_or_else(|| "TESTAKEXAMPLE0000000".into());
     let sk =
         env_var("NIC_MOCK_SK").unwrap_or_else(|| "testskexample00000000000000000000000000".into());

@@ -68,8 +68,8 @@ pub enum Command {
     /// Review, accept or reject pending snapshots.
     Snapshots(SnapshotsArgs),
     /// Check a target before a run: endpoints, credentials and every fixture,
-    /// through reads only (exit 0 ready, 2 not).
-    Doctor(TargetArgs),
+    /// through reads only (exit 0 ready, 2 not), and estimate how long a run takes.
+    Doctor(DoctorArgs),
     /// Stand between a client and a target and judge every exchange against the
     /// contract; reports are written on Ctrl-C or SIGTERM.
     Proxy(ProxyArgs),
@@ -198,6 +198,19 @@ pub struct TargetArgs {
     pub ledger: Option<PathBuf>,
 }
 
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How long the target's jobs take (e.g. 10s, 1500ms), for the run's estimate.
+    #[arg(long, value_name = "DURATION", value_parser = parse::parse_job_time)]
+    pub job_time: Option<std::time::Duration>,
+    /// Measure a job: attach the spare port and detach it again (two jobs,
+    /// recorded in the ledger under the target's lock: the only writes doctor makes).
+    #[arg(long, conflicts_with = "job_time")]
+    pub probe_job: bool,
+}
+
 /// What fails a run beyond its findings: the flags `run` and `report merge` share.
 #[derive(Args, Debug, Clone)]
 pub struct GateArgs {
@@ -282,6 +295,9 @@ pub struct MockArgs {
     /// How long a job stays INIT/RUNNING, in milliseconds.
     #[arg(long, default_value_t = 200)]
     pub job_ms: u64,
+    /// Added to every answer, in milliseconds: a cloud's round trip on loopback.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
     /// How a batch of several NICs fails: NIC by NIC (the others are
     /// attached) or as a whole (nothing changes).
     #[arg(long, default_value = "per-nic", value_name = "per-nic|atomic")]

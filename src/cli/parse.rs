@@ -22,6 +22,16 @@ pub(super) fn parse_budget(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `1500ms`, or a duration as [`parse_duration`] reads it: a job's length.
+pub(super) fn parse_job_time(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().strip_suffix("ms") {
+        Some(ms) => (ms.trim().parse::<u64>())
+            .map(std::time::Duration::from_millis)
+            .map_err(|_| format!("`{s}` is not a duration (write e.g. 1500ms, 10s or 2m)")),
+        None => parse_duration(s),
+    }
+}
+
 /// `90`, `90s`, `10m`, `1h30m`: a duration of whole seconds, minutes and hours.
 pub(super) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let bad = || format!("`{s}` is not a duration (write e.g. 90s, 10m or 1h30m)");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::cli::commands::print_lines;
-use crate::cli::{CleanupArgs, TargetArgs, env_var};
+use crate::cli::{CleanupArgs, DoctorArgs, TargetArgs, env_var};
 use crate::contract::Contract;
 use crate::error::{Error, exit};
 use crate::http::Client;
@@ -63,7 +63,8 @@ pub fn lock_target(
 }
 
 /// `doctor`: the preflight's checks, one line each, and the ledger's state.
-pub async fn doctor(contract: Arc<Contract>, args: &TargetArgs) -> Result<i32, Error> {
+pub async fn doctor(contract: Arc<Contract>, doctor: &DoctorArgs) -> Result<i32, Error> {
+    let args = &doctor.target;
     let (runner, ledger, target) = target_runner(contract, args)?;
     let found = runner.preflight_checks().await;
     let mut lines: Vec<String> = found.checks.iter().map(|c| c.to_string()).collect();
@@ -103,6 +104,9 @@ pub async fn doctor(contract: Arc<Contract>, args: &TargetArgs) -> Result<i32, E
             lines.push(format!("FAILED    ledger: {e}"));
         }
     }
+    if ready {
+        lines.extend(estimate_lines(&runner, doctor, &target, &ledger, &found).await?);
+    }
     lines.push(if ready {
         "ready: a run can start".into()
     } else {
@@ -110,6 +114,93 @@ pub async fn doctor(contract: Arc<Contract>, args: &TargetArgs) -> Result<i32, E
     });
     print_lines(lines)?;
     Ok(if ready { exit::OK } else { exit::ERROR })
+}
+
+/// Under this, a run is worth starting without a time budget.
+const WORTH_WAITING: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The default run's wall time on this target, from a read's round trip,
+/// a job's length (given or probed) and the fixtures; and how many spare
+/// ports would bring it under ten minutes.
+async fn estimate_lines(
+    runner: &crate::runner::Runner,
+    doctor: &DoctorArgs,
+    target: &Target,
+    ledger: &std::path::Path,
+    found: &crate::runner::Preflight,
+) -> Result<Vec<String>, Error> {
+    use crate::runner::Model;
+    let Some(round_trip) = runner.round_trip().await else {
+        return Ok(vec![
+            "estimate: none (the server's NICs could not be listed three times)".into(),
+        ]);
+    };
+    let probed = doctor.job_time.is_none() && doctor.probe_job;
+    let (job, how) = match (doctor.job_time, doctor.probe_job) {
+        (Some(t), _) => (t, "given"),
+        (None, true) => {
+            let _locks = lock_target(target, ledger, "doctor --probe-job")?;
+            (
+                runner.probe_job(found).await?,
+                "probed: the spare attached and detached again",
+            )
+        }
+        (None, false) => {
+            return Ok(vec![format!(
+                "estimate: a read takes {}; give --job-time (or --probe-job) for the run's wall time",
+                crate::text::duration(round_trip)
+            )]);
+        }
+    };
+    let spares = 1 + target.fixtures.extra_spare_port_ids.len();
+    let model = Model {
+        round_trip,
+        job,
+        probed,
+        spares,
+    };
+    let e = runner.estimate(model)?;
+    let mut lines = vec![format!(
+        "estimate: about {} for the default run ({} cases; {} jobs of {} ({how}) one after another on the server, {} of them setup and clean-up; a read takes {})",
+        crate::text::duration(e.wall),
+        e.cases,
+        e.jobs,
+        crate::text::duration(job),
+        e.housekeeping,
+        crate::text::duration(round_trip),
+    )];
+    if e.wall > WORTH_WAITING {
+        lines.push(recommendation(runner, model, spares)?);
+    }
+    Ok(lines)
+}
+
+/// The fewest spare ports that bring the run under [`WORTH_WAITING`], or why none does.
+fn recommendation(
+    runner: &crate::runner::Runner,
+    model: crate::runner::Model,
+    have: usize,
+) -> Result<String, Error> {
+    let mut last = None;
+    for n in [2, 4, 8, 16, 32, 64].into_iter().filter(|n| *n > have) {
+        let e = runner.estimate(crate::runner::Model { spares: n, ..model })?;
+        if e.wall <= WORTH_WAITING {
+            return Ok(format!(
+                "  with {n} spare ports ({} more in extra_spare_port_ids): about {}",
+                n - have,
+                crate::text::duration(e.wall)
+            ));
+        }
+        last = Some((n, e));
+    }
+    Ok(match last {
+        Some((n, e)) => format!(
+            "  even with {n} spare ports about {} ({} jobs wait for the server's turn): run --time-budget 10m exercises every rule first",
+            crate::text::duration(e.wall),
+            e.jobs
+        ),
+        None => "  run --time-budget 10m exercises every rule first".into(),
+    })
 }
 
 /// `cleanup`: undoes what the ledger records; exit 0 when the target is back.

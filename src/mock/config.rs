@@ -17,6 +17,8 @@ pub struct MockConfig {
     pub require_auth: bool,
     /// How long a job stays INIT/RUNNING before it ends.
     pub job_duration: Duration,
+    /// Added to every answer: a cloud's round trip on a loopback stand-in.
+    pub latency: Duration,
     /// Access key → secret key accepted for AK/SK signatures.
     pub credentials: Vec<(String, String)>,
     /// How a batch job treats a NIC that fails.
@@ -114,6 +116,7 @@ impl MockConfig {
             faults: FaultSet::default(),
             require_auth: false,
             job_duration: Duration::from_millis(20),
+            latency: Duration::ZERO,
             credentials: Vec::new(),
             batch: BatchMode::default(),
             success: SuccessStatus::default(),

@@ -74,6 +74,9 @@ async fn handle(
     req: Request,
 ) -> Response {
     let started = std::time::Instant::now();
+    if !mock.config.latency.is_zero() {
+        tokio::time::sleep(mock.config.latency).await;
+    }
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let family = errors::family_of_path(&path);

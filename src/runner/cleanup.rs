@@ -259,6 +259,36 @@ impl Runner {
         }
     }
 
+    /// Puts NICs back among those waiting to be deleted.
+    pub(super) fn track_pending(&self, ports: &[String]) {
+        (self.lab.created.lock().unwrap_or_else(|e| e.into_inner())).extend(ports.iter().cloned());
+    }
+
+    /// Takes every created NIC waiting to be deleted that the server still
+    /// lists (the others are gone already: their addresses are free again).
+    pub(super) async fn take_created_listed(&self) -> Vec<String> {
+        let mut waiting =
+            std::mem::take(&mut *self.lab.created.lock().unwrap_or_else(|e| e.into_inner()));
+        if waiting.is_empty() {
+            return waiting;
+        }
+        match self.listing().await {
+            Ok(listed) => {
+                let gone: Vec<String> = (waiting.iter())
+                    .filter(|p| !listed.contains(p))
+                    .cloned()
+                    .collect();
+                self.lab.addresses.ports_gone(&gone);
+                waiting.retain(|p| listed.contains(p));
+                waiting
+            }
+            Err(_) => {
+                self.track_pending(&waiting);
+                Vec::new()
+            }
+        }
+    }
+
     /// Deletes the created NICs once `cleanup_batch` of them wait, or all of them with `all`.
     pub(super) async fn flush_created(&self, all: bool) {
         let batch = {
@@ -410,10 +440,12 @@ impl Runner {
     /// get their fields back; what cannot be is listed as a leftover. With
     /// a ledger, a server back at its baseline closes it.
     pub(super) async fn final_cleanup(&self) {
-        self.flush_created(true).await;
+        // The created NICs and the spares in one batch: one job at the end.
+        let created =
+            std::mem::take(&mut *self.lab.created.lock().unwrap_or_else(|e| e.into_inner()));
         let mut spares = self.lab.spares.free_where(|s| s != PortState::Detached);
         spares.extend(self.lab.spares.retired());
-        let left = self.delete_ports(spares.clone()).await;
+        let left = self.delete_ports([created, spares.clone()].concat()).await;
         let done: Vec<String> = spares.into_iter().filter(|p| !left.contains(p)).collect();
         self.lab.spares.mark(&done, PortState::Detached);
         let Some(baseline) = self.lab.attached_before.get() else {

@@ -1,8 +1,13 @@
-//! Which case starts next. In plan order, except where spare ports are
-//! fewer than the cases in flight: then the next case is the first of the
-//! next few that a free spare serves as it is (or that needs none), so a
-//! spare is attached or detached for a case only when no case waiting can
-//! use it as it stands. On a cloud each of those is a job of seconds.
+//! Which case starts next. In plan order, except where the target is
+//! scarce: fewer spare ports than cases in flight, or fewer server tasks
+//! (`limits.server_tasks`) than cases in flight. Then the next case is
+//! picked from the next few by what it needs: while a case holds the
+//! server's turn, one that leaves the server alone; while the turn is
+//! free, one that changes the server and finds a spare as it stands (one
+//! that would leave its spare where it found it before one that moves it).
+//! A spare is attached or detached for a case only when no case waiting can
+//! use it as it stands. On a cloud each of those is a job of seconds, and
+//! the server's turn is what a run waits for.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,20 +16,35 @@ use std::sync::atomic::Ordering;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
+use crate::case::Case;
 use crate::runner::Runner;
 use crate::runner::event::{CaseResult, Event, Reporter};
 use crate::runner::lease::{needs_spare, wanted_spare_state};
 use crate::runner::plan::Planned;
 use crate::runner::pool::PortState;
 
-/// How far past the next case the dispatcher looks for one a spare serves as it is.
-const LOOKAHEAD: usize = 32;
+/// How far past the next case the dispatcher looks for one that fits: far
+/// enough to hold a run's distinct cases of every operation, near enough
+/// that the cases made ahead (kept until they run) stay a few megabytes.
+const LOOKAHEAD: usize = 512;
 
-/// A case waiting to start, and the spare state it needs once looked at
-/// (`Some(None)`: it needs no spare).
+/// A case waiting to start, and what it needs once looked at.
 struct Waiting {
     planned: Planned,
-    need: Option<Option<PortState>>,
+    looked: Option<Looked>,
+}
+
+/// What the dispatcher knows of a waiting case.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Looked {
+    /// The spare state it needs (`None`: it needs no spare).
+    spare: Option<PortState>,
+    /// It may change the server, so it holds the server's turn.
+    changes_server: bool,
+    /// It is expected to succeed, so a spare it names is moved by the case itself.
+    moves_spare: bool,
+    /// A plan's first case (under a time budget these all run first).
+    covering: bool,
 }
 
 impl Runner {
@@ -37,21 +57,24 @@ impl Runner {
         reporter: &mut dyn Reporter,
     ) {
         let width = width.max(1);
-        let scarce = self.lab.spares.len() < width;
+        let lanes = self.client.target().limits.server_tasks.max(1);
+        let choosy = self.lab.spares.len() < width || lanes < width;
         let mut queue: VecDeque<Waiting> = (planned.into_iter())
             .map(|planned| Waiting {
                 planned,
-                need: None,
+                looked: None,
             })
             .collect();
+        // Cases in flight that hold (or wait for) one of the server's turns.
+        let mut on_server = 0usize;
         let mut in_flight = FuturesUnordered::new();
         loop {
             while in_flight.len() < width && !queue.is_empty() && !self.stop_starting() {
-                let next = match scarce {
-                    true => self.pick(&mut queue),
-                    false => queue.pop_front().map(|w| w.planned),
+                let next = match choosy {
+                    true => self.pick(&mut queue, on_server >= lanes),
+                    false => queue.pop_front().map(|w| (w.planned, None)),
                 };
-                let Some(mut p) = next else { break };
+                let Some((mut p, looked)) = next else { break };
                 // A repeat with nothing new to send is settled here, without a task.
                 if let Some(repeat) = self.settle_repeat(&mut p) {
                     reporter.event(&Event::CaseFinished(&repeat));
@@ -60,26 +83,29 @@ impl Runner {
                 let id = self.planned_id(&p);
                 reporter.event(&Event::CaseStarted { id: &id });
                 let operation = self.planned_operation(&p).to_string();
+                let holds_turn = looked.is_some_and(|l| l.changes_server);
+                on_server += usize::from(holds_turn);
                 let runner = Arc::clone(self);
                 let task = tokio::spawn(async move { runner.execute(p).await });
                 in_flight.push(async move {
                     // A panic in a case is a harness bug, reported as that case's error.
-                    task.await.unwrap_or_else(|e| CaseResult {
+                    let result = task.await.unwrap_or_else(|e| CaseResult {
                         case_id: id,
                         operation,
                         error: Some(format!("the harness failed on this case (a bug): {e}")),
                         ..Default::default()
-                    })
+                    });
+                    (result, holds_turn)
                 });
             }
-            let Some(result) = in_flight.next().await else {
+            let Some((result, held_turn)) = in_flight.next().await else {
                 break;
             };
+            on_server -= usize::from(held_turn);
             reporter.event(&Event::CaseFinished(&result));
         }
     }
 
-    /// Stopped (a signal), failing (the target stopped answering), or the request budget spent.
     /// Makes a generated case that is a later round of its plan: the repeat
     /// result when the plan has nothing new left, else `None` with the case
     /// kept in `p` for its task.
@@ -108,6 +134,7 @@ impl Runner {
         })
     }
 
+    /// Stopped (a signal), failing (the target stopped answering), or the request budget spent.
     pub(super) fn stop_starting(&self) -> bool {
         self.lab.cancelled.load(Ordering::Relaxed)
             || self.client.failing().is_some()
@@ -123,35 +150,74 @@ impl Runner {
         }
     }
 
-    /// The first of the next [`LOOKAHEAD`] cases that needs no spare or
-    /// finds one free in the state it needs; else the next case.
-    fn pick(&self, queue: &mut VecDeque<Waiting>) -> Option<Planned> {
-        let window = queue.len().min(LOOKAHEAD);
-        for i in 0..window {
-            let need = self.need_of(&mut queue[i]);
-            let ready = match need {
-                None => true,
-                Some(state) => self.lab.spares.has_free(|s| s == state),
-            };
-            if ready {
-                return queue.remove(i).map(|w| w.planned);
+    /// The best of the next [`LOOKAHEAD`] cases (see [`Runner::rank`]),
+    /// the first of them on a tie; none while every server turn is taken
+    /// and every case waiting needs one. Under a time budget the window ends
+    /// where the covering round does, so every plan's first case still
+    /// runs before any second round.
+    fn pick(
+        &self,
+        queue: &mut VecDeque<Waiting>,
+        turn_taken: bool,
+    ) -> Option<(Planned, Option<Looked>)> {
+        let mut best: Option<(u8, usize)> = None;
+        let mut round = None;
+        for (i, waiting) in queue.iter_mut().take(LOOKAHEAD).enumerate() {
+            let looked = self.look(waiting);
+            if self.opts.time_budget.is_some()
+                && *round.get_or_insert(looked.covering) != looked.covering
+            {
+                break;
+            }
+            let rank = self.rank(looked, turn_taken);
+            if best.is_none_or(|(r, _)| rank < r) {
+                best = Some((rank, i));
+            }
+            if rank == 0 {
+                break;
             }
         }
-        queue.pop_front().map(|w| w.planned)
+        let (rank, i) = best?;
+        // Every turn is taken and only cases that need one wait: start none
+        // now, so the next is chosen when a turn and its spare are free again.
+        if turn_taken && rank > 0 {
+            return None;
+        }
+        queue.remove(i).map(|w| (w.planned, w.looked))
     }
 
-    /// The spare state a waiting case needs; a generated case is made now
-    /// (and kept, so it is made once).
-    fn need_of(&self, w: &mut Waiting) -> Option<PortState> {
-        if let Some(need) = w.need {
-            return need;
+    /// Lower starts sooner. While another case holds the server's turn, a
+    /// case that leaves the server alone runs beside it. While the turn is
+    /// free, a case that takes it: first one whose spare is free as it
+    /// stands and stays so, then one that moves its spare (a case of the
+    /// other state becomes ready), then one that needs a spare moved first;
+    /// a case that leaves the server alone last.
+    fn rank(&self, looked: Looked, turn_taken: bool) -> u8 {
+        let ready = looked
+            .spare
+            .is_none_or(|state| self.lab.spares.has_free(|s| s == state));
+        let on_turn = match (ready, looked.moves_spare && looked.spare.is_some()) {
+            (true, false) => 0,
+            (true, true) => 1,
+            (false, _) => 2,
+        };
+        match (looked.changes_server, turn_taken) {
+            (false, true) => 0,
+            (false, false) => 3,
+            (true, true) => 1 + on_turn,
+            (true, false) => on_turn,
         }
-        let f = &self.client.target().fixtures;
-        let need = match &mut w.planned {
-            Planned::Curated(c) => needs_spare(c, f).then(|| wanted_spare_state(c)),
-            Planned::Sequence(s) => {
-                needs_spare(&s.steps[0], f).then(|| wanted_spare_state(&s.steps[0]))
-            }
+    }
+
+    /// What a waiting case needs; a generated case is made now (and kept,
+    /// so it is made once).
+    fn look(&self, w: &mut Waiting) -> Looked {
+        if let Some(looked) = w.looked {
+            return looked;
+        }
+        let (case, covering): (Option<&Case>, bool) = match &mut w.planned {
+            Planned::Curated(c) => (Some(&**c), true),
+            Planned::Sequence(s) => (s.steps.first(), true),
             Planned::Generated {
                 op,
                 kind,
@@ -159,16 +225,20 @@ impl Runner {
                 made,
             } => {
                 let operation = &self.contract.operations[*op];
-                *made = self
-                    .generator()
-                    .case(operation, *kind, *index)
-                    .map(Box::new);
-                (made.as_deref())
-                    .filter(|c| needs_spare(c, f))
-                    .map(wanted_spare_state)
+                let generator = self.generator();
+                *made = generator.case(operation, *kind, *index).map(Box::new);
+                let covering = *index < generator.plans(operation, *kind).len();
+                (made.as_deref(), covering)
             }
         };
-        w.need = Some(need);
-        need
+        let f = &self.client.target().fixtures;
+        let looked = Looked {
+            spare: case.filter(|c| needs_spare(c, f)).map(wanted_spare_state),
+            changes_server: case.is_some_and(|c| self.changes_server(c)),
+            moves_spare: case.is_some_and(|c| self.expected_to_succeed(c)),
+            covering,
+        };
+        w.looked = Some(looked);
+        looked
     }
 }

@@ -49,11 +49,18 @@ impl Runner {
 
     /// Whether `case` may change the server: it is expected to succeed, or
     /// it needs a spare port (whose setup attaches or detaches it).
+    /// (A supplementary NIC is the VPC's, not the server's: its updates
+    /// never wait for the server's turn.)
     pub(super) fn changes_server(&self, case: &Case) -> bool {
         let f = &self.client.target().fixtures;
-        let expected_to_succeed =
-            case.breaks.is_none() && (200..300).any(|s| case.expect.matches(s));
-        expected_to_succeed || crate::runner::lease::needs_spare(case, f)
+        let on_server = (self.contract.operation(&case.operation))
+            .is_some_and(|op| op.path_params().contains(&"server_id"));
+        (on_server && self.expected_to_succeed(case)) || crate::runner::lease::needs_spare(case, f)
+    }
+
+    /// Whether `case` breaks no rule and expects a 2xx: its effect takes place.
+    pub(super) fn expected_to_succeed(&self, case: &Case) -> bool {
+        case.breaks.is_none() && (200..300).any(|s| case.expect.matches(s))
     }
 
     /// The stages of a case that holds its lease.

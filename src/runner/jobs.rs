@@ -17,6 +17,7 @@ use crate::judge::response::{Evidence, judge_response};
 use crate::ledger::Entry;
 use crate::runner::Runner;
 use crate::runner::lease::SetupFailure;
+use crate::runner::pool::PortState;
 
 /// A job the runner started for setup or cleanup did not bring what it needed.
 #[derive(Debug)]
@@ -65,14 +66,21 @@ const FIRST_POLL: Duration = Duration::from_millis(100);
 
 /// The waits between polls: soon at first, doubling up to `job_poll` as a
 /// cap. Once jobs have ended, the first wait is three quarters of a typical
-/// job (learnt by [`JobClock`]) and the next an eighth of one: a job is
-/// rarely over sooner, and every poll is a request to the target.
+/// job (learnt by [`JobClock`]), the next few a sixteenth of one each (so
+/// its end is seen within a sixteenth of a job, where a run waits for jobs
+/// one after another), then doubling again: a job is rarely over sooner,
+/// and every poll is a request to the target.
 #[derive(Debug, Clone)]
 pub(super) struct Backoff {
     next: Duration,
     cap: Duration,
     first: Option<Duration>,
+    /// Fine steps left before the waits double.
+    fine: u8,
 }
+
+/// Fine steps after the first learnt wait: up to 1 1/8 of a typical job.
+const FINE_STEPS: u8 = 6;
 
 impl Backoff {
     pub(super) fn new(cap: Duration, typical: Option<Duration>) -> Backoff {
@@ -83,9 +91,10 @@ impl Backoff {
         // waiting longer (and a timer's rounding would only add to it).
         let typical = typical.filter(|t| *t >= start * 4);
         Backoff {
-            next: typical.map_or(start, |t| (t / 8).max(start).min(cap)),
+            next: typical.map_or(start, |t| (t / 16).max(start).min(cap)),
             cap,
             first: typical.map(|t| t * 3 / 4),
+            fine: typical.map_or(0, |_| FINE_STEPS - 1),
         }
     }
 
@@ -94,7 +103,10 @@ impl Backoff {
             return first;
         }
         let wait = self.next;
-        self.next = (self.next * 2).min(self.cap);
+        match self.fine {
+            0 => self.next = (self.next * 2).min(self.cap),
+            _ => self.fine -= 1,
+        }
         wait
     }
 }
@@ -386,6 +398,32 @@ impl Runner {
         if !self.ecs_served() {
             return self.move_spare_nova(effect, port).await;
         }
+        // NICs the run made and has not deleted yet go in the same job as a
+        // spare's detach: one job where there would be two.
+        // So do the other spares left attached: free, they wait for a case
+        // that needs one detached, and this is one.
+        let (riders, mut spares) = match effect {
+            Effect::Detach => (
+                self.take_created_listed().await,
+                (self.lab.spares).take_free_where(|s| s == PortState::Attached),
+            ),
+            Effect::Attach => (Vec::new(), Vec::new()),
+        };
+        if !riders.is_empty() || !spares.is_empty() {
+            let others: Vec<String> = spares.iter().map(|s| s.id.clone()).collect();
+            let outcome = self.detach_with(port, &riders, &others).await;
+            for spare in &mut spares {
+                spare.state = match outcome {
+                    Ok(()) => PortState::Detached,
+                    Err(()) => PortState::Unknown,
+                };
+            }
+            match outcome {
+                Ok(()) => return Ok(()),
+                // Never blame the spare for a rider: put them back, try it alone.
+                Err(()) => self.track_pending(&riders),
+            }
+        }
         let (done, body) = match effect {
             Effect::Attach => ("attached", json!({"nics": [{"port_id": port}]})),
             Effect::Detach => ("detached", json!({"nics": [{"id": port}]})),
@@ -462,6 +500,27 @@ impl Runner {
         self.nova_detach(ports).await.map_err(Error::Target)
     }
 
+    /// Detaches a spare, other free `spares` and the run's created `riders`
+    /// in one batch job; on success each is recorded detached.
+    async fn detach_with(
+        &self,
+        spare: &str,
+        riders: &[String],
+        spares: &[String],
+    ) -> Result<(), ()> {
+        let mut ports = vec![spare.to_string()];
+        ports.extend(spares.iter().cloned());
+        ports.extend(riders.iter().cloned());
+        tracing::info!(ports = ?ports, "setup: detaching spares with the run's NICs in one job");
+        self.detach_ports_ecs(&ports).await.map_err(|_| ())?;
+        for p in ports {
+            self.record(crate::ledger::Entry::Detached { port_id: p })
+                .await;
+        }
+        self.lab.addresses.ports_gone(riders);
+        Ok(())
+    }
+
     /// Detaches ports through a batch-delete job.
     async fn detach_ports_ecs(&self, ports: &[String]) -> Result<(), Error> {
         let body = json!({"nics": ports.iter().map(|p| json!({"id": p})).collect::<Vec<_>>()});
@@ -483,7 +542,7 @@ mod tests {
 
     /// Against a cloud (job_poll 1 s): the first poll after 100 ms, doubling
     /// to the cap; once jobs are known to take 4 s, the first after 3 s, the
-    /// next half a second later.
+    /// next six a quarter of a second apart, then doubling.
     /// Against the in-process mock (8 ms): 1, 2, 4, 8 ms.
     #[test]
     fn polls_start_soon_back_off_to_the_cap_and_learn_the_job_time() {
@@ -493,8 +552,8 @@ mod tests {
             [100, 200, 400, 800, 1000, 1000]
         );
         assert_eq!(
-            waits(Backoff::new(second, Some(Duration::from_secs(4))), 3),
-            [3000, 500, 1000]
+            waits(Backoff::new(second, Some(Duration::from_secs(4))), 10),
+            [3000, 250, 250, 250, 250, 250, 250, 500, 1000, 1000]
         );
         assert_eq!(
             waits(Backoff::new(Duration::from_millis(8), None), 5),

@@ -13,6 +13,7 @@
 mod address_book;
 mod cleanup;
 mod dispatch;
+mod estimate;
 pub mod event;
 mod executor;
 mod fields;
@@ -41,10 +42,12 @@ use crate::error::Error;
 use crate::generate::{Generator, GeneratorCache};
 use crate::http::Client;
 use crate::snapshot::{Redactions, SnapshotStore};
+pub use estimate::{Estimate, Model};
 use event::{CaseResult, Event, Reporter, RunEnd};
 pub use options::RunOptions;
 use plan::Planned;
 use preflight::Families;
+pub use preflight::Preflight;
 
 pub struct Runner {
     contract: Arc<Contract>,

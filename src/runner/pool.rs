@@ -87,6 +87,31 @@ impl<S: Copy + PartialEq> Pool<S> {
         })
     }
 
+    /// Takes, without waiting, every free fixture whose state matches.
+    pub fn take_free_where(self: &Arc<Self>, matches: impl Fn(S) -> bool) -> Vec<Taken<S>> {
+        let mut free = self.free.lock();
+        let mut taken = Vec::new();
+        let mut i = 0;
+        while i < free.len() {
+            if !matches(free[i].1) {
+                i += 1;
+                continue;
+            }
+            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let (id, state) = free.remove(i);
+            taken.push(Taken {
+                id,
+                state,
+                retire: false,
+                pool: self.clone(),
+                permit: Some(permit),
+            });
+        }
+        taken
+    }
+
     /// The free fixtures whose state matches (for the end-of-run cleanup).
     pub fn free_where(&self, matches: impl Fn(S) -> bool) -> Vec<String> {
         self.free
@@ -181,6 +206,24 @@ mod tests {
         assert_eq!(pool.free_where(attached), ["b"]);
         pool.mark(&["b".to_string()], PortState::Detached);
         assert!(pool.free_where(attached).is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_free_ones_in_a_state_are_taken_together_and_come_back_as_left() {
+        let pool = ports();
+        let mut a = pool.take_port(PortState::Detached).await.unwrap();
+        a.state = PortState::Attached;
+        drop(a);
+        let held = pool.take_port(PortState::Detached).await.unwrap();
+        let mut taken = pool.take_free_where(|s| s == PortState::Attached);
+        assert_eq!(taken.len(), 1, "the free attached one, not the held one");
+        assert!(
+            pool.take_free_where(|_| true).is_empty(),
+            "nothing else is free"
+        );
+        taken[0].state = PortState::Detached;
+        drop((taken, held));
+        assert_eq!(pool.free_where(|s| s == PortState::Detached).len(), 2);
     }
 
     #[tokio::test]

@@ -82,7 +82,8 @@ pub struct Limits {
     /// Largest response body read.
     pub max_body_bytes: usize,
     /// NICs the run created are deleted this many at a time (1: right after
-    /// their case). More saves requests; a server's NIC quota bounds it.
+    /// their case), or sooner along with a spare's detach. More saves jobs;
+    /// a server's NIC quota bounds it.
     pub cleanup_batch: usize,
     /// Follow redirects (never to another scheme, host or port). Off: a 3xx
     /// is judged as the answer it is, since the pages document none.
@@ -109,7 +110,9 @@ impl Limits {
             job_timeout: Duration::from_secs(300),
             job_poll: Duration::from_millis(1000),
             max_body_bytes: 10 << 20,
-            cleanup_batch: 1,
+            // A server has room for a few NICs beside its own (about a dozen
+            // in all); a spare's detach takes the ones waiting along sooner.
+            cleanup_batch: 4,
             follow_redirects: false,
             max_consecutive_failures: 10,
             server_tasks: 1,

@@ -1,0 +1,332 @@
+//! How long a run will take on a target, before any of it is spent: the
+//! plan replayed against a model of the target (a read's round trip, a
+//! job's length, the fixtures) by the dispatcher's own rules. On a cloud a
+//! run is the server's turns one after another (a case that changes the
+//! server, its spare's setup, its job and the clean-up of what it made),
+//! with the other cases beside them on the remaining lanes.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::case::Case;
+use crate::contract::Effect;
+use crate::error::Error;
+use crate::runner::Runner;
+use crate::runner::jobs::Backoff;
+use crate::runner::lease::{needs_spare, wanted_spare_state};
+use crate::runner::plan::Planned;
+use crate::runner::pool::PortState;
+
+/// Requests of a case besides its own: the listings before and after it.
+const READS_PER_CASE: u32 = 2;
+
+/// A run's predicted wall time and what it is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    pub cases: usize,
+    /// Jobs waited for one after another on the server's turn.
+    pub jobs: usize,
+    /// Of those, the spares' setups and the clean-up of created NICs.
+    pub housekeeping: usize,
+    pub wall: Duration,
+}
+
+/// The model of a target a run is replayed against.
+#[derive(Debug, Clone, Copy)]
+pub struct Model {
+    pub round_trip: Duration,
+    pub job: Duration,
+    /// `job` was measured as a run sees a job end (its polls' lag included).
+    pub probed: bool,
+    /// Spare ports and supplementary NICs as the fixtures give them (or as
+    /// many as a recommendation tries).
+    pub spares: usize,
+}
+
+/// What the model knows of one case.
+struct Step {
+    spare: Option<PortState>,
+    on_turn: bool,
+    succeeds: bool,
+    job: bool,
+    effect: Option<Effect>,
+    creates: usize,
+}
+
+/// The replayed state: the spares' states and the NICs waiting to be deleted.
+struct Replay {
+    spares: Vec<PortState>,
+    pending: usize,
+    batch: usize,
+    jobs: usize,
+    housekeeping: usize,
+}
+
+impl Replay {
+    /// The jobs one server case waits for: its spare's setup (carrying the
+    /// waiting NICs and the other attached spares along when it detaches),
+    /// its own, and a clean-up once `batch` NICs wait.
+    fn server_case(&mut self, s: &Step) -> usize {
+        let mut jobs = 0;
+        if let Some(want) = s.spare {
+            if !self.spares.contains(&want) {
+                jobs += 1;
+                self.housekeeping += 1;
+                if want == PortState::Detached {
+                    self.pending = 0;
+                    self.spares
+                        .iter_mut()
+                        .for_each(|p| *p = PortState::Detached);
+                } else {
+                    self.spares[0] = want;
+                }
+            }
+            if s.succeeds {
+                let i = self.spares.iter().position(|p| *p == want).unwrap_or(0);
+                match s.effect {
+                    Some(Effect::Attach) => self.spares[i] = PortState::Attached,
+                    Some(Effect::Detach) => self.spares[i] = PortState::Detached,
+                    None => {}
+                }
+            }
+        }
+        jobs += usize::from(s.job && s.succeeds);
+        self.pending += if s.succeeds { s.creates } else { 0 };
+        if self.pending >= self.batch.max(1) {
+            jobs += 1;
+            self.housekeeping += 1;
+            self.pending = 0;
+        }
+        self.jobs += jobs;
+        jobs
+    }
+}
+
+impl Runner {
+    /// The plan this run would send, replayed against `model`.
+    pub fn estimate(&self, model: Model) -> Result<Estimate, Error> {
+        let planned = self.plan()?;
+        let limits = &self.client.target().limits;
+        let rtt = model.round_trip;
+        let job_wait = match model.probed {
+            true => model.job + rtt,
+            false => seen_after(model.job, rtt, limits.job_poll),
+        };
+        let case_time = rtt * (1 + READS_PER_CASE);
+        let mut replay = Replay {
+            spares: vec![PortState::Detached; model.spares.max(1)],
+            pending: 0,
+            batch: limits.cleanup_batch,
+            jobs: 0,
+            housekeeping: 0,
+        };
+        let (mut serial, mut lane, mut beside) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        let mut cases = 0;
+        let mut generated = Vec::new();
+        for p in &planned {
+            match p {
+                Planned::Curated(c) => {
+                    let s = self.modelled(c);
+                    serial += case_time + job_wait * replay.server_case(&s) as u32;
+                    cases += 1;
+                }
+                Planned::Sequence(seq) => {
+                    for c in &seq.steps {
+                        let s = self.modelled(c);
+                        serial += case_time + job_wait * replay.server_case(&s) as u32;
+                        cases += 1;
+                    }
+                }
+                Planned::Generated { .. } => generated.push(p),
+            }
+        }
+        let generator = self.generator();
+        let mut steps: Vec<Step> = Vec::new();
+        for p in generated {
+            let Planned::Generated {
+                op, kind, index, ..
+            } = p
+            else {
+                continue;
+            };
+            let operation = &self.contract.operations[*op];
+            if let Some(case) = generator.case(operation, *kind, *index) {
+                steps.push(self.modelled(&case));
+                cases += 1;
+            }
+        }
+        for s in order_on_turn(steps, &mut replay) {
+            match s.on_turn {
+                true => lane += case_time + job_wait * replay.server_case(&s) as u32,
+                false => beside += case_time,
+            }
+        }
+        // The end: the spares and the NICs still waiting, in one job.
+        if replay.pending > 0 || replay.spares.contains(&PortState::Attached) {
+            replay.jobs += 1;
+            replay.housekeeping += 1;
+            lane += job_wait;
+        }
+        let others = limits.concurrency.saturating_sub(1).max(1) as u32;
+        let mut wall = serial + lane.max(beside / others);
+        // A rate limit bounds it from below: every case's requests and each job's polls.
+        if limits.rate_per_second > 0.0 {
+            let polls = (job_wait.as_secs_f64() / limits.job_poll.as_secs_f64()).ceil() + 1.0;
+            let requests =
+                cases as f64 * f64::from(1 + READS_PER_CASE) + replay.jobs as f64 * polls;
+            wall = wall.max(Duration::from_secs_f64(requests / limits.rate_per_second));
+        }
+        Ok(Estimate {
+            cases,
+            jobs: replay.jobs,
+            housekeeping: replay.housekeeping,
+            wall,
+        })
+    }
+
+    fn modelled(&self, case: &Case) -> Step {
+        let f = &self.client.target().fixtures;
+        let op = self.contract.operation(&case.operation);
+        let effect = [Effect::Attach, Effect::Detach]
+            .into_iter()
+            .find(|e| self.contract.effect_rule(&case.operation, *e).is_some());
+        Step {
+            spare: needs_spare(case, f).then(|| wanted_spare_state(case)),
+            on_turn: self.changes_server(case),
+            succeeds: self.expected_to_succeed(case),
+            job: op.is_some_and(|o| o.is_async),
+            effect,
+            creates: match effect {
+                Some(Effect::Attach) => created_by(case, f),
+                _ => 0,
+            },
+        }
+    }
+}
+
+impl Runner {
+    /// A read's round trip: the median of three listings of the server
+    /// (sent outside the rate limit, which the estimate counts apart).
+    pub async fn round_trip(&self) -> Option<Duration> {
+        let op = self.listing_operation()?;
+        let request = self.client.prepare(op, &self.params(op, &[]), None);
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let answer = self.client.fetch(&request).await.ok()?;
+            if answer.status != 200 {
+                return None;
+            }
+            times.push(started.elapsed());
+        }
+        times.sort();
+        times.get(1).copied()
+    }
+
+    /// A job's length, measured: the spare attached and detached again
+    /// (two jobs), recorded in the ledger like a run's setup, and the
+    /// target put back as it was. The mean of the two.
+    pub async fn probe_job(&self, found: &crate::runner::Preflight) -> Result<Duration, Error> {
+        self.open_ledger(found)?;
+        let measured = async {
+            let mut spare = (self.lab.spares.take_port(PortState::Detached).await)
+                .ok_or_else(|| Error::Target("no spare port to probe a job with".into()))?;
+            let mut took = Duration::ZERO;
+            for want in [PortState::Attached, PortState::Detached] {
+                let started = std::time::Instant::now();
+                (self.ready_spare(&mut spare, want).await)
+                    .map_err(|f| Error::Target(format!("the probe's job failed: {}", f.reason)))?;
+                took += started.elapsed();
+            }
+            Ok(took / 2)
+        }
+        .await;
+        let left = self.close().await;
+        if !left.is_empty() {
+            return Err(Error::Target(format!(
+                "the probe could not put the target back: {}",
+                left.join("; ")
+            )));
+        }
+        measured
+    }
+}
+
+/// NICs a request that attaches would create: those naming no spare port.
+fn created_by(case: &Case, f: &crate::fixtures::Fixtures) -> usize {
+    let Some(body) = &case.body else { return 0 };
+    let names_spare = |v: &Value| {
+        v.get("port_id")
+            .or_else(|| v.get("interfaceAttachment").and_then(|a| a.get("port_id")))
+            .and_then(Value::as_str)
+            .is_some_and(|p| f.is_spare(p))
+    };
+    match body.get("nics").and_then(Value::as_array) {
+        Some(nics) => nics.iter().filter(|n| !names_spare(n)).count(),
+        None => usize::from(!names_spare(body)),
+    }
+}
+
+/// The order the dispatcher gives cases on the server's turn: one whose
+/// spare is as it needs before one that moves it, before one that needs a
+/// setup (see `dispatch.rs`); the others keep plan order beside them.
+fn order_on_turn(mut steps: Vec<Step>, replay: &mut Replay) -> Vec<Step> {
+    let mut out = Vec::with_capacity(steps.len());
+    // The cases off the turn go beside in plan order.
+    let (on, off): (Vec<Step>, Vec<Step>) = steps.drain(..).partition(|s| s.on_turn);
+    out.extend(off);
+    let mut waiting: std::collections::VecDeque<Step> = on.into();
+    let mut spares = replay.spares.clone();
+    while !waiting.is_empty() {
+        let window = waiting.len().min(512);
+        let rank = |s: &Step| match s.spare {
+            None => 0,
+            Some(want) if spares.contains(&want) => u8::from(s.succeeds),
+            Some(_) => 2,
+        };
+        let best = (0..window).min_by_key(|&i| rank(&waiting[i])).unwrap_or(0);
+        let Some(s) = waiting.remove(best) else { break };
+        // Track the spares' states as the replay will, to rank the next.
+        let mut shadow = Replay {
+            spares,
+            pending: 0,
+            batch: usize::MAX,
+            jobs: 0,
+            housekeeping: 0,
+        };
+        shadow.server_case(&s);
+        spares = shadow.spares;
+        out.push(s);
+    }
+    out
+}
+
+/// When a job of `job` is seen to end, polled as a run polls once it has
+/// learnt the job time (each poll a round trip).
+fn seen_after(job: Duration, rtt: Duration, cap: Duration) -> Duration {
+    let mut backoff = Backoff::new(cap, Some(job));
+    let mut at = rtt; // the request that starts it
+    let mut waited = Duration::ZERO;
+    while waited < job && waited < Duration::from_secs(3600) {
+        let wait = backoff.next_wait();
+        waited += wait + rtt;
+        at += wait + rtt;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_is_seen_soon_after_it_ends() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        let seen = seen_after(s(10), ms(100), s(1));
+        assert!(seen >= s(10) && seen <= s(11), "{seen:?}");
+        let seen = seen_after(s(2), ms(100), s(1));
+        assert!(seen >= s(2) && seen <= ms(2500), "{seen:?}");
+    }
+}
