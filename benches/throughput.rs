@@ -394,18 +394,7 @@ fn bench_memory() {
     );
 
     // The runner alone, against the mock in a process of its own.
-    let mut mock = Command::new(BIN)
-        .args(["mock", "--listen", "127.0.0.1:0", "--job-ms", "1"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(mock.stdout.as_mut().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    let base = first.trim().to_string();
+    let (mut mock, base) = start_mock_process(&["--job-ms", "1"]);
     let f = example_fixtures();
     let extra: Vec<String> = f
         .extra_spare_port_ids

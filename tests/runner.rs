@@ -1142,8 +1142,16 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
     // probed with the spare (attached, detached again, the ledger closed).
     let given = with_target("doctor", &file, &ledger, &["--job-time", "10s"]);
     assert_eq!(given.status.code(), Some(0), "{}", text(&given));
-    assert!(text(&given).contains("jobs of 10.0s (given)"), "{}", text(&given));
-    assert!(text(&given).contains("spare ports"), "a recommendation: {}", text(&given));
+    assert!(
+        text(&given).contains("jobs of 10.0s (given)"),
+        "{}",
+        text(&given)
+    );
+    assert!(
+        text(&given).contains("spare ports"),
+        "a recommendation: {}",
+        text(&given)
+    );
     let writes = mock.mock.writes();
     let probed = with_target("doctor", &file, &ledger, &["--probe-job"]);
     assert_eq!(probed.status.code(), Some(0), "{}", text(&probed));
