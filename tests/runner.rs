@@ -1696,7 +1696,6 @@ fn a_cloud_like_run_starts_the_jobs_its_estimate_counts() {
         let model = Model {
             round_trip: Duration::ZERO,
             job: Duration::from_millis(20),
-            probed: false,
             spares: 1,
         };
         let estimate = runner.estimate(model).unwrap();

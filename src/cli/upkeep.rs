@@ -135,13 +135,12 @@ async fn estimate_lines(
             "estimate: none (the server's NICs could not be listed three times)".into(),
         ]);
     };
-    let probed = doctor.job_time.is_none() && doctor.probe_job;
     let (job, how) = match (doctor.job_time, doctor.probe_job) {
         (Some(t), _) => (t, "given"),
         (None, true) => {
             let _locks = lock_target(target, ledger, "doctor --probe-job")?;
             (
-                runner.probe_job(found).await?,
+                runner.probe_job(found, round_trip).await?,
                 "probed: the spare attached and detached again",
             )
         }
@@ -156,7 +155,6 @@ async fn estimate_lines(
     let model = Model {
         round_trip,
         job,
-        probed,
         spares,
     };
     let e = runner.estimate(model)?;

@@ -37,8 +37,6 @@ pub struct Estimate {
 pub struct Model {
     pub round_trip: Duration,
     pub job: Duration,
-    /// `job` was measured as a run sees a job end (its polls' lag included).
-    pub probed: bool,
     /// Spare ports and supplementary NICs as the fixtures give them (or as
     /// many as a recommendation tries).
     pub spares: usize,
@@ -109,10 +107,7 @@ impl Runner {
         let planned = self.plan()?;
         let limits = &self.client.target().limits;
         let rtt = model.round_trip;
-        let job_wait = match model.probed {
-            true => model.job + rtt,
-            false => seen_after(model.job, rtt, limits.job_poll),
-        };
+        let job_wait = seen_after(model.job, rtt, limits.job_poll);
         let case_time = rtt * (1 + READS_PER_CASE);
         let mut replay = Replay {
             spares: vec![PortState::Detached; model.spares.max(1)],
@@ -226,20 +221,26 @@ impl Runner {
 
     /// A job's length, measured: the spare attached and detached again
     /// (two jobs), recorded in the ledger like a run's setup, and the
-    /// target put back as it was. The mean of the two.
-    pub async fn probe_job(&self, found: &crate::runner::Preflight) -> Result<Duration, Error> {
+    /// target put back as it was. The mean of the two, each taken halfway
+    /// between the poll that saw it run and the one that saw it end.
+    pub async fn probe_job(
+        &self,
+        found: &crate::runner::Preflight,
+        round_trip: Duration,
+    ) -> Result<Duration, Error> {
+        let cap = self.client.target().limits.job_poll;
         self.open_ledger(found)?;
         let measured = async {
             let mut spare = (self.lab.spares.take_port(PortState::Detached).await)
                 .ok_or_else(|| Error::Target("no spare port to probe a job with".into()))?;
-            let mut took = Duration::ZERO;
             for want in [PortState::Attached, PortState::Detached] {
-                let started = std::time::Instant::now();
                 (self.ready_spare(&mut spare, want).await)
                     .map_err(|f| Error::Target(format!("the probe's job failed: {}", f.reason)))?;
-                took += started.elapsed();
             }
-            Ok(took / 2)
+            // The job clock holds the time from each answer to the poll that saw the end.
+            let seen = (self.lab.job_clock.average())
+                .ok_or_else(|| Error::Target("the probe's jobs were not followed".into()))?;
+            Ok(ended_within(seen, round_trip, cap))
         }
         .await;
         let left = self.close().await;
@@ -302,6 +303,24 @@ fn order_on_turn(mut steps: Vec<Step>, replay: &mut Replay) -> Vec<Step> {
     out
 }
 
+/// The middle of the span a job seen to end `seen` after its request's
+/// answer (polled from cold: nothing learnt yet) ended in: after the poll
+/// before the one that saw it.
+fn ended_within(seen: Duration, rtt: Duration, cap: Duration) -> Duration {
+    let mut backoff = Backoff::new(cap, None);
+    let mut before = Duration::ZERO;
+    loop {
+        let wait = backoff.next_wait();
+        let next = before + wait + rtt;
+        // A poll lands a little after its nominal time (timers, the client's own work).
+        let late = rtt + wait / 10;
+        if next + late >= seen || next > Duration::from_secs(3600) {
+            return (before + seen) / 2;
+        }
+        before = next;
+    }
+}
+
 /// When a job of `job` is seen to end, polled as a run polls once it has
 /// learnt the job time (each poll a round trip).
 fn seen_after(job: Duration, rtt: Duration, cap: Duration) -> Duration {
@@ -319,6 +338,21 @@ fn seen_after(job: Duration, rtt: Duration, cap: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 2 s job polled from cold (after 100, 200, 400, 800, 1000 ms, each
+    /// poll a 100 ms round trip) is seen to end 3 s after its answer; it
+    /// ended after the poll at 1.9 s.
+    #[test]
+    fn a_probed_job_is_taken_between_the_last_two_polls() {
+        let ms = Duration::from_millis;
+        assert_eq!(ended_within(ms(3000), ms(100), ms(1000)), ms(2450));
+        assert_eq!(
+            ended_within(ms(3050), ms(100), ms(1000)),
+            ms(2475),
+            "a late poll"
+        );
+        assert_eq!(ended_within(ms(200), ms(100), ms(1000)), ms(100));
+    }
 
     #[test]
     fn a_job_is_seen_soon_after_it_ends() {

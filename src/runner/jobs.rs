@@ -130,6 +130,12 @@ impl JobClock {
             .then(|| Duration::from_micros(us))
     }
 
+    /// The average so far, however few jobs have ended.
+    pub(super) fn average(&self) -> Option<Duration> {
+        let us = self.average_us.load(Ordering::Relaxed);
+        (self.ended.load(Ordering::Relaxed) > 0).then(|| Duration::from_micros(us))
+    }
+
     pub(super) fn ended(&self, took: Duration) {
         let us = took.as_micros().min(u64::MAX as u128) as u64;
         let n = self.ended.fetch_add(1, Ordering::Relaxed);
