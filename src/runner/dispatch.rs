@@ -26,7 +26,7 @@ use crate::runner::pool::PortState;
 /// How far past the next case the dispatcher looks for one that fits: far
 /// enough to hold a run's distinct cases of every operation, near enough
 /// that the cases made ahead (kept until they run) stay a few megabytes.
-const LOOKAHEAD: usize = 512;
+pub(super) const LOOKAHEAD: usize = 512;
 
 /// A case waiting to start, and what it needs once looked at.
 struct Waiting {
@@ -196,11 +196,7 @@ impl Runner {
         let ready = looked
             .spare
             .is_none_or(|state| self.lab.spares.has_free(|s| s == state));
-        let on_turn = match (ready, looked.moves_spare && looked.spare.is_some()) {
-            (true, false) => 0,
-            (true, true) => 1,
-            (false, _) => 2,
-        };
+        let on_turn = turn_rank(ready, looked.moves_spare && looked.spare.is_some());
         match (looked.changes_server, turn_taken) {
             (false, true) => 0,
             (false, false) => 3,
@@ -240,5 +236,16 @@ impl Runner {
         };
         w.looked = Some(looked);
         looked
+    }
+}
+
+/// Among cases that take the server's turn, lower starts sooner: one whose
+/// spare is free as it stands and stays so, then one that moves its spare,
+/// then one that needs its spare moved first. The estimate ranks by it too.
+pub(super) fn turn_rank(ready: bool, moves_spare: bool) -> u8 {
+    match (ready, moves_spare) {
+        (true, false) => 0,
+        (true, true) => 1,
+        (false, _) => 2,
     }
 }

@@ -13,6 +13,7 @@ use crate::case::Case;
 use crate::contract::Effect;
 use crate::error::Error;
 use crate::runner::Runner;
+use crate::runner::dispatch::{LOOKAHEAD, turn_rank};
 use crate::runner::jobs::Backoff;
 use crate::runner::lease::{needs_spare, wanted_spare_state};
 use crate::runner::plan::Planned;
@@ -233,14 +234,18 @@ impl Runner {
         let measured = async {
             let mut spare = (self.lab.spares.take_port(PortState::Detached).await)
                 .ok_or_else(|| Error::Target("no spare port to probe a job with".into()))?;
+            let started = std::time::Instant::now();
             for want in [PortState::Attached, PortState::Detached] {
                 (self.ready_spare(&mut spare, want).await)
                     .map_err(|f| Error::Target(format!("the probe's job failed: {}", f.reason)))?;
             }
-            // The job clock holds the time from each answer to the poll that saw the end.
-            let seen = (self.lab.job_clock.average())
-                .ok_or_else(|| Error::Target("the probe's jobs were not followed".into()))?;
-            Ok(ended_within(seen, round_trip, cap))
+            // The job clock holds the time from each answer to the poll that
+            // saw the end; a nova-only target has no job: its attach and
+            // detach, as long as they took, stand for one.
+            Ok(match self.lab.job_clock.average() {
+                Some(seen) => ended_within(seen, round_trip, cap),
+                None => started.elapsed() / 2,
+            })
         }
         .await;
         let left = self.close().await;
@@ -280,11 +285,10 @@ fn order_on_turn(mut steps: Vec<Step>, replay: &mut Replay) -> Vec<Step> {
     let mut waiting: std::collections::VecDeque<Step> = on.into();
     let mut spares = replay.spares.clone();
     while !waiting.is_empty() {
-        let window = waiting.len().min(512);
-        let rank = |s: &Step| match s.spare {
-            None => 0,
-            Some(want) if spares.contains(&want) => u8::from(s.succeeds),
-            Some(_) => 2,
+        let window = waiting.len().min(LOOKAHEAD);
+        let rank = |s: &Step| {
+            let ready = s.spare.is_none_or(|want| spares.contains(&want));
+            turn_rank(ready, s.spare.is_some() && s.succeeds)
         };
         let best = (0..window).min_by_key(|&i| rank(&waiting[i])).unwrap_or(0);
         let Some(s) = waiting.remove(best) else { break };
