@@ -425,7 +425,8 @@ fn bench_memory() {
 /// own with jobs of `BENCH_JOB_MS` (2000) and `BENCH_LATENCY_MS` (100) added
 /// to every answer, and the default run against it (the README's fixtures:
 /// one spare port and one supplementary NIC, or `BENCH_SPARES` and
-/// `BENCH_SUB_NICS` of each; the limits a real cloud gets). With
+/// `BENCH_SUB_NICS` of each, on `BENCH_SERVERS` (1) servers with
+/// `BENCH_SPARES` each; the limits a real cloud gets). With
 /// `BENCH_OTHER_BIN` (another build of the harness) the two are run
 /// alternately, each against a fresh mock, `BENCH_ROUNDS` (1) times. Before
 /// each run of this build, `doctor --job-time` prints its estimate.
@@ -441,8 +442,9 @@ fn bench_cloud() {
     let spares = env_num("BENCH_SPARES", 1).max(1) as usize;
     let sub_nics = env_num("BENCH_SUB_NICS", 1).max(1) as usize;
     let rounds = env_num("BENCH_ROUNDS", 1);
+    let servers = env_num("BENCH_SERVERS", 1).max(1) as usize;
     println!(
-        "\n## a run against a cloud-like stand-in: jobs of {job_ms} ms, {latency_ms} ms added round trip, {spares} spare port(s), {sub_nics} supplementary NIC(s)"
+        "\n## a run against a cloud-like stand-in: jobs of {job_ms} ms, {latency_ms} ms added round trip, {servers} server(s) with {spares} spare port(s) each, {sub_nics} supplementary NIC(s)"
     );
     let mut bins = vec![("this build", BIN.to_string())];
     if let Ok(other) = std::env::var("BENCH_OTHER_BIN") {
@@ -450,20 +452,26 @@ fn bench_cloud() {
     }
     for round in 1..=rounds {
         for (name, bin) in &bins {
-            let (mut mock, base) = start_mock_process(&[
-                "--job-ms",
-                &job_ms.to_string(),
-                "--latency-ms",
-                &latency_ms.to_string(),
-            ]);
             let dir = std::env::temp_dir().join(format!(
                 "nic-bench-cloud-{}-{round}-{}",
                 std::process::id(),
                 bins.iter().position(|b| &b.1 == bin).unwrap_or(0)
             ));
             std::fs::create_dir_all(&dir).unwrap();
+            // The mock makes the servers its fixtures name; its URL comes after.
+            let fixtures = dir.join("fixtures.toml");
+            let fixture_text = cloud_target("http://127.0.0.1:1", spares, sub_nics, servers);
+            std::fs::write(&fixtures, fixture_text).unwrap();
+            let (mut mock, base) = start_mock_process(&[
+                "--job-ms",
+                &job_ms.to_string(),
+                "--latency-ms",
+                &latency_ms.to_string(),
+                "--fixtures",
+                &fixtures.to_string_lossy(),
+            ]);
             let target = dir.join("cloud.toml");
-            std::fs::write(&target, cloud_target(&base, spares, sub_nics)).unwrap();
+            std::fs::write(&target, cloud_target(&base, spares, sub_nics, servers)).unwrap();
             if bin == BIN {
                 let out = Command::new(bin)
                     .args([
@@ -530,8 +538,9 @@ fn start_mock_process(extra: &[&str]) -> (std::process::Child, String) {
 }
 
 /// A target file for the stand-in at `base`: the README's fixtures (with
-/// more spares and supplementary NICs when asked) and a cloud's limits.
-fn cloud_target(base: &str, spares: usize, sub_nics: usize) -> String {
+/// more spares and supplementary NICs when asked, and `servers - 1` more
+/// servers of `spares` spare ports each) and a cloud's limits.
+fn cloud_target(base: &str, spares: usize, sub_nics: usize, servers: usize) -> String {
     let f = example_fixtures();
     let quoted = |ids: &[String]| {
         ids.iter()
@@ -545,8 +554,18 @@ fn cloud_target(base: &str, spares: usize, sub_nics: usize) -> String {
         &f.extra_sub_network_interface_ids
             [..(sub_nics - 1).min(f.extra_sub_network_interface_ids.len())],
     );
+    let mut more = String::new();
+    for k in 2..=servers {
+        let spare = |j: usize| format!("\"ce531f90-199f-48c0-816c-{k:04x}{j:08x}\"");
+        let extra: Vec<String> = (1..spares).map(spare).collect();
+        more += &format!(
+            "[[fixtures.extra_servers]]\nserver_id = \"6e2f4c1a-8f0b-4a7e-9b52-{k:012x}\"\nprimary_port_id = \"a1d0f6b2-3c4e-4f5a-8b6c-{k:012x}\"\nspare_port_id = {}\nextra_spare_port_ids = [{}]\n",
+            spare(0),
+            extra.join(", ")
+        );
+    }
     format!(
-        "[target]\nname = \"cloud-stand-in\"\necs_url = \"{base}\"\nvpc_url = \"{base}\"\nproject_id = \"{EXAMPLE_PROJECT_ID}\"\n[fixtures]\nserver_id = \"{}\"\nprimary_port_id = \"{}\"\nspare_port_id = \"{}\"\nnetwork_id = \"{}\"\nsubnet_id = \"{}\"\nsecurity_group_id = \"{}\"\nsub_network_interface_id = \"{}\"\nsubnet_cidr = \"{}\"\nextra_spare_port_ids = [{extra_spares}]\nextra_sub_network_interface_ids = [{extra_subs}]\nextra_security_group_ids = [{}]\n[auth]\nkind = \"none\"\n",
+        "[target]\nname = \"cloud-stand-in\"\necs_url = \"{base}\"\nvpc_url = \"{base}\"\nproject_id = \"{EXAMPLE_PROJECT_ID}\"\n[fixtures]\nserver_id = \"{}\"\nprimary_port_id = \"{}\"\nspare_port_id = \"{}\"\nnetwork_id = \"{}\"\nsubnet_id = \"{}\"\nsecurity_group_id = \"{}\"\nsub_network_interface_id = \"{}\"\nsubnet_cidr = \"{}\"\nextra_spare_port_ids = [{extra_spares}]\nextra_sub_network_interface_ids = [{extra_subs}]\nextra_security_group_ids = [{}]\n{more}[auth]\nkind = \"none\"\n",
         f.server_id,
         f.primary_port_id,
         f.spare_port_id,

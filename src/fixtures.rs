@@ -44,6 +44,22 @@ pub struct Fixtures {
     /// show (the spares, other servers' NICs) (optional): no case asks for them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses_in_use: Vec<String>,
+    /// More servers like the fixture's, on the same network (optional):
+    /// cases that change a server spread over them, one turn per server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_servers: Vec<ServerFixtures>,
+}
+
+/// One more server of `[[fixtures.extra_servers]]`: what is its own; the
+/// network, subnet, security groups and supplementary NICs are the fixtures'.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFixtures {
+    pub server_id: String,
+    pub primary_port_id: String,
+    pub spare_port_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_spare_port_ids: Vec<String>,
 }
 
 /// An address range `address/prefix`, IPv4 or IPv6.
@@ -157,6 +173,46 @@ impl Cidr {
 }
 
 impl Fixtures {
+    /// The fixtures of each server, the fixture's own first: each names one
+    /// server and its ports, and shares the rest (the network, the security
+    /// groups and the supplementary NICs, which belong to the network).
+    pub fn servers(&self) -> Vec<Fixtures> {
+        let first = Fixtures {
+            extra_servers: Vec::new(),
+            ..self.clone()
+        };
+        let others = self.extra_servers.iter().map(|s| Fixtures {
+            server_id: s.server_id.clone(),
+            primary_port_id: s.primary_port_id.clone(),
+            spare_port_id: s.spare_port_id.clone(),
+            extra_spare_port_ids: s.extra_spare_port_ids.clone(),
+            ..first.clone()
+        });
+        std::iter::once(first.clone()).chain(others).collect()
+    }
+
+    /// Each server's and port's id with the key that names it, the
+    /// fixture's own server first.
+    pub fn server_ids(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (i, f) in self.servers().into_iter().enumerate() {
+            let key = |name: &str| match i {
+                0 => format!("fixtures.{name}"),
+                i => format!("fixtures.extra_servers[{}].{name}", i - 1),
+            };
+            out.push((key("server_id"), f.server_id));
+            out.push((key("primary_port_id"), f.primary_port_id));
+            out.push((key("spare_port_id"), f.spare_port_id));
+            let extra = key("extra_spare_port_ids");
+            out.extend(
+                f.extra_spare_port_ids
+                    .into_iter()
+                    .map(|p| (extra.clone(), p)),
+            );
+        }
+        out
+    }
+
     /// Whether `port` is one of the spare ports the target file names.
     pub fn is_spare(&self, port: &str) -> bool {
         self.spare_port_id == port || self.extra_spare_port_ids.iter().any(|p| p == port)
@@ -237,7 +293,7 @@ impl World for FixtureWorld<'_> {
         }
     }
 
-    fn fixture(&self, name: &str) -> Option<String> {
+    fn fixture(&self, name: &str, _: Option<&str>) -> Option<String> {
         self.fixtures.get(name).map(str::to_string)
     }
 }
@@ -295,6 +351,7 @@ pub fn example_fixtures() -> Fixtures {
         // Its IPv6 range: a NIC added with ipv6_enable gets an address from it.
         subnet_ipv6_cidr: Some("2001:db8:a0::/64".into()),
         addresses_in_use: Vec::new(),
+        extra_servers: Vec::new(),
     }
 }
 

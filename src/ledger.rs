@@ -106,6 +106,23 @@ impl Ledger {
         PathBuf::from(".nic-conformance").join(format!("ledger-{safe}{shard}.jsonl"))
     }
 
+    /// The ledger of another server of the run whose ledger is `first`:
+    /// beside it, named by the server (`ledger-r1.jsonl` →
+    /// `ledger-r1.server-<id>.jsonl`), so `cleanup` finds it by the target file.
+    pub fn for_server(first: &Path, server_id: &str) -> PathBuf {
+        let safe: String = (server_id.chars())
+            .map(|c| match c.is_ascii_alphanumeric() || c == '-' {
+                true => c,
+                false => '_',
+            })
+            .collect();
+        let stem = first.file_stem().unwrap_or_default().to_string_lossy();
+        let ext = (first.extension())
+            .map(|e| format!(".{}", e.to_string_lossy()))
+            .unwrap_or_default();
+        first.with_file_name(format!("{stem}.server-{safe}{ext}"))
+    }
+
     /// Opens the ledger at `path` for appending, creating it (and its
     /// folder) if need be. Earlier runs' lines are kept; a torn last line (a
     /// write cut by a crash) is dropped, and the returned notice says so.

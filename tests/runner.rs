@@ -1147,8 +1147,10 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
         "{}",
         text(&given)
     );
+    // No number of spares brings one server under ten minutes: another server does.
     assert!(
-        text(&given).contains("spare ports"),
+        text(&given)
+            .contains("servers of 1 spare port(s) each (1 more in [[fixtures.extra_servers]])"),
         "a recommendation: {}",
         text(&given)
     );
@@ -1697,6 +1699,7 @@ fn a_cloud_like_run_starts_the_jobs_its_estimate_counts() {
             round_trip: Duration::ZERO,
             job: Duration::from_millis(20),
             spares: 1,
+            servers: 1,
         };
         let estimate = runner.estimate(model).unwrap();
         let mut summary = nic_conformance::report::Summary::new(&contract, false);
@@ -1732,4 +1735,127 @@ fn a_cloud_like_run_starts_the_jobs_its_estimate_counts() {
         estimate.jobs,
         estimate.housekeeping
     );
+}
+
+/// The estimated wall times a run said.
+#[derive(Default)]
+struct Estimates(Vec<Duration>);
+
+impl nic_conformance::runner::event::Reporter for Estimates {
+    fn event(&mut self, event: &nic_conformance::runner::event::Event) {
+        if let nic_conformance::runner::event::Event::Estimated { wall } = event {
+            self.0.push(*wall);
+        }
+    }
+}
+
+/// A target with two servers: the cases that change a server take turns
+/// on both, each server keeps a ledger of its own, and both end as they
+/// began, with no finding. Each server adds a turn on a cloud, so the
+/// second server takes a share of the jobs.
+#[test]
+fn a_run_over_two_servers_changes_both_and_leaves_both_as_they_were() {
+    use nic_conformance::contract::Contract;
+    use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, ServerFixtures, example_fixtures};
+    use nic_conformance::http::Client;
+    use nic_conformance::mock::{Mock, MockConfig, serve};
+    use nic_conformance::runner::event::Fanout;
+    use nic_conformance::runner::{Model, RunOptions, Runner};
+    use nic_conformance::target::{Limits, Target};
+
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger-two.jsonl");
+    let mut fixtures = example_fixtures();
+    fixtures.extra_spare_port_ids.truncate(1);
+    fixtures.extra_sub_network_interface_ids.clear();
+    let second = ServerFixtures {
+        server_id: "6e2f4c1a-8f0b-4a7e-9b52-000000000002".into(),
+        primary_port_id: "a1d0f6b2-3c4e-4f5a-8b6c-000000000002".into(),
+        spare_port_id: "ce531f90-199f-48c0-816c-000000000002".into(),
+        extra_spare_port_ids: vec!["ce531f90-199f-48c0-816c-000000000003".into()],
+    };
+    fixtures.extra_servers = vec![second.clone()];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let log = SharedLog::default();
+    let (summary, before, after, estimate) = rt.block_on(async {
+        let contract = Arc::new(Contract::builtin().unwrap());
+        let mut config = MockConfig::new(EXAMPLE_PROJECT_ID, fixtures.clone());
+        config.job_duration = Duration::from_millis(20);
+        let mock = Mock::new(contract.clone(), config).with_log(Box::new(log.clone()));
+        let servers = [fixtures.server_id.clone(), second.server_id.clone()];
+        let before = servers.clone().map(|s| mock.attached_to(&s));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mock = serve(Arc::new(mock), listener).await.unwrap();
+        let mut target = Target::builtin(&mock.base_url);
+        target.fixtures = fixtures.clone();
+        target.limits = Limits {
+            rate_per_second: 0.0,
+            job_poll: Duration::from_millis(40),
+            ..Limits::cloud()
+        };
+        let client = Arc::new(Client::new(target).unwrap());
+        let mut opts = RunOptions::new(1);
+        opts.ledger = Some(ledger.clone());
+        let runner = Arc::new(Runner::new(contract.clone(), client, opts));
+        let estimate = runner.estimate(Model {
+            round_trip: Duration::ZERO,
+            job: Duration::from_millis(20),
+            spares: 2,
+            servers: 2,
+        });
+        let mut summary = nic_conformance::report::Summary::new(&contract, false);
+        let mut walls = Estimates::default();
+        runner
+            .run(&mut Fanout(vec![&mut summary, &mut walls]))
+            .await;
+        let after = servers.map(|s| mock.mock.attached_to(&s));
+        mock.stop().await;
+        assert_eq!(
+            walls.0.len(),
+            1,
+            "the run says its estimated wall time once it has learnt the job time"
+        );
+        (summary, before, after, estimate.unwrap())
+    });
+    assert_eq!(summary.worst(), None, "findings {:?}", summary.findings);
+    assert_eq!(
+        before[1].len(),
+        2,
+        "the second server has a primary NIC and a bystander"
+    );
+    assert_eq!(after, before, "both servers end as they began");
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let changes = |server: &str| {
+        (text.lines())
+            .filter(|l| l.contains("\"method\":\"POST\"") && l.contains(server))
+            .count()
+    };
+    let (first, other) = (changes(&fixtures.server_id), changes(&second.server_id));
+    eprintln!("changes sent to the first server {first}, to the second {other}");
+    assert!(
+        other * 3 >= first,
+        "the second server took {other} changes, the first {first}"
+    );
+    let jobs = (text.lines())
+        .filter(|l| l.contains("\"method\":\"POST\"") && l.contains("\"status\":200"))
+        .filter(|l| l.contains("/nics\"") || l.contains("/nics/delete\""))
+        .count();
+    eprintln!("jobs started {jobs}, estimated {estimate:?}");
+    let (low, high) = (estimate.jobs * 4 / 5, estimate.jobs * 6 / 5);
+    assert!(
+        (low..=high).contains(&jobs),
+        "the mock started {jobs} jobs on two servers; the estimate counts {}",
+        estimate.jobs
+    );
+    let second_ledger = dir
+        .path()
+        .join(format!("ledger-two.server-{}.jsonl", second.server_id));
+    for path in [&ledger, &second_ledger] {
+        let o = nic_conformance::ledger::read(path).unwrap();
+        assert!(
+            o.is_some_and(|o| o.finished && o.is_clean()),
+            "{} is closed with nothing outstanding",
+            path.display()
+        );
+    }
 }

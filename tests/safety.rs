@@ -209,6 +209,109 @@ fn cleanup_deletes_only_what_the_ledger_records() {
     rt.block_on(mock.stop());
 }
 
+/// A killed run over two servers is undone on both: each server's ledger
+/// names what the run made there, `doctor` says which ledger is not
+/// clean, and one `cleanup` puts both servers back.
+#[test]
+fn a_killed_run_over_two_servers_is_undone_on_both() {
+    use nic_conformance::fixtures::ServerFixtures;
+    let second = ServerFixtures {
+        server_id: "6e2f4c1a-8f0b-4a7e-9b52-000000000002".into(),
+        primary_port_id: "a1d0f6b2-3c4e-4f5a-8b6c-000000000002".into(),
+        spare_port_id: "ce531f90-199f-48c0-816c-000000000002".into(),
+        extra_spare_port_ids: Vec::new(),
+    };
+    let mut fixtures = example_fixtures();
+    fixtures.extra_servers = vec![second.clone()];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut cfg = MockConfig::new(EXAMPLE_PROJECT_ID, fixtures);
+    cfg.job_duration = Duration::from_millis(20);
+    let mock = rt
+        .block_on(start_local(Arc::new(Contract::builtin().unwrap()), cfg))
+        .unwrap();
+    let before = mock.mock.attached_to(&second.server_id);
+    let dir = tempfile::tempdir().unwrap();
+    let file = target_file(
+        dir.path(),
+        "t.toml",
+        "two",
+        &mock.base_url,
+        "kind = \"none\"",
+    );
+    let text_of = std::fs::read_to_string(&file).unwrap().replace(
+        "[auth]",
+        &format!(
+            "[[fixtures.extra_servers]]\nserver_id = \"{}\"\nprimary_port_id = \"{}\"\nspare_port_id = \"{}\"\n[auth]",
+            second.server_id, second.primary_port_id, second.spare_port_id
+        ),
+    );
+    std::fs::write(&file, text_of).unwrap();
+    let ledger = dir.path().join("ledger.jsonl");
+    let second_ledger = dir
+        .path()
+        .join(format!("ledger.server-{}.jsonl", second.server_id));
+
+    let mut extra = QUICK.to_vec();
+    extra[3] = "60";
+    let mut child = command(
+        &[
+            &[
+                "run",
+                "--target",
+                file.to_str().unwrap(),
+                "--ledger",
+                ledger.to_str().unwrap(),
+            ],
+            &extra[..],
+        ]
+        .concat(),
+        Path::new(ROOT),
+        &[],
+    )
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while mock.mock.attached_to(&second.server_id).len() <= before.len() {
+        assert!(
+            Instant::now() < deadline,
+            "the run never attached anything to the second server"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        second_ledger.exists(),
+        "the second server keeps a ledger of its own"
+    );
+
+    let o = with_target("doctor", &file, &ledger, &[]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("FAILED    ledger ({})", second_ledger.display())),
+        "doctor names the second server's ledger: {}",
+        text(&o)
+    );
+    let o = with_target("cleanup", &file, &ledger, &[]);
+    let named = text(&o).contains("UNCERTAIN");
+    assert_eq!(
+        o.status.code(),
+        Some(if named { 1 } else { 0 }),
+        "{}",
+        text(&o)
+    );
+    let left: Vec<String> = (mock.mock.attached_to(&second.server_id).into_iter())
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert!(
+        left.len() <= usize::from(named),
+        "the run's NICs are left on the second server: {left:?}\n{}",
+        text(&o)
+    );
+    assert!(!left.contains(&second.spare_port_id), "{}", text(&o));
+    rt.block_on(mock.stop());
+}
+
 /// No baseline, no write: when the server's NICs cannot be read, the run
 /// stops with exit 2 before its first write; a read that fails twice and
 /// then answers is waited for.

@@ -251,6 +251,21 @@ fn fixture_lines(project: &str, fixtures: &Fixtures) -> Vec<String> {
             lines.push(format!("{name} = {}", array(ids)));
         }
     }
+    // Inline tables, so they paste into [fixtures] like the rest.
+    let servers: Vec<String> = (fixtures.extra_servers.iter())
+        .map(|s| {
+            format!(
+                "{{ server_id = \"{}\", primary_port_id = \"{}\", spare_port_id = \"{}\", extra_spare_port_ids = {} }}",
+                s.server_id,
+                s.primary_port_id,
+                s.spare_port_id,
+                array(&s.extra_spare_port_ids)
+            )
+        })
+        .collect();
+    if !servers.is_empty() {
+        lines.push(format!("extra_servers = [{}]", servers.join(", ")));
+    }
     lines
 }
 

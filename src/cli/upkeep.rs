@@ -62,13 +62,27 @@ pub fn lock_target(
     Ok(locks)
 }
 
-/// `doctor`: the preflight's checks, one line each, and the ledger's state.
+/// `doctor`: the preflight's checks, one line each, and the ledger's state,
+/// for each server of the target.
 pub async fn doctor(contract: Arc<Contract>, doctor: &DoctorArgs) -> Result<i32, Error> {
     let args = &doctor.target;
     let (runner, ledger, target) = target_runner(contract, args)?;
-    let found = runner.preflight_checks().await;
-    let mut lines: Vec<String> = found.checks.iter().map(|c| c.to_string()).collect();
-    let mut ready = !found.failed();
+    let mut lines = Vec::new();
+    let mut ready = true;
+    let mut first = None;
+    for (server, ledger) in server_ledgers(&runner, &ledger) {
+        let found = server.preflight_checks().await;
+        let mut checks = found.checks.clone();
+        if runner.servers().nth(1).is_some() {
+            for c in &mut checks {
+                c.subject = format!("server {}: {}", server.server_id(), c.subject);
+            }
+        }
+        lines.extend(checks.iter().map(|c| c.to_string()));
+        ready &= !found.failed();
+        ready &= ledger_lines(server, &ledger, &found, &args.target, &mut lines).await;
+        first.get_or_insert(found);
+    }
     for (r, holder) in crate::lock::holders(&lock_dir(&ledger), &target.mutable_resources()) {
         ready = false;
         lines.push(format!(
@@ -76,36 +90,8 @@ pub async fn doctor(contract: Arc<Contract>, doctor: &DoctorArgs) -> Result<i32,
             r.kind, r.id
         ));
     }
-    match crate::ledger::read(&ledger) {
-        Ok(Some(o)) if !o.is_clean() => {
-            ready = false;
-            lines.push(format!(
-                "FAILED    ledger ({}): {} did not clean up\n          fix: nic-conformance cleanup --target {}",
-                ledger.display(),
-                o.describe_run(),
-                args.target.display()
-            ));
-        }
-        Ok(o) => {
-            lines.push(format!(
-                "ok        ledger ({}): nothing outstanding",
-                ledger.display()
-            ));
-            // What the last run found, against what the target shows now.
-            for differs in runner.fields_differing(o.as_ref(), &found).await {
-                ready = false;
-                lines.push(format!(
-                    "FAILED    {differs}\n          fix: put it back by hand (the ledger's record is what the run found)"
-                ));
-            }
-        }
-        Err(e) => {
-            ready = false;
-            lines.push(format!("FAILED    ledger: {e}"));
-        }
-    }
-    if ready {
-        lines.extend(estimate_lines(&runner, doctor, &target, &ledger, &found).await?);
+    if let (true, Some(found)) = (ready, &first) {
+        lines.extend(estimate_lines(&runner, doctor, &target, &ledger, found).await?);
     }
     lines.push(if ready {
         "ready: a run can start".into()
@@ -114,6 +100,60 @@ pub async fn doctor(contract: Arc<Contract>, doctor: &DoctorArgs) -> Result<i32,
     });
     print_lines(lines)?;
     Ok(if ready { exit::OK } else { exit::ERROR })
+}
+
+/// Each server's runner with its ledger: the first's is `ledger`, the
+/// others' lie beside it ([`Ledger::for_server`]).
+fn server_ledgers<'r>(
+    runner: &'r crate::runner::Runner,
+    ledger: &std::path::Path,
+) -> Vec<(&'r crate::runner::Runner, PathBuf)> {
+    (runner.servers().enumerate())
+        .map(|(i, server)| match i {
+            0 => (server, ledger.to_path_buf()),
+            _ => (server, Ledger::for_server(ledger, server.server_id())),
+        })
+        .collect()
+}
+
+/// A server's ledger: nothing outstanding, and the fields the last run
+/// recorded as they are now. Whether it is ready.
+async fn ledger_lines(
+    server: &crate::runner::Runner,
+    ledger: &std::path::Path,
+    found: &crate::runner::Preflight,
+    target_file: &std::path::Path,
+    lines: &mut Vec<String>,
+) -> bool {
+    match crate::ledger::read(ledger) {
+        Ok(Some(o)) if !o.is_clean() => {
+            lines.push(format!(
+                "FAILED    ledger ({}): {} did not clean up\n          fix: nic-conformance cleanup --target {}",
+                ledger.display(),
+                o.describe_run(),
+                target_file.display()
+            ));
+            false
+        }
+        Ok(o) => {
+            lines.push(format!(
+                "ok        ledger ({}): nothing outstanding",
+                ledger.display()
+            ));
+            // What the last run found, against what the target shows now.
+            let differing = server.fields_differing(o.as_ref(), found).await;
+            for differs in &differing {
+                lines.push(format!(
+                    "FAILED    {differs}\n          fix: put it back by hand (the ledger's record is what the run found)"
+                ));
+            }
+            differing.is_empty()
+        }
+        Err(e) => {
+            lines.push(format!("FAILED    ledger: {e}"));
+            false
+        }
+    }
 }
 
 /// Under this, a run is worth starting without a time budget.
@@ -151,49 +191,82 @@ async fn estimate_lines(
             )]);
         }
     };
-    let spares = 1 + target.fixtures.extra_spare_port_ids.len();
+    let servers = target.fixtures.servers();
+    let spares = (servers.iter())
+        .map(|s| 1 + s.extra_spare_port_ids.len())
+        .min()
+        .unwrap_or(1);
     let model = Model {
         round_trip,
         job,
         spares,
+        servers: servers.len(),
     };
     let e = runner.estimate(model)?;
     let mut lines = vec![format!(
-        "estimate: about {} for the default run ({} cases; {} jobs of {} ({how}) one after another on the server, {} of them setup and clean-up; a read takes {})",
+        "estimate: about {} for the default run ({} cases; {} jobs of {} ({how}) on {}, each server's one after another, {} of them setup and clean-up; a read takes {})",
         crate::text::duration(e.wall),
         e.cases,
         e.jobs,
         crate::text::duration(job),
+        match model.servers {
+            1 => "the server".to_string(),
+            n => format!("{n} servers"),
+        },
         e.housekeeping,
         crate::text::duration(round_trip),
     )];
     if e.wall > WORTH_WAITING {
-        lines.push(recommendation(runner, model, spares)?);
+        lines.push(recommendation(runner, model)?);
     }
     Ok(lines)
 }
 
-/// The fewest spare ports that bring the run under [`WORTH_WAITING`], or why none does.
+/// The fewest spare ports, and then the fewest servers, that bring the run
+/// under [`WORTH_WAITING`], or why none does.
 fn recommendation(
     runner: &crate::runner::Runner,
     model: crate::runner::Model,
-    have: usize,
 ) -> Result<String, Error> {
-    let mut last = None;
+    use crate::runner::Model;
+    let have = model.spares;
     for n in [2, 4, 8, 16, 32, 64].into_iter().filter(|n| *n > have) {
-        let e = runner.estimate(crate::runner::Model { spares: n, ..model })?;
+        let e = runner.estimate(Model { spares: n, ..model })?;
         if e.wall <= WORTH_WAITING {
             return Ok(format!(
-                "  with {n} spare ports ({} more in extra_spare_port_ids): about {}",
+                "  with {n} spare ports{} ({} more in extra_spare_port_ids): about {}",
+                if model.servers > 1 {
+                    " on each server"
+                } else {
+                    ""
+                },
                 n - have,
                 crate::text::duration(e.wall)
             ));
         }
-        last = Some((n, e));
+    }
+    // A server's changes are one after another: only more servers go faster.
+    let mut last = None;
+    for servers in [2, 3, 4, 6, 8].into_iter().filter(|s| *s > model.servers) {
+        for spares in [have, 4, 8, 16].into_iter().filter(|n| *n >= have) {
+            let e = runner.estimate(Model {
+                spares,
+                servers,
+                ..model
+            })?;
+            if e.wall <= WORTH_WAITING {
+                return Ok(format!(
+                    "  with {servers} servers of {spares} spare port(s) each ({} more in [[fixtures.extra_servers]]): about {}",
+                    servers - model.servers,
+                    crate::text::duration(e.wall)
+                ));
+            }
+            last = Some((servers, spares, e));
+        }
     }
     Ok(match last {
-        Some((n, e)) => format!(
-            "  even with {n} spare ports about {} ({} jobs wait for the server's turn): run --time-budget 10m exercises every rule first",
+        Some((servers, spares, e)) => format!(
+            "  even with {servers} servers of {spares} spare ports each about {} ({} jobs wait for the servers' turns): run --time-budget 10m exercises every rule first",
             crate::text::duration(e.wall),
             e.jobs
         ),
@@ -201,7 +274,8 @@ fn recommendation(
     })
 }
 
-/// `cleanup`: undoes what the ledger records; exit 0 when the target is back.
+/// `cleanup`: undoes what the ledgers record, server by server; exit 0
+/// when the target is back.
 pub async fn cleanup(contract: Arc<Contract>, args: &CleanupArgs) -> Result<i32, Error> {
     let (runner, ledger, target) = target_runner(contract, &args.target)?;
     let _locks = lock_target(
@@ -212,13 +286,47 @@ pub async fn cleanup(contract: Arc<Contract>, args: &CleanupArgs) -> Result<i32,
             args.target.target.display()
         ),
     )?;
-    let outstanding = crate::ledger::read(&ledger).map_err(|e| {
+    let mut lines = Vec::new();
+    let (mut left, mut uncertain) = (false, false);
+    for (server, ledger) in server_ledgers(&runner, &ledger) {
+        let report = cleanup_server(server, &ledger, args, &mut lines).await?;
+        if let Some(nothing) = &report.nothing {
+            lines.push(nothing.clone());
+            continue;
+        }
+        lines.extend(report.done.iter().map(|d| format!("done: {d}")));
+        lines.extend(report.uncertain.iter().map(|u| format!("UNCERTAIN: {u}")));
+        lines.extend(report.left.iter().map(|l| format!("LEFT: {l}")));
+        left |= !report.left.is_empty();
+        uncertain |= !report.uncertain.is_empty();
+    }
+    let back = !left && !uncertain;
+    if lines.iter().any(|l| l.starts_with("done: ") || !back) {
+        lines.push(if back {
+            "the target is back to its fixtures".into()
+        } else if !left {
+            "the run's own changes are undone; the UNCERTAIN ports are for you to decide".into()
+        } else {
+            "the target is not back: remove what is LEFT by hand".into()
+        });
+    }
+    print_lines(lines)?;
+    Ok(if back { exit::OK } else { exit::FINDINGS })
+}
+
+/// Undoes what one server's ledger records.
+async fn cleanup_server(
+    runner: &crate::runner::Runner,
+    ledger: &std::path::Path,
+    args: &CleanupArgs,
+    lines: &mut Vec<String>,
+) -> Result<crate::runner::CleanupReport, Error> {
+    let outstanding = crate::ledger::read(ledger).map_err(|e| {
         Error::file(
-            &ledger,
+            ledger,
             format!("{e}\n  (fix or delete the line, then run cleanup again)"),
         )
     })?;
-    let mut lines = Vec::new();
     match &outstanding {
         None => lines.push(format!(
             "no ledger at {}: only the target file's spare ports are detached",
@@ -227,35 +335,17 @@ pub async fn cleanup(contract: Arc<Contract>, args: &CleanupArgs) -> Result<i32,
         Some(o) if o.finished => {}
         Some(_) => {
             let notice = runner
-                .continue_ledger(&ledger)
-                .map_err(|e| Error::file(&ledger, format!("cannot write the ledger: {e}")))?;
+                .continue_ledger(ledger)
+                .map_err(|e| Error::file(ledger, format!("cannot write the ledger: {e}")))?;
             lines.extend(notice.map(|n| format!("notice: {n}")));
         }
     }
     if !outstanding.as_ref().is_some_and(|o| o.finished) {
         runner.detect_families().await;
     }
-    let report = runner
+    Ok(runner
         .cleanup_from(outstanding.as_ref(), args.include_uncertain)
-        .await;
-    if let Some(nothing) = &report.nothing {
-        lines.push(nothing.clone());
-        print_lines(lines)?;
-        return Ok(exit::OK);
-    }
-    lines.extend(report.done.iter().map(|d| format!("done: {d}")));
-    lines.extend(report.uncertain.iter().map(|u| format!("UNCERTAIN: {u}")));
-    lines.extend(report.left.iter().map(|l| format!("LEFT: {l}")));
-    let back = report.left.is_empty() && report.uncertain.is_empty();
-    lines.push(if back {
-        "the target is back to its fixtures".into()
-    } else if report.left.is_empty() {
-        "the run's own changes are undone; the UNCERTAIN ports are for you to decide".into()
-    } else {
-        "the target is not back: remove what is LEFT by hand".into()
-    });
-    print_lines(lines)?;
-    Ok(if back { exit::OK } else { exit::FINDINGS })
+        .await)
 }
 
 /// `init`: reads the target, writes a commented target file, never writes to the target.

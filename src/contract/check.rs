@@ -20,7 +20,9 @@ pub trait World {
     fn exists(&self, resource: Resource, id: &str, server_id: Option<&str>) -> bool;
     /// The state of a port (`DOWN`, `ACTIVE`), when it exists.
     fn port_state(&self, id: &str) -> Option<&str>;
-    fn fixture(&self, name: &str) -> Option<String>;
+    /// A fixture's id; `server_id` is the server in the request's path
+    /// (a target with several servers has a primary NIC on each).
+    fn fixture(&self, name: &str, server_id: Option<&str>) -> Option<String>;
 }
 
 /// What the generator also needs: ids it may use.
@@ -130,7 +132,8 @@ impl Check {
             Check::ForbiddenFixture {
                 at, field, fixture, ..
             } => {
-                let Some(forbidden) = world.fixture(fixture) else {
+                let server = super::Contract::path_param(view, "server_id");
+                let Some(forbidden) = world.fixture(fixture, server) else {
                     return false;
                 };
                 select(view, at)
@@ -319,7 +322,7 @@ impl Check {
                 resource,
                 fixture,
             } => {
-                let forbidden = model.fixture(fixture);
+                let forbidden = model.fixture(fixture, None);
                 let allowed = |id: &String| Some(id) != forbidden.as_ref();
                 let other: Vec<String> = model
                     .known_ids(*resource)

@@ -534,11 +534,16 @@ impl Mock {
 
     /// The nova list of attachments of the fixture server (for tests).
     pub fn attached_ports(&self) -> Vec<String> {
+        self.attached_to(&self.config.fixtures.server_id)
+    }
+
+    /// The nova list of attachments of a server (for tests).
+    pub fn attached_to(&self, server_id: &str) -> Vec<String> {
         let mut state = self.state.lock();
         self.end_due_jobs(&mut state);
         state
             .servers
-            .get(self.config.fixtures.server_id.as_str())
+            .get(server_id)
             .map(|s| s.ports.iter().map(|p| p.to_string()).collect())
             .unwrap_or_default()
     }

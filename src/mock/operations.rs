@@ -45,7 +45,8 @@ impl Mock {
                     // a sub-job that finds nothing to delete says so.
                     let mut fail_reason = (!state.is_attached(&server_id, &id))
                         .then(|| format!("NIC {id} is not attached to server {server_id}"));
-                    if *id == *self.config.fixtures.primary_port_id {
+                    let primary = state.servers.get(&*server_id).map(|s| &*s.primary_port_id);
+                    if primary == Some(&*id) {
                         // Only under a fault does a delete of the primary get this far.
                         fail_reason = Some("the primary NIC cannot be deleted".into());
                     }

@@ -222,38 +222,8 @@ impl State {
             addresses: FastSet::default(),
         };
         state.addresses.extend(f.addresses_in_use.iter().cloned());
-        // The fixture ports exist before any attach: detaching them keeps them.
-        for id in [&f.primary_port_id, &f.spare_port_id]
-            .into_iter()
-            .chain(&f.extra_spare_port_ids)
-        {
-            // A range too small for every fixture still gives each one an address.
-            let fallback = state.range.host(state.mac_counter as u64);
-            let port = match state.new_port(Id::from(id.as_str()), &f.subnet_id, None) {
-                Ok(port) => port,
-                Err(_) => state
-                    .new_port(Id::from(id.as_str()), &f.subnet_id, Some(&fallback))
-                    .expect("an address was given"),
-            };
-            state.insert_port(Port {
-                created: false,
-                ..port
-            });
-        }
-        state.servers.insert(
-            Id::from(f.server_id.as_str()),
-            Server {
-                primary_port_id: f.primary_port_id.clone(),
-                ports: Vec::new(),
-            },
-        );
-        state.attach(&f.server_id, &f.primary_port_id);
-        if let Ok(port) = state.new_port(Id::from(BYSTANDER_PORT_ID), &f.subnet_id, None) {
-            state.insert_port(Port {
-                created: false,
-                ..port
-            });
-            state.attach(&f.server_id, BYSTANDER_PORT_ID);
+        for (i, server) in f.servers().iter().enumerate() {
+            state.add_server(server, i);
         }
         for (i, id) in std::iter::once(&f.sub_network_interface_id)
             .chain(&f.extra_sub_network_interface_ids)
@@ -265,6 +235,48 @@ impl State {
             state.sub_nics.insert(id.clone(), nic);
         }
         state
+    }
+
+    /// The `i`th server of the fixtures with its ports: the primary and a
+    /// bystander attached, the spares not.
+    fn add_server(&mut self, f: &Fixtures, i: usize) {
+        // The fixture ports exist before any attach: detaching them keeps them.
+        for id in [&f.primary_port_id, &f.spare_port_id]
+            .into_iter()
+            .chain(&f.extra_spare_port_ids)
+        {
+            // A range too small for every fixture still gives each one an address.
+            let fallback = self.range.host(self.mac_counter as u64);
+            let port = match self.new_port(Id::from(id.as_str()), &f.subnet_id, None) {
+                Ok(port) => port,
+                Err(_) => self
+                    .new_port(Id::from(id.as_str()), &f.subnet_id, Some(&fallback))
+                    .expect("an address was given"),
+            };
+            self.insert_port(Port {
+                created: false,
+                ..port
+            });
+        }
+        self.servers.insert(
+            Id::from(f.server_id.as_str()),
+            Server {
+                primary_port_id: f.primary_port_id.clone(),
+                ports: Vec::new(),
+            },
+        );
+        self.attach(&f.server_id, &f.primary_port_id);
+        let bystander = match i {
+            0 => BYSTANDER_PORT_ID.to_string(),
+            i => format!("5e000000-0000-4000-8000-{:012x}", i + 1),
+        };
+        if let Ok(port) = self.new_port(Id::from(bystander.as_str()), &f.subnet_id, None) {
+            self.insert_port(Port {
+                created: false,
+                ..port
+            });
+            self.attach(&f.server_id, &bystander);
+        }
     }
 
     /// A new DOWN port on `subnet_id` (not inserted), holding `ip` or else
@@ -528,13 +540,11 @@ impl World for State {
         self.ports.get(id).map(|p| p.state)
     }
 
-    fn fixture(&self, name: &str) -> Option<String> {
+    fn fixture(&self, name: &str, server_id: Option<&str>) -> Option<String> {
         match name {
-            // The only fixture rules name: the primary NIC of the server.
-            "primary_port_id" => self
-                .servers
-                .values()
-                .next()
+            // The only fixture rules name: the primary NIC of the request's server.
+            "primary_port_id" => (server_id.and_then(|s| self.servers.get(s)))
+                .or_else(|| self.servers.values().next())
                 .map(|s| s.primary_port_id.clone()),
             _ => None,
         }

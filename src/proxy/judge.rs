@@ -28,7 +28,7 @@ impl World for Unknown {
     fn port_state(&self, _: &str) -> Option<&str> {
         None
     }
-    fn fixture(&self, _: &str) -> Option<String> {
+    fn fixture(&self, _: &str, _: Option<&str>) -> Option<String> {
         None
     }
 }

@@ -392,6 +392,8 @@ pub struct Eta {
     concurrent_done: u64,
     /// Seconds into the run when the last serial case ended.
     serial_end: f64,
+    /// The run's wall time by the estimate's model, once the run has it.
+    modelled: Option<f64>,
 }
 
 impl Eta {
@@ -414,8 +416,13 @@ impl Eta {
         }
     }
 
-    /// Seconds left, `now` seconds into the run; none until a pace is known.
+    /// Seconds left, `now` seconds into the run: by the estimate's model
+    /// while the run is within it, else by the pace so far (none until a
+    /// pace is known).
     pub fn left(&self, now: f64) -> Option<f64> {
+        if let Some(wall) = self.modelled.filter(|w| *w > now) {
+            return Some(wall - now);
+        }
         let serial_left = self.serial - self.serial_done;
         let concurrent_left = self.concurrent.saturating_sub(self.concurrent_done);
         let serial_pace = (self.serial_done > 0).then(|| self.serial_end / self.serial_done as f64);
@@ -535,6 +542,7 @@ impl Reporter for Progress {
                     bar.finish_and_clear();
                 }
             }
+            Event::Estimated { wall } => self.eta.modelled = Some(wall.as_secs_f64()),
             Event::CaseStarted { .. } | Event::NotServed { .. } => {}
         }
     }

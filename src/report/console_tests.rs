@@ -31,3 +31,22 @@ fn the_time_left_is_estimated_by_phase() {
     }
     assert_eq!(Eta::new(10, 0, 4).left(1.0), None, "no pace yet");
 }
+
+/// A cloud run's pace is its server's turns, which the early cases do not
+/// show; once the run has the estimate's model, the time left counts down
+/// from it, and by the pace again if the run outlasts it.
+#[test]
+fn the_models_wall_time_counts_down_while_the_run_is_within_it() {
+    let mut eta = Eta::new(100, 0, 4);
+    for i in 0..10 {
+        eta.finished(false, 1.0 + i as f64);
+    }
+    let by_pace = eta.left(10.0).unwrap();
+    eta.modelled = Some(600.0);
+    assert_eq!(eta.left(10.0), Some(590.0));
+    assert_eq!(eta.left(599.0), Some(1.0));
+    assert!(
+        eta.left(700.0)
+            .is_some_and(|left| left != by_pace && left > 0.0)
+    );
+}

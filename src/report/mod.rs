@@ -546,7 +546,7 @@ impl Reporter for Summary {
             }
             Event::RunFinished(end) => self.end = (*end).clone(),
             Event::DryRun { .. } => self.dry_run = true,
-            Event::CaseStarted { .. } => {}
+            Event::CaseStarted { .. } | Event::Estimated { .. } => {}
         }
     }
 }

@@ -106,7 +106,7 @@ impl Runner {
         outstanding: Option<&Outstanding>,
         include_uncertain: bool,
     ) -> CleanupReport {
-        let f = &self.client.target().fixtures;
+        let f = &self.fixtures;
         if let Some(report) = self.nothing_to_undo(outstanding) {
             return report;
         }
@@ -176,7 +176,7 @@ impl Runner {
     /// The report of a clean-up that must change nothing: the run finished
     /// cleanly, or its ledger names another server.
     fn nothing_to_undo(&self, outstanding: Option<&Outstanding>) -> Option<CleanupReport> {
-        let f = &self.client.target().fixtures;
+        let f = &self.fixtures;
         let mut report = CleanupReport::default();
         if let Some(o) = outstanding.filter(|o| o.finished) {
             report.nothing = Some(format!(
@@ -306,7 +306,7 @@ impl Runner {
     /// Detaches whichever of `ports` are still listed; lists what it cannot as leftovers.
     /// Returns the ports it left attached.
     async fn delete_ports(&self, mut ports: Vec<String>) -> Vec<String> {
-        let primary = &self.client.target().fixtures.primary_port_id;
+        let primary = &self.fixtures.primary_port_id;
         ports.retain(|p| p != primary);
         ports.sort();
         ports.dedup();
@@ -340,7 +340,7 @@ impl Runner {
                     .unwrap_or_else(|e| e.into_inner())
                     .push(format!(
                         "port {p} attached to server {} ({e})",
-                        self.client.target().fixtures.server_id
+                        self.fixtures.server_id
                     ));
                 left.push(p);
             } else {
@@ -393,7 +393,7 @@ impl Runner {
         is_spare: impl Fn(&String) -> bool,
         report: &mut CleanupReport,
     ) {
-        let server = &self.client.target().fixtures.server_id;
+        let server = &self.fixtures.server_id;
         let now = match self.fresh_listing().await {
             Ok(now) => now,
             Err(e) => {
@@ -479,7 +479,7 @@ impl Runner {
             .extend(not_restored.iter().map(|(_, why)| why.clone()));
         // Back means: nothing the run made or attached is still listed. A
         // NIC someone else attached meanwhile is theirs, and left alone.
-        let f = &self.client.target().fixtures;
+        let f = &self.fixtures;
         let made = self
             .lab
             .made

@@ -17,6 +17,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 use crate::case::Case;
+use crate::fixtures::Fixtures;
 use crate::runner::Runner;
 use crate::runner::event::{CaseResult, Event, Reporter};
 use crate::runner::lease::{needs_spare, wanted_spare_state};
@@ -32,6 +33,28 @@ pub(super) const LOOKAHEAD: usize = 512;
 struct Waiting {
     planned: Planned,
     looked: Option<Looked>,
+    /// The server the case was made for when looked at: another server's
+    /// runner makes it again for its own (what it needs is the same).
+    made_for: Option<Arc<Fixtures>>,
+}
+
+/// The cases waiting to start, in plan order: one runner's, or shared by
+/// the runners of a target's servers, each taking the next that fits it.
+pub(super) struct Queue(parking_lot::Mutex<VecDeque<Waiting>>);
+
+impl Queue {
+    pub(super) fn new(planned: Vec<Planned>) -> Queue {
+        let waiting = planned.into_iter().map(|planned| Waiting {
+            planned,
+            looked: None,
+            made_for: None,
+        });
+        Queue(parking_lot::Mutex::new(waiting.collect()))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.lock().is_empty()
+    }
 }
 
 /// What the dispatcher knows of a waiting case.
@@ -56,23 +79,27 @@ impl Runner {
         width: usize,
         reporter: &mut dyn Reporter,
     ) {
+        self.dispatch(&Queue::new(planned), width, reporter).await
+    }
+
+    /// Takes cases from `queue` until it is empty, `width` in flight at once.
+    pub(super) async fn dispatch(
+        self: &Arc<Self>,
+        queue: &Queue,
+        width: usize,
+        reporter: &mut dyn Reporter,
+    ) {
         let width = width.max(1);
         let lanes = self.client.target().limits.server_tasks.max(1);
         let choosy = self.lab.spares.len() < width || lanes < width;
-        let mut queue: VecDeque<Waiting> = (planned.into_iter())
-            .map(|planned| Waiting {
-                planned,
-                looked: None,
-            })
-            .collect();
         // Cases in flight that hold (or wait for) one of the server's turns.
         let mut on_server = 0usize;
         let mut in_flight = FuturesUnordered::new();
         loop {
             while in_flight.len() < width && !queue.is_empty() && !self.stop_starting() {
                 let next = match choosy {
-                    true => self.pick(&mut queue, on_server >= lanes),
-                    false => queue.pop_front().map(|w| (w.planned, None)),
+                    true => self.pick(&mut queue.0.lock(), on_server >= lanes),
+                    false => (queue.0.lock().pop_front()).map(|w| (self.made_here(w), None)),
                 };
                 let Some((mut p, looked)) = next else { break };
                 // A repeat with nothing new to send is settled here, without a task.
@@ -183,7 +210,20 @@ impl Runner {
         if turn_taken && rank > 0 {
             return None;
         }
-        queue.remove(i).map(|w| (w.planned, w.looked))
+        let waiting = queue.remove(i)?;
+        let looked = waiting.looked;
+        Some((self.made_here(waiting), looked))
+    }
+
+    /// The waiting case as this runner sends it: one made for another
+    /// server is made again, for this one.
+    fn made_here(&self, w: Waiting) -> Planned {
+        let mut planned = w.planned;
+        let elsewhere = w.made_for.is_some_and(|f| !Arc::ptr_eq(&f, &self.fixtures));
+        if let (true, Planned::Generated { made, .. }) = (elsewhere, &mut planned) {
+            *made = None;
+        }
+        planned
     }
 
     /// Lower starts sooner. While another case holds the server's turn, a
@@ -227,7 +267,7 @@ impl Runner {
                 (made.as_deref(), covering)
             }
         };
-        let f = &self.client.target().fixtures;
+        let f = &self.fixtures;
         let looked = Looked {
             spare: case.filter(|c| needs_spare(c, f)).map(wanted_spare_state),
             changes_server: case.is_some_and(|c| self.changes_server(c)),
@@ -235,6 +275,7 @@ impl Runner {
             covering,
         };
         w.looked = Some(looked);
+        w.made_for = Some(self.fixtures.clone());
         looked
     }
 }

@@ -13,8 +13,8 @@ use crate::case::Case;
 use crate::contract::Effect;
 use crate::error::Error;
 use crate::runner::Runner;
+use crate::runner::clock::Backoff;
 use crate::runner::dispatch::{LOOKAHEAD, turn_rank};
-use crate::runner::jobs::Backoff;
 use crate::runner::lease::{needs_spare, wanted_spare_state};
 use crate::runner::plan::Planned;
 use crate::runner::pool::PortState;
@@ -39,8 +39,10 @@ pub struct Model {
     pub round_trip: Duration,
     pub job: Duration,
     /// Spare ports and supplementary NICs as the fixtures give them (or as
-    /// many as a recommendation tries).
+    /// many as a recommendation tries), on each server.
     pub spares: usize,
+    /// Servers whose turns the cases share (the fixture's and `extra_servers`).
+    pub servers: usize,
 }
 
 /// What the model knows of one case.
@@ -110,33 +112,34 @@ impl Runner {
         let rtt = model.round_trip;
         let job_wait = seen_after(model.job, rtt, limits.job_poll);
         let case_time = rtt * (1 + READS_PER_CASE);
-        let mut replay = Replay {
+        let new_replay = || Replay {
             spares: vec![PortState::Detached; model.spares.max(1)],
             pending: 0,
             batch: limits.cleanup_batch,
             jobs: 0,
             housekeeping: 0,
         };
-        let (mut serial, mut lane, mut beside) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        let mut replays: Vec<Replay> = (0..model.servers.max(1)).map(|_| new_replay()).collect();
+        let mut clocks = vec![Duration::ZERO; replays.len()];
         let mut cases = 0;
         let mut generated = Vec::new();
+        // The curated cases and the sequences: the first server's, one at a time.
         for p in &planned {
-            match p {
-                Planned::Curated(c) => {
-                    let s = self.modelled(c);
-                    serial += case_time + job_wait * replay.server_case(&s) as u32;
-                    cases += 1;
+            let steps = match p {
+                Planned::Curated(c) => std::slice::from_ref(&**c),
+                Planned::Sequence(seq) => &seq.steps[..],
+                Planned::Generated { .. } => {
+                    generated.push(p);
+                    continue;
                 }
-                Planned::Sequence(seq) => {
-                    for c in &seq.steps {
-                        let s = self.modelled(c);
-                        serial += case_time + job_wait * replay.server_case(&s) as u32;
-                        cases += 1;
-                    }
-                }
-                Planned::Generated { .. } => generated.push(p),
+            };
+            for c in steps {
+                let s = self.modelled(c);
+                clocks[0] += case_time + job_wait * replays[0].server_case(&s) as u32;
+                cases += 1;
             }
         }
+        let serial = clocks[0];
         let generator = self.generator();
         let mut steps: Vec<Step> = Vec::new();
         for p in generated {
@@ -152,37 +155,38 @@ impl Runner {
                 cases += 1;
             }
         }
-        for s in order_on_turn(steps, &mut replay) {
-            match s.on_turn {
-                true => lane += case_time + job_wait * replay.server_case(&s) as u32,
-                false => beside += case_time,
+        let (on, beside): (Vec<Step>, Vec<Step>) = steps.into_iter().partition(|s| s.on_turn);
+        let beside = case_time * beside.len() as u32;
+        take_turns(on, &mut replays, &mut clocks, case_time, job_wait);
+        // The end: on each server, its spares and the NICs still waiting, in one job.
+        for (replay, clock) in replays.iter_mut().zip(&mut clocks) {
+            if replay.pending > 0 || replay.spares.contains(&PortState::Attached) {
+                replay.jobs += 1;
+                replay.housekeeping += 1;
+                *clock += job_wait;
             }
         }
-        // The end: the spares and the NICs still waiting, in one job.
-        if replay.pending > 0 || replay.spares.contains(&PortState::Attached) {
-            replay.jobs += 1;
-            replay.housekeeping += 1;
-            lane += job_wait;
-        }
-        let others = limits.concurrency.saturating_sub(1).max(1) as u32;
-        let mut wall = serial + lane.max(beside / others);
+        let jobs: usize = replays.iter().map(|r| r.jobs).sum();
+        let housekeeping = replays.iter().map(|r| r.housekeeping).sum();
+        let others = limits.concurrency.saturating_sub(replays.len()).max(1) as u32;
+        let turns = clocks.iter().max().copied().unwrap_or_default();
+        let mut wall = turns.max(serial + beside / others);
         // A rate limit bounds it from below: every case's requests and each job's polls.
         if limits.rate_per_second > 0.0 {
             let polls = (job_wait.as_secs_f64() / limits.job_poll.as_secs_f64()).ceil() + 1.0;
-            let requests =
-                cases as f64 * f64::from(1 + READS_PER_CASE) + replay.jobs as f64 * polls;
+            let requests = cases as f64 * f64::from(1 + READS_PER_CASE) + jobs as f64 * polls;
             wall = wall.max(Duration::from_secs_f64(requests / limits.rate_per_second));
         }
         Ok(Estimate {
             cases,
-            jobs: replay.jobs,
-            housekeeping: replay.housekeeping,
+            jobs,
+            housekeeping,
             wall,
         })
     }
 
     fn modelled(&self, case: &Case) -> Step {
-        let f = &self.client.target().fixtures;
+        let f = &self.fixtures;
         let op = self.contract.operation(&case.operation);
         let effect = [Effect::Attach, Effect::Detach]
             .into_iter()
@@ -202,6 +206,20 @@ impl Runner {
 }
 
 impl Runner {
+    /// The run's wall time by the model, once the run has learnt the
+    /// target's job time and a read's round trip (from its job queries);
+    /// none before (or on a target without jobs).
+    pub(super) fn estimated_wall(&self) -> Option<Duration> {
+        let clock = &self.lab.job_clock;
+        let model = Model {
+            round_trip: clock.round_trip()?,
+            job: clock.length()?,
+            spares: self.servers().map(|s| s.lab.spares.len()).min()?,
+            servers: self.servers().count(),
+        };
+        self.estimate(model).ok().map(|e| e.wall)
+    }
+
     /// A read's round trip: the median of three listings of the server
     /// (sent outside the rate limit, which the estimate counts apart).
     pub async fn round_trip(&self) -> Option<Duration> {
@@ -274,37 +292,31 @@ fn created_by(case: &Case, f: &crate::fixtures::Fixtures) -> usize {
     }
 }
 
-/// The order the dispatcher gives cases on the server's turn: one whose
-/// spare is as it needs before one that moves it, before one that needs a
-/// setup (see `dispatch.rs`); the others keep plan order beside them.
-fn order_on_turn(mut steps: Vec<Step>, replay: &mut Replay) -> Vec<Step> {
-    let mut out = Vec::with_capacity(steps.len());
-    // The cases off the turn go beside in plan order.
-    let (on, off): (Vec<Step>, Vec<Step>) = steps.drain(..).partition(|s| s.on_turn);
-    out.extend(off);
+/// The cases on the servers' turns, as the dispatchers take them from
+/// their shared queue: the server that is free first takes the best of the
+/// next [`LOOKAHEAD`] for its spares as they stand (one ready before one
+/// that moves its spare, before one that needs a setup; see `dispatch.rs`).
+/// Each server's clock runs on by the case's round trips and jobs.
+fn take_turns(
+    on: Vec<Step>,
+    replays: &mut [Replay],
+    clocks: &mut [Duration],
+    case_time: Duration,
+    job_wait: Duration,
+) {
     let mut waiting: std::collections::VecDeque<Step> = on.into();
-    let mut spares = replay.spares.clone();
     while !waiting.is_empty() {
-        let window = waiting.len().min(LOOKAHEAD);
+        let free = (0..clocks.len()).min_by_key(|&i| clocks[i]).unwrap_or(0);
+        let replay = &mut replays[free];
         let rank = |s: &Step| {
-            let ready = s.spare.is_none_or(|want| spares.contains(&want));
+            let ready = s.spare.is_none_or(|want| replay.spares.contains(&want));
             turn_rank(ready, s.spare.is_some() && s.succeeds)
         };
+        let window = waiting.len().min(LOOKAHEAD);
         let best = (0..window).min_by_key(|&i| rank(&waiting[i])).unwrap_or(0);
         let Some(s) = waiting.remove(best) else { break };
-        // Track the spares' states as the replay will, to rank the next.
-        let mut shadow = Replay {
-            spares,
-            pending: 0,
-            batch: usize::MAX,
-            jobs: 0,
-            housekeeping: 0,
-        };
-        shadow.server_case(&s);
-        spares = shadow.spares;
-        out.push(s);
+        clocks[free] += case_time + job_wait * replay.server_case(&s) as u32;
     }
-    out
 }
 
 /// The middle of the span a job seen to end `seen` after its request's

@@ -97,6 +97,12 @@ pub enum Event<'a> {
         operations: &'a [String],
         rules: &'a [String],
     },
+    /// The run's whole wall time as the estimate's model gives it (the
+    /// doctor's), once the target's job time is learnt: what the progress
+    /// line's time left counts down from.
+    Estimated {
+        wall: Duration,
+    },
     RunFinished(&'a RunEnd),
 }
 

@@ -52,7 +52,7 @@ impl Runner {
     /// (A supplementary NIC is the VPC's, not the server's: its updates
     /// never wait for the server's turn.)
     pub(super) fn changes_server(&self, case: &Case) -> bool {
-        let f = &self.client.target().fixtures;
+        let f = &self.fixtures;
         let on_server = (self.contract.operation(&case.operation))
             .is_some_and(|op| op.path_params().contains(&"server_id"));
         (on_server && self.expected_to_succeed(case)) || crate::runner::lease::needs_spare(case, f)
@@ -204,7 +204,7 @@ impl Runner {
             .effect_rule(&run.op.id, Effect::Attach)
             .is_some();
         if creates {
-            let f = &self.client.target().fixtures;
+            let f = &self.fixtures;
             for port in run.named_ports.iter().filter(|p| f.is_spare(p)) {
                 self.record(Entry::Attaching {
                     port_id: port.clone(),
@@ -260,7 +260,7 @@ impl Runner {
         job: Option<&crate::judge::observed::JobOutcome>,
         addresses: Option<&mut AddressHold>,
     ) -> Vec<String> {
-        let f = &self.client.target().fixtures;
+        let f = &self.fixtures;
         let state = run.state(&self.contract, body, job);
         let mut created = state.created_ports(&run.named_ports, &f.primary_port_id);
         // A job that names a NIC the server had before the run did not create it.

@@ -1,8 +1,8 @@
 //! Following jobs: a case's own job, and the jobs the runner starts itself
 //! to attach or detach fixtures (setup and cleanup).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -16,6 +16,7 @@ use crate::judge::observed::JobOutcome;
 use crate::judge::response::{Evidence, judge_response};
 use crate::ledger::Entry;
 use crate::runner::Runner;
+use crate::runner::clock::Backoff;
 use crate::runner::lease::SetupFailure;
 use crate::runner::pool::PortState;
 
@@ -60,92 +61,6 @@ fn read_job_answer(status: u16, body: Option<Value>) -> JobAnswer {
 /// After this many jobs in a row have not ended in time, the run stops waiting for jobs.
 const JOB_TIMEOUTS_BEFORE_GIVING_UP: usize = 3;
 
-/// The first wait before polling something that changes (a job, a listing
-/// after a detach), unless `job_poll` is shorter.
-const FIRST_POLL: Duration = Duration::from_millis(100);
-
-/// The waits between polls: soon at first, doubling up to `job_poll` as a
-/// cap. Once jobs have ended, the first wait is three quarters of a typical
-/// job (learnt by [`JobClock`]), the next few a sixteenth of one each (so
-/// its end is seen within a sixteenth of a job, where a run waits for jobs
-/// one after another), then doubling again: a job is rarely over sooner,
-/// and every poll is a request to the target.
-#[derive(Debug, Clone)]
-pub(super) struct Backoff {
-    next: Duration,
-    cap: Duration,
-    first: Option<Duration>,
-    /// Fine steps left before the waits double.
-    fine: u8,
-}
-
-/// Fine steps after the first learnt wait: up to 1 1/8 of a typical job.
-const FINE_STEPS: u8 = 6;
-
-impl Backoff {
-    pub(super) fn new(cap: Duration, typical: Option<Duration>) -> Backoff {
-        let start = (cap / 8)
-            .clamp(Duration::from_millis(1), FIRST_POLL)
-            .min(cap);
-        // Jobs hardly longer than the first poll's wait gain nothing from
-        // waiting longer (and a timer's rounding would only add to it).
-        let typical = typical.filter(|t| *t >= start * 4);
-        Backoff {
-            next: typical.map_or(start, |t| (t / 16).max(start).min(cap)),
-            cap,
-            first: typical.map(|t| t * 3 / 4),
-            fine: typical.map_or(0, |_| FINE_STEPS - 1),
-        }
-    }
-
-    pub(super) fn next_wait(&mut self) -> Duration {
-        if let Some(first) = self.first.take() {
-            return first;
-        }
-        let wait = self.next;
-        match self.fine {
-            0 => self.next = (self.next * 2).min(self.cap),
-            _ => self.fine -= 1,
-        }
-        wait
-    }
-}
-
-/// The target's typical job time, learnt as jobs end: a moving average of
-/// the time from the request's answer to the poll that saw the job end.
-#[derive(Debug, Default)]
-pub(super) struct JobClock {
-    /// Microseconds; 0 until enough jobs have ended.
-    average_us: AtomicU64,
-    ended: AtomicU64,
-}
-
-/// Jobs seen to end before their average is trusted.
-const JOBS_BEFORE_LEARNING: u64 = 3;
-
-impl JobClock {
-    pub(super) fn typical(&self) -> Option<Duration> {
-        let us = self.average_us.load(Ordering::Relaxed);
-        (self.ended.load(Ordering::Relaxed) >= JOBS_BEFORE_LEARNING && us > 0)
-            .then(|| Duration::from_micros(us))
-    }
-
-    /// The average so far, however few jobs have ended.
-    pub(super) fn average(&self) -> Option<Duration> {
-        let us = self.average_us.load(Ordering::Relaxed);
-        (self.ended.load(Ordering::Relaxed) > 0).then(|| Duration::from_micros(us))
-    }
-
-    pub(super) fn ended(&self, took: Duration) {
-        let us = took.as_micros().min(u64::MAX as u128) as u64;
-        let n = self.ended.fetch_add(1, Ordering::Relaxed);
-        let old = self.average_us.load(Ordering::Relaxed);
-        // A racing update loses one sample: an average, not a ledger.
-        let new = if n == 0 { us } else { (old * 4 + us) / 5 };
-        self.average_us.store(new, Ordering::Relaxed);
-    }
-}
-
 /// A job that could not be followed to its end: why, and what its queries showed.
 #[derive(Debug)]
 pub(super) struct JobUnobserved {
@@ -184,10 +99,13 @@ impl Runner {
         // The job query judged as a case of its own; the case's id names its findings.
         let job_case = Case::bare(case.id.clone(), &op.id, case.kind);
         let mut last: String;
+        // When a poll last saw the job running, from the request's answer.
+        let mut running = std::time::Duration::ZERO;
         loop {
             tokio::time::sleep(backoff.next_wait()).await;
             match self.client.send(op, &params, None).await {
                 Ok(answer) => {
+                    self.lab.job_clock.polled(answer.elapsed);
                     let judged = judge_response(&Evidence {
                         contract: &self.contract,
                         op,
@@ -203,7 +121,7 @@ impl Runner {
                     match read_job_answer(answer.status, judged.body) {
                         JobAnswer::Ended(outcome, body) => {
                             self.lab.jobs_timed_out.store(0, Ordering::Relaxed);
-                            self.lab.job_clock.ended(started.elapsed());
+                            (self.lab.job_clock).ended_between(running, started.elapsed());
                             let f =
                                 fail_reason_conformance(&self.contract, case, &body, curl.as_str());
                             findings.extend(f);
@@ -211,6 +129,7 @@ impl Runner {
                         }
                         JobAnswer::Running(status) => {
                             tracing::debug!(job = %job_id, case = %case.id, "job {status}");
+                            running = started.elapsed();
                             last = status;
                         }
                         JobAnswer::Unfollowable(why) => {
@@ -438,7 +357,7 @@ impl Runner {
         if effect == Effect::Attach {
             self.record(Entry::Attaching {
                 port_id: port.to_string(),
-                server_id: self.client.target().fixtures.server_id.clone(),
+                server_id: self.fixtures.server_id.clone(),
             })
             .await;
         }
@@ -474,7 +393,7 @@ impl Runner {
             Effect::Attach => {
                 self.record(Entry::Attaching {
                     port_id: port.to_string(),
-                    server_id: self.client.target().fixtures.server_id.clone(),
+                    server_id: self.fixtures.server_id.clone(),
                 })
                 .await;
                 self.nova_attach(port).await
@@ -535,47 +454,5 @@ impl Runner {
             Ok(j) => Err(Error::Target(format!("detach job ended {}", j.status))),
             Err(e) => Err(Error::Target(e.message)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn waits(mut b: Backoff, n: usize) -> Vec<u64> {
-        (0..n).map(|_| b.next_wait().as_millis() as u64).collect()
-    }
-
-    /// Against a cloud (job_poll 1 s): the first poll after 100 ms, doubling
-    /// to the cap; once jobs are known to take 4 s, the first after 3 s, the
-    /// next six a quarter of a second apart, then doubling.
-    /// Against the in-process mock (8 ms): 1, 2, 4, 8 ms.
-    #[test]
-    fn polls_start_soon_back_off_to_the_cap_and_learn_the_job_time() {
-        let second = Duration::from_secs(1);
-        assert_eq!(
-            waits(Backoff::new(second, None), 6),
-            [100, 200, 400, 800, 1000, 1000]
-        );
-        assert_eq!(
-            waits(Backoff::new(second, Some(Duration::from_secs(4))), 10),
-            [3000, 250, 250, 250, 250, 250, 250, 500, 1000, 1000]
-        );
-        assert_eq!(
-            waits(Backoff::new(Duration::from_millis(8), None), 5),
-            [1, 2, 4, 8, 8]
-        );
-        // Jobs of 2 ms against the in-process mock: nothing to learn.
-        let ms = Duration::from_millis;
-        assert_eq!(waits(Backoff::new(ms(8), Some(ms(2))), 3), [1, 2, 4]);
-        let clock = JobClock::default();
-        for _ in 0..2 {
-            clock.ended(Duration::from_secs(4));
-        }
-        assert_eq!(clock.typical(), None, "two jobs are not yet a habit");
-        clock.ended(Duration::from_secs(4));
-        assert_eq!(clock.typical(), Some(Duration::from_secs(4)));
-        clock.ended(Duration::from_secs(9));
-        assert_eq!(clock.typical(), Some(Duration::from_secs(5)));
     }
 }

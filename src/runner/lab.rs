@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::address_book::AddressBook;
-use super::jobs::JobClock;
+use super::clock::JobClock;
 use super::observe::SharedListing;
 use super::pool::{Pool, PortState};
 use super::preflight::Families;
@@ -122,6 +122,18 @@ impl Lab {
             made: Mutex::default(),
             leftovers: Mutex::default(),
             failed: Mutex::default(),
+        }
+    }
+
+    /// The lab of another server of the same run: its own server, spares
+    /// and turns; the run's signal, the subnet's addresses and the
+    /// supplementary NICs (the network's, not a server's) shared with `first`.
+    pub(super) fn beside(f: &Fixtures, server_tasks: usize, first: &Lab) -> Lab {
+        Lab {
+            cancelled: first.cancelled.clone(),
+            sub_nics: first.sub_nics.clone(),
+            addresses: first.addresses.clone(),
+            ..Lab::new(f, server_tasks)
         }
     }
 }

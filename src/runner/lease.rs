@@ -85,7 +85,7 @@ impl Runner {
     /// supplementary NIC. The case is rebound to the ones it got: every
     /// spare, every supplementary NIC is the same to the contract.
     pub(super) async fn lease(&self, case: &Case) -> (Case, CaseLease) {
-        let f = &self.client.target().fixtures;
+        let f = &self.fixtures;
         let mut lease = CaseLease {
             spare: None,
             sub_nic: None,

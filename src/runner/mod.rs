@@ -12,6 +12,7 @@
 
 mod address_book;
 mod cleanup;
+mod clock;
 mod dispatch;
 mod estimate;
 pub mod event;
@@ -27,6 +28,7 @@ pub mod pool;
 mod preflight;
 mod record;
 pub mod sequence;
+mod servers;
 mod shrink;
 mod steps;
 
@@ -39,9 +41,11 @@ use serde_json::{Map, Value};
 use crate::case::Case;
 use crate::contract::{Contract, Operation};
 use crate::error::Error;
+use crate::fixtures::Fixtures;
 use crate::generate::{Generator, GeneratorCache};
 use crate::http::Client;
 use crate::snapshot::{Redactions, SnapshotStore};
+pub use cleanup::CleanupReport;
 pub use estimate::{Estimate, Model};
 use event::{CaseResult, Event, Reporter, RunEnd};
 pub use options::RunOptions;
@@ -61,21 +65,70 @@ pub struct Runner {
     generated: GeneratorCache,
     /// What concurrent cases share and change, each piece with its owning stage.
     lab: lab::Lab,
+    /// The server this runner's cases change, with its ports and the shared fixtures.
+    fixtures: Arc<Fixtures>,
+    /// The target's other servers (`extra_servers`), each with a runner of
+    /// its own that takes cases from the same queue ([`servers`]).
+    others: Vec<Arc<Runner>>,
 }
 
 impl Runner {
     pub fn new(contract: Arc<Contract>, client: Arc<Client>, opts: RunOptions) -> Runner {
         let target = client.target();
-        let lab = lab::Lab::new(&target.fixtures, target.limits.server_tasks);
+        let tasks = target.limits.server_tasks;
+        let mut servers = target.fixtures.servers().into_iter();
+        let first = servers.next().unwrap_or_default();
+        let lab = lab::Lab::new(&first, tasks);
+        let others = servers
+            .map(|f| {
+                let opts = opts.for_server(&f.server_id);
+                Arc::new(Runner {
+                    lab: lab::Lab::beside(&f, tasks, &lab),
+                    fixtures: Arc::new(f),
+                    ..Runner::bare(contract.clone(), client.clone(), opts)
+                })
+            })
+            .collect::<Vec<Arc<Runner>>>();
+        let mut opts = opts;
+        if !others.is_empty() {
+            opts.notices.push(format!(
+                "{} servers: the generated cases take turns on each, the curated cases and sequences run on {} (a ledger per server)",
+                1 + others.len(),
+                first.server_id
+            ));
+        }
         Runner {
+            lab,
+            fixtures: Arc::new(first),
+            others,
+            ..Runner::bare(contract, client, opts)
+        }
+    }
+
+    /// A runner of the target's first server, with no other.
+    fn bare(contract: Arc<Contract>, client: Arc<Client>, opts: RunOptions) -> Runner {
+        let target = client.target();
+        Runner {
+            lab: lab::Lab::new(&target.fixtures, target.limits.server_tasks),
+            fixtures: Arc::new(target.fixtures.clone()),
+            others: Vec::new(),
             contract,
             client,
             opts,
             snapshots: None,
             capture: None,
             generated: GeneratorCache::default(),
-            lab,
         }
+    }
+
+    /// This runner and those of the target's other servers.
+    pub fn servers(&self) -> impl Iterator<Item = &Runner> {
+        std::iter::once(self).chain(self.others.iter().map(|r| &**r))
+    }
+
+    /// The server this runner's cases change.
+    pub fn server_id(&self) -> &str {
+        &self.fixtures.server_id
     }
 
     /// Keeps each curated case's rendered snapshot in its result (for the insta harness).
@@ -106,14 +159,19 @@ impl Runner {
 
     fn generator(&self) -> Generator<'_> {
         let t = self.client.target();
-        Generator::new(&self.contract, &t.fixtures, &t.project_id, self.opts.seed)
-            .sharing(&self.generated)
+        Generator::new(
+            &self.contract,
+            &self.fixtures,
+            &t.project_id,
+            self.opts.seed,
+        )
+        .sharing(&self.generated)
     }
 
     /// Path parameters for an auxiliary request: the fixtures', then `extra`.
     fn params(&self, op: &Operation, extra: &[(&str, &str)]) -> Map<String, Value> {
         let t = self.client.target();
-        let mut p = crate::case::default_path_params(op, &t.project_id, &t.fixtures);
+        let mut p = crate::case::default_path_params(op, &t.project_id, &self.fixtures);
         for (k, v) in extra {
             p.insert((*k).to_string(), Value::String((*v).to_string()));
         }
@@ -161,7 +219,9 @@ impl Runner {
     /// target; always ends with [`Event::RunFinished`].
     pub async fn run(self: &Arc<Self>, reporter: &mut dyn Reporter) {
         let started = Instant::now();
-        let _ = self.lab.started.set(started);
+        for runner in self.servers() {
+            let _ = runner.lab.started.set(started);
+        }
         let mut end = RunEnd::default();
         let target = &self.client.target().name;
         let planned = match self.plan() {
@@ -197,7 +257,7 @@ impl Runner {
             reporter.event(&Event::RunFinished(&end));
             return;
         }
-        let found = match self.preflight().await {
+        let found = match self.preflight_servers().await {
             Ok(found) => found,
             Err(e) => {
                 started_event(reporter, &planned);
@@ -207,13 +267,13 @@ impl Runner {
             }
         };
         // Only what the target serves is run; the rest is "not served".
-        let _ = self.lab.families.set(found.families);
-        let (planned, not_served) = self.served(planned, found.families);
+        let families = self.lab.families.get().copied().unwrap_or_default();
+        let (planned, not_served) = self.served(planned, families);
         started_event(reporter, &planned);
-        self.report_not_served(reporter, &not_served, found.families);
-        match self.open_ledger(&found) {
-            Ok(notice) => {
-                if let Some(line) = notice {
+        self.report_not_served(reporter, &not_served, families);
+        match self.open_ledgers(&found).await {
+            Ok(notices) => {
+                for line in notices {
                     reporter.event(&Event::Notice(&line));
                 }
             }
@@ -231,9 +291,8 @@ impl Runner {
         let (sequences, curated): (Vec<Planned>, Vec<Planned>) = curated
             .into_iter()
             .partition(|p| matches!(p, Planned::Sequence(_)));
-        self.run_batch(curated, 1, reporter).await;
-        self.run_sequences(sequences, reporter).await;
-        self.run_batch(generated, width, reporter).await;
+        self.run_cases(curated, sequences, generated, reporter)
+            .await;
         self.finish(&mut end, reporter).await;
         end.elapsed = started.elapsed();
         reporter.event(&Event::RunFinished(&end));
@@ -282,11 +341,13 @@ impl Runner {
             .is_some_and(|m| self.client.counters().0 >= m);
         end.stopped_at_time_budget = self.time_spent();
         if let Some(dir) = &self.opts.save_failures {
-            for line in self.save_failures(dir).await {
-                reporter.event(&Event::Notice(&line));
+            for runner in self.servers() {
+                for line in runner.save_failures(dir).await {
+                    reporter.event(&Event::Notice(&line));
+                }
             }
         }
-        end.leftovers = self.close().await;
+        end.leftovers = self.close_servers().await;
         (end.requests, end.retries) = self.client.counters();
     }
 

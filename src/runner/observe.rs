@@ -135,7 +135,7 @@ impl Runner {
     pub(super) async fn settle_listed(&self, ports: &[String]) {
         let limits = &self.client.target().limits;
         let deadline = Instant::now() + limits.job_timeout;
-        let mut backoff = super::jobs::Backoff::new(limits.job_poll, None);
+        let mut backoff = super::clock::Backoff::new(limits.job_poll, None);
         while Instant::now() < deadline {
             match self.listing().await {
                 Ok(listed) if ports.iter().all(|p| listed.contains(p)) => return,

@@ -60,4 +60,15 @@ impl RunOptions {
             ledger: None,
         }
     }
+
+    /// The options of the runner of another server of the run: the same
+    /// cases, its own ledger, no notices (the first server's runner says them).
+    pub fn for_server(&self, server_id: &str) -> RunOptions {
+        RunOptions {
+            ledger: (self.ledger.as_deref())
+                .map(|l| crate::ledger::Ledger::for_server(l, server_id)),
+            notices: Vec::new(),
+            ..self.clone()
+        }
+    }
 }

@@ -63,8 +63,8 @@ impl Runner {
         }
         // A folder given is read (a missing one is an error); none: the built-in cases.
         let cases = match &self.opts.cases_dir {
-            Some(dir) => load_curated(dir, &self.contract, &t.project_id, &t.fixtures)?,
-            None => builtin_curated(&self.contract, &t.project_id, &t.fixtures)?,
+            Some(dir) => load_curated(dir, &self.contract, &t.project_id, &self.fixtures)?,
+            None => builtin_curated(&self.contract, &t.project_id, &self.fixtures)?,
         };
         Ok(cases
             .into_iter()
@@ -255,7 +255,7 @@ impl Runner {
                         .unwrap_or("an attach");
                     format!(
                         "attach the spare port {} first ({attach}), detach it after",
-                        self.client.target().fixtures.spare_port_id
+                        self.fixtures.spare_port_id
                     )
                 });
             reporter.event(&Event::DryRun {

@@ -182,7 +182,7 @@ impl Runner {
         self.check_fixture_ports(&listed, &mut out);
         self.check_ranges(&listed, &mut out);
         out.attached = Some(listed);
-        if t.vpc_url.is_empty() || t.fixtures.sub_network_interface_id.is_empty() {
+        if t.vpc_url.is_empty() || self.fixtures.sub_network_interface_id.is_empty() {
             out.families.vpc = false;
         } else {
             self.check_sub_nics(&mut out).await;
@@ -248,7 +248,7 @@ impl Runner {
         ecs: Option<(String, Read)>,
     ) -> Option<Listing> {
         let t = self.client.target();
-        let f = &t.fixtures;
+        let f = &self.fixtures;
         let mut listing: Option<Listing> = None;
         let mut statuses = Vec::new();
         let mut ecs_reached = false;
@@ -312,7 +312,7 @@ impl Runner {
 
     /// The primary NIC is attached, and no spare is.
     fn check_fixture_ports(&self, listed: &Listing, out: &mut Preflight) {
-        let f = &self.client.target().fixtures;
+        let f = &self.fixtures;
         if listed.contains(&f.primary_port_id) {
             out.push(
                 format!("fixtures.primary_port_id ({})", f.primary_port_id),
@@ -352,7 +352,7 @@ impl Runner {
     /// refused, not routed nowhere) and nova's one-interface read (the
     /// path its detach uses).
     async fn check_undo_endpoints(&self, out: &mut Preflight) {
-        let f = &self.client.target().fixtures;
+        let f = &self.fixtures;
         if out.families.ecs {
             let unknown = "00000000-0000-4000-8000-00000000dead";
             if let Some((call, read)) = self.read("show-job", &[("job_id", unknown)]).await {
@@ -428,7 +428,7 @@ impl Runner {
             nova: answered(self.read("list-interfaces", &[]).await)
                 || self.nova_version_answers().await,
             ecs: answered(self.read("list-server-interfaces", &[]).await),
-            vpc: !t.vpc_url.is_empty() && !t.fixtures.sub_network_interface_id.is_empty(),
+            vpc: !t.vpc_url.is_empty() && !self.fixtures.sub_network_interface_id.is_empty(),
         };
         let _ = self.lab.families.set(families);
         families
@@ -436,7 +436,7 @@ impl Runner {
 
     /// Addresses listed on the fixture subnet lie in `subnet_cidr`.
     fn check_ranges(&self, listed: &Listing, out: &mut Preflight) {
-        let f = &self.client.target().fixtures;
+        let f = &self.fixtures;
         let (Some(v4), Some(text)) = (f.subnet_ranges().0, f.subnet_cidr.as_deref()) else {
             return;
         };
@@ -502,7 +502,7 @@ impl Runner {
     /// Each supplementary NIC through the VPC show: the VPC URL answers and the NIC exists.
     async fn check_sub_nics(&self, out: &mut Preflight) {
         let t = self.client.target();
-        let f = &t.fixtures;
+        let f = &self.fixtures;
         let fields = self.sub_nic_fields();
         let ids =
             std::iter::once(&f.sub_network_interface_id).chain(&f.extra_sub_network_interface_ids);

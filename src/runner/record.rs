@@ -15,7 +15,7 @@ impl Runner {
     /// notice when a torn last line was dropped.
     pub(super) fn open_ledger(&self, found: &Preflight) -> Result<Option<String>, Error> {
         if let Some(listing) = &found.attached {
-            let f = &self.client.target().fixtures;
+            let f = &self.fixtures;
             let untouchable = (listing.ports.iter())
                 .filter(|p| !f.is_spare(p))
                 .map(|p| (p.clone(), listing.address_texts(p)))
@@ -59,7 +59,7 @@ impl Runner {
                 target: t.name.clone(),
             },
             Entry::AttachedBefore {
-                server_id: t.fixtures.server_id.clone(),
+                server_id: self.fixtures.server_id.clone(),
                 attached: attached.clone(),
             },
         ] {

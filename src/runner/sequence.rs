@@ -47,7 +47,7 @@ impl Sequence {
 impl Runner {
     /// Every sequence the contract and the fixtures allow.
     pub fn sequences(&self) -> Vec<Sequence> {
-        let f = &self.client.target().fixtures;
+        let f = &self.fixtures;
         let spare = json!(f.spare_port_id);
         let attach = json!({"interfaceAttachment": {"port_id": spare}});
         let add = json!({"nics": [{"port_id": spare}]});
@@ -112,12 +112,12 @@ impl Runner {
     ) -> Option<Case> {
         let target = self.client.target();
         let op = self.contract.operation(operation)?;
-        let params = default_path_params(op, &target.project_id, &target.fixtures);
+        let params = default_path_params(op, &target.project_id, &self.fixtures);
         if params.values().any(|v| v.as_str() == Some("")) {
             return None; // a fixture the target does not have (no supplementary NIC)
         }
         let view = crate::contract::Contract::view(params, body);
-        let world = FixtureWorld::new(&target.fixtures, &target.project_id, setup);
+        let world = FixtureWorld::new(&self.fixtures, &target.project_id, setup);
         let (expect, breaks, exercises) = Case::label(&self.contract, op, &view, &world);
         let (path_params, body) = crate::contract::Contract::view_parts(view);
         Some(Case {

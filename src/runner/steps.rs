@@ -152,7 +152,7 @@ impl Runner {
         let dry_run = accepted
             && (self.contract.rules_for(&op.id))
                 .any(|r| matches!(r.check, Check::DryRun { .. }) && r.check.exercised(&view));
-        let ipv6_subnet = self.client.target().fixtures.subnet_ipv6_cidr.is_some();
+        let ipv6_subnet = self.fixtures.subnet_ipv6_cidr.is_some();
         CaseRun {
             case,
             op,
@@ -369,7 +369,7 @@ impl Runner {
         let Some(before) = self.lab.untouchable.get() else {
             return;
         };
-        let primary = &self.client.target().fixtures.primary_port_id;
+        let primary = &self.fixtures.primary_port_id;
         let state = run.state(&self.contract, body, job);
         let findings =
             crate::judge::state::frame_conformance(&state, before, primary, after, |p| {

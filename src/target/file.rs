@@ -245,6 +245,30 @@ impl KeyChecker<'_> {
                 ));
             }
         }
+        self.check_servers(fixtures)
+    }
+
+    /// Each server of `extra_servers` names its own server and ports, and
+    /// no id is named twice: two servers' cases would take the same port.
+    fn check_servers(&self, fixtures: &Fixtures) -> Result<(), ConfigError> {
+        let mut seen: std::collections::HashMap<&str, &str> = Default::default();
+        let ids = fixtures.server_ids();
+        for (key, id) in &ids {
+            if id.trim().is_empty() {
+                return Err(self.err(
+                    key,
+                    "is empty".into(),
+                    "set the id of an existing resource (see the fixtures list in docs/real-cloud.md)",
+                ));
+            }
+            if let Some(first) = seen.insert(id, key) {
+                return Err(self.err(
+                    key,
+                    format!("`{id}` is named by {first} too"),
+                    "give each server its own server, primary port and spare ports",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -479,6 +503,35 @@ sk_env = "MY_SK"
         let text = GOOD.replace("spare_port_id = \"sp\"", "spare_port_id = \"\"");
         let e = Target::parse("t.toml", &text, env).unwrap_err();
         assert_eq!(e.key, "fixtures.spare_port_id");
+    }
+
+    #[test]
+    fn extra_servers_name_their_own_ports_and_share_the_rest() {
+        let server = |s: &str, p: &str, sp: &str| {
+            format!(
+                "[[fixtures.extra_servers]]\nserver_id = \"{s}\"\nprimary_port_id = \"{p}\"\nspare_port_id = \"{sp}\"\n"
+            )
+        };
+        let with = |extra: &str| GOOD.replace("[auth]", &format!("{extra}[auth]"));
+        let t = Target::parse("t.toml", &with(&server("s2", "pp2", "sp2")), env).unwrap();
+        let servers = t.fixtures.servers();
+        assert_eq!(servers.len(), 2);
+        assert_eq!(
+            (
+                servers[1].server_id.as_str(),
+                servers[1].spare_port_id.as_str()
+            ),
+            ("s2", "sp2")
+        );
+        assert_eq!(servers[1].subnet_id, "sn");
+        assert_eq!(servers[1].sub_network_interface_id, "sni");
+        assert!(servers.iter().all(|f| f.extra_servers.is_empty()));
+        // A port two servers name would be taken by two cases at once.
+        let e = Target::parse("t.toml", &with(&server("s2", "pp2", "sp")), env).unwrap_err();
+        assert_eq!(e.key, "fixtures.extra_servers[0].spare_port_id");
+        assert!(e.message.contains("fixtures.spare_port_id"), "{e}");
+        let e = Target::parse("t.toml", &with(&server("s2", "", "sp2")), env).unwrap_err();
+        assert_eq!(e.key, "fixtures.extra_servers[0].primary_port_id");
     }
 
     #[test]

@@ -168,12 +168,15 @@ impl Target {
             id: id.clone(),
             scope: scope.clone(),
         };
-        let mut out = vec![one("server", &f.server_id, &ecs)];
-        out.extend(
-            std::iter::once(&f.spare_port_id)
-                .chain(&f.extra_spare_port_ids)
-                .map(|p| one("spare-port", p, &ecs)),
-        );
+        let mut out = Vec::new();
+        for s in f.servers() {
+            out.push(one("server", &s.server_id, &ecs));
+            out.extend(
+                std::iter::once(&s.spare_port_id)
+                    .chain(&s.extra_spare_port_ids)
+                    .map(|p| one("spare-port", p, &ecs)),
+            );
+        }
         out.extend(
             std::iter::once(&f.sub_network_interface_id)
                 .chain(&f.extra_sub_network_interface_ids)

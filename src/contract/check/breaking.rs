@@ -121,7 +121,7 @@ impl Check {
             } => {
                 let obj = expand(view, at).into_iter().next()?;
                 let target = ensure_field(view, &obj, field, sample).into_iter().next()?;
-                set(view, &target, Value::String(model.fixture(fixture)?));
+                set(view, &target, Value::String(model.fixture(fixture, None)?));
                 Some(vec![format!("={target}")])
             }
             _ => None,
