@@ -1160,6 +1160,16 @@ fn a_target_not_ready_stops_before_writing_and_a_killed_run_is_cleaned_up() {
     assert!(text(&probed).contains("(probed"), "{}", text(&probed));
     assert_eq!(mock.mock.writes(), writes + 2, "the probe is two jobs");
     assert_eq!(mock.mock.attached_ports(), as_before);
+    // Recorded like a run's setup: a probe killed halfway is cleaned up.
+    let record = std::fs::read_to_string(&ledger).unwrap();
+    let probe = record
+        .rsplit("\"entry\":\"run\"")
+        .next()
+        .unwrap_or_default();
+    assert!(
+        probe.contains("\"entry\":\"attaching\"") && probe.contains("\"entry\":\"finished\""),
+        "the probe's attach is in the ledger: {record}"
+    );
     let doctor = with_target("doctor", &file, &ledger, &[]);
     assert_eq!(doctor.status.code(), Some(0), "{}", text(&doctor));
     rt.block_on(mock.stop());
@@ -1658,6 +1668,40 @@ impl std::io::Write for SharedLog {
     }
 }
 
+/// The mock on loopback with jobs of 20 ms, its requests logged to `log`,
+/// and a client for `fixtures` with a cloud's limits (one server task, NICs
+/// deleted four at a time) but no rate limit and polls of 40 ms at most.
+async fn cloud_like(
+    contract: &Arc<nic_conformance::contract::Contract>,
+    fixtures: &nic_conformance::fixtures::Fixtures,
+    log: &SharedLog,
+) -> (
+    nic_conformance::mock::RunningMock,
+    Arc<nic_conformance::http::Client>,
+) {
+    use nic_conformance::mock::{Mock, MockConfig, serve};
+    use nic_conformance::target::{Limits, Target};
+    let mut config = MockConfig::new(
+        nic_conformance::fixtures::EXAMPLE_PROJECT_ID,
+        fixtures.clone(),
+    );
+    config.job_duration = Duration::from_millis(20);
+    let mock = Mock::new(contract.clone(), config).with_log(Box::new(log.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mock = serve(Arc::new(mock), listener).await.unwrap();
+    let mut target = Target::builtin(&mock.base_url);
+    target.fixtures = fixtures.clone();
+    target.limits = Limits {
+        rate_per_second: 0.0,
+        job_poll: Duration::from_millis(40),
+        ..Limits::cloud()
+    };
+    (
+        mock,
+        Arc::new(nic_conformance::http::Client::new(target).unwrap()),
+    )
+}
+
 /// On a cloud a run is the server's jobs one after another. With the
 /// README's fixtures (one spare port) and a cloud's limits (one server task,
 /// NICs deleted four at a time), a spare is detached together with the NICs
@@ -1667,11 +1711,8 @@ impl std::io::Write for SharedLog {
 #[test]
 fn a_cloud_like_run_starts_the_jobs_its_estimate_counts() {
     use nic_conformance::contract::Contract;
-    use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, example_fixtures};
-    use nic_conformance::http::Client;
-    use nic_conformance::mock::{Mock, MockConfig, serve};
+    use nic_conformance::fixtures::example_fixtures;
     use nic_conformance::runner::{Model, RunOptions, Runner};
-    use nic_conformance::target::{Limits, Target};
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let log = SharedLog::default();
@@ -1680,19 +1721,7 @@ fn a_cloud_like_run_starts_the_jobs_its_estimate_counts() {
         let mut fixtures = example_fixtures();
         fixtures.extra_spare_port_ids.clear();
         fixtures.extra_sub_network_interface_ids.clear();
-        let mut config = MockConfig::new(EXAMPLE_PROJECT_ID, fixtures.clone());
-        config.job_duration = Duration::from_millis(20);
-        let mock = Mock::new(contract.clone(), config).with_log(Box::new(log.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mock = serve(Arc::new(mock), listener).await.unwrap();
-        let mut target = Target::builtin(&mock.base_url);
-        target.fixtures = fixtures.clone();
-        target.limits = Limits {
-            rate_per_second: 0.0,
-            job_poll: Duration::from_millis(40),
-            ..Limits::cloud()
-        };
-        let client = Arc::new(Client::new(target).unwrap());
+        let (mock, client) = cloud_like(&contract, &fixtures, &log).await;
         let opts = RunOptions::new(1);
         let runner = Arc::new(Runner::new(contract.clone(), client, opts));
         let model = Model {
@@ -1756,12 +1785,9 @@ impl nic_conformance::runner::event::Reporter for Estimates {
 #[test]
 fn a_run_over_two_servers_changes_both_and_leaves_both_as_they_were() {
     use nic_conformance::contract::Contract;
-    use nic_conformance::fixtures::{EXAMPLE_PROJECT_ID, ServerFixtures, example_fixtures};
-    use nic_conformance::http::Client;
-    use nic_conformance::mock::{Mock, MockConfig, serve};
+    use nic_conformance::fixtures::{ServerFixtures, example_fixtures};
     use nic_conformance::runner::event::Fanout;
     use nic_conformance::runner::{Model, RunOptions, Runner};
-    use nic_conformance::target::{Limits, Target};
 
     let dir = tempfile::tempdir().unwrap();
     let ledger = dir.path().join("ledger-two.jsonl");
@@ -1779,21 +1805,9 @@ fn a_run_over_two_servers_changes_both_and_leaves_both_as_they_were() {
     let log = SharedLog::default();
     let (summary, before, after, estimate) = rt.block_on(async {
         let contract = Arc::new(Contract::builtin().unwrap());
-        let mut config = MockConfig::new(EXAMPLE_PROJECT_ID, fixtures.clone());
-        config.job_duration = Duration::from_millis(20);
-        let mock = Mock::new(contract.clone(), config).with_log(Box::new(log.clone()));
+        let (mock, client) = cloud_like(&contract, &fixtures, &log).await;
         let servers = [fixtures.server_id.clone(), second.server_id.clone()];
-        let before = servers.clone().map(|s| mock.attached_to(&s));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mock = serve(Arc::new(mock), listener).await.unwrap();
-        let mut target = Target::builtin(&mock.base_url);
-        target.fixtures = fixtures.clone();
-        target.limits = Limits {
-            rate_per_second: 0.0,
-            job_poll: Duration::from_millis(40),
-            ..Limits::cloud()
-        };
-        let client = Arc::new(Client::new(target).unwrap());
+        let before = servers.clone().map(|s| mock.mock.attached_to(&s));
         let mut opts = RunOptions::new(1);
         opts.ledger = Some(ledger.clone());
         let runner = Arc::new(Runner::new(contract.clone(), client, opts));

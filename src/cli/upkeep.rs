@@ -25,6 +25,8 @@ fn target_runner(
         .unwrap_or_else(|| Ledger::default_path(&target.name, None));
     let mut opts = RunOptions::new(0);
     opts.replay_prefix = format!("nic-conformance run --target {}", args.target.display());
+    // What doctor --probe-job changes is recorded like a run's setup.
+    opts.ledger = Some(ledger.clone());
     let client = Arc::new(Client::new(target.clone())?);
     Ok((
         crate::runner::Runner::new(contract, client, opts),
@@ -108,11 +110,8 @@ fn server_ledgers<'r>(
     runner: &'r crate::runner::Runner,
     ledger: &std::path::Path,
 ) -> Vec<(&'r crate::runner::Runner, PathBuf)> {
-    (runner.servers().enumerate())
-        .map(|(i, server)| match i {
-            0 => (server, ledger.to_path_buf()),
-            _ => (server, Ledger::for_server(ledger, server.server_id())),
-        })
+    (runner.servers())
+        .map(|server| (server, server.ledger_path().unwrap_or(ledger).to_path_buf()))
         .collect()
 }
 

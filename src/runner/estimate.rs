@@ -19,6 +19,10 @@ use crate::runner::lease::{needs_spare, wanted_spare_state};
 use crate::runner::plan::Planned;
 use crate::runner::pool::PortState;
 
+/// The most planned cases a run replays to tell its time left (about a
+/// tenth of a second's work per thousand).
+const MAX_REPLAYED_IN_PASSING: usize = 5_000;
+
 /// Requests of a case besides its own: the listings before and after it.
 const READS_PER_CASE: u32 = 2;
 
@@ -206,17 +210,25 @@ impl Runner {
 }
 
 impl Runner {
-    /// The run's wall time by the model, once the run has learnt the
-    /// target's job time and a read's round trip (from its job queries);
-    /// none before (or on a target without jobs).
-    pub(super) fn estimated_wall(&self) -> Option<Duration> {
+    /// The model of the target as the run has learnt it (a job's length and
+    /// a read's round trip, from its job queries); none before (or on a
+    /// target without jobs).
+    pub(super) fn learnt_model(&self) -> Option<Model> {
         let clock = &self.lab.job_clock;
-        let model = Model {
+        Some(Model {
             round_trip: clock.round_trip()?,
             job: clock.length()?,
             spares: self.servers().map(|s| s.lab.spares.len()).min()?,
             servers: self.servers().count(),
-        };
+        })
+    }
+
+    /// The run's wall time by `model`, replayed while the run goes on: none
+    /// for a plan too big to replay in passing (a cloud's runs are far smaller).
+    pub(super) fn wall_by(&self, model: Model) -> Option<Duration> {
+        if self.plan().ok()?.len() > MAX_REPLAYED_IN_PASSING {
+            return None;
+        }
         self.estimate(model).ok().map(|e| e.wall)
     }
 

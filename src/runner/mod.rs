@@ -74,21 +74,18 @@ pub struct Runner {
 
 impl Runner {
     pub fn new(contract: Arc<Contract>, client: Arc<Client>, opts: RunOptions) -> Runner {
-        let target = client.target();
-        let tasks = target.limits.server_tasks;
-        let mut servers = target.fixtures.servers().into_iter();
+        let tasks = client.target().limits.server_tasks;
+        let mut servers = client.target().fixtures.servers().into_iter();
         let first = servers.next().unwrap_or_default();
         let lab = lab::Lab::new(&first, tasks);
-        let others = servers
+        let others: Vec<Arc<Runner>> = servers
             .map(|f| {
+                let lab = lab::Lab::beside(&f, tasks, &lab);
                 let opts = opts.for_server(&f.server_id);
-                Arc::new(Runner {
-                    lab: lab::Lab::beside(&f, tasks, &lab),
-                    fixtures: Arc::new(f),
-                    ..Runner::bare(contract.clone(), client.clone(), opts)
-                })
+                let runner = Runner::of(contract.clone(), client.clone(), opts, lab, f);
+                Arc::new(runner)
             })
-            .collect::<Vec<Arc<Runner>>>();
+            .collect();
         let mut opts = opts;
         if !others.is_empty() {
             opts.notices.push(format!(
@@ -98,26 +95,29 @@ impl Runner {
             ));
         }
         Runner {
-            lab,
-            fixtures: Arc::new(first),
             others,
-            ..Runner::bare(contract, client, opts)
+            ..Runner::of(contract, client, opts, lab, first)
         }
     }
 
-    /// A runner of the target's first server, with no other.
-    fn bare(contract: Arc<Contract>, client: Arc<Client>, opts: RunOptions) -> Runner {
-        let target = client.target();
+    /// The runner of one server, with no other.
+    fn of(
+        contract: Arc<Contract>,
+        client: Arc<Client>,
+        opts: RunOptions,
+        lab: lab::Lab,
+        fixtures: Fixtures,
+    ) -> Runner {
         Runner {
-            lab: lab::Lab::new(&target.fixtures, target.limits.server_tasks),
-            fixtures: Arc::new(target.fixtures.clone()),
-            others: Vec::new(),
             contract,
             client,
             opts,
             snapshots: None,
             capture: None,
             generated: GeneratorCache::default(),
+            lab,
+            fixtures: Arc::new(fixtures),
+            others: Vec::new(),
         }
     }
 

@@ -16,7 +16,7 @@ use crate::runner::preflight::Preflight;
 
 /// One runner's view of the run's reporter, shared by the runners of all
 /// servers. The first server's also says the run's estimated wall time once
-/// the target's job time is learnt ([`Runner::estimated_wall`]).
+/// the target's job time is learnt ([`Runner::learnt_model`]).
 struct Relay<'a, 'r> {
     shared: &'a Mutex<&'r mut dyn Reporter>,
     estimating: Option<&'a Runner>,
@@ -29,9 +29,14 @@ impl Reporter for Relay<'_, '_> {
         let Event::CaseFinished(_) = event else {
             return;
         };
-        if let Some(wall) = self.estimating.and_then(Runner::estimated_wall) {
-            reporter.event(&Event::Estimated { wall });
+        let Some(runner) = self.estimating else {
+            return;
+        };
+        if let Some(model) = runner.learnt_model() {
             self.estimating = None;
+            if let Some(wall) = runner.wall_by(model) {
+                reporter.event(&Event::Estimated { wall });
+            }
         }
     }
 }
