@@ -218,6 +218,14 @@ impl Fixtures {
         self.spare_port_id == port || self.extra_spare_port_ids.iter().any(|p| p == port)
     }
 
+    /// Whether `port` is a spare of any server the fixtures name.
+    pub fn is_any_servers_spare(&self, port: &str) -> bool {
+        self.is_spare(port)
+            || (self.extra_servers.iter()).any(|s| {
+                s.spare_port_id == port || s.extra_spare_port_ids.iter().any(|p| p == port)
+            })
+    }
+
     /// The subnet's ranges, as far as the target file gives them.
     pub fn subnet_ranges(&self) -> (Option<Cidr>, Option<Cidr>) {
         let parse = |c: &Option<String>| c.as_deref().and_then(|c| c.parse().ok());

@@ -201,7 +201,9 @@ async fn estimate_lines(
         spares,
         servers: servers.len(),
     };
-    let e = runner.estimate(model)?;
+    // The plan is made once; each model tried replays it.
+    let plan = runner.replay_plan()?;
+    let e = plan.estimate(model);
     let mut lines = vec![format!(
         "estimate: about {} for the default run ({} cases; {} jobs of {} ({how}) on {}, each server's one after another, {} of them setup and clean-up; a read takes {})",
         crate::text::duration(e.wall),
@@ -216,23 +218,20 @@ async fn estimate_lines(
         crate::text::duration(round_trip),
     )];
     if e.wall > WORTH_WAITING {
-        lines.push(recommendation(runner, model)?);
+        lines.push(recommendation(&plan, model));
     }
     Ok(lines)
 }
 
 /// The fewest spare ports, and then the fewest servers, that bring the run
 /// under [`WORTH_WAITING`], or why none does.
-fn recommendation(
-    runner: &crate::runner::Runner,
-    model: crate::runner::Model,
-) -> Result<String, Error> {
+fn recommendation(plan: &crate::runner::Replayable, model: crate::runner::Model) -> String {
     use crate::runner::Model;
     let have = model.spares;
     for n in [2, 4, 8, 16, 32, 64].into_iter().filter(|n| *n > have) {
-        let e = runner.estimate(Model { spares: n, ..model })?;
+        let e = plan.estimate(Model { spares: n, ..model });
         if e.wall <= WORTH_WAITING {
-            return Ok(format!(
+            return format!(
                 "  with {n} spare ports{} ({} more in extra_spare_port_ids): about {}",
                 if model.servers > 1 {
                     " on each server"
@@ -241,36 +240,36 @@ fn recommendation(
                 },
                 n - have,
                 crate::text::duration(e.wall)
-            ));
+            );
         }
     }
     // A server's changes are one after another: only more servers go faster.
     let mut last = None;
     for servers in [2, 3, 4, 6, 8].into_iter().filter(|s| *s > model.servers) {
         for spares in [have, 4, 8, 16].into_iter().filter(|n| *n >= have) {
-            let e = runner.estimate(Model {
+            let e = plan.estimate(Model {
                 spares,
                 servers,
                 ..model
-            })?;
+            });
             if e.wall <= WORTH_WAITING {
-                return Ok(format!(
+                return format!(
                     "  with {servers} servers of {spares} spare port(s) each ({} more in [[fixtures.extra_servers]]): about {}",
                     servers - model.servers,
                     crate::text::duration(e.wall)
-                ));
+                );
             }
             last = Some((servers, spares, e));
         }
     }
-    Ok(match last {
+    match last {
         Some((servers, spares, e)) => format!(
             "  even with {servers} servers of {spares} spare ports each about {} ({} jobs wait for the servers' turns): run --time-budget 10m exercises every rule first",
             crate::text::duration(e.wall),
             e.jobs
         ),
         None => "  run --time-budget 10m exercises every rule first".into(),
-    })
+    }
 }
 
 /// `cleanup`: undoes what the ledgers record, server by server; exit 0

@@ -230,11 +230,11 @@ impl Mock {
 
     /// Under `primary-checked-first-only`: a batch delete that names the
     /// primary NIC after its first entry is let through to its job.
-    fn misses_primary(&self, refused_by: &str, view: &Value) -> bool {
-        let primary = self.config.fixtures.primary_port_id.as_str();
+    fn misses_primary(&self, refused_by: &str, view: &Value, state: &State) -> bool {
         self.config.faults.has(&FaultKind::PrimaryCheckedFirstOnly)
             && refused_by == "batch-delete.primary-forbidden"
-            && view.pointer("/body/nics/0/id").and_then(Value::as_str) != Some(primary)
+            && view.pointer("/body/nics/0/id").and_then(Value::as_str)
+                != state.primary_of(path_param(view, "server_id"))
     }
 
     /// A nova-family request: a server's delete, then the contract's
@@ -458,7 +458,7 @@ impl Mock {
         let no_effect = refused_in_error
             || match verdict {
                 Verdict::Reject { id, .. } if self.config.faults.accepts(&id) => true,
-                Verdict::Reject { id, .. } if self.misses_primary(&id, &view) => false,
+                Verdict::Reject { id, .. } if self.misses_primary(&id, &view, &state) => false,
                 Verdict::Reject {
                     id,
                     expect,

@@ -22,8 +22,9 @@ impl Mock {
                 if faults.has(&FaultKind::AddJobFails) {
                     return JobResult::failed("NIC attachment failed (fault add-job-fails)");
                 }
-                if faults.has(&FaultKind::ReaddressesPrimary) {
-                    let primary = self.config.fixtures.primary_port_id.clone();
+                if faults.has(&FaultKind::ReaddressesPrimary)
+                    && let Some(primary) = state.primary_of(&server_id).map(str::to_string)
+                {
                     state.readdress_freely(&primary);
                 }
                 self.attach_nics(state, &server_id, &nics)
@@ -32,8 +33,11 @@ impl Mock {
                 let stays_listed = faults.has(&FaultKind::DeletedNicStaysListed);
                 if faults.has(&FaultKind::DeletesBystander) {
                     let f = &self.config.fixtures;
+                    let primary = state.primary_of(&server_id).map(str::to_string);
                     let mine = |p: &str| {
-                        p == f.primary_port_id || f.is_spare(p) || nic_ids.iter().any(|n| &**n == p)
+                        primary.as_deref() == Some(p)
+                            || f.is_any_servers_spare(p)
+                            || nic_ids.iter().any(|n| &**n == p)
                     };
                     if let Some(other) = state.bystander(&server_id, mine) {
                         state.detach(&server_id, &other);
@@ -45,8 +49,7 @@ impl Mock {
                     // a sub-job that finds nothing to delete says so.
                     let mut fail_reason = (!state.is_attached(&server_id, &id))
                         .then(|| format!("NIC {id} is not attached to server {server_id}"));
-                    let primary = state.servers.get(&*server_id).map(|s| &*s.primary_port_id);
-                    if primary == Some(&*id) {
+                    if state.primary_of(&server_id) == Some(&*id) {
                         // Only under a fault does a delete of the primary get this far.
                         fail_reason = Some("the primary NIC cannot be deleted".into());
                     }

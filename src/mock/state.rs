@@ -390,6 +390,13 @@ impl State {
             .then(|| AddressProblem::InUse(address.to_string()))
     }
 
+    /// The primary NIC of a server.
+    pub fn primary_of(&self, server_id: &str) -> Option<&str> {
+        self.servers
+            .get(server_id)
+            .map(|s| s.primary_port_id.as_str())
+    }
+
     /// Gives a port the next free address (a fault's doing: nothing asked for it).
     pub fn readdress_freely(&mut self, port_id: &str) {
         if let Some(address) = self.free_address() {

@@ -50,6 +50,7 @@ pub struct Model {
 }
 
 /// What the model knows of one case.
+#[derive(Clone, Copy)]
 struct Step {
     spare: Option<PortState>,
     on_turn: bool,
@@ -108,11 +109,19 @@ impl Replay {
     }
 }
 
-impl Runner {
-    /// The plan this run would send, replayed against `model`.
-    pub fn estimate(&self, model: Model) -> Result<Estimate, Error> {
-        let planned = self.plan()?;
-        let limits = &self.client.target().limits;
+/// The plan this run would send, reduced to what the model needs of each
+/// case: made once, replayed against as many models as asked.
+pub struct Replayable {
+    /// The curated cases and the sequences' steps: the first server's, one at a time.
+    serial: Vec<Step>,
+    generated: Vec<Step>,
+    limits: crate::target::Limits,
+}
+
+impl Replayable {
+    /// The plan replayed against `model`.
+    pub fn estimate(&self, model: Model) -> Estimate {
+        let limits = &self.limits;
         let rtt = model.round_trip;
         let job_wait = seen_after(model.job, rtt, limits.job_poll);
         let case_time = rtt * (1 + READS_PER_CASE);
@@ -125,41 +134,12 @@ impl Runner {
         };
         let mut replays: Vec<Replay> = (0..model.servers.max(1)).map(|_| new_replay()).collect();
         let mut clocks = vec![Duration::ZERO; replays.len()];
-        let mut cases = 0;
-        let mut generated = Vec::new();
-        // The curated cases and the sequences: the first server's, one at a time.
-        for p in &planned {
-            let steps = match p {
-                Planned::Curated(c) => std::slice::from_ref(&**c),
-                Planned::Sequence(seq) => &seq.steps[..],
-                Planned::Generated { .. } => {
-                    generated.push(p);
-                    continue;
-                }
-            };
-            for c in steps {
-                let s = self.modelled(c);
-                clocks[0] += case_time + job_wait * replays[0].server_case(&s) as u32;
-                cases += 1;
-            }
+        for s in &self.serial {
+            clocks[0] += case_time + job_wait * replays[0].server_case(s) as u32;
         }
         let serial = clocks[0];
-        let generator = self.generator();
-        let mut steps: Vec<Step> = Vec::new();
-        for p in generated {
-            let Planned::Generated {
-                op, kind, index, ..
-            } = p
-            else {
-                continue;
-            };
-            let operation = &self.contract.operations[*op];
-            if let Some(case) = generator.case(operation, *kind, *index) {
-                steps.push(self.modelled(&case));
-                cases += 1;
-            }
-        }
-        let (on, beside): (Vec<Step>, Vec<Step>) = steps.into_iter().partition(|s| s.on_turn);
+        let (on, beside): (Vec<Step>, Vec<Step>) =
+            self.generated.iter().copied().partition(|s| s.on_turn);
         let beside = case_time * beside.len() as u32;
         take_turns(on, &mut replays, &mut clocks, case_time, job_wait);
         // The end: on each server, its spares and the NICs still waiting, in one job.
@@ -170,6 +150,7 @@ impl Runner {
                 *clock += job_wait;
             }
         }
+        let cases = self.serial.len() + self.generated.len();
         let jobs: usize = replays.iter().map(|r| r.jobs).sum();
         let housekeeping = replays.iter().map(|r| r.housekeeping).sum();
         let others = limits.concurrency.saturating_sub(replays.len()).max(1) as u32;
@@ -181,12 +162,50 @@ impl Runner {
             let requests = cases as f64 * f64::from(1 + READS_PER_CASE) + jobs as f64 * polls;
             wall = wall.max(Duration::from_secs_f64(requests / limits.rate_per_second));
         }
-        Ok(Estimate {
+        Estimate {
             cases,
             jobs,
             housekeeping,
             wall,
-        })
+        }
+    }
+}
+
+impl Runner {
+    /// The plan this run would send, replayed against `model`.
+    pub fn estimate(&self, model: Model) -> Result<Estimate, Error> {
+        Ok(self.replay_plan()?.estimate(model))
+    }
+
+    /// The plan this run would send, to replay against several models.
+    pub fn replay_plan(&self) -> Result<Replayable, Error> {
+        Ok(self.replayable(self.plan()?))
+    }
+
+    /// The plan, each case reduced to what the model needs of it.
+    pub(super) fn replayable(&self, planned: Vec<Planned>) -> Replayable {
+        let mut serial = Vec::new();
+        let mut generated = Vec::new();
+        let generator = self.generator();
+        for p in &planned {
+            match p {
+                Planned::Curated(c) => serial.push(self.modelled(c)),
+                Planned::Sequence(seq) => serial.extend(seq.steps.iter().map(|c| self.modelled(c))),
+                Planned::Generated {
+                    op, kind, index, ..
+                } => {
+                    let operation = &self.contract.operations[*op];
+                    if let Some(case) = generator.case(operation, *kind, *index) {
+                        generated.push(self.modelled(&case));
+                    }
+                }
+            }
+        }
+        Replayable {
+            serial,
+            generated,
+            limits: self.client.target().limits.clone(),
+        }
     }
 
     fn modelled(&self, case: &Case) -> Step {
@@ -226,10 +245,11 @@ impl Runner {
     /// The run's wall time by `model`, replayed while the run goes on: none
     /// for a plan too big to replay in passing (a cloud's runs are far smaller).
     pub(super) fn wall_by(&self, model: Model) -> Option<Duration> {
-        if self.plan().ok()?.len() > MAX_REPLAYED_IN_PASSING {
+        let planned = self.plan().ok()?;
+        if planned.len() > MAX_REPLAYED_IN_PASSING {
             return None;
         }
-        self.estimate(model).ok().map(|e| e.wall)
+        Some(self.replayable(planned).estimate(model).wall)
     }
 
     /// A read's round trip: the median of three listings of the server

@@ -46,7 +46,7 @@ use crate::generate::{Generator, GeneratorCache};
 use crate::http::Client;
 use crate::snapshot::{Redactions, SnapshotStore};
 pub use cleanup::CleanupReport;
-pub use estimate::{Estimate, Model};
+pub use estimate::{Estimate, Model, Replayable};
 use event::{CaseResult, Event, Reporter, RunEnd};
 pub use options::RunOptions;
 use plan::Planned;
